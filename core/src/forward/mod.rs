@@ -1,0 +1,27 @@
+//! Forwarding: a real frame through the modelled kernel, hop by hop.
+//!
+//! Contract: given a [`Cluster`](crate::topology::Cluster) compiled into a
+//! [`Network`] and an Ethernet/IPv4 frame sent by a pod, node or outside
+//! client, [`Network::trace`] returns the [`Trace`] Linux would produce: the
+//! sender's route lookup and ARP, the veth, the bridge's FDB, the node's
+//! route table (longest-prefix match), kube-proxy's NodePort DNAT and
+//! masquerade, the LAN, the peer node, and delivery or a drop with its
+//! reason. It is deterministic, never panics on any frame, and allocates
+//! only the hop list. [`Matrix`] checks the CNI requirements for a cluster.
+//!
+//! - [`frame`]: bytes ↔ [`FrameRepr`] (etherparse underneath)
+//! - [`trace`]: [`Trace`], [`Hop`], [`Place`], [`Step`], [`Verdict`]
+//! - [`engine`]: [`Network`], the state machine
+//! - [`reach`]: [`Matrix`], the requirement check
+//! - [`pcap`]: a trace as a capture file
+
+pub mod engine;
+pub mod frame;
+pub mod pcap;
+pub mod reach;
+pub mod trace;
+
+pub use engine::{Network, Outcome};
+pub use frame::{FrameRepr, L4Repr, ProbeKind};
+pub use reach::{Cell, Matrix, Requirements, Tally};
+pub use trace::{describe, DropReason, Hop, Place, Step, Trace, Verdict};

@@ -1,0 +1,301 @@
+//! What a simulation returns: every hop, and how it ended.
+//!
+//! A [`Trace`] is a list of [`Hop`]s — a [`Place`], the [`Step`] the kernel
+//! took there (with the route, ARP entry or NAT rule that decided it) and the
+//! frame's headers as they are after that step — ending in a [`Verdict`].
+//! Everything is plain data (serde), so the browser can animate it and the
+//! live lab can send captured traces in the same shape.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use serde::{Deserialize, Serialize};
+
+use super::frame::FrameRepr;
+use crate::net::{IfName, MacAddr};
+use crate::route::Route;
+use crate::topology::{ClientId, Cluster, Endpoint, NodeId, PodId, ServiceId};
+
+/// Where a frame is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Place {
+    /// Inside a pod's network namespace (its eth0).
+    Pod(PodId),
+    /// The host end of a pod's veth pair.
+    Veth(PodId),
+    /// A node's pod bridge (cni0).
+    Bridge(NodeId),
+    /// A node's IP stack: routing and netfilter.
+    Node(NodeId),
+    /// A node's uplink (eth0).
+    Uplink(NodeId),
+    /// The LAN switch between nodes and clients.
+    Lan,
+    /// A machine outside the cluster.
+    Client(ClientId),
+}
+
+impl Place {
+    /// A short label such as `node1 cni0` or `default/pod-a eth0`.
+    pub fn label(&self, cluster: &Cluster) -> String {
+        let node = |id: NodeId| cluster.name_of(Endpoint::Node(id));
+        let pod = |id: PodId| cluster.name_of(Endpoint::Pod(id));
+        match *self {
+            Place::Pod(p) => format!("{} eth0", pod(p)),
+            Place::Veth(p) => {
+                let veth = cluster
+                    .pod(p)
+                    .map_or_else(|| "veth".into(), |p| p.host_veth.to_string());
+                let on = cluster.pod(p).map_or_else(String::new, |p| node(p.node));
+                format!("{on} {veth}")
+            }
+            Place::Bridge(n) => format!("{} cni0", node(n)),
+            Place::Node(n) => format!("{} kernel", node(n)),
+            Place::Uplink(n) => format!("{} eth0", node(n)),
+            Place::Lan => "LAN".into(),
+            Place::Client(c) => cluster.name_of(Endpoint::Client(c)),
+        }
+    }
+}
+
+/// What the kernel did at a place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Step {
+    /// The sender chose this route (and with it the source address).
+    Send {
+        /// The route that matched.
+        route: Route,
+    },
+    /// The next hop's MAC was resolved by ARP on the outgoing link.
+    Arp {
+        /// Next-hop address asked for.
+        ip: Ipv4Addr,
+        /// Who answered.
+        mac: MacAddr,
+        /// Output device.
+        dev: IfName,
+    },
+    /// The frame crossed a veth pair to its other end.
+    CrossVeth,
+    /// The frame left through a device onto a wire.
+    Transmit {
+        /// The device.
+        dev: IfName,
+    },
+    /// The frame came in through a device.
+    Receive {
+        /// The device.
+        dev: IfName,
+    },
+    /// The destination MAC is the bridge's own: up to the node's IP stack.
+    BridgeUp,
+    /// The bridge's forwarding database sent the frame out of this port.
+    BridgeForward {
+        /// The port (a pod's host veth).
+        port: IfName,
+    },
+    /// The LAN switch delivered the frame to the machine with the destination MAC.
+    Switch {
+        /// Who received it.
+        to: Endpoint,
+    },
+    /// A node port rule rewrote the destination (kube-proxy DNAT).
+    Dnat {
+        /// The service.
+        service: ServiceId,
+        /// Destination before.
+        from: SocketAddrV4,
+        /// Destination after: the chosen endpoint.
+        to: SocketAddrV4,
+    },
+    /// The node forwarded a packet not addressed to it.
+    Forward {
+        /// The route that matched.
+        route: Route,
+    },
+    /// The source was rewritten (masquerade).
+    Snat {
+        /// Source before.
+        from: Ipv4Addr,
+        /// Source after.
+        to: Ipv4Addr,
+    },
+    /// Handed to a local socket.
+    Deliver,
+    /// Dropped.
+    Drop(DropReason),
+}
+
+/// Why a packet was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DropReason {
+    /// No route matched the destination ("Network is unreachable").
+    NoRoute {
+        /// The destination.
+        dst: Ipv4Addr,
+    },
+    /// Nobody answered ARP for the next hop ("Destination Host Unreachable").
+    NoArpReply {
+        /// The next hop asked for.
+        ip: Ipv4Addr,
+    },
+    /// TTL reached zero.
+    TtlExceeded,
+    /// The node does not forward (`ip_forward = 0`).
+    ForwardingDisabled,
+    /// The service has no endpoint this node may use.
+    NoEndpoints {
+        /// The service.
+        service: ServiceId,
+    },
+    /// A host that does not forward got a packet for another address.
+    NotForThisHost {
+        /// The destination it carried.
+        dst: Ipv4Addr,
+    },
+    /// No port of a bridge or switch knows the destination MAC.
+    UnknownMac {
+        /// The MAC.
+        mac: MacAddr,
+    },
+    /// The path was longer than any real one (a loop in the model).
+    HopLimit,
+}
+
+impl std::fmt::Display for DropReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DropReason::NoRoute { dst } => write!(f, "no route to {dst} (network unreachable)"),
+            DropReason::NoArpReply { ip } => write!(f, "no ARP reply for {ip} (host unreachable)"),
+            DropReason::TtlExceeded => f.write_str("TTL exceeded"),
+            DropReason::ForwardingDisabled => f.write_str("ip_forward is off on this node"),
+            DropReason::NoEndpoints { .. } => f.write_str("the service has no endpoint here"),
+            DropReason::NotForThisHost { dst } => write!(
+                f,
+                "{dst} is not this host's address and it does not forward"
+            ),
+            DropReason::UnknownMac { mac } => write!(f, "no port knows {mac}"),
+            DropReason::HopLimit => f.write_str("too many hops (loop)"),
+        }
+    }
+}
+
+/// One step of a packet's path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hop {
+    /// Where.
+    pub place: Place,
+    /// What happened there.
+    pub step: Step,
+    /// The headers after the step.
+    pub frame: FrameRepr,
+}
+
+/// How a packet's journey ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    /// A local socket at `to` received it.
+    Delivered {
+        /// The receiver.
+        to: Endpoint,
+    },
+    /// Lost at `at`.
+    Dropped {
+        /// Where.
+        at: Place,
+        /// Why.
+        reason: DropReason,
+    },
+}
+
+/// A packet's whole path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trace {
+    /// Who sent it.
+    pub from: Endpoint,
+    /// The frame as injected (source may be 0.0.0.0).
+    pub injected: FrameRepr,
+    /// The frame as it left the sender, after its kernel chose source and MACs.
+    pub sent: Option<FrameRepr>,
+    /// The transport payload, unchanged along the path.
+    pub payload: Vec<u8>,
+    /// Every step.
+    pub hops: Vec<Hop>,
+    /// The end.
+    pub verdict: Verdict,
+}
+
+impl Trace {
+    /// The frame the receiver got, if delivered.
+    pub fn received(&self) -> Option<&FrameRepr> {
+        match self.verdict {
+            Verdict::Delivered { .. } => self.hops.last().map(|h| &h.frame),
+            Verdict::Dropped { .. } => None,
+        }
+    }
+
+    /// Whether any hop rewrote an address.
+    pub fn nat_seen(&self) -> bool {
+        self.hops
+            .iter()
+            .any(|h| matches!(h.step, Step::Dnat { .. } | Step::Snat { .. }))
+    }
+
+    /// The bytes on the wire at a hop (real frames: Wireshark reads them).
+    pub fn frame_bytes(&self, hop: usize) -> Option<Vec<u8>> {
+        self.hops
+            .get(hop)
+            .and_then(|h| h.frame.emit(&self.payload).ok())
+    }
+
+    /// One line per hop, for a terminal.
+    pub fn explain(&self, cluster: &Cluster) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .hops
+            .iter()
+            .map(|h| {
+                let f = &h.frame;
+                format!(
+                    "{:<28} {:<64} [{} > {} ttl {}]",
+                    h.place.label(cluster),
+                    describe(&h.step, cluster),
+                    f.src,
+                    f.dst,
+                    f.ttl
+                )
+            })
+            .collect();
+        lines.push(match self.verdict {
+            Verdict::Delivered { to } => format!("=> delivered to {}", cluster.name_of(to)),
+            Verdict::Dropped { at, reason } => {
+                format!("=> dropped at {}: {reason}", at.label(cluster))
+            }
+        });
+        lines
+    }
+}
+
+/// A step in words.
+pub fn describe(step: &Step, cluster: &Cluster) -> String {
+    match step {
+        Step::Send { route } => format!("send: route {route}"),
+        Step::Arp { ip, mac, dev } => format!("ARP {ip} on {dev} is at {mac}"),
+        Step::CrossVeth => "cross the veth pair".into(),
+        Step::Transmit { dev } => format!("transmit on {dev}"),
+        Step::Receive { dev } => format!("receive on {dev}"),
+        Step::BridgeUp => "dst MAC is the bridge's own: up to the node's IP stack".into(),
+        Step::BridgeForward { port } => format!("bridge FDB: out of port {port}"),
+        Step::Switch { to } => format!("switch: to {}", cluster.name_of(*to)),
+        Step::Dnat { service, from, to } => {
+            let name = cluster
+                .services()
+                .iter()
+                .find(|s| s.id == *service)
+                .map_or("?", |s| s.name.as_str());
+            format!("DNAT (NodePort {name}): {from} -> {to}")
+        }
+        Step::Forward { route } => format!("forward: route {route}"),
+        Step::Snat { from, to } => format!("SNAT (masquerade): {from} -> {to}"),
+        Step::Deliver => "deliver to local socket".into(),
+        Step::Drop(r) => format!("drop: {r}"),
+    }
+}

@@ -1,0 +1,254 @@
+//! The desired kernel state of one node: what node-backend programs and the browser draws.
+//!
+//! A [`Plan`] is computed from a [`Cluster`] and nothing else, so the agent on
+//! a real node and the simulation in [`crate::forward`] use the very same
+//! routes. It lists the uplink address, the bridge and its gateway address,
+//! one veth pair per pod (with the address and routes inside the pod), the
+//! node's main route table — connected routes as the kernel adds them, plus
+//! host-gw routes to every other node's range, tagged [`RouteProto::Podnet`]
+//! — and the NAT rules kube-proxy and the bridge plugin would add.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use ipnetwork::Ipv4Network;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::net::{ifname, IfName, MacAddr};
+use crate::route::{Route, RouteProto};
+use crate::topology::{Cluster, Dataplane, NodeId, Protocol, TrafficPolicy};
+
+/// An address on an interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfacePlan {
+    /// Device name.
+    pub name: IfName,
+    /// Address with prefix, e.g. 10.244.1.1/24.
+    pub address: Ipv4Network,
+    /// Its MAC in the model (the kernel may choose another).
+    pub mac: MacAddr,
+}
+
+/// One pod's veth pair and what CNI configures inside the pod.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VethPlan {
+    /// `namespace/name` of the pod.
+    pub pod: String,
+    /// The sandbox's container id.
+    pub container_id: String,
+    /// Host end, attached to the bridge.
+    pub host_name: IfName,
+    /// The pod end (eth0) with the pod's address.
+    pub pod_if: InterfacePlan,
+    /// Routes inside the pod: the connected range and a default via the gateway.
+    pub pod_routes: Vec<Route>,
+}
+
+/// Address translation a node applies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NatRule {
+    /// kube-proxy: traffic to any local address on `node_port` is DNATed to an endpoint.
+    NodePort {
+        /// The service's name.
+        service: String,
+        /// TCP or UDP.
+        protocol: Protocol,
+        /// The port on the node.
+        node_port: u16,
+        /// Pod address and port of each endpoint it may pick.
+        endpoints: Vec<SocketAddrV4>,
+        /// Whether the source is rewritten to the node (policy Cluster).
+        masquerade: bool,
+    },
+    /// The bridge plugin's `ipMasq`: pod traffic leaving the cluster range gets the node's address.
+    Masquerade {
+        /// Sources it applies to (this node's range).
+        src: Ipv4Network,
+        /// Destinations it never applies to (the cluster range).
+        except_dst: Ipv4Network,
+    },
+}
+
+/// The desired kernel state of one node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Node name.
+    pub node: String,
+    /// The uplink on the LAN.
+    pub uplink: InterfacePlan,
+    /// The pod bridge with the gateway address.
+    pub bridge: InterfacePlan,
+    /// MTU of bridge and veths.
+    pub mtu: u16,
+    /// `net.ipv4.ip_forward`.
+    pub ip_forward: bool,
+    /// One per pod on the node.
+    pub veths: Vec<VethPlan>,
+    /// The node's main route table.
+    pub routes: Vec<Route>,
+    /// NAT rules.
+    pub nat: Vec<NatRule>,
+}
+
+impl Plan {
+    /// Only the routes the podnet agent owns (those it adds and may remove).
+    pub fn owned_routes(&self) -> impl Iterator<Item = &Route> {
+        self.routes.iter().filter(|r| r.proto == RouteProto::Podnet)
+    }
+}
+
+/// The routes CNI puts inside a pod with `addr` behind `gateway`.
+pub fn pod_routes(addr: Ipv4Network, pod_if: IfName, gateway: Ipv4Addr) -> Vec<Route> {
+    vec![
+        Route::connected(addr, pod_if),
+        Route::via(
+            Ipv4Network::new(Ipv4Addr::UNSPECIFIED, 0).expect("/0 is valid"),
+            gateway,
+            pod_if,
+            RouteProto::Boot,
+        ),
+    ]
+}
+
+impl Cluster {
+    /// The plan of one node.
+    pub fn plan(&self, id: NodeId) -> Result<Plan> {
+        let node = self.node(id).ok_or_else(|| Error::Unknown {
+            kind: "node",
+            name: format!("{id:?}"),
+        })?;
+        let lan = self.underlay();
+        let uplink = InterfacePlan {
+            name: node.uplink,
+            address: Ipv4Network::new(node.underlay_ip, lan.prefix()).expect("prefix of the LAN"),
+            mac: node.mac,
+        };
+        let bridge = InterfacePlan {
+            name: node.bridge,
+            address: node.gateway(),
+            mac: node.bridge_mac,
+        };
+        let veths = self
+            .pods_on(id)
+            .map(|p| {
+                let address =
+                    Ipv4Network::new(p.ip, node.pod_range.prefix()).expect("prefix of a range");
+                VethPlan {
+                    pod: p.full_name(),
+                    container_id: p.container_id.clone(),
+                    host_name: p.host_veth,
+                    pod_if: InterfacePlan {
+                        name: p.ifname,
+                        address,
+                        mac: p.mac,
+                    },
+                    pod_routes: pod_routes(address, p.ifname, node.ipam.gateway()),
+                }
+            })
+            .collect();
+        let mut routes = vec![
+            Route::connected(uplink.address, uplink.name),
+            Route::connected(bridge.address, bridge.name),
+        ];
+        if self.dataplane() == Dataplane::HostGw {
+            // A peer whose range overlaps ours cannot be routed to: the connected
+            // route would shadow it and the kernel would refuse a duplicate.
+            let peers = self.nodes().iter().filter(|n| {
+                n.id != id && !n.pod_range.overlaps(node.pod_range) && lan.contains(n.underlay_ip)
+            });
+            routes.extend(
+                peers.map(|n| {
+                    Route::via(n.pod_range, n.underlay_ip, node.uplink, RouteProto::Podnet)
+                }),
+            );
+        }
+        let mut nat: Vec<NatRule> = self
+            .services()
+            .iter()
+            .map(|s| {
+                let local_only = s.traffic_policy == TrafficPolicy::Local;
+                let endpoints = s
+                    .endpoints
+                    .iter()
+                    .filter_map(|&e| self.pod(e))
+                    .filter(|p| !local_only || p.node == id)
+                    .map(|p| SocketAddrV4::new(p.ip, s.target_port))
+                    .collect();
+                NatRule::NodePort {
+                    service: s.name.clone(),
+                    protocol: s.protocol,
+                    node_port: s.node_port,
+                    endpoints,
+                    masquerade: !local_only,
+                }
+            })
+            .collect();
+        if self.ip_masq {
+            nat.push(NatRule::Masquerade {
+                src: node.pod_range,
+                except_dst: self.cidr(),
+            });
+        }
+        Ok(Plan {
+            node: node.name.clone(),
+            uplink,
+            bridge,
+            mtu: self.mtu,
+            ip_forward: node.ip_forward,
+            veths,
+            routes,
+            nat,
+        })
+    }
+}
+
+/// The route table of a machine on the LAN that is not a node.
+pub fn client_routes(ip: Ipv4Addr, lan: Ipv4Network) -> Vec<Route> {
+    vec![Route::connected(
+        Ipv4Network::new(ip, lan.prefix()).expect("prefix of the LAN"),
+        ifname("eth0"),
+    )]
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::topology::scenario;
+
+    #[test]
+    fn demo_node1_plan_matches_host_gw() {
+        let c = scenario::demo();
+        let plan = c.plan(c.node_named("node1").unwrap().id).unwrap();
+        let routes: Vec<String> = plan.routes.iter().map(|r| r.to_string()).collect();
+        assert_eq!(
+            routes,
+            [
+                "192.168.1.0/24 dev eth0 proto kernel scope link src 192.168.1.11",
+                "10.244.1.0/24 dev cni0 proto kernel scope link src 10.244.1.1",
+                "10.244.2.0/24 via 192.168.1.12 dev eth0 proto podnet",
+            ]
+        );
+        assert_eq!(plan.bridge.address.to_string(), "10.244.1.1/24");
+        assert_eq!(plan.veths.len(), 2);
+        let inside: Vec<String> = plan.veths[0]
+            .pod_routes
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(
+            inside,
+            [
+                "10.244.1.0/24 dev eth0 proto kernel scope link src 10.244.1.2",
+                "default via 10.244.1.1 dev eth0"
+            ]
+        );
+        assert_eq!(plan.owned_routes().count(), 1);
+    }
+
+    #[test]
+    fn no_cluster_network_means_no_peer_routes() {
+        let c = scenario::unconnected_nodes();
+        for n in c.nodes() {
+            assert_eq!(c.plan(n.id).unwrap().owned_routes().count(), 0);
+        }
+    }
+}

@@ -1,0 +1,694 @@
+//! The cluster as data: nodes, pods, services and outside clients.
+//!
+//! A [`Cluster`] owns the allocators, so every address in it was handed out
+//! by [`crate::alloc`] exactly as the real control plane and CNI would: node
+//! ranges by the [`ClusterAllocator`], pod addresses by each node's
+//! [`NodeIpam`], node and client addresses from the underlay LAN's own IPAM.
+//! What the kernel of each node must hold follows from it in
+//! [`Cluster::plan`](crate::plan); how a packet moves through it, in
+//! [`crate::forward`]. [`scenario`] builds the seed's teaching scenarios.
+
+pub mod scenario;
+
+use std::net::Ipv4Addr;
+
+use ipnetwork::Ipv4Network;
+use serde::{Deserialize, Serialize};
+
+use crate::alloc::{AllocKey, ClusterAllocator, IpamConfig, NodeIpam};
+use crate::error::{Error, Result};
+use crate::net::{ifname, parse_cidr, IfName, MacAddr};
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub struct $name(pub u32);
+    };
+}
+
+id_type!(
+    /// A node's id; stable while the node exists, never reused.
+    NodeId
+);
+id_type!(
+    /// A pod's id; a recreated pod gets a new one.
+    PodId
+);
+id_type!(
+    /// A service's id.
+    ServiceId
+);
+id_type!(
+    /// An outside client's id.
+    ClientId
+);
+
+/// Something that sends or receives packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Endpoint {
+    /// A pod (its network namespace).
+    Pod(PodId),
+    /// A node's host network namespace.
+    Node(NodeId),
+    /// A machine on the underlay LAN that is not part of the cluster.
+    Client(ClientId),
+}
+
+/// How nodes reach each other's pod ranges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Dataplane {
+    /// No cluster network: each node knows only its own pods.
+    None,
+    /// host-gw: a route on every node to every other node's range via that node's underlay IP.
+    #[default]
+    HostGw,
+}
+
+/// What service traffic from outside may be sent to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum TrafficPolicy {
+    /// Any endpoint on any node; the node masquerades so replies come back through it.
+    #[default]
+    Cluster,
+    /// Only endpoints on the receiving node; the client's address is kept.
+    Local,
+}
+
+/// Transport protocol of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Protocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+/// A node: its host namespace, its uplink and its pod bridge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    /// Id.
+    pub id: NodeId,
+    /// Name (unique in the cluster).
+    pub name: String,
+    /// Address on the underlay LAN (eth0).
+    pub underlay_ip: Ipv4Addr,
+    /// MAC of eth0.
+    pub mac: MacAddr,
+    /// Name of the uplink device.
+    pub uplink: IfName,
+    /// This node's pod range (`spec.podCIDR`).
+    pub pod_range: Ipv4Network,
+    /// Pod address allocation in that range.
+    pub ipam: NodeIpam,
+    /// The pod bridge (`cni0`).
+    pub bridge: IfName,
+    /// MAC of the bridge.
+    pub bridge_mac: MacAddr,
+    /// `net.ipv4.ip_forward`.
+    pub ip_forward: bool,
+    /// Set up on its own rather than given a range by the cluster allocator.
+    pub standalone: bool,
+}
+
+impl Node {
+    /// The bridge's address and prefix (the pods' gateway).
+    pub fn gateway(&self) -> Ipv4Network {
+        Ipv4Network::new(self.ipam.gateway(), self.pod_range.prefix()).expect("prefix of a range")
+    }
+}
+
+/// A pod: containers sharing one network namespace and one address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pod {
+    /// Id.
+    pub id: PodId,
+    /// Kubernetes namespace.
+    pub namespace: String,
+    /// Name (unique within its namespace).
+    pub name: String,
+    /// The node it runs on.
+    pub node: NodeId,
+    /// Its address, from the node's range.
+    pub ip: Ipv4Addr,
+    /// MAC of its eth0.
+    pub mac: MacAddr,
+    /// The containers sharing the address.
+    pub containers: Vec<String>,
+    /// The sandbox's container id (the IPAM key).
+    pub container_id: String,
+    /// Interface name inside the pod.
+    pub ifname: IfName,
+    /// Host end of the veth pair, attached to the bridge.
+    pub host_veth: IfName,
+}
+
+impl Pod {
+    /// `namespace/name`.
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// A service reachable on a node port (and optionally a cluster IP).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    /// Id.
+    pub id: ServiceId,
+    /// Name.
+    pub name: String,
+    /// TCP or UDP.
+    pub protocol: Protocol,
+    /// The port on every node (30000–32767).
+    pub node_port: u16,
+    /// The port the pods listen on.
+    pub target_port: u16,
+    /// The pods behind it.
+    pub endpoints: Vec<PodId>,
+    /// Whether outside traffic may go to another node's pod.
+    pub traffic_policy: TrafficPolicy,
+}
+
+/// A machine outside the cluster on the underlay LAN (a laptop).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
+    /// Id.
+    pub id: ClientId,
+    /// Name.
+    pub name: String,
+    /// Its address on the LAN.
+    pub ip: Ipv4Addr,
+    /// Its MAC.
+    pub mac: MacAddr,
+}
+
+/// A whole cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cluster {
+    allocator: ClusterAllocator,
+    underlay: NodeIpam,
+    dataplane: Dataplane,
+    /// Masquerade pod traffic leaving the cluster range (the bridge plugin's `ipMasq`).
+    pub ip_masq: bool,
+    /// MTU of the bridge and veths.
+    pub mtu: u16,
+    nodes: Vec<Node>,
+    pods: Vec<Pod>,
+    services: Vec<Service>,
+    clients: Vec<Client>,
+    next_id: u32,
+}
+
+/// The LAN nodes and clients sit on unless told otherwise.
+pub const DEFAULT_UNDERLAY: &str = "192.168.1.0/24";
+
+/// Valid node ports, as kube-apiserver's default `--service-node-port-range`.
+pub const NODE_PORT_RANGE: std::ops::RangeInclusive<u16> = 30000..=32767;
+
+fn check_name(kind: &'static str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::config(
+            kind,
+            format!("{name:?} must be 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit"),
+        ))
+    }
+}
+
+fn fnv1a(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in part.bytes().chain(std::iter::once(0)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+impl Cluster {
+    /// An empty cluster: the cluster range, each node's prefix, and the LAN the nodes share.
+    pub fn new(cidr: Ipv4Network, node_prefix: u8, underlay: Ipv4Network) -> Result<Cluster> {
+        let allocator = ClusterAllocator::new(cidr, node_prefix)?;
+        let mut lan = IpamConfig::new(underlay);
+        // .1 is the LAN's router; nodes start at .11 like the seed's pictures.
+        if underlay.size() > 16 {
+            lan.range_start = Some(Ipv4Addr::from(u32::from(underlay.network()) + 11));
+        }
+        Ok(Cluster {
+            allocator,
+            underlay: NodeIpam::new(lan)?,
+            dataplane: Dataplane::HostGw,
+            ip_masq: false,
+            mtu: 1500,
+            nodes: Vec::new(),
+            pods: Vec::new(),
+            services: Vec::new(),
+            clients: Vec::new(),
+            next_id: 0,
+        })
+    }
+
+    /// An empty cluster from text: `cidr` like "10.244.0.0/16", prefix like 24.
+    pub fn parse(cidr: &str, node_prefix: u8, underlay: &str) -> Result<Cluster> {
+        Cluster::new(parse_cidr(cidr)?, node_prefix, parse_cidr(underlay)?)
+    }
+
+    fn next_id(&mut self) -> u32 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// The cluster range.
+    pub fn cidr(&self) -> Ipv4Network {
+        self.allocator.cluster()
+    }
+
+    /// The prefix of every node range.
+    pub fn node_prefix(&self) -> u8 {
+        self.allocator.node_prefix()
+    }
+
+    /// The LAN between nodes.
+    pub fn underlay(&self) -> Ipv4Network {
+        self.underlay.subnet()
+    }
+
+    /// The range allocator's state.
+    pub fn allocator(&self) -> &ClusterAllocator {
+        &self.allocator
+    }
+
+    /// How nodes reach each other's pods.
+    pub fn dataplane(&self) -> Dataplane {
+        self.dataplane
+    }
+
+    /// Turns the cluster network on or off (what a CNI plugin adds).
+    pub fn set_dataplane(&mut self, dataplane: Dataplane) {
+        self.dataplane = dataplane;
+    }
+
+    /// All nodes, oldest first.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// All pods, oldest first.
+    pub fn pods(&self) -> &[Pod] {
+        &self.pods
+    }
+
+    /// All services.
+    pub fn services(&self) -> &[Service] {
+        &self.services
+    }
+
+    /// All outside clients.
+    pub fn clients(&self) -> &[Client] {
+        &self.clients
+    }
+
+    /// A node by id.
+    pub fn node(&self, id: NodeId) -> Option<&Node> {
+        self.nodes
+            .binary_search_by_key(&id, |n| n.id)
+            .ok()
+            .map(|i| &self.nodes[i])
+    }
+
+    /// A pod by id.
+    pub fn pod(&self, id: PodId) -> Option<&Pod> {
+        self.pods
+            .binary_search_by_key(&id, |p| p.id)
+            .ok()
+            .map(|i| &self.pods[i])
+    }
+
+    /// A client by id.
+    pub fn client(&self, id: ClientId) -> Option<&Client> {
+        self.clients.iter().find(|c| c.id == id)
+    }
+
+    /// A node by name.
+    pub fn node_named(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// A pod by `name` or `namespace/name`.
+    pub fn pod_named(&self, name: &str) -> Option<&Pod> {
+        let (ns, name) = name.split_once('/').unwrap_or(("default", name));
+        self.pods
+            .iter()
+            .find(|p| p.namespace == ns && p.name == name)
+    }
+
+    /// The pods on one node.
+    pub fn pods_on(&self, node: NodeId) -> impl Iterator<Item = &Pod> {
+        self.pods.iter().filter(move |p| p.node == node)
+    }
+
+    /// Every endpoint: nodes, then pods, then clients.
+    pub fn endpoints(&self) -> Vec<Endpoint> {
+        let nodes = self.nodes.iter().map(|n| Endpoint::Node(n.id));
+        let pods = self.pods.iter().map(|p| Endpoint::Pod(p.id));
+        let clients = self.clients.iter().map(|c| Endpoint::Client(c.id));
+        nodes.chain(pods).chain(clients).collect()
+    }
+
+    /// The address other machines use to reach an endpoint.
+    pub fn address_of(&self, e: Endpoint) -> Option<Ipv4Addr> {
+        match e {
+            Endpoint::Pod(p) => self.pod(p).map(|p| p.ip),
+            Endpoint::Node(n) => self.node(n).map(|n| n.underlay_ip),
+            Endpoint::Client(c) => self.client(c).map(|c| c.ip),
+        }
+    }
+
+    /// A readable name: `node1`, `default/web`, `laptop`.
+    pub fn name_of(&self, e: Endpoint) -> String {
+        match e {
+            Endpoint::Pod(p) => self.pod(p).map(Pod::full_name),
+            Endpoint::Node(n) => self.node(n).map(|n| n.name.clone()),
+            Endpoint::Client(c) => self.client(c).map(|c| c.name.clone()),
+        }
+        .unwrap_or_else(|| format!("{e:?} (gone)"))
+    }
+
+    fn unique_node_name(&self, name: &str) -> Result<()> {
+        check_name("node name", name)?;
+        if self.node_named(name).is_some() || self.clients.iter().any(|c| c.name == name) {
+            return Err(Error::Duplicate {
+                kind: "node",
+                name: name.into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Adds a node with the next free range from the cluster allocator.
+    pub fn add_node(&mut self, name: &str) -> Result<NodeId> {
+        self.unique_node_name(name)?;
+        let range = self.allocator.allocate()?;
+        self.push_node(name, range, false).inspect_err(|_| {
+            let _ = self.allocator.release(range);
+        })
+    }
+
+    /// Adds a node whose range is already decided (its `spec.podCIDR`).
+    pub fn add_node_with_range(&mut self, name: &str, range: Ipv4Network) -> Result<NodeId> {
+        self.unique_node_name(name)?;
+        self.allocator.occupy(range)?;
+        self.push_node(name, range, false).inspect_err(|_| {
+            let _ = self.allocator.release(range);
+        })
+    }
+
+    /// Adds a node set up on its own, outside any cluster network: its range
+    /// is not checked against other nodes (two such nodes may share one).
+    pub fn add_standalone_node(&mut self, name: &str, range: Ipv4Network) -> Result<NodeId> {
+        self.unique_node_name(name)?;
+        self.push_node(name, range, true)
+    }
+
+    fn push_node(&mut self, name: &str, range: Ipv4Network, standalone: bool) -> Result<NodeId> {
+        let ipam = NodeIpam::for_subnet(range)?;
+        let key = AllocKey::new(format!("node/{name}"), "eth0");
+        let underlay_ip = self.underlay.allocate(key)?;
+        let id = NodeId(self.next_id());
+        self.nodes.push(Node {
+            id,
+            name: name.to_string(),
+            underlay_ip,
+            mac: MacAddr::from_ip([0x52, 0x54], underlay_ip),
+            uplink: ifname("eth0"),
+            pod_range: range,
+            bridge_mac: MacAddr::from_ip([0x0a, 0x58], ipam.gateway()),
+            ipam,
+            bridge: ifname("cni0"),
+            ip_forward: true,
+            standalone,
+        });
+        Ok(id)
+    }
+
+    /// Removes a node, its pods, its range and its LAN address.
+    pub fn remove_node(&mut self, id: NodeId) -> Result<()> {
+        let node = self.node(id).ok_or_else(|| Error::Unknown {
+            kind: "node",
+            name: format!("{id:?}"),
+        })?;
+        let (name, range, standalone) = (node.name.clone(), node.pod_range, node.standalone);
+        let gone: Vec<PodId> = self.pods_on(id).map(|p| p.id).collect();
+        for pod in gone {
+            self.remove_pod(pod)?;
+        }
+        if !standalone {
+            self.allocator.release(range)?;
+        }
+        self.underlay
+            .release(&AllocKey::new(format!("node/{name}"), "eth0"))?;
+        self.nodes.retain(|n| n.id != id);
+        Ok(())
+    }
+
+    /// Sets a node's `ip_forward`.
+    pub fn set_ip_forward(&mut self, id: NodeId, on: bool) -> Result<()> {
+        let node = self.nodes.iter_mut().find(|n| n.id == id);
+        node.ok_or_else(|| Error::Unknown {
+            kind: "node",
+            name: format!("{id:?}"),
+        })?
+        .ip_forward = on;
+        Ok(())
+    }
+
+    /// Starts a pod with one container named "app" in namespace "default".
+    pub fn add_pod(&mut self, node: NodeId, name: &str) -> Result<PodId> {
+        self.add_pod_in(node, "default", name, &["app"])
+    }
+
+    /// Starts a pod: the CNI ADD of a sandbox, with an address from the node's IPAM.
+    pub fn add_pod_in(
+        &mut self,
+        node: NodeId,
+        namespace: &str,
+        name: &str,
+        containers: &[&str],
+    ) -> Result<PodId> {
+        check_name("namespace", namespace)?;
+        check_name("pod name", name)?;
+        for c in containers {
+            check_name("container name", c)?;
+        }
+        if self.pod_named(&format!("{namespace}/{name}")).is_some() {
+            return Err(Error::Duplicate {
+                kind: "pod",
+                name: format!("{namespace}/{name}"),
+            });
+        }
+        let id = PodId(self.next_id + 1);
+        let container_id = format!("{:016x}", fnv1a(&[namespace, name, &id.0.to_string()]));
+        let host_veth = IfName::new(&format!("veth{}", &container_id[..8]))?;
+        let n = self
+            .nodes
+            .iter_mut()
+            .find(|n| n.id == node)
+            .ok_or_else(|| Error::Unknown {
+                kind: "node",
+                name: format!("{node:?}"),
+            })?;
+        let ip = n
+            .ipam
+            .allocate(AllocKey::new(container_id.clone(), "eth0"))?;
+        self.next_id();
+        self.pods.push(Pod {
+            id,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            node,
+            ip,
+            mac: MacAddr::from_ip([0x0a, 0x58], ip),
+            containers: containers.iter().map(|c| c.to_string()).collect(),
+            container_id,
+            ifname: ifname("eth0"),
+            host_veth,
+        });
+        Ok(id)
+    }
+
+    /// Deletes a pod: the CNI DEL, releasing its address.
+    pub fn remove_pod(&mut self, id: PodId) -> Result<()> {
+        let pod = self.pod(id).ok_or_else(|| Error::Unknown {
+            kind: "pod",
+            name: format!("{id:?}"),
+        })?;
+        let key = AllocKey::new(pod.container_id.clone(), pod.ifname.as_str());
+        let node = pod.node;
+        if let Some(n) = self.nodes.iter_mut().find(|n| n.id == node) {
+            n.ipam.release(&key)?;
+        }
+        self.pods.retain(|p| p.id != id);
+        for s in &mut self.services {
+            s.endpoints.retain(|&e| e != id);
+        }
+        Ok(())
+    }
+
+    /// Adds a NodePort service in front of some pods.
+    pub fn add_node_port(
+        &mut self,
+        name: &str,
+        protocol: Protocol,
+        node_port: u16,
+        target_port: u16,
+        endpoints: &[PodId],
+    ) -> Result<ServiceId> {
+        check_name("service name", name)?;
+        if !NODE_PORT_RANGE.contains(&node_port) {
+            return Err(Error::config(
+                "nodePort",
+                format!(
+                    "{node_port} is outside the node port range {}-{}",
+                    NODE_PORT_RANGE.start(),
+                    NODE_PORT_RANGE.end()
+                ),
+            ));
+        }
+        if self.services.iter().any(|s| s.name == name) {
+            return Err(Error::Duplicate {
+                kind: "service",
+                name: name.into(),
+            });
+        }
+        if let Some(s) = self
+            .services
+            .iter()
+            .find(|s| s.node_port == node_port && s.protocol == protocol)
+        {
+            return Err(Error::config(
+                "nodePort",
+                format!("{node_port} is already used by service {:?}", s.name),
+            ));
+        }
+        if let Some(missing) = endpoints.iter().find(|&&p| self.pod(p).is_none()) {
+            return Err(Error::Unknown {
+                kind: "pod",
+                name: format!("{missing:?}"),
+            });
+        }
+        let id = ServiceId(self.next_id());
+        self.services.push(Service {
+            id,
+            name: name.to_string(),
+            protocol,
+            node_port,
+            target_port,
+            endpoints: endpoints.to_vec(),
+            traffic_policy: TrafficPolicy::Cluster,
+        });
+        Ok(id)
+    }
+
+    /// Sets a service's external traffic policy.
+    pub fn set_traffic_policy(&mut self, id: ServiceId, policy: TrafficPolicy) -> Result<()> {
+        let s = self.services.iter_mut().find(|s| s.id == id);
+        s.ok_or_else(|| Error::Unknown {
+            kind: "service",
+            name: format!("{id:?}"),
+        })?
+        .traffic_policy = policy;
+        Ok(())
+    }
+
+    /// Adds a machine on the LAN that is not a node; `ip` is chosen if not given.
+    pub fn add_client(&mut self, name: &str, ip: Option<Ipv4Addr>) -> Result<ClientId> {
+        self.unique_node_name(name)?;
+        let key = AllocKey::new(format!("client/{name}"), "eth0");
+        let ip = match ip {
+            Some(ip) => self.underlay.allocate_ip(key, ip).map(|()| ip)?,
+            None => self.underlay.allocate(key)?,
+        };
+        let id = ClientId(self.next_id());
+        self.clients.push(Client {
+            id,
+            name: name.to_string(),
+            ip,
+            mac: MacAddr::from_ip([0x52, 0x54], ip),
+        });
+        Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_get_distinct_ranges_and_pods_addresses_from_them() {
+        let mut c = Cluster::parse("10.244.0.0/16", 24, DEFAULT_UNDERLAY).unwrap();
+        let n1 = c.add_node("node1").unwrap();
+        let n2 = c.add_node("node2").unwrap();
+        assert_ne!(c.node(n1).unwrap().pod_range, c.node(n2).unwrap().pod_range);
+        assert_eq!(
+            c.node(n1).unwrap().underlay_ip,
+            Ipv4Addr::new(192, 168, 1, 11)
+        );
+        let p = c.add_pod(n2, "web").unwrap();
+        let pod = c.pod(p).unwrap();
+        assert!(c.node(n2).unwrap().pod_range.contains(pod.ip));
+        assert_eq!(pod.host_veth.as_str().len(), 12);
+    }
+
+    #[test]
+    fn bad_input_changes_nothing() {
+        let mut c = Cluster::parse("10.244.0.0/30", 30, DEFAULT_UNDERLAY).unwrap();
+        let n = c.add_node("a").unwrap();
+        let before = c.clone();
+        assert!(c.add_node("b").is_err(), "a /30 holds one node range");
+        assert!(c.add_node("a").is_err());
+        assert!(c.add_node("Bad_Name").is_err());
+        c.add_pod(n, "p1").unwrap();
+        let after_one = c.clone();
+        assert!(c.add_pod(n, "p2").is_err(), "a /30 holds one pod");
+        assert!(c.add_pod(n, "p1").is_err());
+        assert!(c.add_pod(NodeId(99), "p3").is_err());
+        assert_eq!(c, after_one);
+        assert!(c
+            .add_node_port("svc", Protocol::Tcp, 80, 8080, &[])
+            .is_err());
+        assert_eq!(c.nodes().len(), before.nodes().len());
+    }
+
+    #[test]
+    fn removing_a_node_frees_its_range_and_pods() {
+        let mut c = Cluster::parse("10.244.0.0/23", 24, DEFAULT_UNDERLAY).unwrap();
+        let a = c.add_node("a").unwrap();
+        c.add_node("b").unwrap();
+        let p = c.add_pod(a, "p").unwrap();
+        c.add_node_port("svc", Protocol::Tcp, 30080, 80, &[p])
+            .unwrap();
+        assert!(c.add_node("c").is_err());
+        c.remove_node(a).unwrap();
+        assert!(c.pods().is_empty());
+        assert!(c.services()[0].endpoints.is_empty());
+        c.add_node("c").unwrap();
+    }
+
+    #[test]
+    fn standalone_nodes_may_share_a_range() {
+        let mut c = Cluster::parse("10.244.0.0/16", 24, DEFAULT_UNDERLAY).unwrap();
+        let r = parse_cidr("10.244.0.0/24").unwrap();
+        c.add_standalone_node("a", r).unwrap();
+        c.add_standalone_node("b", r).unwrap();
+        assert_eq!(c.nodes()[0].pod_range, c.nodes()[1].pod_range);
+    }
+}

@@ -1,0 +1,113 @@
+//! The seed's scenarios, built through the same allocators a user's cluster uses.
+//!
+//! | builder | what it shows |
+//! |---|---|
+//! | [`one_node`] | one node's internal network 10.244.0.0/24; a pod with two containers and one address |
+//! | [`unconnected_nodes`] | two nodes set up on their own, both on 10.244.0.0/24: "this isn't going to work" |
+//! | [`demo`] | a cluster network: node1 10.244.1.0/24, node2 10.244.2.0/24, host-gw routes |
+//! | [`node_port`] | the demo plus a NodePort service and a laptop outside the cluster |
+
+use crate::net::parse_cidr;
+
+use super::{Cluster, Dataplane, Protocol, DEFAULT_UNDERLAY};
+
+const BUILT_IN: &str = "built-in scenarios are valid";
+
+/// Names of the scenarios, in the seed's order, for menus and the CLI.
+pub const NAMES: [&str; 4] = ["one-node", "unconnected-nodes", "demo", "node-port"];
+
+/// A scenario by name.
+pub fn by_name(name: &str) -> Option<Cluster> {
+    match name {
+        "one-node" => Some(one_node()),
+        "unconnected-nodes" => Some(unconnected_nodes()),
+        "demo" => Some(demo()),
+        "node-port" => Some(node_port()),
+        _ => None,
+    }
+}
+
+/// One node: pods on its internal network 10.244.0.0/24; `web` has two
+/// containers sharing one address.
+pub fn one_node() -> Cluster {
+    let mut c = Cluster::parse("10.244.0.0/16", 24, DEFAULT_UNDERLAY).expect(BUILT_IN);
+    c.set_dataplane(Dataplane::None);
+    let n = c
+        .add_standalone_node("node1", parse_cidr("10.244.0.0/24").expect(BUILT_IN))
+        .expect(BUILT_IN);
+    c.add_pod_in(n, "default", "web", &["nginx", "log-shipper"])
+        .expect(BUILT_IN);
+    c.add_pod(n, "db").expect(BUILT_IN);
+    c.add_pod(n, "cache").expect(BUILT_IN);
+    c
+}
+
+/// Two nodes that are not part of a cluster network: each uses the default
+/// 10.244.0.0/24, so both have a 10.244.0.2 and a 10.244.0.3.
+pub fn unconnected_nodes() -> Cluster {
+    let mut c = Cluster::parse("10.244.0.0/16", 24, DEFAULT_UNDERLAY).expect(BUILT_IN);
+    c.set_dataplane(Dataplane::None);
+    let range = parse_cidr("10.244.0.0/24").expect(BUILT_IN);
+    for (node, pods) in [("node1", ["pod-a", "pod-b"]), ("node2", ["pod-c", "pod-d"])] {
+        let n = c.add_standalone_node(node, range).expect(BUILT_IN);
+        for p in pods {
+            c.add_pod(n, p).expect(BUILT_IN);
+        }
+    }
+    c
+}
+
+/// The demo cluster: node1 with 10.244.1.0/24, node2 with 10.244.2.0/24,
+/// two pods each, host-gw routes between them.
+pub fn demo() -> Cluster {
+    let mut c = Cluster::parse("10.244.0.0/16", 24, DEFAULT_UNDERLAY).expect(BUILT_IN);
+    for (node, range, pods) in [
+        ("node1", "10.244.1.0/24", ["pod-a", "pod-b"]),
+        ("node2", "10.244.2.0/24", ["pod-c", "pod-d"]),
+    ] {
+        let n = c
+            .add_node_with_range(node, parse_cidr(range).expect(BUILT_IN))
+            .expect(BUILT_IN);
+        for p in pods {
+            c.add_pod(n, p).expect(BUILT_IN);
+        }
+    }
+    c
+}
+
+/// The demo plus service `web` on node port 30080 → pod-d:8080 (on node2),
+/// and a laptop at 192.168.1.100 outside the cluster.
+pub fn node_port() -> Cluster {
+    let mut c = demo();
+    let pod = c.pod_named("pod-d").expect(BUILT_IN).id;
+    c.add_node_port("web", Protocol::Tcp, 30080, 8080, &[pod])
+        .expect(BUILT_IN);
+    c.add_client("laptop", Some("192.168.1.100".parse().expect(BUILT_IN)))
+        .expect(BUILT_IN);
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenarios_have_the_seeds_addresses() {
+        for name in NAMES {
+            assert!(by_name(name).is_some(), "{name}");
+        }
+        let d = demo();
+        let ips: Vec<String> = d.pods().iter().map(|p| p.ip.to_string()).collect();
+        assert_eq!(
+            ips,
+            ["10.244.1.2", "10.244.1.3", "10.244.2.2", "10.244.2.3"]
+        );
+        let u = unconnected_nodes();
+        let ips: Vec<String> = u.pods().iter().map(|p| p.ip.to_string()).collect();
+        assert_eq!(
+            ips,
+            ["10.244.0.2", "10.244.0.3", "10.244.0.2", "10.244.0.3"]
+        );
+        assert_eq!(one_node().pod_named("web").unwrap().containers.len(), 2);
+    }
+}

@@ -1,0 +1,177 @@
+//! Properties: nothing panics on any input, allocators keep their invariants,
+//! and any host-gw cluster meets the CNI requirements.
+
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+
+use ipnetwork::Ipv4Network;
+use podnet_core::alloc::{AllocKey, ClusterAllocator, NodeIpam};
+use podnet_core::forward::{FrameRepr, L4Repr, Matrix, Network, ProbeKind};
+use podnet_core::net::{parse_cidr, MacAddr};
+use podnet_core::topology::{Cluster, Dataplane, Endpoint, NodeId, DEFAULT_UNDERLAY};
+use proptest::prelude::*;
+
+fn l4() -> impl Strategy<Value = L4Repr> {
+    prop_oneof![
+        (any::<bool>(), any::<u16>(), any::<u16>())
+            .prop_map(|(request, id, seq)| L4Repr::IcmpEcho { request, id, seq }),
+        (any::<u16>(), any::<u16>())
+            .prop_map(|(src_port, dst_port)| L4Repr::Udp { src_port, dst_port }),
+        (
+            any::<u16>(),
+            any::<u16>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u8>(),
+            any::<u16>()
+        )
+            .prop_map(
+                |(src_port, dst_port, seq, ack, flags, window)| L4Repr::Tcp {
+                    src_port,
+                    dst_port,
+                    seq,
+                    ack,
+                    flags,
+                    window
+                }
+            ),
+    ]
+}
+
+fn frame() -> impl Strategy<Value = FrameRepr> {
+    (
+        any::<[u8; 6]>(),
+        any::<[u8; 6]>(),
+        any::<u32>(),
+        any::<u32>(),
+        any::<u8>(),
+        any::<u16>(),
+        any::<bool>(),
+        l4(),
+    )
+        .prop_map(
+            |(s, d, src, dst, ttl, ident, dont_fragment, l4)| FrameRepr {
+                src_mac: MacAddr(s),
+                dst_mac: MacAddr(d),
+                src: Ipv4Addr::from(src),
+                dst: Ipv4Addr::from(dst),
+                ttl,
+                ident,
+                dont_fragment,
+                l4,
+            },
+        )
+}
+
+proptest! {
+    #[test]
+    fn parsing_any_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let _ = FrameRepr::parse(&bytes);
+    }
+
+    #[test]
+    fn emit_parse_round_trips(f in frame(), payload in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let bytes = f.emit(&payload).unwrap();
+        let (back, p) = FrameRepr::parse(&bytes).unwrap();
+        prop_assert_eq!(back, f);
+        prop_assert_eq!(p, &payload[..]);
+    }
+
+    #[test]
+    fn any_cidr_text_or_prefix_is_an_error_not_a_panic(s in "\\PC{0,24}", a in any::<u32>(), len in 0u8..40, node in 0u8..40) {
+        let _ = parse_cidr(&s);
+        if let Ok(net) = Ipv4Network::new(Ipv4Addr::from(a), len.min(32)) {
+            let _ = ClusterAllocator::new(net, node);
+            let _ = NodeIpam::for_subnet(net);
+        }
+    }
+
+    #[test]
+    fn node_ipam_never_hands_out_an_address_twice(ops in proptest::collection::vec((any::<bool>(), 0u8..40), 1..300), prefix in 24u8..=29) {
+        let subnet = Ipv4Network::new(Ipv4Addr::new(10, 244, 7, 0), prefix).unwrap();
+        let mut ipam = NodeIpam::for_subnet(subnet).unwrap();
+        for (add, who) in ops {
+            let key = AllocKey::new(format!("c{who}"), "eth0");
+            let before = ipam.clone();
+            let res = if add { ipam.allocate(key).map(|_| ()) } else { ipam.release(&key).map(|_| ()) };
+            if res.is_err() {
+                prop_assert_eq!(&ipam, &before, "a refused operation changes nothing");
+            }
+        }
+        let all = ipam.allocations();
+        let ips: HashSet<Ipv4Addr> = all.iter().map(|a| a.ip).collect();
+        prop_assert_eq!(ips.len(), all.len());
+        for a in &all {
+            prop_assert!(subnet.contains(a.ip) && a.ip != subnet.network() && a.ip != subnet.broadcast() && a.ip != ipam.gateway());
+        }
+        let back: NodeIpam = serde_json::from_str(&serde_json::to_string(&ipam).unwrap()).unwrap();
+        prop_assert_eq!(back, ipam);
+    }
+
+    #[test]
+    fn cluster_ranges_never_overlap(ops in proptest::collection::vec((any::<bool>(), 0u32..16), 1..100)) {
+        let mut a = ClusterAllocator::new(parse_cidr("10.244.0.0/20").unwrap(), 24).unwrap();
+        let mut held: Vec<Ipv4Network> = Vec::new();
+        for (add, i) in ops {
+            if add {
+                if let Ok(r) = a.allocate() { held.push(r); }
+            } else if let Some(r) = held.get(i as usize % held.len().max(1)).copied() {
+                a.release(r).unwrap();
+                held.retain(|&x| x != r);
+            }
+        }
+        let got: Vec<Ipv4Network> = a.allocated().collect();
+        for (i, x) in got.iter().enumerate() {
+            for y in &got[i + 1..] {
+                prop_assert!(!x.overlaps(*y));
+            }
+        }
+        prop_assert_eq!(got.len(), held.len());
+        let back: ClusterAllocator = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        prop_assert_eq!(back, a);
+    }
+
+    #[test]
+    fn any_probe_in_any_cluster_ends_and_quiet_walks_agree(
+        nodes in 1usize..5, pods in 0usize..4, host_gw in any::<bool>(), dst in any::<u32>(), from in 0usize..32, kind in 0u8..3
+    ) {
+        let mut c = Cluster::parse("10.244.0.0/16", 26, DEFAULT_UNDERLAY).unwrap();
+        c.set_dataplane(if host_gw { Dataplane::HostGw } else { Dataplane::None });
+        for n in 0..nodes {
+            let id = c.add_node(&format!("n{n}")).unwrap();
+            for p in 0..pods {
+                c.add_pod(id, &format!("p{n}-{p}")).unwrap();
+            }
+        }
+        let net = Network::new(&c).unwrap();
+        let eps = c.endpoints();
+        let from = eps[from % eps.len()];
+        let kind = [ProbeKind::Ping, ProbeKind::Udp(53), ProbeKind::TcpSyn(80)][kind as usize];
+        // Half the time a real address in the cluster, else anything.
+        let pick = c.address_of(eps[dst as usize % eps.len()]).unwrap();
+        for to in [Ipv4Addr::from(dst), pick] {
+            let t = net.probe(from, to, kind).unwrap();
+            let o = net.probe_outcome(from, to, kind).unwrap();
+            prop_assert_eq!(t.verdict, o.verdict);
+            prop_assert!(t.hops.len() < 64);
+        }
+        let _ = net.probe(Endpoint::Node(NodeId(999)), pick, kind).unwrap_err();
+    }
+
+    #[test]
+    fn every_host_gw_cluster_meets_the_cni_requirements(nodes in 1usize..6, pods in 1usize..4, prefix in 20u8..=28) {
+        let mut c = Cluster::parse("10.96.0.0/12", prefix, "172.16.0.0/16").unwrap();
+        for n in 0..nodes {
+            let id = c.add_node(&format!("n{n}")).unwrap();
+            for p in 0..pods {
+                c.add_pod(id, &format!("p{n}-{p}")).unwrap();
+            }
+        }
+        let m = Matrix::compute(&Network::new(&c).unwrap()).unwrap();
+        let r = m.requirements();
+        prop_assert!(r.met(), "{:?}", r);
+        for (i, cell) in m.cells.iter().enumerate() {
+            prop_assert!(cell.is_ok(), "cell {} {:?}", i, cell);
+        }
+    }
+}

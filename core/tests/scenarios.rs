@@ -1,0 +1,345 @@
+//! The seed's stories, checked hop by hop against what Linux does.
+
+use std::net::Ipv4Addr;
+
+use podnet_core::forward::{
+    pcap, Cell, DropReason, FrameRepr, Matrix, Network, Place, ProbeKind, Step, Verdict,
+};
+use podnet_core::topology::{scenario, Dataplane, Endpoint, TrafficPolicy};
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn cross_node_pod_to_pod_keeps_the_source_and_follows_host_gw() {
+    let c = scenario::demo();
+    let net = Network::new(&c).unwrap();
+    let (a, cpod) = (c.pod_named("pod-a").unwrap(), c.pod_named("pod-c").unwrap());
+    let (n1, n2) = (
+        c.node_named("node1").unwrap(),
+        c.node_named("node2").unwrap(),
+    );
+    let t = net
+        .probe(Endpoint::Pod(a.id), cpod.ip, ProbeKind::Ping)
+        .unwrap();
+    assert_eq!(
+        t.verdict,
+        Verdict::Delivered {
+            to: Endpoint::Pod(cpod.id)
+        }
+    );
+    let places: Vec<Place> = t.hops.iter().map(|h| h.place).collect();
+    use Place::*;
+    assert_eq!(
+        places,
+        [
+            Pod(a.id),
+            Pod(a.id),
+            Veth(a.id),
+            Bridge(n1.id),
+            Node(n1.id),
+            Node(n1.id),
+            Uplink(n1.id),
+            Lan,
+            Uplink(n2.id),
+            Node(n2.id),
+            Node(n2.id),
+            Bridge(n2.id),
+            Veth(cpod.id),
+            Pod(cpod.id)
+        ]
+    );
+    let routes: Vec<String> = t
+        .hops
+        .iter()
+        .filter_map(|h| match h.step {
+            Step::Send { route } | Step::Forward { route } => Some(route.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            "default via 10.244.1.1 dev eth0",
+            "10.244.2.0/24 via 192.168.1.12 dev eth0 proto podnet",
+            "10.244.2.0/24 dev cni0 proto kernel scope link src 10.244.2.1"
+        ]
+    );
+    let got = t.received().unwrap();
+    assert_eq!(
+        (got.src, got.dst, got.ttl),
+        (a.ip, cpod.ip, 62),
+        "two routers, no NAT"
+    );
+    assert_eq!(got.dst_mac, cpod.mac);
+    assert_eq!(got.src_mac, n2.bridge_mac);
+    assert!(!t.nat_seen());
+    // On the LAN the frame goes node1 eth0 -> node2 eth0 while the IPs stay the pods'.
+    let lan = t.hops.iter().find(|h| h.place == Lan).unwrap().frame;
+    assert_eq!(
+        (lan.src_mac, lan.dst_mac, lan.src, lan.dst),
+        (n1.mac, n2.mac, a.ip, cpod.ip)
+    );
+}
+
+#[test]
+fn same_node_pods_talk_through_the_bridge_only() {
+    let c = scenario::demo();
+    let net = Network::new(&c).unwrap();
+    let (a, b) = (c.pod_named("pod-a").unwrap(), c.pod_named("pod-b").unwrap());
+    let t = net
+        .probe(Endpoint::Pod(a.id), b.ip, ProbeKind::Udp(53))
+        .unwrap();
+    assert_eq!(
+        t.verdict,
+        Verdict::Delivered {
+            to: Endpoint::Pod(b.id)
+        }
+    );
+    assert!(t
+        .hops
+        .iter()
+        .all(|h| !matches!(h.place, Place::Node(_) | Place::Lan)));
+    assert_eq!(t.received().unwrap().ttl, 64);
+}
+
+#[test]
+fn unconnected_nodes_with_one_range_deliver_to_the_wrong_pod() {
+    let c = scenario::unconnected_nodes();
+    let net = Network::new(&c).unwrap();
+    let (a, b, d) = (
+        c.pod_named("pod-a").unwrap(),
+        c.pod_named("pod-b").unwrap(),
+        c.pod_named("pod-d").unwrap(),
+    );
+    assert_eq!(b.ip, d.ip, "both nodes handed out 10.244.0.3");
+    let t = net
+        .probe(Endpoint::Pod(a.id), d.ip, ProbeKind::Ping)
+        .unwrap();
+    assert_eq!(
+        t.verdict,
+        Verdict::Delivered {
+            to: Endpoint::Pod(b.id)
+        },
+        "pod-d on node2 never sees it"
+    );
+    let m = Matrix::compute(&net).unwrap();
+    let idx = |e| m.endpoints.iter().position(|&x| x == e).unwrap();
+    assert_eq!(
+        m.get(idx(Endpoint::Pod(a.id)), idx(Endpoint::Pod(d.id))),
+        Some(&Cell::WrongDestination {
+            reached: Endpoint::Pod(b.id)
+        })
+    );
+    let r = m.requirements();
+    assert!(!r.met());
+    assert!(r.pod_to_pod.ok < r.pod_to_pod.total);
+}
+
+#[test]
+fn the_cluster_network_is_what_meets_the_cni_requirements() {
+    let mut c = scenario::demo();
+    let on = Matrix::compute(&Network::new(&c).unwrap())
+        .unwrap()
+        .requirements();
+    assert!(on.met(), "{on:?}");
+    assert_eq!(on.pod_to_pod.total, 12);
+    assert_eq!(on.node_to_pod.total, 8);
+    c.set_dataplane(Dataplane::None);
+    let net = Network::new(&c).unwrap();
+    let off = Matrix::compute(&net).unwrap().requirements();
+    assert_eq!(off.pod_to_pod.ok, 4, "only same-node pairs: {off:?}");
+    let (a, cpod) = (c.pod_named("pod-a").unwrap(), c.pod_named("pod-c").unwrap());
+    let t = net
+        .probe(Endpoint::Pod(a.id), cpod.ip, ProbeKind::Ping)
+        .unwrap();
+    assert!(matches!(
+        t.verdict,
+        Verdict::Dropped {
+            reason: DropReason::NoRoute { .. },
+            at: Place::Node(_)
+        }
+    ));
+}
+
+#[test]
+fn a_node_reaches_its_pods_and_the_others_with_its_own_address() {
+    let c = scenario::demo();
+    let net = Network::new(&c).unwrap();
+    let n1 = c.node_named("node1").unwrap();
+    for (pod, src) in [("pod-a", "10.244.1.1"), ("pod-c", "192.168.1.11")] {
+        let p = c.pod_named(pod).unwrap();
+        let t = net
+            .probe(Endpoint::Node(n1.id), p.ip, ProbeKind::TcpSyn(22))
+            .unwrap();
+        assert_eq!(
+            t.verdict,
+            Verdict::Delivered {
+                to: Endpoint::Pod(p.id)
+            }
+        );
+        assert_eq!(t.received().unwrap().src, ip(src), "{pod}");
+        assert_eq!(t.sent.unwrap().src, ip(src));
+    }
+}
+
+#[test]
+fn node_port_dnats_to_the_pod_and_masquerades_under_policy_cluster() {
+    let mut c = scenario::node_port();
+    let laptop = c.clients()[0].id;
+    let d = c.pod_named("pod-d").unwrap().clone();
+    let net = Network::new(&c).unwrap();
+    let t = net
+        .probe(
+            Endpoint::Client(laptop),
+            ip("192.168.1.11"),
+            ProbeKind::TcpSyn(30080),
+        )
+        .unwrap();
+    assert_eq!(
+        t.verdict,
+        Verdict::Delivered {
+            to: Endpoint::Pod(d.id)
+        }
+    );
+    let got = t.received().unwrap();
+    assert_eq!(
+        (got.src, got.dst, got.l4.ports().unwrap().1),
+        (ip("192.168.1.11"), d.ip, 8080)
+    );
+    assert!(t.hops.iter().any(|h| matches!(h.step, Step::Dnat { .. })));
+    assert!(t.hops.iter().any(|h| matches!(h.step, Step::Snat { .. })));
+    // The pod IP itself is not reachable from outside: the laptop has no route.
+    let direct = net
+        .probe(Endpoint::Client(laptop), d.ip, ProbeKind::TcpSyn(8080))
+        .unwrap();
+    assert!(matches!(
+        direct.verdict,
+        Verdict::Dropped {
+            reason: DropReason::NoRoute { .. },
+            ..
+        }
+    ));
+    // Policy Local: node1 has no local endpoint; node2 keeps the client's address.
+    let svc = c.services()[0].id;
+    c.set_traffic_policy(svc, TrafficPolicy::Local).unwrap();
+    let net = Network::new(&c).unwrap();
+    let t = net
+        .probe(
+            Endpoint::Client(laptop),
+            ip("192.168.1.11"),
+            ProbeKind::TcpSyn(30080),
+        )
+        .unwrap();
+    assert!(matches!(
+        t.verdict,
+        Verdict::Dropped {
+            reason: DropReason::NoEndpoints { .. },
+            ..
+        }
+    ));
+    let t = net
+        .probe(
+            Endpoint::Client(laptop),
+            ip("192.168.1.12"),
+            ProbeKind::TcpSyn(30080),
+        )
+        .unwrap();
+    assert_eq!(t.received().unwrap().src, ip("192.168.1.100"));
+}
+
+#[test]
+fn forwarding_off_ttl_and_masquerade() {
+    let mut c = scenario::node_port();
+    let (a, cpod) = (
+        c.pod_named("pod-a").unwrap().clone(),
+        c.pod_named("pod-c").unwrap().clone(),
+    );
+    let n2 = c.node_named("node2").unwrap().id;
+    c.set_ip_forward(n2, false).unwrap();
+    let net = Network::new(&c).unwrap();
+    let t = net
+        .probe(Endpoint::Pod(a.id), cpod.ip, ProbeKind::Ping)
+        .unwrap();
+    assert_eq!(
+        t.verdict,
+        Verdict::Dropped {
+            at: Place::Node(n2),
+            reason: DropReason::ForwardingDisabled
+        }
+    );
+    let mut f = ProbeKind::Ping.frame(a.ip, c.pod_named("pod-b").unwrap().ip);
+    f.ttl = 1;
+    assert!(
+        net.trace_repr(Endpoint::Pod(a.id), f, vec![])
+            .unwrap()
+            .verdict
+            != Verdict::Dropped {
+                at: Place::Lan,
+                reason: DropReason::TtlExceeded
+            }
+    );
+    f.dst = cpod.ip;
+    let t = net.trace_repr(Endpoint::Pod(a.id), f, vec![]).unwrap();
+    assert!(matches!(
+        t.verdict,
+        Verdict::Dropped {
+            reason: DropReason::TtlExceeded,
+            ..
+        }
+    ));
+    c.set_ip_forward(n2, true).unwrap();
+    c.ip_masq = true;
+    let net = Network::new(&c).unwrap();
+    let laptop = c.clients()[0].clone();
+    let t = net
+        .probe(Endpoint::Pod(a.id), laptop.ip, ProbeKind::Ping)
+        .unwrap();
+    assert_eq!(
+        t.received().unwrap().src,
+        ip("192.168.1.11"),
+        "ipMasq hides the pod from the LAN"
+    );
+    let t = net
+        .probe(Endpoint::Pod(a.id), cpod.ip, ProbeKind::Ping)
+        .unwrap();
+    assert_eq!(
+        t.received().unwrap().src,
+        a.ip,
+        "but never inside the cluster range"
+    );
+}
+
+#[test]
+fn frames_in_and_out_are_real_bytes() {
+    let c = scenario::demo();
+    let net = Network::new(&c).unwrap();
+    let (a, cpod) = (c.pod_named("pod-a").unwrap(), c.pod_named("pod-c").unwrap());
+    let bytes = ProbeKind::Udp(9)
+        .frame(a.ip, cpod.ip)
+        .emit(b"payload")
+        .unwrap();
+    let t = net.trace(Endpoint::Pod(a.id), &bytes).unwrap();
+    assert_eq!(
+        t.verdict,
+        Verdict::Delivered {
+            to: Endpoint::Pod(cpod.id)
+        }
+    );
+    assert_eq!(t.payload, b"payload");
+    let file = pcap::to_pcap(&t);
+    assert_eq!(&file[..4], &0xa1b2_c3d4u32.to_le_bytes());
+    let mut at = 24;
+    let mut records = 0;
+    while at < file.len() {
+        let len = u32::from_le_bytes(file[at + 8..at + 12].try_into().unwrap()) as usize;
+        let (frame, payload) = FrameRepr::parse(&file[at + 16..at + 16 + len]).unwrap();
+        assert_eq!(frame, t.hops[records].frame);
+        assert_eq!(payload, b"payload");
+        at += 16 + len;
+        records += 1;
+    }
+    assert_eq!(records, t.hops.len());
+    assert!(net.trace(Endpoint::Pod(a.id), &bytes[..20]).is_err());
+}
