@@ -1,1 +1,145 @@
-fn main() {}
+//! Core benchmarks: allocation at Kubernetes' scale limits, one trace in a
+//! big cluster, and the full CNI requirement matrix.
+//!
+//! `cargo bench -p podnet-core` runs criterion for each and then prints one
+//! `FIGURE` line per benchmark with the median, the target from the issue and
+//! whether it was met. The figures are measured, never asserted: a slow
+//! machine prints MISSED rather than failing a test.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, Criterion};
+use podnet_core::alloc::{AllocKey, ClusterAllocator, NodeIpam};
+use podnet_core::forward::{Matrix, Network, ProbeKind, Verdict};
+use podnet_core::net::parse_cidr;
+use podnet_core::topology::{Cluster, Endpoint};
+
+const NODES: usize = 5_000;
+const PODS_PER_NODE: usize = 110;
+
+fn keys() -> Vec<Vec<AllocKey>> {
+    (0..NODES)
+        .map(|n| {
+            (0..PODS_PER_NODE)
+                .map(|p| AllocKey::new(format!("{n:04x}{p:060x}"), "eth0"))
+                .collect()
+        })
+        .collect()
+}
+
+/// 5,000 node ranges from 10.0.0.0/8, then 110 pod addresses in each.
+fn allocate_all(keys: Vec<Vec<AllocKey>>) -> usize {
+    let mut ranges = ClusterAllocator::new(parse_cidr("10.0.0.0/8").unwrap(), 24).unwrap();
+    let mut count = 0;
+    for node_keys in keys {
+        let mut ipam = NodeIpam::for_subnet(ranges.allocate().unwrap()).unwrap();
+        count += 1;
+        for key in node_keys {
+            ipam.allocate(key).unwrap();
+            count += 1;
+        }
+        black_box(&ipam);
+    }
+    count
+}
+
+fn cluster(nodes: usize, pods: usize) -> Cluster {
+    let mut c = Cluster::parse("10.0.0.0/8", 24, "172.16.0.0/16").unwrap();
+    for n in 0..nodes {
+        let id = c.add_node(&format!("node{n}")).unwrap();
+        for p in 0..pods {
+            c.add_pod(id, &format!("pod{n}-{p}")).unwrap();
+        }
+    }
+    c
+}
+
+fn median(mut runs: Vec<Duration>) -> Duration {
+    runs.sort();
+    runs[runs.len() / 2]
+}
+
+fn time<T>(repeat: usize, mut f: impl FnMut() -> T) -> Duration {
+    median(
+        (0..repeat)
+            .map(|_| {
+                let t = Instant::now();
+                black_box(f());
+                t.elapsed()
+            })
+            .collect(),
+    )
+}
+
+fn figure(name: &str, took: Duration, target: Duration) {
+    let verdict = if took < target { "met" } else { "MISSED" };
+    println!("FIGURE {name}: {took:.2?} (target < {target:?}) {verdict}");
+}
+
+fn main() {
+    let mut c = Criterion::default().sample_size(10).configure_from_args();
+
+    let all_keys = keys();
+    assert_eq!(
+        allocate_all(all_keys.clone()),
+        NODES + NODES * PODS_PER_NODE
+    );
+    c.bench_function("alloc: 5,000 node ranges + 550,000 pod IPs", |b| {
+        b.iter_batched(|| all_keys.clone(), allocate_all, BatchSize::PerIteration)
+    });
+
+    let big = cluster(1_000, 2);
+    let net = Network::new(&big).unwrap();
+    let (from, to) = (big.pods()[0].id, big.pods()[big.pods().len() - 1].clone());
+    let probe = || {
+        net.probe(Endpoint::Pod(from), to.ip, ProbeKind::Ping)
+            .unwrap()
+    };
+    assert_eq!(
+        probe().verdict,
+        Verdict::Delivered {
+            to: Endpoint::Pod(to.id)
+        }
+    );
+    c.bench_function("trace: pod -> pod across nodes, 1,000-node cluster", |b| {
+        b.iter(probe)
+    });
+
+    let mid = cluster(100, 10);
+    let mid_net = Network::new(&mid).unwrap();
+    let matrix = || Matrix::compute(&mid_net).unwrap();
+    assert!(matrix().requirements().met());
+    c.bench_function("matrix: 100 nodes x 10 pods (1,210,000 pairs)", |b| {
+        b.iter(matrix)
+    });
+
+    c.final_summary();
+
+    println!();
+    let alloc_runs = (0..7)
+        .map(|_| {
+            let input = all_keys.clone();
+            let t = Instant::now();
+            black_box(allocate_all(input));
+            t.elapsed()
+        })
+        .collect();
+    figure(
+        "alloc 5,000 ranges + 550,000 pod IPs",
+        median(alloc_runs),
+        Duration::from_millis(100),
+    );
+    let n = 10_000;
+    let per_trace = time(5, || (0..n).map(|_| probe().hops.len()).sum::<usize>()) / n;
+    figure(
+        "one cross-node trace, 1,000 nodes",
+        per_trace,
+        Duration::from_micros(10),
+    );
+    figure(
+        "reachability matrix 100 x 10 pods",
+        time(3, matrix),
+        Duration::from_secs(2),
+    );
+}

@@ -1,4 +1,12 @@
 //! The seed's stories, checked hop by hop against what Linux does.
+//!
+//! These run natively and, compiled to wasm32, in headless Chromium: the
+//! browser gets the very same answers.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 use std::net::Ipv4Addr;
 

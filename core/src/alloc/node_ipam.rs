@@ -1,9 +1,9 @@
 //! A node range → pod addresses, as the CNI `host-local` IPAM plugin does.
 
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use ipnetwork::Ipv4Network;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::bitmap::Bitmap;
@@ -83,7 +83,9 @@ pub struct NodeIpam {
     /// addresses are set from the start so the search never lands on them.
     used: Bitmap,
     blocked: u32,
-    by_key: HashMap<AllocKey, Ipv4Addr>,
+    /// FxHash: container ids are not attacker-chosen on a node, and SipHash
+    /// over 64-byte ids was most of the cost of allocating at scale.
+    by_key: FxHashMap<AllocKey, Ipv4Addr>,
     /// host-local's "last reserved IP": the search resumes after it, so a
     /// freed address is not reused at once (a recreated pod gets a new one).
     last: Option<u32>,
@@ -182,13 +184,16 @@ impl NodeIpam {
                 ),
             ));
         }
+        let room = (used.len() - blocked).min(128) as usize;
         Ok(NodeIpam {
             config,
             gateway,
             base: start,
             used,
             blocked,
-            by_key: HashMap::new(),
+            // Kubernetes' default max-pods is 110: reserve that much up front
+            // (never more than the range holds) to skip the rehashes.
+            by_key: FxHashMap::with_capacity_and_hasher(room, Default::default()),
             last: None,
         })
     }

@@ -1,0 +1,310 @@
+//! `podnet`: the model in a terminal.
+//!
+//! Every line printed is computed by podnet-core: the plan of a node is what
+//! the agent will program, a trace is what the browser animates.
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use podnet_core::forward::{Cell, Matrix, Network, ProbeKind, Verdict};
+use podnet_core::topology::{scenario, Cluster, Dataplane, Endpoint};
+use podnet_core::{Error, Result};
+
+/// Explain and check a Kubernetes pod network.
+#[derive(Debug, Parser)]
+#[command(name = "podnet", version, about, long_about = None)]
+pub struct Cli {
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Which scenario, and whether its cluster network is on.
+#[derive(Debug, clap::Args)]
+pub struct ScenarioArgs {
+    /// Built-in scenario: one-node, unconnected-nodes, demo, node-port.
+    #[arg(short, long, default_value = "demo")]
+    pub scenario: String,
+    /// Turn the cluster network (host-gw routes) off, as before a CNI plugin runs.
+    #[arg(long)]
+    pub no_cluster_network: bool,
+}
+
+impl ScenarioArgs {
+    fn cluster(&self) -> Result<Cluster> {
+        let mut c = scenario::by_name(&self.scenario).ok_or_else(|| Error::Unknown {
+            kind: "scenario",
+            name: format!("{} (try: {})", self.scenario, scenario::NAMES.join(", ")),
+        })?;
+        if self.no_cluster_network {
+            c.set_dataplane(Dataplane::None);
+        }
+        Ok(c)
+    }
+}
+
+/// Packet kinds on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Proto {
+    /// ICMP echo request.
+    Ping,
+    /// UDP datagram.
+    Udp,
+    /// TCP SYN.
+    Tcp,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the built-in scenarios.
+    Scenarios,
+    /// Walk through the seed's story: every scenario and the packet that matters in it.
+    Story,
+    /// Show a cluster: nodes, ranges, pods, and each node's plan (bridge, routes).
+    Show(ScenarioArgs),
+    /// Trace one packet hop by hop.
+    Trace {
+        /// Scenario options.
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+        /// Sender: a pod, node or client name.
+        from: String,
+        /// Receiver: a pod, node or client name, or an IPv4 address.
+        to: String,
+        /// What to send.
+        #[arg(short, long, value_enum, default_value = "ping")]
+        proto: Proto,
+        /// Destination port for udp and tcp.
+        #[arg(long, default_value_t = 80)]
+        port: u16,
+    },
+    /// The CNI requirements: every node and pod pings every node and pod.
+    Matrix(ScenarioArgs),
+}
+
+/// Runs a command and returns what it prints.
+pub fn run(cli: &Cli) -> Result<String> {
+    match &cli.command {
+        Command::Scenarios => Ok(scenario::NAMES.iter().map(|n| format!("{n}\n")).collect()),
+        Command::Story => story(),
+        Command::Show(args) => show(&args.cluster()?),
+        Command::Trace {
+            scenario,
+            from,
+            to,
+            proto,
+            port,
+        } => {
+            let c = scenario.cluster()?;
+            let kind = match proto {
+                Proto::Ping => ProbeKind::Ping,
+                Proto::Udp => ProbeKind::Udp(*port),
+                Proto::Tcp => ProbeKind::TcpSyn(*port),
+            };
+            trace(&c, from, to, kind)
+        }
+        Command::Matrix(args) => matrix(&args.cluster()?),
+    }
+}
+
+fn endpoint(c: &Cluster, name: &str) -> Result<Endpoint> {
+    if let Some(p) = c.pod_named(name) {
+        return Ok(Endpoint::Pod(p.id));
+    }
+    if let Some(n) = c.node_named(name) {
+        return Ok(Endpoint::Node(n.id));
+    }
+    if let Some(cl) = c.clients().iter().find(|cl| cl.name == name) {
+        return Ok(Endpoint::Client(cl.id));
+    }
+    let names: Vec<String> = c.endpoints().into_iter().map(|e| c.name_of(e)).collect();
+    Err(Error::Unknown {
+        kind: "pod, node or client",
+        name: format!("{name} (this cluster has: {})", names.join(", ")),
+    })
+}
+
+fn show(c: &Cluster) -> Result<String> {
+    let mut out = String::new();
+    let mode = match c.dataplane() {
+        Dataplane::None => "none (no cluster network)",
+        Dataplane::HostGw => "host-gw",
+    };
+    let _ = writeln!(
+        out,
+        "cluster {}  node prefix /{}  LAN {}  network: {mode}",
+        c.cidr(),
+        c.node_prefix(),
+        c.underlay()
+    );
+    for node in c.nodes() {
+        let plan = c.plan(node.id)?;
+        let _ = writeln!(
+            out,
+            "\nnode {}  eth0 {}  pods {}  bridge {} {}",
+            node.name, plan.uplink.address, node.pod_range, plan.bridge.name, plan.bridge.address
+        );
+        for v in &plan.veths {
+            let _ = writeln!(
+                out,
+                "  pod {:<16} {:<16} veth {}",
+                v.pod, v.pod_if.address, v.host_name
+            );
+        }
+        let _ = writeln!(out, "  routes:");
+        for r in &plan.routes {
+            let _ = writeln!(out, "    {r}");
+        }
+    }
+    for cl in c.clients() {
+        let _ = writeln!(out, "\nclient {}  {}", cl.name, cl.ip);
+    }
+    for s in c.services() {
+        let pods: Vec<String> = s
+            .endpoints
+            .iter()
+            .map(|&p| c.name_of(Endpoint::Pod(p)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "service {}  NodePort {}/{:?} -> {} port {}",
+            s.name,
+            s.node_port,
+            s.protocol,
+            pods.join(", "),
+            s.target_port
+        );
+    }
+    Ok(out)
+}
+
+fn trace(c: &Cluster, from: &str, to: &str, kind: ProbeKind) -> Result<String> {
+    let net = Network::new(c)?;
+    let src = endpoint(c, from)?;
+    let (dst, intended) = match to.parse::<Ipv4Addr>() {
+        Ok(ip) => (ip, None),
+        Err(_) => {
+            let e = endpoint(c, to)?;
+            (
+                c.address_of(e).ok_or_else(|| Error::Unknown {
+                    kind: "endpoint",
+                    name: to.into(),
+                })?,
+                Some(e),
+            )
+        }
+    };
+    let t = net.probe(src, dst, kind)?;
+    let mut out = format!("{} -> {to} ({dst}), {kind:?}\n", c.name_of(src));
+    for line in t.explain(c) {
+        let _ = writeln!(out, "  {line}");
+    }
+    if let (Some(want), Verdict::Delivered { to: got }) = (intended, t.verdict) {
+        if want != got {
+            let _ = writeln!(
+                out,
+                "  !! meant for {}, but {} got it: two pods share {dst}",
+                c.name_of(want),
+                c.name_of(got)
+            );
+        }
+    }
+    if let (Some(sent), Some(seen)) = (t.sent, t.received()) {
+        let nat = if sent.src == seen.src {
+            "no NAT"
+        } else {
+            "NAT: source rewritten"
+        };
+        let _ = writeln!(
+            out,
+            "  source sent {} / seen {} ({nat})",
+            sent.src, seen.src
+        );
+    }
+    Ok(out)
+}
+
+fn matrix(c: &Cluster) -> Result<String> {
+    let m = Matrix::compute(&Network::new(c)?)?;
+    let names: Vec<String> = m
+        .endpoints
+        .iter()
+        .map(|&e| c.name_of(e).trim_start_matches("default/").to_string())
+        .collect();
+    let width = names.iter().map(String::len).max().unwrap_or(4) + 1;
+    let mut out = format!("{:width$}", "from\\to");
+    for n in &names {
+        let _ = write!(out, "{n:>width$}");
+    }
+    out.push('\n');
+    for (i, n) in names.iter().enumerate() {
+        let _ = write!(out, "{n:width$}");
+        for j in 0..names.len() {
+            let mark = match m.get(i, j) {
+                Some(Cell::Ok) => "ok",
+                Some(Cell::NatSeen { .. }) => "NAT",
+                Some(Cell::WrongDestination { .. }) => "WRONG",
+                Some(Cell::Dropped { .. }) => "--",
+                None => "?",
+            };
+            let _ = write!(out, "{mark:>width$}");
+        }
+        out.push('\n');
+    }
+    let r = m.requirements();
+    let line = |name: &str, t: podnet_core::forward::Tally| {
+        format!(
+            "{} {name}: {}/{}\n",
+            if t.all_ok() { "[x]" } else { "[ ]" },
+            t.ok,
+            t.total
+        )
+    };
+    out += &line("every pod reaches every pod without NAT", r.pod_to_pod);
+    out += &line("every node reaches every pod without NAT", r.node_to_pod);
+    out += &line("every pod reaches every node without NAT", r.pod_to_node);
+    Ok(out)
+}
+
+fn story() -> Result<String> {
+    let mut out = String::new();
+    let mut chapter = |title: &str, body: String| {
+        let _ = writeln!(out, "== {title}\n{body}");
+    };
+    let one = scenario::one_node();
+    chapter(
+        "One node: pods on the internal network 10.244.0.0/24",
+        show(&one)?,
+    );
+    let un = scenario::unconnected_nodes();
+    chapter(
+        "Two nodes, no cluster network, same range: this isn't going to work",
+        trace(&un, "pod-a", "pod-d", ProbeKind::Ping)?,
+    );
+    chapter(
+        "The CNI requirements, without a cluster network",
+        matrix(&un)?,
+    );
+    let demo = scenario::demo();
+    chapter(
+        "A CNI plugin gives each node its own range and routes",
+        show(&demo)?,
+    );
+    chapter("The CNI requirements, met", matrix(&demo)?);
+    chapter(
+        "A pod on node1 to a pod on node2",
+        trace(&demo, "pod-a", "pod-c", ProbeKind::Ping)?,
+    );
+    chapter(
+        "SSH into node1, then reach a pod",
+        trace(&demo, "node1", "pod-c", ProbeKind::TcpSyn(8080))?,
+    );
+    let np = scenario::node_port();
+    chapter(
+        "From outside: a NodePort service",
+        trace(&np, "laptop", "192.168.1.11", ProbeKind::TcpSyn(30080))?,
+    );
+    Ok(out)
+}

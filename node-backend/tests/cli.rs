@@ -1,0 +1,84 @@
+//! The `podnet` binary, run as a user would.
+
+use std::process::Command;
+
+fn podnet(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_podnet"))
+        .args(args)
+        .output()
+        .expect("podnet runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn story_tells_the_seed_in_order_with_computed_facts() {
+    let (code, out, _) = podnet(&["story"]);
+    assert_eq!(code, 0);
+    let order = [
+        "== One node",
+        "isn't going to work",
+        "== A CNI plugin",
+        "== A pod on node1",
+        "NodePort",
+    ];
+    let at: Vec<usize> = order
+        .iter()
+        .map(|s| out.find(s).unwrap_or_else(|| panic!("{s} missing")))
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{at:?}");
+    assert!(out.contains("meant for default/pod-d, but default/pod-b got it"));
+    assert!(out.contains("[x] every pod reaches every pod without NAT: 12/12"));
+    assert!(out.contains("[ ] every pod reaches every pod without NAT: 4/12"));
+    assert!(out.contains("source sent 10.244.1.2 / seen 10.244.1.2 (no NAT)"));
+}
+
+#[test]
+fn trace_and_matrix_follow_the_flags() {
+    let (code, out, _) = podnet(&["trace", "pod-a", "pod-c"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("=> delivered to default/pod-c"), "{out}");
+    let (_, out, _) = podnet(&["trace", "--no-cluster-network", "pod-a", "pod-c"]);
+    assert!(
+        out.contains("dropped at node1 kernel: no route to 10.244.2.2"),
+        "{out}"
+    );
+    let (_, out, _) = podnet(&[
+        "trace",
+        "-s",
+        "node-port",
+        "laptop",
+        "192.168.1.12",
+        "--proto",
+        "tcp",
+        "--port",
+        "30080",
+    ]);
+    assert!(
+        out.contains("DNAT (NodePort web): 192.168.1.12:30080 -> 10.244.2.3:8080"),
+        "{out}"
+    );
+    let (_, out, _) = podnet(&["matrix", "--no-cluster-network"]);
+    assert!(
+        out.contains("[ ] every node reaches every pod without NAT: 4/8"),
+        "{out}"
+    );
+}
+
+#[test]
+fn bad_input_is_a_clear_error_with_exit_2() {
+    let (code, _, err) = podnet(&["show", "-s", "nope"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("unknown scenario") && err.contains("demo"),
+        "{err}"
+    );
+    let (code, _, err) = podnet(&["trace", "pod-a", "pod-zz"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("pod-zz") && err.contains("pod-c"), "{err}");
+    let (code, _, _) = podnet(&["frobnicate"]);
+    assert_eq!(code, 2, "clap's usage error");
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs what podnet needs to build, run and test, from crates.io, Debian
+# packages and npm only (see ../shared/TOOLCHAIN.md). Idempotent: every step
+# checks first and skips what is already there, so a second run takes seconds.
+#
+#   scripts/install.sh           everything (build, web, tests)
+#   scripts/install.sh web       only what the explainer needs (command 1)
+set -euo pipefail
+what=${1:-all}
+export PATH="$HOME/.cargo/bin:$PATH"
+export DEBIAN_FRONTEND=noninteractive
+
+WASM_BINDGEN_VERSION=0.2.130
+TRUNK_VERSION=0.21.14
+
+step() { printf '==> %s\n' "$*"; }
+have_deb() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+apt_updated=0
+deb() {
+    local missing=()
+    for p in "$@"; do have_deb "$p" || missing+=("$p"); done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" != 0 ]; then
+        echo "install.sh: need root to apt-get install ${missing[*]}" >&2
+        exit 1
+    fi
+    if [ $apt_updated = 0 ]; then apt-get update -qq; apt_updated=1; fi
+    step "apt-get install ${missing[*]}"
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+if ! command -v cargo >/dev/null; then
+    echo "install.sh: cargo not found; install Rust with rustup first" >&2
+    exit 1
+fi
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    step "rustup target add wasm32-unknown-unknown"
+    rustup target add wasm32-unknown-unknown
+fi
+
+if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
+    # Not --locked: its lockfile names a crate version the registry lacks.
+    step "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 2 minutes)"
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+
+if [ "$(trunk --version 2>/dev/null)" != "trunk $TRUNK_VERSION" ]; then
+    # 0.22 needs a newer rustc than this machine's.
+    step "cargo install trunk $TRUNK_VERSION (about 5 minutes)"
+    cargo install trunk --version "$TRUNK_VERSION" --locked --force
+fi
+
+[ "$what" = web ] && exit 0
+
+# Browser tests (wasm-bindgen-test, end-to-end) and network-namespace tests.
+deb chromium chromium-driver iproute2 iputils-ping ca-certificates

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# README command 2: install what the tests need, then run every test.
+# .ci/run calls exactly this. Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+export CHROMEDRIVER=/usr/bin/chromedriver
+export TMPDIR=${TMPDIR:-/tmp}
+mkdir -p "$TMPDIR"
+
+step() { printf '\n==> %s\n' "$*"; }
+start=$(date +%s)
+
+step "install (skips what is there)"
+bash scripts/install.sh all
+
+step "fetch crates (trunk builds offline)"
+cargo fetch --locked
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "host tests: unit, scenarios, properties, CLI"
+cargo test --workspace --locked
+
+step "core builds for wasm32 and passes its scenario tests in headless Chromium"
+cargo build -p podnet-core --target wasm32-unknown-unknown --locked
+cargo test -p podnet-core --target wasm32-unknown-unknown --test scenarios --locked
+
+step "all tests passed in $(( $(date +%s) - start )) s"
