@@ -158,6 +158,10 @@ fn the_cluster_network_is_what_meets_the_cni_requirements() {
     let net = Network::new(&c).unwrap();
     let off = Matrix::compute(&net).unwrap().requirements();
     assert_eq!(off.pod_to_pod.ok, 4, "only same-node pairs: {off:?}");
+    assert_eq!(
+        off.pod_to_node.ok, 4,
+        "a pod's ping reaches the other node, but its reply has no route back: {off:?}"
+    );
     let (a, cpod) = (c.pod_named("pod-a").unwrap(), c.pod_named("pod-c").unwrap());
     let t = net
         .probe(Endpoint::Pod(a.id), cpod.ip, ProbeKind::Ping)

@@ -247,6 +247,7 @@ fn matrix(c: &Cluster) -> Result<String> {
                 Some(Cell::NatSeen { .. }) => "NAT",
                 Some(Cell::WrongDestination { .. }) => "WRONG",
                 Some(Cell::Dropped { .. }) => "--",
+                Some(Cell::ReplyLost { .. }) => "NOREPLY",
                 None => "?",
             };
             let _ = write!(out, "{mark:>width$}");

@@ -3,8 +3,10 @@
 //! Kubernetes asks every network plugin for two things: every pod reaches
 //! every pod, and every node reaches every pod (and back), **without NAT**.
 //! [`Matrix::compute`] sends a ping from every node and pod to every node and
-//! pod, and records per pair whether it arrived, at whom, and whether the
-//! receiver saw the sender's own address. Only the outcome of each walk is
+//! pod, and records per pair whether it arrived, at whom, whether the
+//! receiver saw the sender's own address, and whether the echo reply found
+//! its way back (a request that arrives but cannot be answered is no
+//! connectivity: without routes back, a ping still fails). Only the outcome of each walk is
 //! kept, so a 1,000-pod cluster is checked in well under the time the hop
 //! lists would take.
 
@@ -12,8 +14,8 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use super::engine::Network;
-use super::frame::ProbeKind;
+use super::engine::{Network, Quiet};
+use super::frame::{FrameRepr, L4Repr, ProbeKind};
 use super::trace::{DropReason, Place, Verdict};
 use crate::error::Result;
 use crate::topology::Endpoint;
@@ -41,6 +43,11 @@ pub enum Cell {
         at: Place,
         /// Why.
         reason: DropReason,
+    },
+    /// The request arrived but the reply did not reach the sender.
+    ReplyLost {
+        /// What happened to the reply.
+        verdict: Verdict,
     },
 }
 
@@ -111,12 +118,16 @@ impl Matrix {
         for &from in &endpoints {
             for (&to, &addr) in endpoints.iter().zip(&addrs) {
                 let out = net.probe_outcome(from, addr, ProbeKind::Ping)?;
-                cells.push(Self::judge(
+                let mut cell = Self::judge(
                     to,
                     out.verdict,
                     out.sent.map(|f| f.src),
                     out.received.map(|f| f.src),
-                ));
+                );
+                if let (Cell::Ok, Some(got)) = (cell, out.received) {
+                    cell = Self::reply(net, from, to, got)?;
+                }
+                cells.push(cell);
             }
         }
         Ok(Matrix { endpoints, cells })
@@ -138,6 +149,23 @@ impl Matrix {
                 _ => Cell::Ok,
             },
         }
+    }
+
+    /// Sends the echo reply back from `to` to whoever the request said it came from.
+    fn reply(net: &Network, from: Endpoint, to: Endpoint, request: FrameRepr) -> Result<Cell> {
+        let mut reply = ProbeKind::Ping.frame(request.dst, request.src);
+        if let L4Repr::IcmpEcho { id, seq, .. } = request.l4 {
+            reply.l4 = L4Repr::IcmpEcho {
+                request: false,
+                id,
+                seq,
+            };
+        }
+        let back = net.walk(to, reply, &mut Quiet)?;
+        Ok(match back.verdict {
+            Verdict::Delivered { to: reached } if reached == from => Cell::Ok,
+            verdict => Cell::ReplyLost { verdict },
+        })
     }
 
     /// The cell for a pair, by position in [`Matrix::endpoints`].
