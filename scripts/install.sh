@@ -56,3 +56,11 @@ fi
 
 # Browser tests (wasm-bindgen-test, end-to-end) and network-namespace tests.
 deb chromium chromium-driver iproute2 iputils-ping ca-certificates
+command -v npm >/dev/null || deb nodejs npm
+
+# playwright-core drives /usr/bin/chromium; it never downloads a browser.
+e2e="$(dirname "$0")/../tests/e2e"
+if [ ! -d "$e2e/node_modules/playwright-core" ] || [ "$e2e/package-lock.json" -nt "$e2e/node_modules/.package-lock.json" ]; then
+    step "npm ci in tests/e2e"
+    (cd "$e2e" && npm ci --no-audit --no-fund --silent)
+fi

@@ -20,6 +20,8 @@ cargo fetch --locked
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The browser tests compile only for wasm32, so lint that target too.
+cargo clippy -p podnet-web --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
 
 step "host tests: unit, scenarios, properties, CLI"
 cargo test --workspace --locked
@@ -27,5 +29,12 @@ cargo test --workspace --locked
 step "core builds for wasm32 and passes its scenario tests in headless Chromium"
 cargo build -p podnet-core --target wasm32-unknown-unknown --locked
 cargo test -p podnet-core --target wasm32-unknown-unknown --test scenarios --locked
+
+step "web components in headless Chromium (wasm-bindgen-test)"
+cargo test -p podnet-web --target wasm32-unknown-unknown --test components --locked
+
+step "build the explainer with trunk, then click through it (playwright-core + Chromium)"
+TRUNK_SKIP_VERSION_CHECK=true trunk build
+(cd tests/e2e && node --test explainer.test.mjs)
 
 step "all tests passed in $(( $(date +%s) - start )) s"

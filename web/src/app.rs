@@ -1,0 +1,145 @@
+//! The app: one reducer, the scene menu, timers, keyboard and the URL.
+
+use gloo::events::{EventListener, EventListenerOptions};
+use gloo::timers::callback::Interval;
+use wasm_bindgen::JsCast;
+use web_sys::KeyboardEvent;
+use yew::prelude::*;
+
+use crate::model::{ModelKey, SceneModel};
+use crate::scenes::{self, SceneProps};
+use crate::state::{Action, Scene, State};
+
+fn initial_state() -> State {
+    let query = gloo::utils::window()
+        .location()
+        .search()
+        .unwrap_or_default();
+    State::from_query(&query)
+}
+
+/// The keyboard: space play/pause, ←/→ step, +/− speed, 1–8 scenes.
+fn key_action(key: &str, speed: u32) -> Option<Action> {
+    Some(match key {
+        " " | "k" => Action::TogglePlay,
+        "ArrowRight" | "l" => Action::Step(1),
+        "ArrowLeft" | "j" => Action::Step(-1),
+        "+" | "=" => Action::Speed(speed * 2),
+        "-" => Action::Speed(speed / 2),
+        d if d.len() == 1 => Action::Go(*Scene::ALL.get(d.parse::<usize>().ok()?.checked_sub(1)?)?),
+        _ => return None,
+    })
+}
+
+/// The root component.
+#[function_component(App)]
+pub fn app() -> Html {
+    let state = use_reducer(initial_state);
+    let model = use_memo(ModelKey::of(&state), SceneModel::build);
+    let len = model.trace.as_ref().map_or(0, |t| t.hops.len());
+    {
+        let d = state.dispatcher();
+        use_effect_with(len, move |&len| d.dispatch(Action::SetLen(len)));
+    }
+    {
+        let d = state.dispatcher();
+        use_effect_with((state.playing, state.speed), move |&(playing, speed)| {
+            let timer = playing
+                .then(|| Interval::new(900 / speed.max(1), move || d.dispatch(Action::Tick)));
+            move || drop(timer)
+        });
+    }
+    {
+        let d = state.dispatcher();
+        let speed = state.speed;
+        use_effect_with(speed, move |&speed| {
+            // Not passive: Space must not also scroll or press the focused button.
+            let options = EventListenerOptions::enable_prevent_default();
+            let listener = EventListener::new_with_options(
+                &gloo::utils::document(),
+                "keydown",
+                options,
+                move |e| {
+                    let Some(e) = e.dyn_ref::<KeyboardEvent>() else {
+                        return;
+                    };
+                    let typing = e
+                        .target()
+                        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                        .is_some_and(|el| {
+                            matches!(el.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA")
+                        });
+                    if typing || e.ctrl_key() || e.meta_key() || e.alt_key() {
+                        return;
+                    }
+                    if let Some(a) = key_action(&e.key(), speed) {
+                        e.prevent_default();
+                        d.dispatch(a);
+                    }
+                },
+            );
+            move || drop(listener)
+        });
+    }
+    use_effect_with(state.to_query(), |q| {
+        let url = format!("?{q}");
+        if let Ok(history) = gloo::utils::window().history() {
+            let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
+        }
+    });
+    use_effect_with((), |_| {
+        // For the first-render figure: the time from navigation start to here.
+        let w = gloo::utils::window();
+        if let Some(perf) = w.performance() {
+            let _ = js_sys::Reflect::set(&w, &"podnetFirstRender".into(), &perf.now().into());
+        }
+    });
+    let on = {
+        let d = state.dispatcher();
+        Callback::from(move |a: Action| d.dispatch(a))
+    };
+    let props = SceneProps {
+        model,
+        state: (*state).clone(),
+        on: on.clone(),
+    };
+    html! {
+        <div class="app">
+            <header>
+                <h1>{ "podnet" }<small>{ " — how Kubernetes pods get addresses and reach each other" }</small></h1>
+                <nav aria-label="scenes">
+                    { for Scene::ALL.iter().map(|&s| {
+                        let on = on.clone();
+                        html! {
+                            <button id={format!("tab-{}", s.key())} class={classes!("tab", (s == state.scene).then_some("active"))}
+                                onclick={Callback::from(move |_: MouseEvent| on.emit(Action::Go(s)))}>
+                                { format!("{}. {}", s.key(), s.title()) }
+                            </button>
+                        }
+                    }) }
+                </nav>
+            </header>
+            <main>
+                <h2 id="scene-title">{ format!("{}. {}", state.scene.key(), state.scene.title()) }</h2>
+                { scenes::view(props) }
+            </main>
+            <footer>{ "Keys: space play/pause · ← → step · + − speed · 1–8 scenes. Everything shown is computed by podnet-core, the model the node agent programs into real kernels." }</footer>
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_map_to_actions() {
+        assert_eq!(key_action(" ", 1), Some(Action::TogglePlay));
+        assert_eq!(key_action("ArrowLeft", 1), Some(Action::Step(-1)));
+        assert_eq!(key_action("+", 2), Some(Action::Speed(4)));
+        assert_eq!(key_action("3", 1), Some(Action::Go(Scene::Unconnected)));
+        assert_eq!(key_action("9", 1), None);
+        assert_eq!(key_action("0", 1), None);
+        assert_eq!(key_action("x", 1), None);
+    }
+}

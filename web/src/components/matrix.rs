@@ -1,0 +1,92 @@
+//! The CNI requirement matrix: who reaches whom, and with which source address.
+
+use std::rc::Rc;
+
+use podnet_core::forward::{Cell, Matrix, Tally, Verdict};
+use podnet_core::topology::{Cluster, Endpoint};
+use yew::prelude::*;
+
+/// Props.
+#[derive(Properties, PartialEq)]
+pub struct MatrixProps {
+    /// The computed matrix.
+    pub matrix: Rc<Matrix>,
+    /// Names come from here.
+    pub cluster: Rc<Cluster>,
+}
+
+fn short(c: &Cluster, e: Endpoint) -> String {
+    c.name_of(e).trim_start_matches("default/").to_string()
+}
+
+fn explain(c: &Cluster, cell: &Cell) -> String {
+    match cell {
+        Cell::Ok => "arrived with the sender's own address".into(),
+        Cell::NatSeen { sent, seen } => {
+            format!("arrived, but sent from {sent} and seen from {seen}: NAT")
+        }
+        Cell::WrongDestination { reached } => format!(
+            "delivered to {} instead: duplicate address",
+            c.name_of(*reached)
+        ),
+        Cell::Dropped { at, reason } => format!("dropped at {}: {reason}", at.label(c)),
+        Cell::ReplyLost {
+            verdict: Verdict::Dropped { at, reason },
+        } => {
+            format!(
+                "arrived, but the reply was dropped at {}: {reason}",
+                at.label(c)
+            )
+        }
+        Cell::ReplyLost {
+            verdict: Verdict::Delivered { to },
+        } => {
+            format!(
+                "arrived, but the reply went to {}: duplicate address",
+                c.name_of(*to)
+            )
+        }
+    }
+}
+
+fn check(label: &str, t: Tally) -> Html {
+    let ok = t.all_ok();
+    html! {
+        <li class={classes!("req", if ok { "ok" } else { "bad" })}>
+            { if ok { "✓ " } else { "✗ " } }{ label }{ format!(" — {}/{} pairs", t.ok, t.total) }
+        </li>
+    }
+}
+
+/// The matrix table and the three requirements.
+#[function_component(MatrixView)]
+pub fn matrix_view(p: &MatrixProps) -> Html {
+    let (m, c) = (&p.matrix, &p.cluster);
+    let r = m.requirements();
+    let n = m.endpoints.len();
+    html! {
+        <div class="matrix">
+            <ul class="requirements">
+                { check("every pod reaches every pod without NAT", r.pod_to_pod) }
+                { check("every node reaches every pod without NAT", r.node_to_pod) }
+                { check("every pod reaches every node without NAT", r.pod_to_node) }
+            </ul>
+            <table class="reach">
+                <thead><tr><th>{ "from \\ to" }</th>{ for m.endpoints.iter().map(|&e| html!{ <th>{ short(c, e) }</th> }) }</tr></thead>
+                <tbody>
+                { for m.endpoints.iter().enumerate().map(|(i, &from)| html! {
+                    <tr>
+                        <th>{ short(c, from) }</th>
+                        { for (0..n).map(|j| {
+                            let cell = m.get(i, j).copied().unwrap_or(Cell::Ok);
+                            let class = if cell.is_ok() { "ok" } else { "bad" };
+                            let title = format!("{} → {}: {}", short(c, from), short(c, m.endpoints[j]), explain(c, &cell));
+                            html! { <td class={classes!("cell", class)} title={title}>{ if cell.is_ok() { "✓" } else { "✗" } }</td> }
+                        }) }
+                    </tr>
+                }) }
+                </tbody>
+            </table>
+        </div>
+    }
+}

@@ -1,0 +1,7 @@
+//! Building blocks the scenes share.
+
+pub mod download;
+pub mod headers;
+pub mod matrix;
+pub mod player;
+pub mod topology;

@@ -1,0 +1,132 @@
+//! The cluster as an SVG drawing, with the packet where the cursor says.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use podnet_core::forward::{Trace, Verdict};
+use podnet_core::topology::Cluster;
+use yew::prelude::*;
+
+use crate::layout::{Layout, Rect};
+
+/// Props.
+#[derive(Properties, PartialEq)]
+pub struct TopologyProps {
+    /// What to draw.
+    pub cluster: Rc<Cluster>,
+    /// The packet to show, if any.
+    #[prop_or_default]
+    pub trace: Option<Rc<Trace>>,
+    /// Cursor into the trace.
+    #[prop_or_default]
+    pub step: usize,
+    /// Animation speed (shortens the glide between hops).
+    #[prop_or(1)]
+    pub speed: u32,
+}
+
+fn text(x: f64, y: f64, class: &'static str, s: String) -> Html {
+    html! { <text x={x.to_string()} y={y.to_string()} class={class}>{ s }</text> }
+}
+
+fn rect(r: Rect, class: Classes) -> Html {
+    html! { <rect x={r.x.to_string()} y={r.y.to_string()} width={r.w.to_string()} height={r.h.to_string()} rx="6" class={class} /> }
+}
+
+fn line(a: (f64, f64), b: (f64, f64), class: &'static str) -> Html {
+    html! { <line x1={a.0.to_string()} y1={a.1.to_string()} x2={b.0.to_string()} y2={b.1.to_string()} class={class} /> }
+}
+
+/// The drawing.
+#[function_component(Topology)]
+pub fn topology(p: &TopologyProps) -> Html {
+    let c = &p.cluster;
+    let layout = use_memo(p.cluster.clone(), |c| Layout::new(c));
+    let points = {
+        let layout = layout.clone();
+        use_memo((p.cluster.clone(), p.trace.clone()), move |(c, t)| {
+            t.as_ref()
+                .map(|t| layout.hop_points(c, &t.hops))
+                .unwrap_or_default()
+        })
+    };
+    let l = &*layout;
+    // Addresses held by more than one pod: the seed's "this isn't going to work".
+    let mut seen: HashMap<_, usize> = HashMap::new();
+    for pod in c.pods() {
+        *seen.entry(pod.ip).or_default() += 1;
+    }
+    let nodes = l.nodes.iter().filter_map(|&(id, r)| {
+        let n = c.node(id)?;
+        let cx = r.center().0;
+        let by = Layout::bridge_y(r.y);
+        let pods = c.pods_on(id).filter_map(|pod| {
+            let pr = *l.pods.get(&pod.id)?;
+            let (px, _) = pr.center();
+            let dup = seen.get(&pod.ip).copied().unwrap_or(0) > 1;
+            let wide = pr.w > 60.0;
+            let last = pod.ip.octets()[3];
+            Some(html! {
+                <g class="pod-g" data-pod={pod.full_name()}>
+                    { line((px, pr.y + pr.h), (px, by), "veth") }
+                    { rect(pr, classes!("pod", dup.then_some("dup"))) }
+                    { text(px, pr.y + 22.0, "pod-name", if wide { pod.name.clone() } else { format!(".{last}") }) }
+                    { if wide { text(px, pr.y + 42.0, "pod-ip", pod.ip.to_string()) } else { html!{} } }
+                </g>
+            })
+        });
+        Some(html! {
+            <g class="node-g" data-node={n.name.clone()}>
+                { rect(r, classes!("node")) }
+                { text(r.x + 10.0, r.y + 20.0, "node-name", format!("{}  ·  pods {}", n.name, n.pod_range)) }
+                { for pods }
+                { rect(Rect { x: r.x + 12.0, y: by - 6.0, w: r.w - 24.0, h: 12.0 }, classes!("bridge")) }
+                { text(r.x + 16.0, by + 22.0, "dev-label", format!("{} {}", n.bridge, n.gateway())) }
+                <circle cx={cx.to_string()} cy={Layout::kernel_y(r.y).to_string()} r="15" class="kernel" />
+                { text(cx + 22.0, Layout::kernel_y(r.y) + 4.0, "dev-label", format!("routing{}", if n.ip_forward { "" } else { " (ip_forward off)" })) }
+                { line((cx, Layout::kernel_y(r.y) + 15.0), (cx, Layout::eth0_y(r.y) - 10.0), "wire") }
+                { rect(Rect { x: cx - 70.0, y: Layout::eth0_y(r.y) - 10.0, w: 140.0, h: 20.0 }, classes!("eth0")) }
+                { text(cx, Layout::eth0_y(r.y) + 5.0, "eth0-label", format!("{} {}", n.uplink, n.underlay_ip)) }
+                { line((cx, Layout::eth0_y(r.y) + 10.0), (cx, l.lan_y), "wire") }
+            </g>
+        })
+    });
+    let clients = c.clients().iter().filter_map(|cl| {
+        let r = *l.clients.get(&cl.id)?;
+        let (cx, _) = r.center();
+        Some(html! {
+            <g class="client-g">
+                { line((cx, l.lan_y), (cx, r.y), "wire") }
+                { rect(r, classes!("client")) }
+                { text(cx, r.y + 20.0, "pod-name", cl.name.clone()) }
+                { text(cx, r.y + 38.0, "pod-ip", cl.ip.to_string()) }
+            </g>
+        })
+    });
+    let packet = p.trace.as_ref().and_then(|t| {
+        let step = p.step.min(points.len().checked_sub(1)?);
+        let (x, y) = points[step];
+        let trail: Vec<String> = points[..=step].iter().map(|(x, y)| format!("{x},{y}")).collect();
+        let end = step + 1 == points.len();
+        let dropped = end && matches!(t.verdict, Verdict::Dropped { .. });
+        let glide = 700 / p.speed.max(1);
+        Some(html! {
+            <g class="packet-g">
+                <polyline points={trail.join(" ")} class="trail" />
+                <circle cx="0" cy="0" r="9" class={classes!("packet", dropped.then_some("dropped"))}
+                    style={format!("transform: translate({x}px, {y}px); transition: transform {glide}ms ease-in-out")} />
+                { if dropped { text(x + 12.0, y - 10.0, "drop-label", "✗ dropped".into()) } else { html!{} } }
+            </g>
+        })
+    });
+    html! {
+        <svg class="topology" viewBox={format!("0 0 {} {}", l.width, l.height)} role="img"
+            aria-label="cluster diagram" preserveAspectRatio="xMidYMin meet">
+            { line((10.0, l.lan_y), (l.width - 10.0, l.lan_y), "lan") }
+            { text(14.0, l.lan_y - 6.0, "dev-label", format!("LAN {}", c.underlay())) }
+            { for nodes }
+            { for clients }
+            { packet.unwrap_or_default() }
+        </svg>
+    }
+}

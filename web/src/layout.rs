@@ -1,0 +1,226 @@
+//! Where things are drawn: a pure function of the cluster, so it is tested natively.
+//!
+//! Nodes stand side by side; inside each, pods on top, their veths down to
+//! the bridge (cni0), the node's kernel (routing) below it, eth0 at the
+//! bottom, and the LAN joining every eth0 and the outside clients.
+
+use std::collections::HashMap;
+
+use podnet_core::forward::{Hop, Place};
+use podnet_core::topology::{ClientId, Cluster, NodeId, PodId};
+
+/// Height of a node's box.
+pub const NODE_H: f64 = 250.0;
+const TOP: f64 = 20.0;
+const GAP: f64 = 40.0;
+/// Pod box height.
+pub const POD_H: f64 = 56.0;
+
+/// A rectangle.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rect {
+    /// Left.
+    pub x: f64,
+    /// Top.
+    pub y: f64,
+    /// Width.
+    pub w: f64,
+    /// Height.
+    pub h: f64,
+}
+
+impl Rect {
+    /// Centre.
+    pub fn center(&self) -> (f64, f64) {
+        (self.x + self.w / 2.0, self.y + self.h / 2.0)
+    }
+}
+
+/// Positions of everything in a cluster drawing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layout {
+    /// Total width.
+    pub width: f64,
+    /// Total height.
+    pub height: f64,
+    /// Node boxes, in cluster order.
+    pub nodes: Vec<(NodeId, Rect)>,
+    /// Pod boxes.
+    pub pods: HashMap<PodId, Rect>,
+    /// Client boxes.
+    pub clients: HashMap<ClientId, Rect>,
+    /// y of the LAN line.
+    pub lan_y: f64,
+}
+
+impl Layout {
+    /// y of the bridge bar in a node box at `top`.
+    pub fn bridge_y(top: f64) -> f64 {
+        top + 130.0
+    }
+
+    /// y of the kernel (routing) circle.
+    pub fn kernel_y(top: f64) -> f64 {
+        top + 180.0
+    }
+
+    /// y of the eth0 box centre.
+    pub fn eth0_y(top: f64) -> f64 {
+        top + 226.0
+    }
+
+    /// y of the veth midpoint.
+    pub fn veth_y(top: f64) -> f64 {
+        top + 34.0 + POD_H + 20.0
+    }
+
+    /// Lays out a cluster.
+    pub fn new(c: &Cluster) -> Layout {
+        let mut x = 20.0;
+        let mut nodes = Vec::new();
+        let mut pods = HashMap::new();
+        for n in c.nodes() {
+            let mine: Vec<_> = c.pods_on(n.id).collect();
+            let pod_w = if mine.len() <= 4 { 104.0 } else { 44.0 };
+            let step = pod_w + 12.0;
+            let w = (mine.len() as f64 * step + 24.0).max(280.0);
+            let rect = Rect {
+                x,
+                y: TOP,
+                w,
+                h: NODE_H,
+            };
+            let start = x + (w - mine.len() as f64 * step + 12.0) / 2.0;
+            for (i, p) in mine.iter().enumerate() {
+                pods.insert(
+                    p.id,
+                    Rect {
+                        x: start + i as f64 * step,
+                        y: TOP + 34.0,
+                        w: pod_w,
+                        h: POD_H,
+                    },
+                );
+            }
+            nodes.push((n.id, rect));
+            x += w + GAP;
+        }
+        let lan_y = TOP + NODE_H + 36.0;
+        let mut clients = HashMap::new();
+        for cl in c.clients() {
+            clients.insert(
+                cl.id,
+                Rect {
+                    x,
+                    y: lan_y + 24.0,
+                    w: 150.0,
+                    h: 48.0,
+                },
+            );
+            x += 150.0 + GAP;
+        }
+        Layout {
+            width: x.max(400.0),
+            height: lan_y + 96.0,
+            nodes,
+            pods,
+            clients,
+            lan_y,
+        }
+    }
+
+    fn node(&self, id: NodeId) -> Option<Rect> {
+        self.nodes.iter().find(|(n, _)| *n == id).map(|(_, r)| *r)
+    }
+
+    /// Where a place is, if it is drawn (the LAN has no single point: `None`).
+    pub fn point(&self, c: &Cluster, place: Place) -> Option<(f64, f64)> {
+        let node_of_pod = |p: PodId| c.pod(p).and_then(|p| self.node(p.node));
+        match place {
+            Place::Pod(p) => self.pods.get(&p).map(Rect::center),
+            Place::Veth(p) => Some((
+                self.pods.get(&p)?.center().0,
+                Layout::veth_y(node_of_pod(p)?.y),
+            )),
+            Place::Bridge(n) => self.node(n).map(|r| (r.center().0, Layout::bridge_y(r.y))),
+            Place::Node(n) => self.node(n).map(|r| (r.center().0, Layout::kernel_y(r.y))),
+            Place::Uplink(n) => self.node(n).map(|r| (r.center().0, Layout::eth0_y(r.y))),
+            Place::Client(id) => self.clients.get(&id).map(Rect::center),
+            Place::Lan => None,
+        }
+    }
+
+    /// One point per hop. A bridge hop sits above the veth it comes from or
+    /// goes to; a LAN hop halfway between the machines it joins.
+    pub fn hop_points(&self, c: &Cluster, hops: &[Hop]) -> Vec<(f64, f64)> {
+        let raw: Vec<Option<(f64, f64)>> = hops.iter().map(|h| self.point(c, h.place)).collect();
+        let near = |i: usize, back: bool| -> Option<(f64, f64)> {
+            if back {
+                raw[..i].iter().rev().flatten().next().copied()
+            } else {
+                raw[i + 1..].iter().flatten().next().copied()
+            }
+        };
+        hops.iter()
+            .enumerate()
+            .map(|(i, h)| match h.place {
+                Place::Lan => match (near(i, true), near(i, false)) {
+                    (Some(a), Some(b)) => ((a.0 + b.0) / 2.0, self.lan_y),
+                    (Some(a), None) | (None, Some(a)) => (a.0, self.lan_y),
+                    (None, None) => (self.width / 2.0, self.lan_y),
+                },
+                Place::Bridge(_) => {
+                    let (_, y) = raw[i].unwrap_or((0.0, 0.0));
+                    let veth = [i.checked_sub(1), Some(i + 1)]
+                        .into_iter()
+                        .flatten()
+                        .find_map(|j| {
+                            hops.get(j)
+                                .filter(|h| matches!(h.place, Place::Veth(_)))
+                                .and(raw[j])
+                        });
+                    (veth.or(raw[i]).map_or(0.0, |p| p.0), y)
+                }
+                _ => raw[i].unwrap_or((0.0, 0.0)),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use podnet_core::forward::{Network, ProbeKind};
+    use podnet_core::topology::{scenario, Endpoint};
+
+    #[test]
+    fn every_hop_of_a_cross_node_trace_has_a_distinct_sensible_point() {
+        let c = scenario::node_port();
+        let l = Layout::new(&c);
+        assert_eq!(l.nodes.len(), 2);
+        assert!(
+            l.nodes[0].1.x + l.nodes[0].1.w < l.nodes[1].1.x,
+            "nodes do not overlap"
+        );
+        let net = Network::new(&c).unwrap();
+        let (a, cpod) = (c.pod_named("pod-a").unwrap(), c.pod_named("pod-c").unwrap());
+        let t = net
+            .probe(Endpoint::Pod(a.id), cpod.ip, ProbeKind::Ping)
+            .unwrap();
+        let pts = l.hop_points(&c, &t.hops);
+        assert_eq!(pts.len(), t.hops.len());
+        for p in &pts {
+            assert!(
+                p.0 > 0.0 && p.0 < l.width && p.1 > 0.0 && p.1 < l.height,
+                "{p:?}"
+            );
+        }
+        assert_eq!(pts.first(), l.pods.get(&a.id).map(Rect::center).as_ref());
+        assert_eq!(pts.last(), l.pods.get(&cpod.id).map(Rect::center).as_ref());
+        let lan = t.hops.iter().position(|h| h.place == Place::Lan).unwrap();
+        assert!(
+            pts[lan].0 > pts[0].0 && pts[lan].0 < pts[pts.len() - 1].0,
+            "LAN hop between the nodes"
+        );
+    }
+}

@@ -1,0 +1,20 @@
+//! podnet-web: the pod-network explainer in the browser.
+//!
+//! Every fact on the page is computed at run time by podnet-core, the same
+//! model the node agent programs into real kernels.
+//!
+//! - [`state`]: the reducer and the URL round trip
+//! - [`model`]: what each scene shows, computed from core
+//! - [`layout`]: where things are drawn
+//! - [`components`]: topology drawing, player, headers, matrix
+//! - [`scenes`]: one file per scene, in the seed's order
+//! - [`app`]: the root component
+
+pub mod app;
+pub mod components;
+pub mod layout;
+pub mod model;
+pub mod scenes;
+pub mod state;
+
+pub use app::App;

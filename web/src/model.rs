@@ -1,0 +1,314 @@
+//! What each scene shows, computed by podnet-core: never hand-written facts.
+//!
+//! [`SceneModel::build`] turns the parts of [`State`] a scene depends on into
+//! a cluster, and where the scene sends a packet, its [`Trace`]; scene d also
+//! gets the requirement [`Matrix`]. Bad sandbox input becomes an error text
+//! and whatever part of the cluster could be built.
+
+use std::rc::Rc;
+
+use podnet_core::forward::{Matrix, Network, ProbeKind, Trace};
+use podnet_core::net::parse_cidr;
+use podnet_core::topology::{scenario, Cluster, Dataplane, Endpoint, DEFAULT_UNDERLAY};
+
+use crate::state::{Outside, Proto, SandboxSpec, Scene, State, MAX_NODES};
+
+/// The inputs a scene's model depends on (the memo key).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ModelKey {
+    scene: Scene,
+    network_on: bool,
+    recreated: u32,
+    outside: Outside,
+    sandbox: Option<SandboxSpec>,
+}
+
+impl ModelKey {
+    /// The key of a state.
+    pub fn of(s: &State) -> ModelKey {
+        ModelKey {
+            scene: s.scene,
+            network_on: s.network_on,
+            recreated: s.recreated,
+            outside: s.outside,
+            sandbox: (s.scene == Scene::Sandbox).then(|| s.sandbox.clone()),
+        }
+    }
+}
+
+/// A scene's data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SceneModel {
+    /// The cluster drawn.
+    pub cluster: Rc<Cluster>,
+    /// The packet, if the scene sends one.
+    pub trace: Option<Rc<Trace>>,
+    /// Who the packet was meant for.
+    pub intended: Option<Endpoint>,
+    /// The requirement matrix (scene d).
+    pub matrix: Option<Rc<Matrix>>,
+    /// What was wrong with the input.
+    pub error: Option<String>,
+}
+
+fn probe(c: &Cluster, from: &str, to: &str, kind: ProbeKind) -> Result<(Trace, Endpoint), String> {
+    let find = |name: &str| -> Result<Endpoint, String> {
+        if let Some(p) = c.pod_named(name) {
+            return Ok(Endpoint::Pod(p.id));
+        }
+        if let Some(n) = c.node_named(name) {
+            return Ok(Endpoint::Node(n.id));
+        }
+        c.clients()
+            .iter()
+            .find(|x| x.name == name)
+            .map(|x| Endpoint::Client(x.id))
+            .ok_or(format!("no pod or node named {name:?}"))
+    };
+    let (src, dst) = (find(from)?, find(to)?);
+    let ip = c.address_of(dst).ok_or("receiver has no address")?;
+    let net = Network::new(c).map_err(|e| e.to_string())?;
+    Ok((net.probe(src, ip, kind).map_err(|e| e.to_string())?, dst))
+}
+
+impl SceneModel {
+    fn plain(cluster: Cluster) -> SceneModel {
+        SceneModel {
+            cluster: Rc::new(cluster),
+            trace: None,
+            intended: None,
+            matrix: None,
+            error: None,
+        }
+    }
+
+    fn with_trace(cluster: Cluster, from: &str, to: &str, kind: ProbeKind) -> SceneModel {
+        let mut m = SceneModel::plain(cluster);
+        match probe(&m.cluster, from, to, kind) {
+            Ok((t, dst)) => {
+                m.trace = Some(Rc::new(t));
+                m.intended = Some(dst);
+            }
+            Err(e) => m.error = Some(e),
+        }
+        m
+    }
+
+    /// Computes a scene.
+    pub fn build(key: &ModelKey) -> SceneModel {
+        match key.scene {
+            Scene::Pod => SceneModel::plain(scenario::one_node()),
+            Scene::Node => SceneModel::plain(recreated(key.recreated)),
+            Scene::Unconnected => SceneModel::with_trace(
+                scenario::unconnected_nodes(),
+                "pod-a",
+                "pod-d",
+                ProbeKind::Ping,
+            ),
+            Scene::Requirements => {
+                let mut c = scenario::demo();
+                c.set_dataplane(if key.network_on {
+                    Dataplane::HostGw
+                } else {
+                    Dataplane::None
+                });
+                let mut m = SceneModel::plain(c);
+                match Network::new(&m.cluster).and_then(|n| Matrix::compute(&n)) {
+                    Ok(x) => m.matrix = Some(Rc::new(x)),
+                    Err(e) => m.error = Some(e.to_string()),
+                }
+                m
+            }
+            Scene::Ranges => SceneModel::plain(scenario::demo()),
+            Scene::Packet => {
+                SceneModel::with_trace(scenario::demo(), "pod-a", "pod-c", ProbeKind::Ping)
+            }
+            Scene::Outside => {
+                let c = scenario::node_port();
+                let mut m = match key.outside {
+                    Outside::ViaNode => {
+                        SceneModel::with_trace(c, "node1", "pod-c", ProbeKind::TcpSyn(8080))
+                    }
+                    Outside::NodePort => {
+                        SceneModel::with_trace(c, "laptop", "node1", ProbeKind::TcpSyn(30080))
+                    }
+                    Outside::Direct => {
+                        SceneModel::with_trace(c, "laptop", "pod-d", ProbeKind::TcpSyn(8080))
+                    }
+                };
+                if key.outside == Outside::NodePort {
+                    m.intended = m.cluster.pod_named("pod-d").map(|p| Endpoint::Pod(p.id));
+                }
+                m
+            }
+            Scene::Sandbox => sandbox(key.sandbox.as_ref().cloned().unwrap_or_default()),
+        }
+    }
+}
+
+/// Scene b: the one-node cluster after pod "web" was deleted and created `times` times.
+pub fn recreated(times: u32) -> Cluster {
+    let mut c = scenario::one_node();
+    for _ in 0..times.min(1000) {
+        let (Some(web), Some(node)) = (
+            c.pod_named("web").map(|p| p.id),
+            c.node_named("node1").map(|n| n.id),
+        ) else {
+            break;
+        };
+        if c.remove_pod(web).is_err()
+            || c.add_pod_in(node, "default", "web", &["nginx", "log-shipper"])
+                .is_err()
+        {
+            break;
+        }
+    }
+    c
+}
+
+/// Builds the sandbox as far as the input allows; the first problem becomes the error.
+pub fn sandbox(spec: SandboxSpec) -> SceneModel {
+    let fallback =
+        || Cluster::parse("10.244.0.0/16", 24, DEFAULT_UNDERLAY).expect("defaults are valid");
+    let prefix = spec
+        .prefix
+        .trim()
+        .trim_start_matches('/')
+        .parse::<u8>()
+        .map_err(|_| format!("node prefix {:?} is not a number from 0 to 32", spec.prefix));
+    let built = prefix.and_then(|p| {
+        let cidr = parse_cidr(&spec.cidr).map_err(|e| e.to_string())?;
+        Cluster::new(cidr, p, parse_cidr(DEFAULT_UNDERLAY).expect("valid"))
+            .map_err(|e| e.to_string())
+    });
+    let (mut c, mut error) = match built {
+        Ok(c) => (c, None),
+        Err(e) => (fallback(), Some(e)),
+    };
+    c.set_dataplane(if spec.network {
+        Dataplane::HostGw
+    } else {
+        Dataplane::None
+    });
+    if error.is_none() {
+        'nodes: for (i, &pods) in spec.pods.iter().take(MAX_NODES).enumerate() {
+            let node = match c.add_node(&format!("node{}", i + 1)) {
+                Ok(n) => n,
+                Err(e) => {
+                    error = Some(format!("node{}: {e}", i + 1));
+                    break;
+                }
+            };
+            for j in 0..pods {
+                if let Err(e) = c.add_pod(node, &format!("p{}-{}", i + 1, j + 1)) {
+                    error = Some(format!("pod p{}-{}: {e}", i + 1, j + 1));
+                    break 'nodes;
+                }
+            }
+        }
+    }
+    let kind = match spec.proto {
+        Proto::Ping => ProbeKind::Ping,
+        Proto::Udp => ProbeKind::Udp(53),
+        Proto::Tcp => ProbeKind::TcpSyn(80),
+    };
+    let has = |n: &str| c.pod_named(n).is_some() || c.node_named(n).is_some();
+    if error.is_none() && has(&spec.from) && has(&spec.to) {
+        return SceneModel::with_trace(c, &spec.from, &spec.to, kind);
+    }
+    let mut m = SceneModel::plain(c);
+    m.error = error.or_else(|| Some("pick a sender and a receiver".into()));
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use podnet_core::forward::Verdict;
+
+    fn build(s: &State) -> SceneModel {
+        SceneModel::build(&ModelKey::of(s))
+    }
+
+    #[test]
+    fn every_scene_builds_without_error() {
+        for scene in Scene::ALL {
+            for network_on in [false, true] {
+                let m = build(&State {
+                    scene,
+                    network_on,
+                    ..State::default()
+                });
+                assert_eq!(m.error, None, "{scene:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn scene_c_delivers_to_the_wrong_pod_and_f_to_the_right_one() {
+        let c = build(&State {
+            scene: Scene::Unconnected,
+            ..State::default()
+        });
+        let t = c.trace.unwrap();
+        assert_ne!(
+            t.verdict,
+            Verdict::Delivered {
+                to: c.intended.unwrap()
+            }
+        );
+        let f = build(&State {
+            scene: Scene::Packet,
+            ..State::default()
+        });
+        assert_eq!(
+            f.trace.unwrap().verdict,
+            Verdict::Delivered {
+                to: f.intended.unwrap()
+            }
+        );
+    }
+
+    #[test]
+    fn recreating_a_pod_changes_its_address() {
+        let ip = |n| recreated(n).pod_named("web").unwrap().ip;
+        assert_ne!(ip(0), ip(1));
+        assert_ne!(ip(1), ip(2));
+    }
+
+    #[test]
+    fn bad_sandbox_input_is_an_error_not_a_panic() {
+        let bad = |f: fn(&mut SandboxSpec)| {
+            let mut s = SandboxSpec::default();
+            f(&mut s);
+            sandbox(s).error.unwrap_or_default()
+        };
+        assert!(bad(|s| s.cidr = "10.244.0.0/33".into()).contains("/33"));
+        assert!(bad(|s| s.prefix = "8".into()).contains("node prefix /8"));
+        assert!(bad(|s| s.prefix = "abc".into()).contains("not a number"));
+        assert!(
+            bad(|s| s.prefix = "30".into()).contains("no free address"),
+            "{}",
+            bad(|s| s.prefix = "30".into())
+        );
+        assert!(bad(|s| {
+            s.cidr = "10.244.0.0/23".into();
+            s.pods = vec![1, 1, 1];
+        })
+        .contains("exhausted"));
+        assert!(bad(|s| s.from = "nobody".into()).contains("sender"));
+        assert_eq!(bad(|_| {}), "");
+    }
+
+    #[test]
+    fn a_big_sandbox_builds() {
+        let m = sandbox(SandboxSpec {
+            pods: vec![30; 20],
+            to: "p20-30".into(),
+            ..SandboxSpec::default()
+        });
+        assert_eq!(m.error, None);
+        assert_eq!(m.cluster.pods().len(), 600);
+        assert!(m.trace.is_some());
+    }
+}

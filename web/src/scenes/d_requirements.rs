@@ -1,0 +1,39 @@
+//! d. What a CNI plugin must guarantee, as a live matrix.
+
+use yew::prelude::*;
+
+use super::SceneProps;
+use crate::components::matrix::MatrixView;
+use crate::components::topology::Topology;
+use crate::state::Action;
+
+/// Scene d.
+#[function_component(RequirementsScene)]
+pub fn requirements_scene(p: &SceneProps) -> Html {
+    let m = &p.model;
+    let on = p.state.network_on;
+    let toggle = {
+        let cb = p.on.clone();
+        Callback::from(move |_: MouseEvent| cb.emit(Action::ToggleNetwork))
+    };
+    html! {
+        <section class="scene" id="scene-d">
+            <div class="explain">
+                <p>{ "Kubernetes does not set up pod networking itself. It states requirements, and a CNI plugin must meet them:" }</p>
+                <ul>
+                    <li>{ "every pod can reach every other pod without NAT;" }</li>
+                    <li>{ "every node can reach every pod, and every pod every node, without NAT." }</li>
+                </ul>
+                <p>{ "Each cell below is a ping computed by the model; hover a red one to see why it fails." }</p>
+                <button id="btn-network" class={classes!("toggle", on.then_some("on"))} onclick={toggle} aria-pressed={on.to_string()}>
+                    { if on { "Cluster network: ON (host-gw routes)" } else { "Cluster network: OFF" } }
+                </button>
+            </div>
+            { match &m.matrix {
+                Some(x) => html! { <MatrixView matrix={x.clone()} cluster={m.cluster.clone()} /> },
+                None => html! { <p class="error">{ m.error.clone().unwrap_or_default() }</p> },
+            } }
+            <Topology cluster={m.cluster.clone()} />
+        </section>
+    }
+}

@@ -1,0 +1,37 @@
+//! g. Reaching a pod: SSH into its node, or a NodePort service from outside.
+
+use yew::prelude::*;
+
+use super::{PacketView, SceneProps};
+use crate::state::{Action, Outside};
+
+/// Scene g.
+#[function_component(OutsideScene)]
+pub fn outside_scene(p: &SceneProps) -> Html {
+    let c = &p.model.cluster;
+    let svc = c.services().first();
+    let text = match p.state.outside {
+        Outside::ViaNode => "Inside the cluster every node can reach every pod. SSH into node1, then connect to pod-c's address:".to_string(),
+        Outside::NodePort => svc.map_or_else(String::new, |s| format!(
+            "Service {} opens port {} on every node. kube-proxy rewrites the destination to a pod (DNAT) and, with externalTrafficPolicy Cluster, the source to the node (SNAT) so the reply comes back the same way:",
+            s.name, s.node_port)),
+        Outside::Direct => "The laptop is on the same LAN, but it has no route to the pod range: pod addresses are internal to the cluster.".to_string(),
+    };
+    html! {
+        <section class="scene" id="scene-g">
+            <div class="explain">
+                <div class="cases" role="group">
+                    { for Outside::ALL.iter().map(|&o| {
+                        let cb = p.on.clone();
+                        html! {
+                            <button id={format!("case-{o:?}").to_lowercase()} class={classes!((o == p.state.outside).then_some("on"))}
+                                onclick={Callback::from(move |_: MouseEvent| cb.emit(Action::SetOutside(o)))}>{ o.label() }</button>
+                        }
+                    }) }
+                </div>
+                <p>{ text }</p>
+            </div>
+            <PacketView ..p.clone() />
+        </section>
+    }
+}

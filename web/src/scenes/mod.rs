@@ -1,0 +1,62 @@
+//! One file per scene, in the seed's order; each draws what [`SceneModel`] computed.
+
+mod a_pod;
+mod b_node;
+mod c_unconnected;
+mod d_requirements;
+mod e_ranges;
+mod f_packet;
+mod g_outside;
+mod h_sandbox;
+
+use std::rc::Rc;
+
+use yew::prelude::*;
+
+use crate::components::player::Player;
+use crate::components::topology::Topology;
+use crate::model::SceneModel;
+use crate::state::{Action, Scene, State};
+
+/// What every scene gets.
+#[derive(Properties, PartialEq, Clone)]
+pub struct SceneProps {
+    /// The computed model.
+    pub model: Rc<SceneModel>,
+    /// The app state.
+    pub state: State,
+    /// Where actions go.
+    pub on: Callback<Action>,
+}
+
+/// The drawing with the packet, and the player beside it.
+#[function_component(PacketView)]
+pub fn packet_view(p: &SceneProps) -> Html {
+    let m = &p.model;
+    html! {
+        <div class="packet-view">
+            <Topology cluster={m.cluster.clone()} trace={m.trace.clone()} step={p.state.step} speed={p.state.speed} />
+            { match &m.trace {
+                Some(t) => html! {
+                    <Player trace={t.clone()} cluster={m.cluster.clone()} intended={m.intended}
+                        step={p.state.step} playing={p.state.playing} speed={p.state.speed} on={p.on.clone()} />
+                },
+                None => html! {},
+            } }
+        </div>
+    }
+}
+
+/// The scene for the current state.
+pub fn view(p: SceneProps) -> Html {
+    match p.state.scene {
+        Scene::Pod => html! { <a_pod::PodScene ..p /> },
+        Scene::Node => html! { <b_node::NodeScene ..p /> },
+        Scene::Unconnected => html! { <c_unconnected::UnconnectedScene ..p /> },
+        Scene::Requirements => html! { <d_requirements::RequirementsScene ..p /> },
+        Scene::Ranges => html! { <e_ranges::RangesScene ..p /> },
+        Scene::Packet => html! { <f_packet::PacketScene ..p /> },
+        Scene::Outside => html! { <g_outside::OutsideScene ..p /> },
+        Scene::Sandbox => html! { <h_sandbox::SandboxScene ..p /> },
+    }
+}

@@ -1,0 +1,471 @@
+//! App state: one reducer, and its round trip through the URL.
+//!
+//! Everything the page shows follows from [`State`]: which scene, where the
+//! cursor is in the packet's trace, whether it plays and how fast, and the
+//! few knobs each scene has. [`State::to_query`]/[`State::from_query`] put it
+//! in the address bar so a scene and a packet can be shared.
+
+use std::rc::Rc;
+
+use yew::Reducible;
+
+/// The scenes, in the seed's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scene {
+    /// a. A pod's containers share one address.
+    Pod,
+    /// b. One node's internal network; recreated pods get new addresses.
+    Node,
+    /// c. Two nodes on their own, one range: this isn't going to work.
+    Unconnected,
+    /// d. The CNI requirements as a live matrix.
+    Requirements,
+    /// e. Per-node ranges, bridges and route tables.
+    Ranges,
+    /// f. A packet from a pod on node1 to a pod on node2.
+    Packet,
+    /// g. Reaching a pod from outside: via its node, via a NodePort.
+    Outside,
+    /// h. Build your own cluster and send any packet.
+    Sandbox,
+}
+
+impl Scene {
+    /// All scenes in order.
+    pub const ALL: [Scene; 8] = [
+        Scene::Pod,
+        Scene::Node,
+        Scene::Unconnected,
+        Scene::Requirements,
+        Scene::Ranges,
+        Scene::Packet,
+        Scene::Outside,
+        Scene::Sandbox,
+    ];
+
+    /// The letter used in the URL and the menu.
+    pub fn key(self) -> char {
+        (b'a' + Scene::ALL.iter().position(|&s| s == self).unwrap_or(0) as u8) as char
+    }
+
+    /// The scene for a letter.
+    pub fn from_key(key: &str) -> Option<Scene> {
+        let c = key.chars().next()?;
+        Scene::ALL
+            .get((c as usize).checked_sub('a' as usize)?)
+            .copied()
+            .filter(|_| key.len() == 1)
+    }
+
+    /// Menu title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Scene::Pod => "A pod and its IP",
+            Scene::Node => "One node's pod network",
+            Scene::Unconnected => "Two nodes, no cluster network",
+            Scene::Requirements => "What a CNI plugin must guarantee",
+            Scene::Ranges => "A range per node, routes between",
+            Scene::Packet => "A packet across nodes",
+            Scene::Outside => "Reaching a pod from outside",
+            Scene::Sandbox => "Sandbox",
+        }
+    }
+}
+
+/// Which way to reach a pod in scene g.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outside {
+    /// SSH into node1, then connect to the pod's IP.
+    ViaNode,
+    /// From a laptop to node1's NodePort.
+    NodePort,
+    /// From a laptop straight to the pod's IP (fails: no route).
+    Direct,
+}
+
+impl Outside {
+    /// All cases.
+    pub const ALL: [Outside; 3] = [Outside::ViaNode, Outside::NodePort, Outside::Direct];
+
+    fn key(self) -> &'static str {
+        match self {
+            Outside::ViaNode => "node",
+            Outside::NodePort => "nodeport",
+            Outside::Direct => "direct",
+        }
+    }
+
+    /// Button label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outside::ViaNode => "SSH into node1, then the pod",
+            Outside::NodePort => "NodePort from a laptop",
+            Outside::Direct => "Pod IP from a laptop",
+        }
+    }
+}
+
+/// What the sandbox sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Proto {
+    /// ICMP echo.
+    Ping,
+    /// UDP to port 53.
+    Udp,
+    /// TCP SYN to port 80.
+    Tcp,
+}
+
+impl Proto {
+    /// All choices.
+    pub const ALL: [Proto; 3] = [Proto::Ping, Proto::Udp, Proto::Tcp];
+
+    /// Name in the URL and the menu.
+    pub fn key(self) -> &'static str {
+        match self {
+            Proto::Ping => "ping",
+            Proto::Udp => "udp",
+            Proto::Tcp => "tcp",
+        }
+    }
+
+    /// Parses a name.
+    pub fn from_key(s: &str) -> Option<Proto> {
+        Proto::ALL.into_iter().find(|p| p.key() == s)
+    }
+}
+
+/// The sandbox's cluster, as the user typed it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SandboxSpec {
+    /// Cluster range text.
+    pub cidr: String,
+    /// Node prefix text.
+    pub prefix: String,
+    /// Pods per node, one entry per node.
+    pub pods: Vec<u16>,
+    /// Sender name.
+    pub from: String,
+    /// Receiver name.
+    pub to: String,
+    /// Packet kind.
+    pub proto: Proto,
+    /// Cluster network (host-gw routes) on.
+    pub network: bool,
+}
+
+impl Default for SandboxSpec {
+    fn default() -> Self {
+        SandboxSpec {
+            cidr: "10.244.0.0/16".into(),
+            prefix: "24".into(),
+            pods: vec![2, 2, 1],
+            from: "p1-1".into(),
+            to: "p3-1".into(),
+            proto: Proto::Ping,
+            network: true,
+        }
+    }
+}
+
+/// Most nodes the sandbox draws.
+pub const MAX_NODES: usize = 32;
+/// Most pods per node the sandbox asks for (the IPAM may allow fewer).
+pub const MAX_PODS: u16 = 64;
+
+/// The whole app state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    /// Current scene.
+    pub scene: Scene,
+    /// Cursor into the current trace's hops.
+    pub step: usize,
+    /// Number of hops in the current trace (0 when there is none).
+    pub len: usize,
+    /// Animation running.
+    pub playing: bool,
+    /// Speed factor: 1, 2, 4 or 8.
+    pub speed: u32,
+    /// Scene d: the cluster network is on.
+    pub network_on: bool,
+    /// Scene b: how often pod "web" was recreated.
+    pub recreated: u32,
+    /// Scene g: which way in.
+    pub outside: Outside,
+    /// Scene h.
+    pub sandbox: SandboxSpec,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            scene: Scene::Pod,
+            step: 0,
+            len: 0,
+            playing: false,
+            speed: 1,
+            network_on: false,
+            recreated: 0,
+            outside: Outside::ViaNode,
+            sandbox: SandboxSpec::default(),
+        }
+    }
+}
+
+/// Everything that can happen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Open a scene.
+    Go(Scene),
+    /// Move the cursor by this many hops (pauses).
+    Step(i32),
+    /// Put the cursor on a hop (pauses).
+    Seek(usize),
+    /// Play or pause; playing from the end starts over.
+    TogglePlay,
+    /// One animation tick.
+    Tick,
+    /// The current trace has this many hops.
+    SetLen(usize),
+    /// Animation speed.
+    Speed(u32),
+    /// Scene d: cluster network on/off.
+    ToggleNetwork,
+    /// Scene b: delete pod "web" and create it again.
+    Recreate,
+    /// Scene g: pick a way in.
+    SetOutside(Outside),
+    /// Scene h: new spec.
+    Sandbox(SandboxSpec),
+}
+
+impl Reducible for State {
+    type Action = Action;
+
+    fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
+        let mut s = (*self).clone();
+        let last = s.len.saturating_sub(1);
+        match action {
+            Action::Go(scene) => {
+                s.scene = scene;
+                s.step = 0;
+                s.playing = false;
+            }
+            Action::Step(d) => {
+                s.step = (s.step as i64 + i64::from(d)).clamp(0, last as i64) as usize;
+                s.playing = false;
+            }
+            Action::Seek(i) => {
+                s.step = i.min(last);
+                s.playing = false;
+            }
+            Action::TogglePlay => {
+                if !s.playing && s.step >= last {
+                    s.step = 0;
+                }
+                s.playing = !s.playing && s.len > 1;
+            }
+            Action::Tick => {
+                if s.step < last {
+                    s.step += 1;
+                }
+                if s.step >= last {
+                    s.playing = false;
+                }
+            }
+            Action::SetLen(len) => {
+                s.len = len;
+                s.step = s.step.min(len.saturating_sub(1));
+                s.playing &= len > 1;
+            }
+            Action::Speed(x) => s.speed = x.clamp(1, 8),
+            Action::ToggleNetwork => s.network_on = !s.network_on,
+            Action::Recreate => s.recreated = s.recreated.saturating_add(1),
+            Action::SetOutside(o) => {
+                s.outside = o;
+                s.step = 0;
+                s.playing = false;
+            }
+            Action::Sandbox(spec) => {
+                s.sandbox = spec;
+                s.step = 0;
+                s.playing = false;
+            }
+        }
+        if s == *self {
+            self
+        } else {
+            Rc::new(s)
+        }
+    }
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn dec(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |j: usize| b.get(j).and_then(|&c| (c as char).to_digit(16));
+        match (b[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl State {
+    /// The state as a query string (without `?`).
+    pub fn to_query(&self) -> String {
+        let mut q = vec![
+            format!("scene={}", self.scene.key()),
+            format!("step={}", self.step),
+        ];
+        if self.speed != 1 {
+            q.push(format!("speed={}", self.speed));
+        }
+        match self.scene {
+            Scene::Node => q.push(format!("recreated={}", self.recreated)),
+            Scene::Requirements => q.push(format!("net={}", u8::from(self.network_on))),
+            Scene::Outside => q.push(format!("via={}", self.outside.key())),
+            Scene::Sandbox => {
+                let b = &self.sandbox;
+                let pods: Vec<String> = b.pods.iter().map(u16::to_string).collect();
+                q.push(format!("cidr={}&prefix={}", enc(&b.cidr), enc(&b.prefix)));
+                q.push(format!(
+                    "pods={}&from={}&to={}",
+                    enc(&pods.join(",")),
+                    enc(&b.from),
+                    enc(&b.to)
+                ));
+                q.push(format!(
+                    "proto={}&net={}",
+                    b.proto.key(),
+                    u8::from(b.network)
+                ));
+            }
+            _ => {}
+        }
+        q.join("&")
+    }
+
+    /// Reads a query string (with or without `?`); unknown or bad values keep their defaults.
+    pub fn from_query(query: &str) -> State {
+        let mut s = State::default();
+        for pair in query.trim_start_matches('?').split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let v = dec(v);
+            match k {
+                "scene" => s.scene = Scene::from_key(&v).unwrap_or(s.scene),
+                "step" => s.step = v.parse().unwrap_or(0),
+                "speed" => s.speed = v.parse::<u32>().map_or(1, |x| x.clamp(1, 8)),
+                "recreated" => s.recreated = v.parse().unwrap_or(0),
+                "via" => {
+                    s.outside = Outside::ALL
+                        .into_iter()
+                        .find(|o| o.key() == v)
+                        .unwrap_or(s.outside)
+                }
+                "net" => {
+                    s.network_on = v == "1";
+                    s.sandbox.network = v == "1";
+                }
+                "cidr" => s.sandbox.cidr = v,
+                "prefix" => s.sandbox.prefix = v,
+                "pods" => {
+                    s.sandbox.pods = v
+                        .split(',')
+                        .filter_map(|n| n.trim().parse::<u16>().ok())
+                        .map(|n| n.min(MAX_PODS))
+                        .take(MAX_NODES)
+                        .collect()
+                }
+                "from" => s.sandbox.from = v,
+                "to" => s.sandbox.to = v,
+                "proto" => s.sandbox.proto = Proto::from_key(&v).unwrap_or(s.sandbox.proto),
+                _ => {}
+            }
+        }
+        // The cursor is clamped once the scene's trace is known (SetLen).
+        s.len = s.step + 1;
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scene_keys_round_trip() {
+        for s in Scene::ALL {
+            assert_eq!(Scene::from_key(&s.key().to_string()), Some(s));
+        }
+        assert_eq!(Scene::from_key("z"), None);
+        assert_eq!(Scene::from_key(""), None);
+        assert_eq!(Scene::from_key("ab"), None);
+    }
+
+    #[test]
+    fn the_url_carries_scene_cursor_and_sandbox() {
+        let mut s = State {
+            scene: Scene::Sandbox,
+            step: 4,
+            speed: 2,
+            ..State::default()
+        };
+        s.sandbox.cidr = "10.0.0.0/8".into();
+        s.sandbox.pods = vec![3, 0, 5];
+        s.sandbox.proto = Proto::Tcp;
+        let back = State::from_query(&format!("?{}", s.to_query()));
+        assert_eq!((back.scene, back.step, back.speed), (Scene::Sandbox, 4, 2));
+        assert_eq!(back.sandbox, s.sandbox);
+        let junk = State::from_query("scene=%ZZ&step=-3&speed=99&pods=1,x,2&proto=ftp");
+        assert_eq!((junk.scene, junk.step, junk.speed), (Scene::Pod, 0, 8));
+        assert_eq!(junk.sandbox.pods, vec![1, 2]);
+        assert_eq!(junk.sandbox.proto, Proto::Ping);
+    }
+
+    #[test]
+    fn the_cursor_stays_on_the_trace_and_playing_stops_at_the_end() {
+        let s = Rc::new(State::default()).reduce(Action::SetLen(3));
+        let s = s.reduce(Action::TogglePlay);
+        assert!(s.playing);
+        let s = s.reduce(Action::Tick).reduce(Action::Tick);
+        assert_eq!((s.step, s.playing), (2, false));
+        let s = s.reduce(Action::Step(5));
+        assert_eq!(s.step, 2);
+        let s = s.reduce(Action::Step(-9));
+        assert_eq!(s.step, 0);
+        let s = s.reduce(Action::Seek(2)).reduce(Action::TogglePlay);
+        assert_eq!(
+            (s.step, s.playing),
+            (0, true),
+            "play from the end starts over"
+        );
+        let s = s.reduce(Action::SetLen(0));
+        assert!(!s.playing);
+    }
+}

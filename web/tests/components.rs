@@ -1,0 +1,196 @@
+//! The real app mounted in headless Chromium: click through it and read the DOM.
+//! Run with `cargo test -p podnet-web --target wasm32-unknown-unknown`.
+#![cfg(target_arch = "wasm32")]
+
+use gloo::timers::future::TimeoutFuture;
+use podnet_core::forward::{FrameRepr, ProbeKind};
+use podnet_web::components::headers::{Headers, HeadersProps};
+use podnet_web::App;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+use web_sys::{Element, Event, EventInit, HtmlElement, HtmlInputElement};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn mount() -> Element {
+    let doc = gloo::utils::document();
+    let root = doc.create_element("div").unwrap();
+    doc.body().unwrap().append_child(&root).unwrap();
+    yew::Renderer::<App>::with_root(root.clone()).render();
+    root
+}
+
+/// Yew renders asynchronously; give it a moment after each interaction.
+async fn settle() {
+    TimeoutFuture::new(30).await;
+}
+
+fn find(root: &Element, sel: &str) -> Element {
+    root.query_selector(sel)
+        .unwrap()
+        .unwrap_or_else(|| panic!("{sel} not found"))
+}
+
+fn count(root: &Element, sel: &str) -> u32 {
+    root.query_selector_all(sel).unwrap().length()
+}
+
+async fn click(root: &Element, sel: &str) {
+    find(root, sel).dyn_into::<HtmlElement>().unwrap().click();
+    settle().await;
+}
+
+fn text(root: &Element, sel: &str) -> String {
+    find(root, sel).text_content().unwrap_or_default()
+}
+
+#[wasm_bindgen_test]
+async fn every_scene_opens_from_its_tab() {
+    let root = mount();
+    settle().await;
+    assert_eq!(count(&root, "nav button.tab"), 8);
+    for key in 'a'..='h' {
+        click(&root, &format!("#tab-{key}")).await;
+        assert!(
+            root.query_selector(&format!("#scene-{key}"))
+                .unwrap()
+                .is_some(),
+            "scene {key}"
+        );
+        assert!(text(&root, "#scene-title").starts_with(&format!("{key}.")));
+    }
+}
+
+#[wasm_bindgen_test]
+async fn the_cross_node_packet_steps_and_plays_to_delivery_without_nat() {
+    let root = mount();
+    settle().await;
+    click(&root, "#tab-f").await;
+    assert_eq!(count(&root, "li.hop"), 14);
+    assert_eq!(text(&root, "#hop-counter"), "hop 1/14");
+    click(&root, "#btn-step").await;
+    assert_eq!(text(&root, "#hop-counter"), "hop 2/14");
+    click(&root, "#btn-back").await;
+    assert_eq!(text(&root, "#hop-counter"), "hop 1/14");
+    let speed = find(&root, "#speed")
+        .dyn_into::<web_sys::HtmlSelectElement>()
+        .unwrap();
+    speed.set_value("8");
+    change(&speed).await;
+    click(&root, "#btn-play").await;
+    for _ in 0..40 {
+        if root.query_selector("#verdict").unwrap().is_some() {
+            break;
+        }
+        TimeoutFuture::new(100).await;
+    }
+    assert_eq!(text(&root, "#hop-counter"), "hop 14/14");
+    let verdict = text(&root, "#verdict");
+    assert!(
+        verdict.contains("Delivered to default/pod-c") && verdict.contains("no NAT"),
+        "{verdict}"
+    );
+    assert_eq!(count(&root, "circle.packet"), 1);
+}
+
+#[wasm_bindgen_test]
+async fn the_matrix_turns_green_with_the_cluster_network() {
+    let root = mount();
+    settle().await;
+    click(&root, "#tab-d").await;
+    let before = count(&root, "td.cell.bad");
+    assert!(before > 0, "without a cluster network some pairs fail");
+    assert_eq!(count(&root, "li.req.bad"), 3);
+    click(&root, "#btn-network").await;
+    assert_eq!(count(&root, "td.cell.bad"), 0);
+    assert_eq!(count(&root, "td.cell.ok"), 36);
+    assert_eq!(count(&root, "li.req.ok"), 3);
+    click(&root, "#btn-network").await;
+    assert_eq!(count(&root, "td.cell.bad"), before);
+}
+
+async fn change(el: &Element) {
+    let init = EventInit::new();
+    init.set_bubbles(true);
+    el.dispatch_event(&Event::new_with_event_init_dict("change", &init).unwrap())
+        .unwrap();
+    settle().await;
+}
+
+#[wasm_bindgen_test]
+async fn bad_sandbox_input_shows_an_error_and_the_app_keeps_working() {
+    let root = mount();
+    settle().await;
+    click(&root, "#tab-h").await;
+    assert!(root.query_selector("#sb-error").unwrap().is_none());
+    let cidr = find(&root, "#sb-cidr")
+        .dyn_into::<HtmlInputElement>()
+        .unwrap();
+    cidr.set_value("10.244.0.0/33");
+    change(&cidr).await;
+    assert!(
+        text(&root, "#sb-error").contains("/33"),
+        "{}",
+        text(&root, "#sb-error")
+    );
+    let prefix = find(&root, "#sb-prefix")
+        .dyn_into::<HtmlInputElement>()
+        .unwrap();
+    let cidr = find(&root, "#sb-cidr")
+        .dyn_into::<HtmlInputElement>()
+        .unwrap();
+    cidr.set_value("10.244.0.0/16");
+    change(&cidr).await;
+    prefix.set_value("30");
+    change(&prefix).await;
+    assert!(
+        text(&root, "#sb-error").contains("no free address"),
+        "{}",
+        text(&root, "#sb-error")
+    );
+    prefix.set_value("24");
+    change(&prefix).await;
+    assert!(root.query_selector("#sb-error").unwrap().is_none());
+    click(&root, "#sb-add-node").await;
+    assert_eq!(count(&root, "g.node-g"), 4);
+    assert!(count(&root, "li.hop") > 0, "a trace is shown again");
+}
+
+#[wasm_bindgen_test]
+async fn recreating_a_pod_shows_its_new_address() {
+    let root = mount();
+    settle().await;
+    click(&root, "#tab-b").await;
+    click(&root, "#btn-recreate").await;
+    let t = text(&root, "#recreate-result");
+    assert!(
+        t.contains("it had 10.244.0.2, now it has 10.244.0.5"),
+        "{t}"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn headers_mark_what_changed_since_the_previous_hop() {
+    let doc = gloo::utils::document();
+    let root = doc.create_element("div").unwrap();
+    doc.body().unwrap().append_child(&root).unwrap();
+    let before: FrameRepr =
+        ProbeKind::Udp(53).frame("10.244.1.2".parse().unwrap(), "10.244.2.2".parse().unwrap());
+    let mut after = before;
+    after.ttl -= 1;
+    after.src = "192.168.1.11".parse().unwrap();
+    yew::Renderer::<Headers>::with_root_and_props(
+        root.clone(),
+        HeadersProps {
+            frame: after,
+            before: Some(before),
+        },
+    )
+    .render();
+    settle().await;
+    assert_eq!(count(&root, "tr.changed"), 2, "TTL and source");
+    assert_eq!(
+        find(&root, "tr.changed").get_attribute("title").as_deref(),
+        Some("was 10.244.1.2")
+    );
+}
