@@ -121,7 +121,12 @@ impl Layout {
         }
         Layout {
             width: x.max(400.0),
-            height: lan_y + 96.0,
+            // Room under the LAN only where clients hang off it.
+            height: if clients.is_empty() {
+                lan_y + 16.0
+            } else {
+                lan_y + 96.0
+            },
             nodes,
             pods,
             clients,
@@ -217,6 +222,12 @@ mod tests {
         }
         assert_eq!(pts.first(), l.pods.get(&a.id).map(Rect::center).as_ref());
         assert_eq!(pts.last(), l.pods.get(&cpod.id).map(Rect::center).as_ref());
+        let bare = Layout::new(&scenario::demo());
+        assert!(
+            bare.height < l.height,
+            "no blank band under the LAN without clients"
+        );
+        assert!(bare.height > bare.lan_y);
         let lan = t.hops.iter().position(|h| h.place == Place::Lan).unwrap();
         assert!(
             pts[lan].0 > pts[0].0 && pts[lan].0 < pts[pts.len() - 1].0,

@@ -120,7 +120,7 @@ pub fn topology(p: &TopologyProps) -> Html {
         })
     });
     html! {
-        <svg class="topology" viewBox={format!("0 0 {} {}", l.width, l.height)} role="img"
+        <svg class="topology" viewBox={format!("0 0 {} {}", l.width, l.height)} width={l.width.to_string()} height={l.height.to_string()} role="img"
             aria-label="cluster diagram" preserveAspectRatio="xMidYMin meet">
             { line((10.0, l.lan_y), (l.width - 10.0, l.lan_y), "lan") }
             { text(14.0, l.lan_y - 6.0, "dev-label", format!("LAN {}", c.underlay())) }
