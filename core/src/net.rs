@@ -200,6 +200,27 @@ impl<'de> Deserialize<'de> for IfName {
     }
 }
 
+/// FNV-1a over parts separated by NUL: a stable, dependency-free name hash.
+pub(crate) fn fnv1a(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in part.bytes().chain(std::iter::once(0)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// The host end of a pod's veth pair: `veth` + 8 hex digits of a hash of the
+/// attachment (container id + interface). The CNI plugin and the model both
+/// use this, so the name is known without any state, and DEL finds it even
+/// when everything else is gone.
+pub fn host_veth_name(container_id: &str, interface: &str) -> IfName {
+    let h = fnv1a(&[container_id, interface]) as u32;
+    ifname(&format!("veth{h:08x}"))
+}
+
 /// Shorthand for names written in the code itself, which are known valid.
 pub(crate) fn ifname(name: &str) -> IfName {
     IfName::new(name).expect("built-in interface names are valid")

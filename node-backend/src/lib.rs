@@ -1,8 +1,11 @@
 //! podnet's native side.
 //!
-//! For now this holds the text front end of the model ([`cli`]): the seed's
-//! scenarios, their plans, traces and CNI requirement matrix printed in a
-//! terminal. The CNI plugin and the node agent that program real kernels
-//! from the same plans come next (see the project's issues).
+//! - [`cli`]: `podnet`, the model in a terminal
+//! - [`cni`]: `podnet-cni`, the CNI plugin (bridge + veth + IPAM from core)
+//! - [`netlink`]: the one module that talks to the kernel (rtnetlink)
+//! - [`store`]: IPAM state on disk, locked
 
 pub mod cli;
+pub mod cni;
+pub mod netlink;
+pub mod store;

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::alloc::{AllocKey, ClusterAllocator, IpamConfig, NodeIpam};
 use crate::error::{Error, Result};
-use crate::net::{ifname, parse_cidr, IfName, MacAddr};
+use crate::net::{fnv1a, host_veth_name, ifname, parse_cidr, IfName, MacAddr};
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
@@ -221,17 +221,6 @@ fn check_name(kind: &'static str, name: &str) -> Result<()> {
             format!("{name:?} must be 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit"),
         ))
     }
-}
-
-fn fnv1a(parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for b in part.bytes().chain(std::iter::once(0)) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    h
 }
 
 impl Cluster {
@@ -497,7 +486,7 @@ impl Cluster {
         }
         let id = PodId(self.next_id + 1);
         let container_id = format!("{:016x}", fnv1a(&[namespace, name, &id.0.to_string()]));
-        let host_veth = IfName::new(&format!("veth{}", &container_id[..8]))?;
+        let host_veth = host_veth_name(&container_id, "eth0");
         let n = self
             .nodes
             .iter_mut()

@@ -1,0 +1,24 @@
+//! DEL: remove the veth pair, then give the address back. Succeeds when
+//! things are already gone (a second DEL, a deleted namespace, a failed ADD).
+
+use super::conf::NetConf;
+use super::error::CniResult;
+use super::{netlink_error, Attachment};
+use crate::netlink;
+use crate::store::Store;
+
+/// Runs DEL.
+pub fn run(conf: &NetConf, att: &Attachment) -> CniResult<()> {
+    // The link first: the address must not be handed out while the old interface still has it.
+    let host = att.host_veth.to_string();
+    netlink::run_in(
+        None,
+        move |h| async move { netlink::delete(&h, &host).await },
+    )
+    .map_err(netlink_error)?;
+    let key = att.key();
+    Store::open(&conf.data_dir, &conf.name)?.with_ipam(&conf.ipam, |ipam| {
+        let _ = ipam.release(&key); // already released: fine
+        Ok(())
+    })
+}

@@ -1,0 +1,253 @@
+//! The CNI plugin, `podnet-cni`: a bridge + veth + host-local-style IPAM plugin.
+//!
+//! Contract (CNI spec 1.0.0 and 1.1.0): the runtime sets `CNI_COMMAND`
+//! (ADD, DEL, CHECK, VERSION, GC, STATUS) and, per command, `CNI_CONTAINERID`,
+//! `CNI_NETNS`, `CNI_IFNAME`, `CNI_ARGS`, `CNI_PATH`, and writes the network
+//! configuration to stdin. [`run`] validates everything before touching the
+//! kernel, then answers with a result (ADD), nothing (the others), or the
+//! spec's error JSON and a non-zero exit. One file per verb:
+//! [`add`], [`del`], [`check`], [`gc`], [`status`]; config in [`conf`].
+
+pub mod add;
+pub mod check;
+pub mod conf;
+pub mod del;
+pub mod error;
+pub mod gc;
+pub mod status;
+
+use std::path::PathBuf;
+
+use podnet_core::alloc::AllocKey;
+use podnet_core::net::{host_veth_name, IfName};
+use serde_json::json;
+
+use conf::{NetConf, SUPPORTED_VERSIONS};
+use error::{CniError, CniResult, Code};
+
+/// The CNI environment of one call.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    /// CNI_COMMAND.
+    pub command: Option<String>,
+    /// CNI_CONTAINERID.
+    pub container_id: Option<String>,
+    /// CNI_NETNS.
+    pub netns: Option<String>,
+    /// CNI_IFNAME.
+    pub ifname: Option<String>,
+    /// CNI_ARGS.
+    pub args: Option<String>,
+    /// CNI_PATH.
+    pub path: Option<String>,
+}
+
+impl Env {
+    /// Reads the CNI_* variables through `get` (the process environment, or a test's map).
+    pub fn from(get: impl Fn(&str) -> Option<String>) -> Env {
+        let non_empty = |k: &str| get(k).filter(|v| !v.is_empty());
+        Env {
+            command: non_empty("CNI_COMMAND"),
+            container_id: non_empty("CNI_CONTAINERID"),
+            netns: non_empty("CNI_NETNS"),
+            ifname: non_empty("CNI_IFNAME"),
+            args: non_empty("CNI_ARGS"),
+            path: non_empty("CNI_PATH"),
+        }
+    }
+
+    fn need<'a>(&'a self, name: &str, v: &'a Option<String>) -> CniResult<&'a str> {
+        v.as_deref()
+            .ok_or_else(|| CniError::new(Code::InvalidEnv, format!("{name} is not set")))
+    }
+}
+
+/// One pod interface: who it belongs to and what it is called on both ends.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    /// CNI_CONTAINERID.
+    pub container_id: String,
+    /// CNI_IFNAME, the name inside the pod.
+    pub ifname: IfName,
+    /// The host end of the veth pair.
+    pub host_veth: IfName,
+    /// CNI_NETNS, if given.
+    pub netns: Option<PathBuf>,
+}
+
+impl Attachment {
+    /// Reads and validates the attachment from the environment; `netns` says whether it is required.
+    pub fn from_env(env: &Env, netns_required: bool) -> CniResult<Attachment> {
+        let container_id = env.need("CNI_CONTAINERID", &env.container_id)?;
+        if !container_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        {
+            return Err(CniError::new(
+                Code::InvalidEnv,
+                "CNI_CONTAINERID has characters outside [A-Za-z0-9_.-]",
+            ));
+        }
+        let ifname = IfName::new(env.need("CNI_IFNAME", &env.ifname)?).map_err(|e| {
+            CniError::new(Code::InvalidEnv, "CNI_IFNAME is not a valid interface name")
+                .details(e.to_string())
+        })?;
+        let netns = match (&env.netns, netns_required) {
+            (Some(p), _) => Some(PathBuf::from(p)),
+            (None, true) => return Err(CniError::new(Code::InvalidEnv, "CNI_NETNS is not set")),
+            (None, false) => None,
+        };
+        Ok(Attachment {
+            host_veth: host_veth_name(container_id, ifname.as_str()),
+            container_id: container_id.to_string(),
+            ifname,
+            netns,
+        })
+    }
+
+    /// The IPAM key.
+    pub fn key(&self) -> AllocKey {
+        AllocKey::new(self.container_id.clone(), self.ifname.as_str())
+    }
+}
+
+/// What the plugin prints and its exit status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// JSON for stdout (may be empty).
+    pub stdout: String,
+    /// Exit status.
+    pub exit: i32,
+}
+
+fn version(stdin: &[u8]) -> String {
+    let asked = serde_json::from_slice::<serde_json::Value>(stdin)
+        .ok()
+        .and_then(|v| {
+            v.get("cniVersion")
+                .and_then(|x| x.as_str())
+                .map(String::from)
+        })
+        .filter(|v| SUPPORTED_VERSIONS.contains(&v.as_str()))
+        .unwrap_or_else(|| "1.1.0".into());
+    json!({ "cniVersion": asked, "supportedVersions": SUPPORTED_VERSIONS }).to_string()
+}
+
+/// Runs one CNI call.
+pub fn run(env: &Env, stdin: &[u8]) -> Outcome {
+    let command = env.command.as_deref().unwrap_or("");
+    let result: CniResult<String> = (|| match command {
+        "VERSION" => Ok(version(stdin)),
+        "ADD" | "DEL" | "CHECK" | "GC" | "STATUS" => {
+            let conf: NetConf = conf::parse(stdin)?;
+            match command {
+                "ADD" => add::run(&conf, &Attachment::from_env(env, true)?),
+                "DEL" => {
+                    del::run(&conf, &Attachment::from_env(env, false)?).map(|()| String::new())
+                }
+                "CHECK" => {
+                    check::run(&conf, &Attachment::from_env(env, true)?).map(|()| String::new())
+                }
+                "GC" => gc::run(&conf).map(|()| String::new()),
+                _ => status::run(&conf).map(|()| String::new()),
+            }
+        }
+        "" => Err(CniError::new(Code::InvalidEnv, "CNI_COMMAND is not set")),
+        other => Err(CniError::new(
+            Code::InvalidEnv,
+            format!("CNI_COMMAND {other:?} is not one of ADD, DEL, CHECK, VERSION, GC, STATUS"),
+        )),
+    })();
+    match result {
+        Ok(stdout) => Outcome { stdout, exit: 0 },
+        Err(e) => {
+            let v = serde_json::from_slice::<serde_json::Value>(stdin)
+                .ok()
+                .and_then(|v| {
+                    v.get("cniVersion")
+                        .and_then(|x| x.as_str())
+                        .map(String::from)
+                })
+                .unwrap_or_else(|| "1.1.0".into());
+            Outcome {
+                stdout: e.to_json(&v),
+                exit: 1,
+            }
+        }
+    }
+}
+
+/// Maps a netlink failure to the CNI error a runtime understands.
+pub(crate) fn netlink_error(e: crate::netlink::NetlinkError) -> CniError {
+    CniError::new(Code::Netlink, "the kernel refused a network change").details(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Env::from(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn version_needs_nothing_else() {
+        let out = run(&env(&[("CNI_COMMAND", "VERSION")]), b"");
+        assert_eq!(out.exit, 0);
+        assert_eq!(
+            out.stdout,
+            r#"{"cniVersion":"1.1.0","supportedVersions":["1.0.0","1.1.0"]}"#
+        );
+    }
+
+    #[test]
+    fn missing_or_bad_env_is_code_4_with_the_spec_json() {
+        let conf = br#"{"cniVersion":"1.0.0","name":"n","ipam":{"subnet":"10.1.0.0/24"}}"#;
+        for e in [
+            env(&[]),
+            env(&[("CNI_COMMAND", "FROB")]),
+            env(&[
+                ("CNI_COMMAND", "ADD"),
+                ("CNI_IFNAME", "eth0"),
+                ("CNI_NETNS", "/x"),
+            ]),
+            env(&[
+                ("CNI_COMMAND", "ADD"),
+                ("CNI_CONTAINERID", "c1"),
+                ("CNI_IFNAME", "eth0"),
+            ]),
+            env(&[
+                ("CNI_COMMAND", "ADD"),
+                ("CNI_CONTAINERID", "c1"),
+                ("CNI_IFNAME", "sixteen-chars-xx"),
+                ("CNI_NETNS", "/x"),
+            ]),
+            env(&[
+                ("CNI_COMMAND", "DEL"),
+                ("CNI_CONTAINERID", "c/1"),
+                ("CNI_IFNAME", "eth0"),
+            ]),
+        ] {
+            let out = run(&e, conf);
+            assert_eq!(out.exit, 1);
+            let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+            assert_eq!(v["code"], 4, "{e:?}: {}", out.stdout);
+            assert_eq!(v["cniVersion"], "1.0.0");
+            assert!(!v["msg"].as_str().unwrap().is_empty());
+        }
+    }
+
+    #[test]
+    fn the_host_veth_name_is_stable_and_fits() {
+        let a = Attachment::from_env(
+            &env(&[("CNI_CONTAINERID", "abc"), ("CNI_IFNAME", "eth0")]),
+            false,
+        )
+        .unwrap();
+        assert_eq!(a.host_veth, host_veth_name("abc", "eth0"));
+    }
+}

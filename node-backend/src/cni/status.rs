@@ -1,0 +1,22 @@
+//! STATUS: can this plugin take another ADD? (state readable, an address free)
+
+use super::conf::NetConf;
+use super::error::{CniError, CniResult, Code};
+use crate::store::Store;
+
+/// Runs STATUS.
+pub fn run(conf: &NetConf) -> CniResult<()> {
+    let ipam = Store::open(&conf.data_dir, &conf.name)
+        .and_then(|s| s.read(&conf.ipam))
+        .map_err(|e| {
+            CniError::new(Code::NotAvailable, "IPAM state is not usable").details(e.to_string())
+        })?;
+    if ipam.len() as u32 >= ipam.capacity() {
+        return Err(CniError::new(
+            Code::NotAvailable,
+            format!("no free address in {}", ipam.subnet()),
+        )
+        .details(format!("all {} addresses are allocated", ipam.capacity())));
+    }
+    Ok(())
+}

@@ -1,0 +1,361 @@
+//! The one place podnet talks to the kernel: a thin, synchronous facade over rtnetlink.
+//!
+//! [`run_in`] runs a batch of requests inside a network namespace: it starts
+//! a thread, moves the thread (only that thread) into the namespace, opens a
+//! netlink socket there and drives the requests on a one-thread tokio
+//! runtime. The helpers below are the few requests the CNI plugin needs;
+//! each treats "already so" as success where that makes the caller
+//! idempotent (bridge exists, address exists, link already gone).
+
+use std::fs::File;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use futures::TryStreamExt;
+use ipnetwork::Ipv4Network;
+use nix::sched::{setns, CloneFlags};
+use rtnetlink::packet_route::address::AddressAttribute;
+use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkMessage};
+use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
+use rtnetlink::{
+    Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth,
+    RouteMessageBuilder,
+};
+
+/// What can go wrong talking to the kernel.
+#[derive(Debug, thiserror::Error)]
+pub enum NetlinkError {
+    /// Opening a namespace, starting a thread or a runtime.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// The kernel refused a request.
+    #[error("{what}: {source}")]
+    Kernel {
+        /// The request.
+        what: String,
+        /// The kernel's answer.
+        source: rtnetlink::Error,
+    },
+    /// A link that must exist does not.
+    #[error("no link named {0}")]
+    NoLink(String),
+}
+
+/// Result of a netlink operation.
+pub type NlResult<T> = Result<T, NetlinkError>;
+
+fn kernel(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> NetlinkError {
+    let what = what.into();
+    move |source| NetlinkError::Kernel { what, source }
+}
+
+fn errno(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => Some(-m.raw_code()),
+        _ => None,
+    }
+}
+
+/// An open network namespace (`/run/netns/x`, `/proc/PID/ns/net`).
+#[derive(Debug)]
+pub struct Netns(File);
+
+impl Netns {
+    /// Opens a namespace by path.
+    pub fn open(path: &Path) -> NlResult<Netns> {
+        File::open(path)
+            .map(Netns)
+            .map_err(|source| NetlinkError::Io {
+                what: format!("cannot open network namespace {}", path.display()),
+                source,
+            })
+    }
+
+    fn try_clone(&self) -> NlResult<Netns> {
+        self.0
+            .try_clone()
+            .map(Netns)
+            .map_err(|source| NetlinkError::Io {
+                what: "dup namespace fd".into(),
+                source,
+            })
+    }
+
+    /// The raw descriptor, for moving a link into this namespace.
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.0.as_raw_fd()
+    }
+}
+
+/// Runs `f` with a netlink handle inside `ns` (or the caller's namespace).
+pub fn run_in<T, F, Fut>(ns: Option<&Netns>, f: F) -> NlResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(Handle) -> Fut + Send + 'static,
+    Fut: Future<Output = NlResult<T>>,
+{
+    let ns = ns.map(Netns::try_clone).transpose()?;
+    let io = |what: &str| {
+        let what = what.to_string();
+        move |source| NetlinkError::Io { what, source }
+    };
+    std::thread::spawn(move || -> NlResult<T> {
+        if let Some(ns) = &ns {
+            setns(ns.0.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| NetlinkError::Io {
+                what: "cannot enter the network namespace".into(),
+                source: e.into(),
+            })?;
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .map_err(io("tokio runtime"))?;
+        rt.block_on(async move {
+            let (conn, handle, _) = rtnetlink::new_connection().map_err(io("netlink socket"))?;
+            tokio::spawn(conn);
+            f(handle).await
+        })
+    })
+    .join()
+    .unwrap_or_else(|_| {
+        Err(NetlinkError::Io {
+            what: "netlink thread panicked".into(),
+            source: std::io::Error::other("panic"),
+        })
+    })
+}
+
+/// A link by name, if it exists.
+pub async fn link(h: &Handle, name: &str) -> NlResult<Option<LinkMessage>> {
+    match h
+        .link()
+        .get()
+        .match_name(name.to_string())
+        .execute()
+        .try_next()
+        .await
+    {
+        Ok(m) => Ok(m),
+        Err(e) if errno(&e) == Some(libc_enodev()) => Ok(None),
+        Err(e) => Err(kernel(format!("get link {name}"))(e)),
+    }
+}
+
+const fn libc_enodev() -> i32 {
+    19 // ENODEV: what the kernel answers for an unknown link name
+}
+const EEXIST: i32 = 17;
+
+/// A link's MAC address as `aa:bb:…`.
+pub fn mac(m: &LinkMessage) -> String {
+    m.attributes
+        .iter()
+        .find_map(|a| match a {
+            LinkAttribute::Address(b) => Some(
+                b.iter()
+                    .map(|x| format!("{x:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(":"),
+            ),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// The bridge a link is attached to.
+pub fn controller(m: &LinkMessage) -> Option<u32> {
+    m.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Controller(i) => Some(*i),
+        _ => None,
+    })
+}
+
+async fn must_link(h: &Handle, name: &str) -> NlResult<LinkMessage> {
+    link(h, name)
+        .await?
+        .ok_or_else(|| NetlinkError::NoLink(name.into()))
+}
+
+/// Creates the bridge if missing and brings it up; returns it. A new bridge
+/// gets `mac`: without a fixed address a Linux bridge takes its lowest
+/// port's MAC and changes it whenever ports come and go.
+pub async fn ensure_bridge(
+    h: &Handle,
+    name: &str,
+    mtu: Option<u32>,
+    mac: [u8; 6],
+) -> NlResult<LinkMessage> {
+    if link(h, name).await?.is_none() {
+        let mut b = LinkBridge::new(name).address(mac.to_vec());
+        if let Some(mtu) = mtu {
+            b = b.mtu(mtu);
+        }
+        match h.link().add(b.build()).execute().await {
+            // Another ADD created it at the same moment.
+            Err(e) if errno(&e) == Some(EEXIST) => {}
+            r => r.map_err(kernel(format!("create bridge {name}")))?,
+        }
+    }
+    let br = must_link(h, name).await?;
+    h.link()
+        .set(LinkUnspec::new_with_index(br.header.index).up().build())
+        .execute()
+        .await
+        .map_err(kernel(format!("set {name} up")))?;
+    Ok(br)
+}
+
+/// Adds an address unless the link already has it.
+pub async fn ensure_addr(h: &Handle, index: u32, addr: Ipv4Network) -> NlResult<()> {
+    match h
+        .address()
+        .add(index, IpAddr::V4(addr.ip()), addr.prefix())
+        .execute()
+        .await
+    {
+        Err(e) if errno(&e) == Some(EEXIST) => Ok(()),
+        r => r.map_err(kernel(format!("add address {addr}"))),
+    }
+}
+
+/// The IPv4 addresses on a link.
+pub async fn addresses(h: &Handle, index: u32) -> NlResult<Vec<Ipv4Network>> {
+    let mut out = Vec::new();
+    let mut s = h.address().get().set_link_index_filter(index).execute();
+    while let Some(m) = s.try_next().await.map_err(kernel("list addresses"))? {
+        for a in &m.attributes {
+            if let AddressAttribute::Address(IpAddr::V4(ip)) = a {
+                if let Ok(n) = Ipv4Network::new(*ip, m.header.prefix_len) {
+                    out.push(n);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Creates a veth pair: `host` in the caller's namespace, `peer` born
+/// directly in the namespace `peer_ns` under its final name. Creating it
+/// there is what the reference plugins do too: moving a link into another
+/// namespace afterwards makes the kernel wait for an RCU grace period, which
+/// was most of an ADD's time.
+pub async fn add_veth_into(
+    h: &Handle,
+    host: &str,
+    peer: &str,
+    peer_ns: std::os::fd::RawFd,
+    mtu: Option<u32>,
+) -> NlResult<()> {
+    let mut peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
+        .name(peer.to_string())
+        .setns_by_fd(peer_ns);
+    let mut v =
+        LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth).name(host.to_string());
+    if let Some(mtu) = mtu {
+        peer_msg = peer_msg.mtu(mtu);
+        v = v.mtu(mtu);
+    }
+    let msg = v
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())))
+        .build();
+    h.link()
+        .add(msg)
+        .execute()
+        .await
+        .map_err(kernel(format!("create veth {host} with {peer} in the pod")))
+}
+
+/// Attaches a link to a bridge, sets hairpin as asked, and brings it up.
+pub async fn attach(h: &Handle, name: &str, bridge: u32, hairpin: bool) -> NlResult<LinkMessage> {
+    let l = must_link(h, name).await?;
+    let i = l.header.index;
+    h.link()
+        .set(LinkUnspec::new_with_index(i).controller(bridge).build())
+        .execute()
+        .await
+        .map_err(kernel(format!("attach {name}")))?;
+    if hairpin {
+        h.link()
+            .set_port(LinkBridgePort::new(i).hairpin(true).build())
+            .execute()
+            .await
+            .map_err(kernel("set hairpin"))?;
+    }
+    h.link()
+        .set(LinkUnspec::new_with_index(i).up().build())
+        .execute()
+        .await
+        .map_err(kernel(format!("set {name} up")))?;
+    must_link(h, name).await
+}
+
+/// Brings a link up; returns it.
+pub async fn set_up(h: &Handle, name: &str) -> NlResult<LinkMessage> {
+    let i = must_link(h, name).await?.header.index;
+    h.link()
+        .set(LinkUnspec::new_with_index(i).up().build())
+        .execute()
+        .await
+        .map_err(kernel(format!("set {name} up")))?;
+    must_link(h, name).await
+}
+
+/// Writes a sysctl of the namespace the calling thread is in (call it from
+/// inside [`run_in`]: `/proc/sys/net` follows the thread's namespace).
+pub fn sysctl(key: &str, value: &str) -> NlResult<()> {
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    std::fs::write(&path, value).map_err(|source| NetlinkError::Io {
+        what: format!("write {path}"),
+        source,
+    })
+}
+
+/// Adds `default via gw dev index`.
+pub async fn add_default_route(h: &Handle, index: u32, gw: Ipv4Addr) -> NlResult<()> {
+    let r = RouteMessageBuilder::<Ipv4Addr>::new()
+        .gateway(gw)
+        .output_interface(index)
+        .build();
+    match h.route().add(r).execute().await {
+        Err(e) if errno(&e) == Some(EEXIST) => Ok(()),
+        r => r.map_err(kernel(format!("add default route via {gw}"))),
+    }
+}
+
+/// The gateway of the main table's default route, if any.
+pub async fn default_gateway(h: &Handle) -> NlResult<Option<Ipv4Addr>> {
+    let mut s = h
+        .route()
+        .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
+        .execute();
+    while let Some(m) = s.try_next().await.map_err(kernel("list routes"))? {
+        if m.header.destination_prefix_length != 0 {
+            continue;
+        }
+        for a in &m.attributes {
+            if let RouteAttribute::Gateway(RouteAddress::Inet(gw)) = a {
+                return Ok(Some(*gw));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Deletes a link; `false` if it was already gone.
+pub async fn delete(h: &Handle, name: &str) -> NlResult<bool> {
+    let Some(l) = link(h, name).await? else {
+        return Ok(false);
+    };
+    match h.link().del(l.header.index).execute().await {
+        Err(e) if errno(&e) == Some(libc_enodev()) => Ok(false),
+        r => r.map(|()| true).map_err(kernel(format!("delete {name}"))),
+    }
+}
