@@ -243,6 +243,32 @@ fn add_check_del_round_trip_and_pods_ping_through_the_bridge() {
 }
 
 #[test]
+fn mtu_hairpin_and_a_conflist_entry_with_prev_result() {
+    let lab = Lab::new(1);
+    let conf = lab.conf(r#","mtu":1400,"hairpinMode":true,"prevResult":{"cniVersion":"1.1.0","interfaces":[],"ips":[]}"#);
+    let vars = [
+        ("CNI_COMMAND", "ADD"),
+        ("CNI_CONTAINERID", "opts"),
+        ("CNI_IFNAME", "net1"),
+    ];
+    let netns = lab.netns(0);
+    let (code, r) = lab.cni(&[vars[0], vars[1], vars[2], ("CNI_NETNS", &netns)], &conf);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(
+        r["interfaces"][2]["name"], "net1",
+        "CNI_IFNAME names the pod's interface"
+    );
+    let pod = sh(&["ip", "-n", &lab.pods[0], "-d", "link", "show", "net1"]);
+    assert!(pod.contains("mtu 1400"), "{pod}");
+    let host_veth = r["interfaces"][1]["name"].as_str().unwrap().to_string();
+    let host = sh(&["ip", "-n", &lab.node, "-d", "link", "show", &host_veth]);
+    assert!(
+        host.contains("mtu 1400") && host.contains("hairpin on") && host.contains("master cni0"),
+        "{host}"
+    );
+}
+
+#[test]
 fn thirty_two_concurrent_adds_get_thirty_two_addresses() {
     let lab = Lab::new(32);
     let results: Vec<(i32, Value)> = std::thread::scope(|s| {
