@@ -82,6 +82,141 @@ pub enum Command {
     },
     /// The CNI requirements: every node and pod pings every node and pod.
     Matrix(ScenarioArgs),
+    /// A real multi-node cluster on this machine, from network namespaces (needs root).
+    Lab {
+        /// What to do with it.
+        #[command(subcommand)]
+        action: LabAction,
+        /// Lab name: the prefix of every namespace it creates.
+        #[arg(long, default_value = "pnlab", global = true)]
+        name: String,
+    },
+}
+
+/// `podnet lab` actions.
+#[derive(Debug, Subcommand)]
+pub enum LabAction {
+    /// Build the lab: LAN, nodes with their agents, pods through podnet-cni.
+    Up {
+        /// Number of nodes.
+        #[arg(long, default_value_t = 2)]
+        nodes: usize,
+        /// Pods on each node.
+        #[arg(long, default_value_t = 2)]
+        pods_per_node: usize,
+        /// Build it without host-gw routes (each node only reaches its own pods).
+        #[arg(long)]
+        no_cluster_network: bool,
+        /// Where podnet-agent and podnet-cni are (default: next to this program).
+        #[arg(long)]
+        bin_dir: Option<std::path::PathBuf>,
+    },
+    /// Nodes, ranges, agents, pods and each node's routes read from the kernel.
+    Status,
+    /// Run a command in a node or pod (the seed's "SSH into the worker node").
+    Exec {
+        /// node1, pod1-2, ...
+        target: String,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// The CNI requirements measured for real, compared with the model; exits 1 on any failure or difference.
+    Check,
+    /// Remove everything the lab made (also after a crash).
+    Down,
+}
+
+/// What `podnet` can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// From the model.
+    #[error(transparent)]
+    Model(#[from] Error),
+    /// From the lab.
+    #[error(transparent)]
+    Lab(#[from] crate::lab::LabError),
+}
+
+/// Runs a command; returns what to print and the exit status.
+pub fn run_with_status(cli: &Cli) -> std::result::Result<(String, i32), CliError> {
+    let Command::Lab { action, name } = &cli.command else {
+        return Ok((run(cli)?, 0));
+    };
+    use crate::lab;
+    match action {
+        LabAction::Up {
+            nodes,
+            pods_per_node,
+            no_cluster_network,
+            bin_dir,
+        } => {
+            let bin_dir = match bin_dir {
+                Some(d) => d.clone(),
+                None => std::env::current_exe()
+                    .ok()
+                    .and_then(|p| p.parent().map(|d| d.to_path_buf()))
+                    .unwrap_or_else(|| ".".into()),
+            };
+            let cfg = lab::LabConfig {
+                name: name.clone(),
+                nodes: *nodes,
+                pods_per_node: *pods_per_node,
+                cluster_network: !no_cluster_network,
+                bin_dir,
+            };
+            let start = std::time::Instant::now();
+            let state = lab::up(&cfg)?;
+            let text = lab::status(&state)?;
+            Ok((
+                format!(
+                    "{text}
+lab {name} up in {:.2?}
+",
+                    start.elapsed()
+                ),
+                0,
+            ))
+        }
+        LabAction::Status => Ok((lab::status(&lab::LabState::load(name)?)?, 0)),
+        LabAction::Exec { target, command } => {
+            let state = lab::LabState::load(name)?;
+            let ns = state.netns_of(target).ok_or_else(|| {
+                let names: Vec<&str> = state
+                    .nodes
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .chain(state.pods.iter().map(|p| p.name.as_str()))
+                    .collect();
+                lab::LabError::Msg(format!(
+                    "no node or pod {target:?} in lab {name} (it has: {})",
+                    names.join(", ")
+                ))
+            })?;
+            let status = lab::command_in(ns, &command[0], false)?
+                .args(&command[1..])
+                .status()
+                .map_err(|e| lab::LabError::Msg(format!("cannot run {}: {e}", command[0])))?;
+            Ok((String::new(), status.code().unwrap_or(1)))
+        }
+        LabAction::Check => {
+            let report = lab::check::run(&lab::LabState::load(name)?)?;
+            let ok = report.failures().is_empty()
+                && report.disagreements().is_empty()
+                && report.route_diffs.is_empty();
+            Ok((report.render(), if ok { 0 } else { 1 }))
+        }
+        LabAction::Down => {
+            let r = lab::down(name)?;
+            Ok((
+                format!(
+                    "lab {name} down: {} agents stopped, {} namespaces removed\n",
+                    r.agents, r.namespaces
+                ),
+                0,
+            ))
+        }
+    }
 }
 
 /// Runs a command and returns what it prints.
@@ -106,6 +241,10 @@ pub fn run(cli: &Cli) -> Result<String> {
             trace(&c, from, to, kind)
         }
         Command::Matrix(args) => matrix(&args.cluster()?),
+        Command::Lab { .. } => Err(Error::Unknown {
+            kind: "command",
+            name: "lab (use run_with_status)".into(),
+        }),
     }
 }
 

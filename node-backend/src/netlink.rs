@@ -18,7 +18,9 @@ use ipnetwork::Ipv4Network;
 use nix::sched::{setns, CloneFlags};
 use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkMessage};
-use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
+use rtnetlink::packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteType,
+};
 use rtnetlink::{
     Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth,
     RouteMessageBuilder,
@@ -131,6 +133,63 @@ where
             source: std::io::Error::other("panic"),
         })
     })
+}
+
+/// Runs blocking code `f` on a thread inside `ns` (sockets it opens live there).
+pub fn on_thread_in<T: Send>(ns: &Netns, f: impl FnOnce() -> T + Send) -> NlResult<T> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            setns(ns.0.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| NetlinkError::Io {
+                what: "cannot enter the network namespace".into(),
+                source: e.into(),
+            })?;
+            Ok(f())
+        })
+        .join()
+        .unwrap_or_else(|_| {
+            Err(NetlinkError::Io {
+                what: "namespace thread panicked".into(),
+                source: std::io::Error::other("panic"),
+            })
+        })
+    })
+}
+
+/// Creates a named namespace (`/run/netns/NAME`, as `ip netns add`).
+pub fn add_netns(name: &str) -> NlResult<()> {
+    let n = name.to_string();
+    run_in(None, move |_| async move {
+        rtnetlink::NetworkNamespace::add(n.clone())
+            .await
+            .map_err(kernel(format!("create namespace {n}")))
+    })
+}
+
+/// Deletes a named namespace; `false` if it did not exist.
+pub fn del_netns(name: &str) -> NlResult<bool> {
+    if !Path::new("/run/netns").join(name).exists() {
+        return Ok(false);
+    }
+    let n = name.to_string();
+    run_in(None, move |_| async move {
+        rtnetlink::NetworkNamespace::del(n.clone())
+            .await
+            .map_err(kernel(format!("delete namespace {n}")))
+    })?;
+    Ok(true)
+}
+
+/// Names of the namespaces in `/run/netns` that start with `prefix`.
+pub fn netns_with_prefix(prefix: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.starts_with(prefix))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
 }
 
 /// A link by name, if it exists.
@@ -347,6 +406,85 @@ pub async fn default_gateway(h: &Handle) -> NlResult<Option<Ipv4Addr>> {
         }
     }
     Ok(None)
+}
+
+/// An IPv4 route of the main table as read back from the kernel.
+#[derive(Debug, Clone)]
+pub struct KernelRoute {
+    /// Destination.
+    pub dst: Ipv4Network,
+    /// Gateway, if any.
+    pub via: Option<Ipv4Addr>,
+    /// `rtm_protocol`: who added it.
+    pub proto: u8,
+    /// The kernel's message, for deleting exactly this route.
+    pub message: RouteMessage,
+}
+
+/// The main table's IPv4 unicast routes.
+pub async fn routes(h: &Handle) -> NlResult<Vec<KernelRoute>> {
+    let mut out = Vec::new();
+    let mut s = h
+        .route()
+        .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
+        .execute();
+    while let Some(m) = s.try_next().await.map_err(kernel("list routes"))? {
+        let table = m
+            .attributes
+            .iter()
+            .find_map(|a| {
+                if let RouteAttribute::Table(t) = a {
+                    Some(*t)
+                } else {
+                    None
+                }
+            })
+            .unwrap_or(u32::from(m.header.table));
+        if table != u32::from(RouteHeader::RT_TABLE_MAIN) || m.header.kind != RouteType::Unicast {
+            continue;
+        }
+        let mut dst = Ipv4Addr::UNSPECIFIED;
+        let mut via = None;
+        for a in &m.attributes {
+            match a {
+                RouteAttribute::Destination(RouteAddress::Inet(d)) => dst = *d,
+                RouteAttribute::Gateway(RouteAddress::Inet(g)) => via = Some(*g),
+                _ => {}
+            }
+        }
+        if let Ok(dst) = Ipv4Network::new(dst, m.header.destination_prefix_length) {
+            out.push(KernelRoute {
+                dst,
+                via,
+                proto: u8::from(m.header.protocol),
+                message: m,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Adds `dst via gw proto <proto>` to the main table.
+pub async fn add_route(h: &Handle, dst: Ipv4Network, via: Ipv4Addr, proto: u8) -> NlResult<()> {
+    let r = RouteMessageBuilder::<Ipv4Addr>::new()
+        .destination_prefix(dst.network(), dst.prefix())
+        .gateway(via)
+        .protocol(RouteProtocol::from(proto))
+        .build();
+    h.route()
+        .add(r)
+        .execute()
+        .await
+        .map_err(kernel(format!("add route {dst} via {via}")))
+}
+
+/// Deletes a route as read by [`routes`].
+pub async fn del_route(h: &Handle, r: &KernelRoute) -> NlResult<()> {
+    h.route()
+        .del(r.message.clone())
+        .execute()
+        .await
+        .map_err(kernel(format!("delete route {}", r.dst)))
 }
 
 /// Deletes a link; `false` if it was already gone.

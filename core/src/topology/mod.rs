@@ -9,6 +9,7 @@
 //! [`crate::forward`]. [`scenario`] builds the seed's teaching scenarios.
 
 pub mod scenario;
+pub mod spec;
 
 use std::net::Ipv4Addr;
 
@@ -385,18 +386,28 @@ impl Cluster {
 
     /// Adds a node with the next free range from the cluster allocator.
     pub fn add_node(&mut self, name: &str) -> Result<NodeId> {
-        self.unique_node_name(name)?;
-        let range = self.allocator.allocate()?;
-        self.push_node(name, range, false).inspect_err(|_| {
-            let _ = self.allocator.release(range);
-        })
+        self.add_node_at(name, None, None)
     }
 
     /// Adds a node whose range is already decided (its `spec.podCIDR`).
     pub fn add_node_with_range(&mut self, name: &str, range: Ipv4Network) -> Result<NodeId> {
+        self.add_node_at(name, Some(range), None)
+    }
+
+    /// Adds a node with, optionally, a given range and LAN address (a real
+    /// node's `spec.podCIDR` and InternalIP); what is not given is allocated.
+    pub fn add_node_at(
+        &mut self,
+        name: &str,
+        range: Option<Ipv4Network>,
+        ip: Option<Ipv4Addr>,
+    ) -> Result<NodeId> {
         self.unique_node_name(name)?;
-        self.allocator.occupy(range)?;
-        self.push_node(name, range, false).inspect_err(|_| {
+        let range = match range {
+            Some(r) => self.allocator.occupy(r).map(|()| r)?,
+            None => self.allocator.allocate()?,
+        };
+        self.push_node(name, range, false, ip).inspect_err(|_| {
             let _ = self.allocator.release(range);
         })
     }
@@ -405,13 +416,22 @@ impl Cluster {
     /// is not checked against other nodes (two such nodes may share one).
     pub fn add_standalone_node(&mut self, name: &str, range: Ipv4Network) -> Result<NodeId> {
         self.unique_node_name(name)?;
-        self.push_node(name, range, true)
+        self.push_node(name, range, true, None)
     }
 
-    fn push_node(&mut self, name: &str, range: Ipv4Network, standalone: bool) -> Result<NodeId> {
+    fn push_node(
+        &mut self,
+        name: &str,
+        range: Ipv4Network,
+        standalone: bool,
+        ip: Option<Ipv4Addr>,
+    ) -> Result<NodeId> {
         let ipam = NodeIpam::for_subnet(range)?;
         let key = AllocKey::new(format!("node/{name}"), "eth0");
-        let underlay_ip = self.underlay.allocate(key)?;
+        let underlay_ip = match ip {
+            Some(ip) => self.underlay.allocate_ip(key, ip).map(|()| ip)?,
+            None => self.underlay.allocate(key)?,
+        };
         let id = NodeId(self.next_id());
         self.nodes.push(Node {
             id,
@@ -473,6 +493,18 @@ impl Cluster {
         name: &str,
         containers: &[&str],
     ) -> Result<PodId> {
+        self.add_pod_at(node, namespace, name, containers, None)
+    }
+
+    /// Like [`Cluster::add_pod_in`], with the address given (one a real CNI plugin handed out).
+    pub fn add_pod_at(
+        &mut self,
+        node: NodeId,
+        namespace: &str,
+        name: &str,
+        containers: &[&str],
+        ip: Option<Ipv4Addr>,
+    ) -> Result<PodId> {
         check_name("namespace", namespace)?;
         check_name("pod name", name)?;
         for c in containers {
@@ -495,9 +527,11 @@ impl Cluster {
                 kind: "node",
                 name: format!("{node:?}"),
             })?;
-        let ip = n
-            .ipam
-            .allocate(AllocKey::new(container_id.clone(), "eth0"))?;
+        let key = AllocKey::new(container_id.clone(), "eth0");
+        let ip = match ip {
+            Some(ip) => n.ipam.allocate_ip(key, ip).map(|()| ip)?,
+            None => n.ipam.allocate(key)?,
+        };
         self.next_id();
         self.pods.push(Pod {
             id,

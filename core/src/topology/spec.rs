@@ -1,0 +1,131 @@
+//! The cluster file: what the node agent and the lab read to know the nodes.
+//!
+//! It names each node with, optionally, its LAN address and pod range (as a
+//! real cluster's Node objects give `InternalIP` and `spec.podCIDR`); what
+//! is missing is allocated by core exactly as the model allocates it.
+//!
+//! ```json
+//! { "clusterCidr": "10.244.0.0/16", "nodePrefix": 24, "underlay": "192.168.1.0/24",
+//!   "nodes": [ { "name": "node1", "ip": "192.168.1.11", "podCidr": "10.244.1.0/24" },
+//!              { "name": "node2" } ] }
+//! ```
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Cluster, Dataplane, DEFAULT_UNDERLAY};
+use crate::alloc::{DEFAULT_CLUSTER_CIDR, DEFAULT_NODE_PREFIX};
+use crate::error::{Error, Result};
+use crate::net::parse_cidr;
+
+fn default_cidr() -> String {
+    DEFAULT_CLUSTER_CIDR.into()
+}
+fn default_prefix() -> u8 {
+    DEFAULT_NODE_PREFIX
+}
+fn default_underlay() -> String {
+    DEFAULT_UNDERLAY.into()
+}
+fn default_true() -> bool {
+    true
+}
+
+/// One node in the file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeSpec {
+    /// Node name.
+    pub name: String,
+    /// Its LAN address; allocated from the underlay if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<Ipv4Addr>,
+    /// Its pod range; allocated from the cluster range if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_cidr: Option<String>,
+}
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterSpec {
+    /// Cluster range, default 10.244.0.0/16.
+    #[serde(default = "default_cidr")]
+    pub cluster_cidr: String,
+    /// Node prefix, default 24.
+    #[serde(default = "default_prefix")]
+    pub node_prefix: u8,
+    /// The LAN between nodes, default 192.168.1.0/24.
+    #[serde(default = "default_underlay")]
+    pub underlay: String,
+    /// Whether nodes route to each other's ranges (host-gw); default true.
+    #[serde(default = "default_true")]
+    pub cluster_network: bool,
+    /// The nodes.
+    pub nodes: Vec<NodeSpec>,
+}
+
+impl ClusterSpec {
+    /// Reads a cluster file's text.
+    pub fn from_json(text: &str) -> Result<ClusterSpec> {
+        serde_json::from_str(text).map_err(|e| Error::config("cluster file", e.to_string()))
+    }
+
+    /// Builds the cluster: nodes with a given range first (so an allocated
+    /// range never takes one a later node names), then the others.
+    pub fn build(&self) -> Result<Cluster> {
+        let mut c = Cluster::new(
+            parse_cidr(&self.cluster_cidr)?,
+            self.node_prefix,
+            parse_cidr(&self.underlay)?,
+        )?;
+        c.set_dataplane(if self.cluster_network {
+            Dataplane::HostGw
+        } else {
+            Dataplane::None
+        });
+        let (given, rest): (Vec<_>, Vec<_>) = self.nodes.iter().partition(|n| n.pod_cidr.is_some());
+        for n in given.into_iter().chain(rest) {
+            let range = n.pod_cidr.as_deref().map(parse_cidr).transpose()?;
+            c.add_node_at(&n.name, range, n.ip)
+                .map_err(|e| Error::config(&format!("node {}", n.name), e.to_string()))?;
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_given_and_allocated_nodes_without_collisions() {
+        let spec = ClusterSpec::from_json(
+            r#"{"nodes":[{"name":"a"},{"name":"b","ip":"192.168.1.50","podCidr":"10.244.0.0/24"}]}"#,
+        )
+        .unwrap();
+        let c = spec.build().unwrap();
+        let a = c.node_named("a").unwrap();
+        let b = c.node_named("b").unwrap();
+        assert_eq!(b.pod_range.to_string(), "10.244.0.0/24");
+        assert_eq!(
+            a.pod_range.to_string(),
+            "10.244.1.0/24",
+            "allocated around the given one"
+        );
+        assert_eq!(b.underlay_ip, Ipv4Addr::new(192, 168, 1, 50));
+    }
+
+    #[test]
+    fn bad_files_are_clear_errors() {
+        assert!(ClusterSpec::from_json("{").is_err());
+        assert!(ClusterSpec::from_json(r#"{"nodes":[],"bogus":1}"#).is_err());
+        let dup = ClusterSpec::from_json(r#"{"nodes":[{"name":"a","podCidr":"10.244.1.0/24"},{"name":"b","podCidr":"10.244.1.0/24"}]}"#).unwrap();
+        let e = dup.build().unwrap_err().to_string();
+        assert!(e.contains("node b") && e.contains("overlaps"), "{e}");
+        let outside =
+            ClusterSpec::from_json(r#"{"nodes":[{"name":"a","ip":"10.0.0.1"}]}"#).unwrap();
+        assert!(outside.build().is_err());
+    }
+}

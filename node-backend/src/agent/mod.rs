@@ -1,0 +1,211 @@
+//! `podnet-agent`: keeps one node's kernel equal to its [`Plan`].
+//!
+//! Each pass reads the cluster file, builds the cluster with core, takes this
+//! node's plan and reconciles: the bridge with its gateway address, IPv4
+//! forwarding, the host-gw routes to every other node's range (tagged with
+//! routing protocol [`RouteProto::PODNET_NUMBER`]; routes of any other
+//! protocol are never changed or removed), and the CNI config file for
+//! `podnet-cni`. It runs once (`--once`) or again on a timer and whenever the
+//! cluster file changes.
+
+pub mod diff;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use podnet_core::plan::Plan;
+use podnet_core::route::RouteProto;
+use podnet_core::topology::spec::ClusterSpec;
+use serde_json::json;
+use tracing::{info, warn};
+
+use crate::netlink::{self, NetlinkError};
+use diff::{diff, RouteDiff, RouteKey};
+
+/// What the agent needs to know.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The cluster file.
+    pub cluster_file: PathBuf,
+    /// This node's name in it.
+    pub node: String,
+    /// Where to write the CNI config (`/etc/cni/net.d`).
+    pub cni_conf_dir: PathBuf,
+    /// The CNI plugin's IPAM state directory.
+    pub cni_data_dir: PathBuf,
+}
+
+/// Why a pass failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The cluster file is missing or wrong.
+    #[error("cluster file {path}: {msg}")]
+    Cluster {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        msg: String,
+    },
+    /// The kernel refused.
+    #[error(transparent)]
+    Netlink(#[from] NetlinkError),
+    /// Writing the CNI config failed.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// What one pass changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Routes added, as `ip route` prints them.
+    pub added: Vec<String>,
+    /// Routes removed.
+    pub removed: Vec<String>,
+    /// Planned routes left alone because another owner holds the destination.
+    pub conflicts: Vec<String>,
+    /// Whether the CNI config was (re)written.
+    pub cni_conf_written: bool,
+}
+
+/// Reads the cluster file and computes this node's plan.
+pub fn plan(cfg: &AgentConfig) -> Result<Plan, AgentError> {
+    let bad = |msg: String| AgentError::Cluster {
+        path: cfg.cluster_file.clone(),
+        msg,
+    };
+    let text = fs::read_to_string(&cfg.cluster_file).map_err(|e| bad(e.to_string()))?;
+    let cluster = ClusterSpec::from_json(&text)
+        .and_then(|s| s.build())
+        .map_err(|e| bad(e.to_string()))?;
+    let node = cluster
+        .node_named(&cfg.node)
+        .ok_or_else(|| bad(format!("has no node named {:?}", cfg.node)))?;
+    cluster.plan(node.id).map_err(|e| bad(e.to_string()))
+}
+
+/// The CNI network config for this node's range.
+pub fn cni_conf(plan: &Plan, data_dir: &Path) -> String {
+    let conf = json!({
+        "cniVersion": "1.1.0",
+        "name": "podnet",
+        "plugins": [{
+            "type": "podnet-cni",
+            "bridge": plan.bridge.name.to_string(),
+            "isGateway": true,
+            "mtu": plan.mtu,
+            "ipam": {
+                "type": "host-local",
+                "subnet": plan.bridge.address.network().to_string() + "/" + &plan.bridge.address.prefix().to_string(),
+                "gateway": plan.bridge.address.ip().to_string(),
+                "dataDir": data_dir.display().to_string(),
+            }
+        }]
+    });
+    serde_json::to_string_pretty(&conf).unwrap_or_default()
+}
+
+/// One reconcile pass.
+pub fn reconcile(cfg: &AgentConfig) -> Result<Report, AgentError> {
+    let plan = plan(cfg)?;
+    let mut report = Report::default();
+    let owner = RouteProto::PODNET_NUMBER;
+    let desired: Vec<_> = plan
+        .owned_routes()
+        .filter_map(|r| Some((r.dst, r.via?)))
+        .collect();
+    let (bridge, mtu, mac, gw) = (
+        plan.bridge.name.to_string(),
+        plan.mtu,
+        plan.bridge.mac.0,
+        plan.bridge.address,
+    );
+    let ip_forward = plan.ip_forward;
+    let (d, current): (RouteDiff, Vec<netlink::KernelRoute>) =
+        netlink::run_in(None, move |h| async move {
+            let br = netlink::ensure_bridge(&h, &bridge, Some(u32::from(mtu)), mac).await?;
+            netlink::ensure_addr(&h, br.header.index, gw).await?;
+            netlink::sysctl("net.ipv4.ip_forward", if ip_forward { "1" } else { "0" })?;
+            let current = netlink::routes(&h).await?;
+            let keys: Vec<RouteKey> = current
+                .iter()
+                .map(|r| RouteKey {
+                    dst: r.dst,
+                    via: r.via,
+                    proto: r.proto,
+                })
+                .collect();
+            let d = diff(&desired, &keys, owner);
+            for &i in &d.remove {
+                netlink::del_route(&h, &current[i]).await?;
+            }
+            for &(dst, via) in &d.add {
+                netlink::add_route(&h, dst, via, owner).await?;
+            }
+            Ok((d, current))
+        })?;
+    report.removed = d
+        .remove
+        .iter()
+        .map(|&i| format!("{} via {:?}", current[i].dst, current[i].via))
+        .collect();
+    report.added = d
+        .add
+        .iter()
+        .map(|(dst, via)| format!("{dst} via {via} proto podnet"))
+        .collect();
+    report.conflicts = d
+        .conflicts
+        .iter()
+        .map(|(dst, p)| format!("{dst} (held by protocol {p})"))
+        .collect();
+    let conf = cni_conf(&plan, &cfg.cni_data_dir);
+    let path = cfg.cni_conf_dir.join("10-podnet.conflist");
+    if fs::read_to_string(&path).ok().as_deref() != Some(conf.as_str()) {
+        let io =
+            |e: std::io::Error| AgentError::Io(format!("cannot write {}: {e}", path.display()));
+        fs::create_dir_all(&cfg.cni_conf_dir).map_err(io)?;
+        let tmp = path.with_extension("tmp");
+        fs::write(&tmp, &conf).map_err(io)?;
+        fs::rename(&tmp, &path).map_err(io)?;
+        report.cni_conf_written = true;
+    }
+    Ok(report)
+}
+
+fn log(report: &Report) {
+    for r in &report.added {
+        info!(route = %r, "route added");
+    }
+    for r in &report.removed {
+        info!(route = %r, "route withdrawn");
+    }
+    for r in &report.conflicts {
+        warn!(route = %r, "planned route left alone: another owner holds the destination");
+    }
+    if report.cni_conf_written {
+        info!("CNI config written");
+    }
+}
+
+/// Reconciles now, then every `interval` and whenever the cluster file changes.
+pub fn run(cfg: &AgentConfig, interval: Duration) -> ! {
+    let mtime = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut seen: Option<SystemTime> = None;
+    let mut last = Instant::now() - interval;
+    loop {
+        let now = mtime(&cfg.cluster_file);
+        if now != seen || last.elapsed() >= interval {
+            if now != seen && seen.is_some() {
+                info!(file = %cfg.cluster_file.display(), "cluster file changed");
+            }
+            seen = now;
+            last = Instant::now();
+            match reconcile(cfg) {
+                Ok(r) => log(&r),
+                Err(e) => warn!(error = %e, "reconcile failed; will retry"),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}

@@ -1,0 +1,253 @@
+//! The lab end to end, as root: real namespaces, real agents, the real CNI
+//! plugin. Every test uses its own lab name and tears its lab down on drop,
+//! even when an assertion fails.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use podnet_node::lab::{self, LabState};
+
+const PODNET: &str = env!("CARGO_BIN_EXE_podnet");
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+struct Lab {
+    name: String,
+}
+
+impl Lab {
+    fn up(args: &[&str]) -> Lab {
+        let name = format!(
+            "pl{}x{}",
+            std::process::id() % 100_000,
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let lab = Lab { name };
+        let out = lab.podnet(&[&["lab", "up"], args].concat());
+        assert!(
+            out.status.success(),
+            "lab up: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        lab
+    }
+
+    /// `podnet lab --name <this lab> <args after "lab">`.
+    fn podnet(&self, args: &[&str]) -> Output {
+        assert_eq!(args[0], "lab");
+        Command::new(PODNET)
+            .args(["lab", "--name", &self.name])
+            .args(&args[1..])
+            .output()
+            .expect("run podnet")
+    }
+
+    fn state(&self) -> LabState {
+        LabState::load(&self.name).expect("lab state")
+    }
+
+    fn routes(&self, node: &str) -> String {
+        text(
+            &self
+                .podnet(&["lab", "exec", node, "--", "ip", "route", "show"])
+                .stdout,
+        )
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = lab::down(&self.name);
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn bin_dir() -> PathBuf {
+    Path::new(PODNET)
+        .parent()
+        .expect("target dir")
+        .to_path_buf()
+}
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn three_nodes_meet_the_requirements_and_the_model_matches_the_kernel() {
+    let lab = Lab::up(&["--nodes", "3", "--pods-per-node", "2"]);
+    let out = lab.podnet(&["lab", "check"]);
+    let report = text(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("66/66 pairs ok"), "{report}");
+    assert!(
+        report.contains("model vs kernel: 72/72 pairs agree"),
+        "{report}"
+    );
+    assert!(
+        report.contains("every node's kernel table equals its plan"),
+        "{report}"
+    );
+    // The seed's "SSH into the worker node": from node1, reach a pod on node3.
+    let ping = lab.podnet(&[
+        "lab",
+        "exec",
+        "node1",
+        "--",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "2",
+        "10.244.3.2",
+    ]);
+    assert!(ping.status.success(), "{}", text(&ping.stdout));
+    let status = text(&lab.podnet(&["lab", "status"]).stdout);
+    assert!(
+        status.contains("10.244.3.0/24 via 192.168.1.13 proto podnet"),
+        "{status}"
+    );
+    let name = lab.name.clone();
+    drop(lab);
+    let agents = Command::new("pgrep")
+        .args(["-f", &format!("podnet-lab/{name}/")])
+        .output()
+        .unwrap();
+    assert!(
+        agents.stdout.is_empty(),
+        "lab down left agents: {}",
+        text(&agents.stdout)
+    );
+    let left: Vec<String> = std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.starts_with(&format!("{name}-")))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "lab down left {left:?}");
+    assert!(!LabState::dir(&name).exists());
+}
+
+#[test]
+fn without_the_cluster_network_the_model_predicts_every_failure() {
+    let lab = Lab::up(&[
+        "--nodes",
+        "2",
+        "--pods-per-node",
+        "2",
+        "--no-cluster-network",
+    ]);
+    let out = lab.podnet(&["lab", "check"]);
+    let report = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "requirements fail: {report}");
+    assert!(
+        report.contains("model vs kernel: 30/30 pairs agree"),
+        "{report}"
+    );
+    assert!(report.contains("✗ pod1-1 -> pod2-1"), "{report}");
+    let again = lab.podnet(&["lab", "up"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        text(&again.stderr).contains("already exists"),
+        "a clear error on a name clash"
+    );
+}
+
+#[test]
+fn the_agent_keeps_foreign_routes_withdraws_removed_nodes_and_restarts_without_loss() {
+    let lab = Lab::up(&["--nodes", "3", "--pods-per-node", "1"]);
+    let state = lab.state();
+    // A route added by hand, with another protocol, survives the agent.
+    let add = lab.podnet(&[
+        "lab",
+        "exec",
+        "node1",
+        "--",
+        "ip",
+        "route",
+        "add",
+        "10.99.0.0/24",
+        "via",
+        "192.168.1.12",
+        "proto",
+        "static",
+    ]);
+    assert!(add.status.success());
+    // Removing node3 from the cluster file withdraws its route from node1.
+    let mut spec = state.spec.clone();
+    spec.nodes.retain(|n| n.name != "node3");
+    std::fs::write(state.cluster_file(), serde_json::to_vec(&spec).unwrap()).unwrap();
+    wait_for("node3's route to go", || {
+        !lab.routes("node1").contains("10.244.3.0/24")
+    });
+    let routes = lab.routes("node1");
+    assert!(
+        routes.contains("10.99.0.0/24 via 192.168.1.12 dev eth0 proto static"),
+        "{routes}"
+    );
+    assert!(
+        routes.contains("10.244.2.0/24 via 192.168.1.12 dev eth0 proto 150"),
+        "{routes}"
+    );
+    // Restart node1's agent while pod1-1 pings pod2-1: at most one ping lost.
+    let ping = Command::new(PODNET)
+        .args([
+            "lab",
+            "--name",
+            &lab.name,
+            "exec",
+            "pod1-1",
+            "--",
+            "ping",
+            "-i",
+            "0.2",
+            "-c",
+            "20",
+            "-W",
+            "1",
+            "10.244.2.2",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let old = state.nodes[0].agent_pid.expect("agent pid");
+    let new = lab
+        .state()
+        .restart_agent("node1", &bin_dir())
+        .expect("agent restarts");
+    assert_ne!(old, new);
+    assert_eq!(
+        lab.state().nodes[0].agent_pid,
+        Some(new),
+        "the new agent is recorded for lab down"
+    );
+    let out = ping.wait_with_output().unwrap();
+    let summary = text(&out.stdout);
+    let received: u32 = summary
+        .split(',')
+        .find_map(|p| {
+            p.trim()
+                .strip_suffix(" received")
+                .or_else(|| p.trim().strip_suffix(" packets received"))
+        })
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(
+        received >= 19,
+        "lost more than one ping across the restart: {summary}"
+    );
+}
