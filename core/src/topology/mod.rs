@@ -429,7 +429,7 @@ impl Cluster {
         let ipam = NodeIpam::for_subnet(range)?;
         let key = AllocKey::new(format!("node/{name}"), "eth0");
         let underlay_ip = match ip {
-            Some(ip) => self.underlay.allocate_ip(key, ip).map(|()| ip)?,
+            Some(ip) => self.claim_lan_address(key, ip)?,
             None => self.underlay.allocate(key)?,
         };
         let id = NodeId(self.next_id());
@@ -449,6 +449,35 @@ impl Cluster {
         Ok(id)
     }
 
+    /// Takes a LAN address a real machine already has. Automatic addresses
+    /// start at .11 (the seed's pictures); a given one may be anywhere in
+    /// the LAN, but never the network or broadcast address or a taken one.
+    fn claim_lan_address(&mut self, key: AllocKey, ip: Ipv4Addr) -> Result<Ipv4Addr> {
+        let lan = self.underlay.subnet();
+        if !lan.contains(ip) || ip == lan.network() || ip == lan.broadcast() {
+            return Err(Error::Unusable {
+                ip,
+                reason: format!("not a host address of the LAN {lan}"),
+            });
+        }
+        let taken = self
+            .nodes
+            .iter()
+            .map(|n| (n.underlay_ip, n.name.as_str()))
+            .chain(self.clients.iter().map(|c| (c.ip, c.name.as_str())));
+        if let Some((_, holder)) = taken.into_iter().find(|(a, _)| *a == ip) {
+            return Err(Error::AddressInUse {
+                ip,
+                container_id: holder.to_string(),
+            });
+        }
+        match self.underlay.allocate_ip(key, ip) {
+            // Below the automatic range: nothing there to collide with but the checks above.
+            Err(Error::Unusable { .. }) => Ok(ip),
+            r => r.map(|()| ip),
+        }
+    }
+
     /// Removes a node, its pods, its range and its LAN address.
     pub fn remove_node(&mut self, id: NodeId) -> Result<()> {
         let node = self.node(id).ok_or_else(|| Error::Unknown {
@@ -463,8 +492,10 @@ impl Cluster {
         if !standalone {
             self.allocator.release(range)?;
         }
-        self.underlay
-            .release(&AllocKey::new(format!("node/{name}"), "eth0"))?;
+        // A claimed address below the automatic range was never in the IPAM.
+        let _ = self
+            .underlay
+            .release(&AllocKey::new(format!("node/{name}"), "eth0"));
         self.nodes.retain(|n| n.id != id);
         Ok(())
     }
@@ -637,7 +668,7 @@ impl Cluster {
         self.unique_node_name(name)?;
         let key = AllocKey::new(format!("client/{name}"), "eth0");
         let ip = match ip {
-            Some(ip) => self.underlay.allocate_ip(key, ip).map(|()| ip)?,
+            Some(ip) => self.claim_lan_address(key, ip)?,
             None => self.underlay.allocate(key)?,
         };
         let id = ClientId(self.next_id());
