@@ -55,7 +55,7 @@ fi
 [ "$what" = web ] && exit 0
 
 # Browser tests (wasm-bindgen-test, end-to-end) and network-namespace tests.
-deb chromium chromium-driver iproute2 iputils-ping ca-certificates
+deb chromium chromium-driver iproute2 iputils-ping nftables ca-certificates
 command -v npm >/dev/null || deb nodejs npm
 
 # playwright-core drives /usr/bin/chromium; it never downloads a browser.

@@ -193,7 +193,7 @@ lab {name} up in {:.2?}
                     names.join(", ")
                 ))
             })?;
-            let status = lab::command_in(ns, &command[0], false)?
+            let status = lab::command_in(&ns, &command[0], false)?
                 .args(&command[1..])
                 .status()
                 .map_err(|e| lab::LabError::Msg(format!("cannot run {}: {e}", command[0])))?;
@@ -201,10 +201,7 @@ lab {name} up in {:.2?}
         }
         LabAction::Check => {
             let report = lab::check::run(&lab::LabState::load(name)?)?;
-            let ok = report.failures().is_empty()
-                && report.disagreements().is_empty()
-                && report.route_diffs.is_empty();
-            Ok((report.render(), if ok { 0 } else { 1 }))
+            Ok((report.render(), if report.all_ok() { 0 } else { 1 }))
         }
         LabAction::Down => {
             let r = lab::down(name)?;

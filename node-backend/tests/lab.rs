@@ -100,6 +100,15 @@ fn three_nodes_meet_the_requirements_and_the_model_matches_the_kernel() {
         report.contains("every node's kernel table equals its plan"),
         "{report}"
     );
+    // The NodePort from outside, through every node: DNAT to pod3-2 and masquerade, as modelled.
+    for (via, seen) in [
+        ("node1", "192.168.1.11"),
+        ("node2", "192.168.1.12"),
+        ("node3", "10.244.3.1"),
+    ] {
+        let line = format!("NodePort from client via {via}: kernel answered, source seen {seen}; model to pod3-2, source seen {seen} ✓");
+        assert!(report.contains(&line), "{line}\n{report}");
+    }
     // The seed's "SSH into the worker node": from node1, reach a pod on node3.
     let ping = lab.podnet(&[
         "lab",
@@ -158,6 +167,10 @@ fn without_the_cluster_network_the_model_predicts_every_failure() {
         "{report}"
     );
     assert!(report.contains("✗ pod1-1 -> pod2-1"), "{report}");
+    assert!(
+        report.contains("NodePort from client via node1: kernel no answer; model dropped ✓"),
+        "{report}"
+    );
     let again = lab.podnet(&["lab", "up"]);
     assert_eq!(again.status.code(), Some(2));
     assert!(
@@ -188,7 +201,10 @@ fn the_agent_keeps_foreign_routes_withdraws_removed_nodes_and_restarts_without_l
     assert!(add.status.success());
     // Removing node3 from the cluster file withdraws its route from node1.
     let mut spec = state.spec.clone();
+    // As a control plane would: the node goes, and so do its pods and their service endpoints.
     spec.nodes.retain(|n| n.name != "node3");
+    spec.pods.retain(|p| p.node != "node3");
+    spec.services.clear();
     std::fs::write(state.cluster_file(), serde_json::to_vec(&spec).unwrap()).unwrap();
     wait_for("node3's route to go", || {
         !lab.routes("node1").contains("10.244.3.0/24")

@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cluster, Dataplane, DEFAULT_UNDERLAY};
+use super::{Cluster, Dataplane, Protocol, TrafficPolicy, DEFAULT_UNDERLAY};
 use crate::alloc::{DEFAULT_CLUSTER_CIDR, DEFAULT_NODE_PREFIX};
 use crate::error::{Error, Result};
 use crate::net::parse_cidr;
@@ -46,6 +46,54 @@ pub struct NodeSpec {
     pub pod_cidr: Option<String>,
 }
 
+/// A pod already running on a node (the lab and the agent learn them from CNI).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodSpec {
+    /// Pod name (namespace "default").
+    pub name: String,
+    /// Its node.
+    pub node: String,
+    /// Its address; allocated by the node's IPAM if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<Ipv4Addr>,
+}
+
+/// A NodePort service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// Service name.
+    pub name: String,
+    /// "tcp" or "udp".
+    #[serde(default = "default_tcp")]
+    pub protocol: String,
+    /// Port on every node (30000-32767).
+    pub node_port: u16,
+    /// Port on the pods.
+    pub target_port: u16,
+    /// Names of the pods behind it.
+    pub endpoints: Vec<String>,
+    /// "Cluster" (default: any pod, source masqueraded) or "Local".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_policy: Option<String>,
+}
+
+fn default_tcp() -> String {
+    "tcp".into()
+}
+
+/// A machine on the LAN outside the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClientSpec {
+    /// Name.
+    pub name: String,
+    /// Address; allocated if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<Ipv4Addr>,
+}
+
 /// The whole file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -64,6 +112,15 @@ pub struct ClusterSpec {
     pub cluster_network: bool,
     /// The nodes.
     pub nodes: Vec<NodeSpec>,
+    /// Pods, for services and for checking a real cluster against the model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pods: Vec<PodSpec>,
+    /// NodePort services.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceSpec>,
+    /// Machines on the LAN outside the cluster.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<ClientSpec>,
 }
 
 impl ClusterSpec {
@@ -91,6 +148,60 @@ impl ClusterSpec {
             c.add_node_at(&n.name, range, n.ip)
                 .map_err(|e| Error::config(&format!("node {}", n.name), e.to_string()))?;
         }
+        for p in &self.pods {
+            let at = |e: Error| Error::config(&format!("pod {}", p.name), e.to_string());
+            let node = c.node_named(&p.node).map(|n| n.id).ok_or_else(|| {
+                at(Error::Unknown {
+                    kind: "node",
+                    name: p.node.clone(),
+                })
+            })?;
+            c.add_pod_at(node, "default", &p.name, &["app"], p.ip)
+                .map_err(at)?;
+        }
+        for s in &self.services {
+            let at = |e: Error| Error::config(&format!("service {}", s.name), e.to_string());
+            let protocol = match s.protocol.as_str() {
+                "tcp" => Protocol::Tcp,
+                "udp" => Protocol::Udp,
+                other => {
+                    return Err(at(Error::config(
+                        "protocol",
+                        format!("{other:?} is not tcp or udp"),
+                    )))
+                }
+            };
+            let endpoints = s
+                .endpoints
+                .iter()
+                .map(|name| {
+                    c.pod_named(name).map(|p| p.id).ok_or_else(|| {
+                        at(Error::Unknown {
+                            kind: "pod",
+                            name: name.clone(),
+                        })
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let id = c
+                .add_node_port(&s.name, protocol, s.node_port, s.target_port, &endpoints)
+                .map_err(at)?;
+            let policy = match s.traffic_policy.as_deref() {
+                None | Some("Cluster") => TrafficPolicy::Cluster,
+                Some("Local") => TrafficPolicy::Local,
+                Some(other) => {
+                    return Err(at(Error::config(
+                        "trafficPolicy",
+                        format!("{other:?} is not Cluster or Local"),
+                    )))
+                }
+            };
+            c.set_traffic_policy(id, policy)?;
+        }
+        for cl in &self.clients {
+            c.add_client(&cl.name, cl.ip)
+                .map_err(|e| Error::config(&format!("client {}", cl.name), e.to_string()))?;
+        }
         Ok(c)
     }
 }
@@ -115,6 +226,34 @@ mod tests {
             "allocated around the given one"
         );
         assert_eq!(b.underlay_ip, Ipv4Addr::new(192, 168, 1, 50));
+    }
+
+    #[test]
+    fn pods_services_and_clients_are_built_as_in_the_demo() {
+        let spec = ClusterSpec::from_json(
+            r#"{"nodes":[{"name":"node1","podCidr":"10.244.1.0/24"},{"name":"node2","podCidr":"10.244.2.0/24"}],
+                "pods":[{"name":"pod-d","node":"node2","ip":"10.244.2.3"}],
+                "services":[{"name":"web","protocol":"udp","nodePort":30080,"targetPort":8080,"endpoints":["pod-d"]}],
+                "clients":[{"name":"laptop","ip":"192.168.1.100"}]}"#,
+        )
+        .unwrap();
+        let c = spec.build().unwrap();
+        assert_eq!(
+            c.pod_named("pod-d").unwrap().ip,
+            Ipv4Addr::new(10, 244, 2, 3)
+        );
+        assert_eq!(
+            c.services()[0].endpoints,
+            [c.pod_named("pod-d").unwrap().id]
+        );
+        assert_eq!(c.clients()[0].ip, Ipv4Addr::new(192, 168, 1, 100));
+        let bad = spec.services[0].clone();
+        let mut s2 = spec.clone();
+        s2.services[0] = ServiceSpec {
+            endpoints: vec!["nobody".into()],
+            ..bad
+        };
+        assert!(s2.build().unwrap_err().to_string().contains("service web"));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! cluster file changes.
 
 pub mod diff;
+pub mod nat;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,16 @@ pub struct AgentConfig {
     pub cni_conf_dir: PathBuf,
     /// The CNI plugin's IPAM state directory.
     pub cni_data_dir: PathBuf,
+    /// Where to record which cluster file version was applied (a hash), if anywhere.
+    pub status_file: Option<PathBuf>,
+}
+
+/// The version of a cluster file's text that the agent records once applied.
+pub fn version_of(text: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    format!("{:016x}", h.finish())
 }
 
 /// Why a pass failed.
@@ -66,10 +77,19 @@ pub struct Report {
     pub conflicts: Vec<String>,
     /// Whether the CNI config was (re)written.
     pub cni_conf_written: bool,
+    /// Whether the NAT table was (re)applied.
+    pub nat_applied: bool,
 }
 
-/// Reads the cluster file and computes this node's plan.
-pub fn plan(cfg: &AgentConfig) -> Result<Plan, AgentError> {
+/// What the agent remembers between passes.
+#[derive(Debug, Default)]
+pub struct AgentState {
+    /// The NAT ruleset applied last, to apply only changes.
+    last_nat: Option<Option<String>>,
+}
+
+/// Reads the cluster file and computes this node's plan; also returns the file's version.
+pub fn plan(cfg: &AgentConfig) -> Result<(Plan, String), AgentError> {
     let bad = |msg: String| AgentError::Cluster {
         path: cfg.cluster_file.clone(),
         msg,
@@ -81,7 +101,8 @@ pub fn plan(cfg: &AgentConfig) -> Result<Plan, AgentError> {
     let node = cluster
         .node_named(&cfg.node)
         .ok_or_else(|| bad(format!("has no node named {:?}", cfg.node)))?;
-    cluster.plan(node.id).map_err(|e| bad(e.to_string()))
+    let plan = cluster.plan(node.id).map_err(|e| bad(e.to_string()))?;
+    Ok((plan, version_of(&text)))
 }
 
 /// The CNI network config for this node's range.
@@ -106,8 +127,8 @@ pub fn cni_conf(plan: &Plan, data_dir: &Path) -> String {
 }
 
 /// One reconcile pass.
-pub fn reconcile(cfg: &AgentConfig) -> Result<Report, AgentError> {
-    let plan = plan(cfg)?;
+pub fn reconcile(cfg: &AgentConfig, memory: &mut AgentState) -> Result<Report, AgentError> {
+    let (plan, version) = plan(cfg)?;
     let mut report = Report::default();
     let owner = RouteProto::PODNET_NUMBER;
     let desired: Vec<_> = plan
@@ -170,6 +191,16 @@ pub fn reconcile(cfg: &AgentConfig) -> Result<Report, AgentError> {
         fs::rename(&tmp, &path).map_err(io)?;
         report.cni_conf_written = true;
     }
+    let nat = nat::render(&plan);
+    if memory.last_nat.as_ref() != Some(&nat) {
+        nat::apply(nat.as_deref()).map_err(AgentError::Io)?;
+        memory.last_nat = Some(nat);
+        report.nat_applied = true;
+    }
+    if let Some(status) = &cfg.status_file {
+        fs::write(status, &version)
+            .map_err(|e| AgentError::Io(format!("cannot write {}: {e}", status.display())))?;
+    }
     Ok(report)
 }
 
@@ -186,6 +217,9 @@ fn log(report: &Report) {
     if report.cni_conf_written {
         info!("CNI config written");
     }
+    if report.nat_applied {
+        info!("NAT rules applied (table ip podnet)");
+    }
 }
 
 /// Reconciles now, then every `interval` and whenever the cluster file changes.
@@ -193,6 +227,7 @@ pub fn run(cfg: &AgentConfig, interval: Duration) -> ! {
     let mtime = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
     let mut seen: Option<SystemTime> = None;
     let mut last = Instant::now() - interval;
+    let mut memory = AgentState::default();
     loop {
         let now = mtime(&cfg.cluster_file);
         if now != seen || last.elapsed() >= interval {
@@ -201,7 +236,7 @@ pub fn run(cfg: &AgentConfig, interval: Duration) -> ! {
             }
             seen = now;
             last = Instant::now();
-            match reconcile(cfg) {
+            match reconcile(cfg, &mut memory) {
                 Ok(r) => log(&r),
                 Err(e) => warn!(error = %e, "reconcile failed; will retry"),
             }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use podnet_node::agent::{reconcile, run, AgentConfig};
+use podnet_node::agent::{reconcile, run, AgentConfig, AgentState};
 
 /// Keep this node's pod network equal to the cluster file.
 #[derive(Debug, Parser)]
@@ -23,6 +23,9 @@ struct Args {
     /// podnet-cni's IPAM state directory (written into the CNI config).
     #[arg(long, default_value = "/var/lib/cni/networks")]
     cni_data_dir: PathBuf,
+    /// Write the applied cluster file's version here after each successful pass.
+    #[arg(long)]
+    status_file: Option<PathBuf>,
     /// Reconcile once and exit (status 0 when in sync).
     #[arg(long)]
     once: bool,
@@ -45,9 +48,10 @@ fn main() {
         node: a.node,
         cni_conf_dir: a.cni_conf_dir,
         cni_data_dir: a.cni_data_dir,
+        status_file: a.status_file,
     };
     if a.once {
-        match reconcile(&cfg) {
+        match reconcile(&cfg, &mut AgentState::default()) {
             Ok(r) => {
                 println!(
                     "added {} removed {} conflicts {} cni-conf {}",

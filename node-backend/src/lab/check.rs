@@ -24,7 +24,8 @@ use podnet_core::topology::{Cluster, Endpoint};
 use super::{LabError, LabState};
 use crate::netlink::{self, Netns};
 
-const PORT: u16 = 7946;
+/// The port every responder listens on (and the lab's NodePort targets).
+pub const PORT: u16 = 7946;
 const TIMEOUT: Duration = Duration::from_millis(400);
 
 /// How a pair fared.
@@ -62,6 +63,24 @@ impl Pair {
     }
 }
 
+/// A NodePort reached from the client through one node, real and modelled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodePortProbe {
+    /// The node whose address was used.
+    pub via: String,
+    /// The source address the pod saw (None: no answer).
+    pub real_seen: Option<Ipv4Addr>,
+    /// Who the model delivers it to, and the source seen there.
+    pub model: Option<(String, Ipv4Addr)>,
+}
+
+impl NodePortProbe {
+    /// The kernel and the model agree.
+    pub fn agrees(&self) -> bool {
+        self.real_seen == self.model.as_ref().map(|m| m.1)
+    }
+}
+
 /// The whole check.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -71,6 +90,8 @@ pub struct Report {
     pub pairs: Vec<Pair>,
     /// Route table lines that differ between kernel and plan, per node.
     pub route_diffs: Vec<String>,
+    /// The lab's NodePort, from the client through every node.
+    pub node_ports: Vec<NodePortProbe>,
 }
 
 struct Ep {
@@ -81,19 +102,8 @@ struct Ep {
 }
 
 fn model_cluster(state: &LabState) -> Result<Cluster, LabError> {
-    let mut c = state
-        .spec
-        .build()
-        .map_err(|e| LabError::Msg(e.to_string()))?;
-    for p in &state.pods {
-        let node = c
-            .node_named(&p.node)
-            .map(|n| n.id)
-            .ok_or_else(|| LabError::Msg(format!("unknown node {}", p.node)))?;
-        c.add_pod_at(node, "default", &p.name, &["app"], Some(p.ip))
-            .map_err(|e| LabError::Msg(e.to_string()))?;
-    }
-    Ok(c)
+    // The lab writes its pods, services and client into the cluster file.
+    state.spec.build().map_err(|e| LabError::Msg(e.to_string()))
 }
 
 /// Answers each datagram with the source address it came from, until `stop`.
@@ -125,12 +135,12 @@ fn responder(
     });
 }
 
-/// One datagram from the current namespace to `to`: (source chosen, source seen) if it came back.
-fn probe(to: Ipv4Addr) -> (Option<Ipv4Addr>, Option<Ipv4Addr>) {
+/// One datagram from the current namespace to `to:port`: (source chosen, source seen) if it came back.
+fn probe(to: Ipv4Addr, port: u16) -> (Option<Ipv4Addr>, Option<Ipv4Addr>) {
     let Ok(sock) = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)) else {
         return (None, None);
     };
-    if sock.connect(SocketAddrV4::new(to, PORT)).is_err() {
+    if sock.connect(SocketAddrV4::new(to, port)).is_err() {
         return (None, None); // no route
     }
     let sent = match sock.local_addr() {
@@ -208,7 +218,7 @@ pub fn run(state: &LabState) -> Result<Report, LabError> {
                 let targets = &targets;
                 s.spawn(move || -> Result<_, LabError> {
                     Ok(netlink::on_thread_in(&ns?, || {
-                        targets.iter().map(|&t| probe(t)).collect()
+                        targets.iter().map(|&t| probe(t, PORT)).collect()
                     })?)
                 })
             })
@@ -221,6 +231,14 @@ pub fn run(state: &LabState) -> Result<Report, LabError> {
             })
             .collect::<Result<_, _>>()
     })?;
+    // The NodePort, from the machine outside the cluster through every node.
+    let node_port = state.spec.services.first().map(|s| s.node_port);
+    let client_real: Vec<(Option<Ipv4Addr>, Option<Ipv4Addr>)> = match node_port {
+        Some(port) => netlink::on_thread_in(&open(&state.client_netns())?, || {
+            state.nodes.iter().map(|n| probe(n.ip, port)).collect()
+        })?,
+        None => Vec::new(),
+    };
     stop.store(true, Ordering::Relaxed);
     for t in threads {
         let _ = t.join();
@@ -287,10 +305,34 @@ pub fn run(state: &LabState) -> Result<Report, LabError> {
             route_diffs.push(format!("{}: in the kernel but not planned: {r}", n.name));
         }
     }
+    let mut node_ports = Vec::new();
+    if let (Some(port), Some(client)) = (node_port, cluster.clients().first()) {
+        for (n, real) in state.nodes.iter().zip(&client_real) {
+            let t = net
+                .probe(Endpoint::Client(client.id), n.ip, ProbeKind::Udp(port))
+                .map_err(|e| LabError::Msg(e.to_string()))?;
+            let model = match (t.verdict, t.received()) {
+                (Verdict::Delivered { to }, Some(f)) => Some((
+                    cluster
+                        .name_of(to)
+                        .trim_start_matches("default/")
+                        .to_string(),
+                    f.src,
+                )),
+                _ => None,
+            };
+            node_ports.push(NodePortProbe {
+                via: n.name.clone(),
+                real_seen: real.1,
+                model,
+            });
+        }
+    }
     Ok(Report {
         endpoints: eps.iter().map(|e| e.name.clone()).collect(),
         pairs,
         route_diffs,
+        node_ports,
     })
 }
 
@@ -307,6 +349,17 @@ impl Report {
             .filter(|p| !(is_node(&p.from) && is_node(&p.to)) && p.real != Class::Ok)
             .map(|p| (p.from.as_str(), p.to.as_str()))
             .collect()
+    }
+
+    /// Everything passed: requirements, NodePorts, and the model matches the kernel.
+    pub fn all_ok(&self) -> bool {
+        self.failures().is_empty()
+            && self.disagreements().is_empty()
+            && self.route_diffs.is_empty()
+            && self
+                .node_ports
+                .iter()
+                .all(|n| n.agrees() && n.real_seen.is_some())
     }
 
     /// Pairs where model and kernel disagree.
@@ -371,6 +424,20 @@ impl Report {
                 out,
                 "  ≠ {} -> {}: kernel {:?} {:?}, model {:?} {:?}",
                 p.from, p.to, p.real, p.real_addrs, p.model, p.model_addrs
+            );
+        }
+        for np in &self.node_ports {
+            let real = np.real_seen.map_or("no answer".to_string(), |s| {
+                format!("answered, source seen {s}")
+            });
+            let model = np.model.as_ref().map_or("dropped".to_string(), |(to, s)| {
+                format!("to {to}, source seen {s}")
+            });
+            let mark = if np.agrees() { "✓" } else { "≠" };
+            let _ = writeln!(
+                out,
+                "NodePort from client via {}: kernel {real}; model {model} {mark}",
+                np.via
             );
         }
         if self.route_diffs.is_empty() {

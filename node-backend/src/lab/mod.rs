@@ -20,13 +20,19 @@ use std::time::{Duration, Instant};
 
 use ipnetwork::Ipv4Network;
 use podnet_core::net::MacAddr;
-use podnet_core::topology::spec::{ClusterSpec, NodeSpec};
+use podnet_core::topology::spec::{ClientSpec, ClusterSpec, NodeSpec, PodSpec, ServiceSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::netlink::{self, NetlinkError, Netns};
 
 /// Where labs keep their state.
 pub const STATE_ROOT: &str = "/run/podnet-lab";
+
+/// The machine outside the cluster on the lab's LAN (the seed's laptop).
+pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 100);
+
+/// The lab's NodePort service: UDP, so `lab check`'s responders answer it.
+pub const NODE_PORT: u16 = 30080;
 
 /// What can go wrong.
 #[derive(Debug, thiserror::Error)]
@@ -125,11 +131,35 @@ impl LabState {
         let text = serde_json::to_vec_pretty(self).map_err(|e| msg(e.to_string()))?;
         fs::write(dir.join("state.json"), text)
             .map_err(|e| msg(format!("cannot write lab state: {e}")))?;
-        fs::write(
-            self.cluster_file(),
-            serde_json::to_vec_pretty(&self.spec).map_err(|e| msg(e.to_string()))?,
-        )
-        .map_err(|e| msg(format!("cannot write cluster file: {e}")))
+        let text = serde_json::to_string_pretty(&self.spec).map_err(|e| msg(e.to_string()))?;
+        fs::write(self.cluster_file(), &text)
+            .map_err(|e| msg(format!("cannot write cluster file: {e}")))
+    }
+
+    /// The namespace of the machine outside the cluster.
+    pub fn client_netns(&self) -> String {
+        format!("{}-client", self.name)
+    }
+
+    /// Waits until every node's agent has applied the cluster file as it is now.
+    pub fn wait_applied(&self, timeout: Duration) -> Result<(), LabError> {
+        let text = fs::read_to_string(self.cluster_file()).map_err(|e| msg(e.to_string()))?;
+        let want = crate::agent::version_of(&text);
+        let start = Instant::now();
+        for node in &self.nodes {
+            let status = LabState::dir(&self.name).join(&node.name).join("applied");
+            while fs::read_to_string(&status).ok().as_deref() != Some(want.as_str()) {
+                if start.elapsed() > timeout {
+                    return Err(msg(format!(
+                        "the agent of {} has not applied the cluster file after {timeout:?}; see {}",
+                        node.name,
+                        LabState::dir(&self.name).join(&node.name).join("agent.log").display()
+                    )));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(())
     }
 
     /// The cluster file the agents read.
@@ -142,18 +172,21 @@ impl LabState {
         LabState::dir(&self.name).join(node).join("net.d")
     }
 
-    /// The namespace of a node or pod by name.
-    pub fn netns_of(&self, target: &str) -> Option<&str> {
+    /// The namespace of a node, a pod or the client, by name.
+    pub fn netns_of(&self, target: &str) -> Option<String> {
+        if target == "client" {
+            return Some(self.client_netns());
+        }
         let node = self
             .nodes
             .iter()
             .find(|n| n.name == target)
-            .map(|n| n.netns.as_str());
+            .map(|n| n.netns.clone());
         node.or_else(|| {
             self.pods
                 .iter()
                 .find(|p| p.name == target)
-                .map(|p| p.netns.as_str())
+                .map(|p| p.netns.clone())
         })
     }
 }
@@ -213,6 +246,8 @@ pub fn start_agent(state: &LabState, node: &LabNode, bin_dir: &Path) -> Result<u
         .arg(state.cni_dir(&node.name))
         .arg("--cni-data-dir")
         .arg(dir.join("ipam"))
+        .arg("--status-file")
+        .arg(dir.join("applied"))
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(|e| msg(e.to_string()))?)
         .stderr(log)
@@ -329,6 +364,12 @@ fn build(cfg: &LabConfig) -> Result<LabState, LabError> {
                 pod_cidr: Some(n.range.to_string()),
             })
             .collect(),
+        pods: Vec::new(),
+        services: Vec::new(),
+        clients: vec![ClientSpec {
+            name: "client".into(),
+            ip: Some(CLIENT_IP),
+        }],
     };
     let mut state = LabState {
         name: cfg.name.clone(),
@@ -382,30 +423,37 @@ fn build(cfg: &LabConfig) -> Result<LabState, LabError> {
             netlink::ensure_addr(&h, eth0.header.index, addr).await
         })?;
     }
+    // The machine outside the cluster, on the same LAN.
+    let client = state.client_netns();
+    netlink::add_netns(&client)?;
+    let client_ns = open_ns(&client)?;
+    let fd = client_ns.fd();
+    netlink::run_in(Some(&lan_ns), move |h| async move {
+        let br = netlink::link(&h, "lan0")
+            .await?
+            .ok_or_else(|| NetlinkError::NoLink("lan0".into()))?;
+        netlink::add_veth_into(&h, "c0", "eth0", fd, None).await?;
+        netlink::attach(&h, "c0", br.header.index, false)
+            .await
+            .map(|_| ())
+    })?;
+    netlink::run_in(Some(&client_ns), move |h| async move {
+        netlink::set_up(&h, "lo").await?;
+        let eth0 = netlink::set_up(&h, "eth0").await?;
+        netlink::ensure_addr(
+            &h,
+            eth0.header.index,
+            Ipv4Network::new(CLIENT_IP, 24).expect("/24"),
+        )
+        .await
+    })?;
     // One agent per node; each writes its CNI config once it has reconciled.
     for i in 0..state.nodes.len() {
         let pid = start_agent(&state, &state.nodes[i], &cfg.bin_dir)?;
         state.nodes[i].agent_pid = Some(pid);
         state.save()?;
     }
-    for node in &state.nodes {
-        let conf = state.cni_dir(&node.name).join("10-podnet.conflist");
-        let start = Instant::now();
-        while !conf.exists() {
-            if start.elapsed() > Duration::from_secs(20) {
-                return Err(msg(format!(
-                    "the agent of {} did not write {} in 20 s; see {}",
-                    node.name,
-                    conf.display(),
-                    LabState::dir(&state.name)
-                        .join(&node.name)
-                        .join("agent.log")
-                        .display()
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
+    state.wait_applied(Duration::from_secs(20))?;
     // Pods, through the real CNI plugin with the agent's config.
     for (k, node) in state.nodes.clone().iter().enumerate() {
         let list: serde_json::Value = serde_json::from_slice(
@@ -433,6 +481,28 @@ fn build(cfg: &LabConfig) -> Result<LabState, LabError> {
             state.save()?;
         }
     }
+    // Tell the agents about the pods and a NodePort in front of the last one.
+    state.spec.pods = state
+        .pods
+        .iter()
+        .map(|p| PodSpec {
+            name: p.name.clone(),
+            node: p.node.clone(),
+            ip: Some(p.ip),
+        })
+        .collect();
+    if let Some(last) = state.pods.last() {
+        state.spec.services = vec![ServiceSpec {
+            name: "web".into(),
+            protocol: "udp".into(),
+            node_port: NODE_PORT,
+            target_port: check::PORT,
+            endpoints: vec![last.name.clone()],
+            traffic_policy: None,
+        }];
+    }
+    state.save()?;
+    state.wait_applied(Duration::from_secs(20))?;
     Ok(state)
 }
 
