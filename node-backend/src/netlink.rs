@@ -464,6 +464,54 @@ pub async fn routes(h: &Handle) -> NlResult<Vec<KernelRoute>> {
     Ok(out)
 }
 
+/// The kernel's route choice for `dst` (`ip route get`): gateway and output
+/// device name, or `None` when there is no route.
+pub async fn route_choice(
+    h: &Handle,
+    dst: Ipv4Addr,
+) -> NlResult<Option<(Option<Ipv4Addr>, String)>> {
+    let msg = RouteMessageBuilder::<Ipv4Addr>::new()
+        .destination_prefix(dst, 32)
+        .build();
+    let reply = match h.route().get(msg).execute().try_next().await {
+        Ok(Some(m)) => m,
+        Ok(None) => return Ok(None),
+        Err(e) if errno(&e).is_some() => return Ok(None), // ENETUNREACH and friends
+        Err(e) => return Err(kernel(format!("route get {dst}"))(e)),
+    };
+    let mut via = None;
+    let mut oif = None;
+    for a in &reply.attributes {
+        match a {
+            RouteAttribute::Gateway(RouteAddress::Inet(g)) => via = Some(*g),
+            RouteAttribute::Oif(i) => oif = Some(*i),
+            _ => {}
+        }
+    }
+    let dev = match oif {
+        Some(i) => h
+            .link()
+            .get()
+            .match_index(i)
+            .execute()
+            .try_next()
+            .await
+            .map_err(kernel("get link"))?
+            .and_then(|l| {
+                l.attributes.iter().find_map(|a| {
+                    if let LinkAttribute::IfName(n) = a {
+                        Some(n.clone())
+                    } else {
+                        None
+                    }
+                })
+            })
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    Ok(Some((via, dev)))
+}
+
 /// Adds `dst via gw proto <proto>` to the main table.
 pub async fn add_route(h: &Handle, dst: Ipv4Network, via: Ipv4Addr, proto: u8) -> NlResult<()> {
     let r = RouteMessageBuilder::<Ipv4Addr>::new()

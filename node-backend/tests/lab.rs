@@ -100,6 +100,10 @@ fn three_nodes_meet_the_requirements_and_the_model_matches_the_kernel() {
         report.contains("every node's kernel table equals its plan"),
         "{report}"
     );
+    assert!(
+        report.contains("route choice (ip route get): 27/27 lookups agree with the model"),
+        "{report}"
+    );
     // The NodePort from outside, through every node: DNAT to pod3-2 and masquerade, as modelled.
     for (via, seen) in [
         ("node1", "192.168.1.11"),
@@ -167,6 +171,10 @@ fn without_the_cluster_network_the_model_predicts_every_failure() {
         "{report}"
     );
     assert!(report.contains("✗ pod1-1 -> pod2-1"), "{report}");
+    assert!(
+        report.contains("route choice (ip route get): 12/12 lookups agree with the model"),
+        "{report}"
+    );
     assert!(
         report.contains("NodePort from client via node1: kernel no answer; model dropped ✓"),
         "{report}"

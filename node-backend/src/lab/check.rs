@@ -19,6 +19,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use podnet_core::forward::{Cell, Matrix, Network, ProbeKind, Verdict};
+use podnet_core::route::RouteTable;
 use podnet_core::topology::{Cluster, Endpoint};
 
 use super::{LabError, LabState};
@@ -92,6 +93,10 @@ pub struct Report {
     pub route_diffs: Vec<String>,
     /// The lab's NodePort, from the client through every node.
     pub node_ports: Vec<NodePortProbe>,
+    /// How many route choices (`ip route get`) were compared with the model.
+    pub route_choices: usize,
+    /// Route choices where the kernel and the plan's longest-prefix match differ.
+    pub route_choice_diffs: Vec<String>,
 }
 
 struct Ep {
@@ -305,6 +310,48 @@ pub fn run(state: &LabState) -> Result<Report, LabError> {
             route_diffs.push(format!("{}: in the kernel but not planned: {r}", n.name));
         }
     }
+    // Route choice: every node asks its kernel for every other address in the lab.
+    let mut targets: Vec<Ipv4Addr> = eps.iter().map(|e| e.ip).collect();
+    targets.extend(cluster.clients().iter().map(|c| c.ip));
+    let mut route_choices = 0;
+    let mut route_choice_diffs = Vec::new();
+    for n in &state.nodes {
+        let node = cluster
+            .node_named(&n.name)
+            .ok_or_else(|| LabError::Msg(n.name.clone()))?;
+        let table = RouteTable::new(
+            cluster
+                .plan(node.id)
+                .map_err(|e| LabError::Msg(e.to_string()))?
+                .routes,
+        );
+        let local = [node.underlay_ip, node.ipam.gateway()];
+        let asked: Vec<Ipv4Addr> = targets
+            .iter()
+            .copied()
+            .filter(|t| !local.contains(t))
+            .collect();
+        let kernel = {
+            let asked = asked.clone();
+            netlink::run_in(Some(&open(&n.netns)?), move |h| async move {
+                let mut out = Vec::new();
+                for t in asked {
+                    out.push(netlink::route_choice(&h, t).await?);
+                }
+                Ok(out)
+            })?
+        };
+        for (t, k) in asked.iter().zip(kernel) {
+            route_choices += 1;
+            let model = table.lookup(*t).map(|r| (r.via, r.dev.to_string()));
+            if k != model {
+                route_choice_diffs.push(format!(
+                    "{}: route get {t}: kernel {k:?}, model {model:?}",
+                    n.name
+                ));
+            }
+        }
+    }
     let mut node_ports = Vec::new();
     if let (Some(port), Some(client)) = (node_port, cluster.clients().first()) {
         for (n, real) in state.nodes.iter().zip(&client_real) {
@@ -333,6 +380,8 @@ pub fn run(state: &LabState) -> Result<Report, LabError> {
         pairs,
         route_diffs,
         node_ports,
+        route_choices,
+        route_choice_diffs,
     })
 }
 
@@ -356,6 +405,7 @@ impl Report {
         self.failures().is_empty()
             && self.disagreements().is_empty()
             && self.route_diffs.is_empty()
+            && self.route_choice_diffs.is_empty()
             && self
                 .node_ports
                 .iter()
@@ -439,6 +489,15 @@ impl Report {
                 "NodePort from client via {}: kernel {real}; model {model} {mark}",
                 np.via
             );
+        }
+        let _ = writeln!(
+            out,
+            "route choice (ip route get): {}/{} lookups agree with the model",
+            self.route_choices - self.route_choice_diffs.len(),
+            self.route_choices
+        );
+        for d in &self.route_choice_diffs {
+            let _ = writeln!(out, "  ≠ {d}");
         }
         if self.route_diffs.is_empty() {
             let _ = writeln!(
