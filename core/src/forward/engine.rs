@@ -101,6 +101,14 @@ struct ClientRt<'c> {
     routes: RouteTable,
 }
 
+/// A sender with one link and one address.
+struct Host {
+    me: Endpoint,
+    place: Place,
+    ip: Ipv4Addr,
+    mac: MacAddr,
+}
+
 /// Where the frame is between steps.
 #[derive(Debug, Clone, Copy)]
 enum At {
@@ -347,37 +355,21 @@ impl<'c> Network<'c> {
             at = match at {
                 At::PodSend(p) => {
                     let rt = &self.pods[p];
-                    let place = Place::Pod(rt.pod.id);
-                    if f.src.is_unspecified() {
-                        f.src = rt.pod.ip;
-                    }
-                    if f.dst == rt.pod.ip || f.dst.is_loopback() {
-                        sent = Some(f);
-                        finish!(
-                            place,
-                            Verdict::Delivered {
-                                to: Endpoint::Pod(rt.pod.id)
-                            }
-                        );
-                    }
-                    let Some(route) = rt.routes.lookup(f.dst) else {
-                        drop_at!(place, DropReason::NoRoute { dst: f.dst })
+                    let node = &self.nodes[rt.node];
+                    let host = Host {
+                        me: Endpoint::Pod(rt.pod.id),
+                        place: Place::Pod(rt.pod.id),
+                        ip: rt.pod.ip,
+                        mac: rt.pod.mac,
                     };
-                    rec.hop(place, Step::Send { route: *route }, &f);
-                    let next = route.next_hop(f.dst);
-                    let Some(mac) = self.nodes[rt.node].arp_on_bridge(next) else {
-                        drop_at!(place, DropReason::NoArpReply { ip: next })
-                    };
-                    (f.src_mac, f.dst_mac) = (rt.pod.mac, mac);
-                    rec.hop(
-                        place,
-                        Step::Arp {
-                            ip: next,
-                            mac,
-                            dev: route.dev,
-                        },
-                        &f,
-                    );
+                    if let Err(end) =
+                        self.host_send(&host, &rt.routes, |ip| node.arp_on_bridge(ip), &mut f, rec)
+                    {
+                        if matches!(end, Verdict::Delivered { .. }) {
+                            sent = Some(f);
+                        }
+                        finish!(host.place, end)
+                    }
                     sent = Some(f);
                     rec.hop(Place::Veth(rt.pod.id), Step::CrossVeth, &f);
                     At::Bridge(rt.node)
@@ -505,37 +497,24 @@ impl<'c> Network<'c> {
                 }
                 At::ClientSend(c) => {
                     let rt = &self.clients[c];
-                    let place = Place::Client(rt.client.id);
-                    if f.src.is_unspecified() {
-                        f.src = rt.client.ip;
-                    }
-                    if f.dst == rt.client.ip {
-                        sent = Some(f);
-                        finish!(
-                            place,
-                            Verdict::Delivered {
-                                to: Endpoint::Client(rt.client.id)
-                            }
-                        )
-                    }
-                    let Some(route) = rt.routes.lookup(f.dst) else {
-                        drop_at!(place, DropReason::NoRoute { dst: f.dst })
+                    let host = Host {
+                        me: Endpoint::Client(rt.client.id),
+                        place: Place::Client(rt.client.id),
+                        ip: rt.client.ip,
+                        mac: rt.client.mac,
                     };
-                    rec.hop(place, Step::Send { route: *route }, &f);
-                    let next = route.next_hop(f.dst);
-                    let Some(&mac) = self.lan_arp.get(&next) else {
-                        drop_at!(place, DropReason::NoArpReply { ip: next })
-                    };
-                    (f.src_mac, f.dst_mac) = (rt.client.mac, mac);
-                    rec.hop(
-                        place,
-                        Step::Arp {
-                            ip: next,
-                            mac,
-                            dev: route.dev,
-                        },
-                        &f,
-                    );
+                    if let Err(end) = self.host_send(
+                        &host,
+                        &rt.routes,
+                        |ip| self.lan_arp.get(&ip).copied(),
+                        &mut f,
+                        rec,
+                    ) {
+                        if matches!(end, Verdict::Delivered { .. }) {
+                            sent = Some(f);
+                        }
+                        finish!(host.place, end)
+                    }
                     sent = Some(f);
                     At::Lan
                 }
@@ -556,6 +535,47 @@ impl<'c> Network<'c> {
         }
         let place = Place::Lan;
         drop_at!(place, DropReason::HopLimit)
+    }
+
+    /// How a host with one link sends (a pod, an outside client): its own
+    /// address as source, itself and loopback delivered at once, else its
+    /// route table and ARP on its link. `Err` is where the walk ends: the
+    /// local delivery, or the drop.
+    fn host_send<R: Recorder>(
+        &self,
+        host: &Host,
+        routes: &RouteTable,
+        arp: impl Fn(Ipv4Addr) -> Option<MacAddr>,
+        f: &mut FrameRepr,
+        rec: &mut R,
+    ) -> Result<(), Verdict> {
+        let drop = |reason| Verdict::Dropped {
+            at: host.place,
+            reason,
+        };
+        if f.src.is_unspecified() {
+            f.src = host.ip;
+        }
+        if f.dst == host.ip || f.dst.is_loopback() {
+            return Err(Verdict::Delivered { to: host.me });
+        }
+        let route = routes
+            .lookup(f.dst)
+            .ok_or(drop(DropReason::NoRoute { dst: f.dst }))?;
+        rec.hop(host.place, Step::Send { route: *route }, f);
+        let next = route.next_hop(f.dst);
+        let mac = arp(next).ok_or(drop(DropReason::NoArpReply { ip: next }))?;
+        (f.src_mac, f.dst_mac) = (host.mac, mac);
+        rec.hop(
+            host.place,
+            Step::Arp {
+                ip: next,
+                mac,
+                dev: route.dev,
+            },
+            f,
+        );
+        Ok(())
     }
 
     /// kube-proxy's node port rule: `Ok(None)` when no rule matches,

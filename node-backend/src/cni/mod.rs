@@ -120,14 +120,14 @@ pub struct Outcome {
     pub exit: i32,
 }
 
+/// The `cniVersion` the caller asked for, if stdin has one.
+fn requested_version(stdin: &[u8]) -> Option<String> {
+    let v = serde_json::from_slice::<serde_json::Value>(stdin).ok()?;
+    v.get("cniVersion")?.as_str().map(String::from)
+}
+
 fn version(stdin: &[u8]) -> String {
-    let asked = serde_json::from_slice::<serde_json::Value>(stdin)
-        .ok()
-        .and_then(|v| {
-            v.get("cniVersion")
-                .and_then(|x| x.as_str())
-                .map(String::from)
-        })
+    let asked = requested_version(stdin)
         .filter(|v| SUPPORTED_VERSIONS.contains(&v.as_str()))
         .unwrap_or_else(|| "1.1.0".into());
     json!({ "cniVersion": asked, "supportedVersions": SUPPORTED_VERSIONS }).to_string()
@@ -161,14 +161,7 @@ pub fn run(env: &Env, stdin: &[u8]) -> Outcome {
     match result {
         Ok(stdout) => Outcome { stdout, exit: 0 },
         Err(e) => {
-            let v = serde_json::from_slice::<serde_json::Value>(stdin)
-                .ok()
-                .and_then(|v| {
-                    v.get("cniVersion")
-                        .and_then(|x| x.as_str())
-                        .map(String::from)
-                })
-                .unwrap_or_else(|| "1.1.0".into());
+            let v = requested_version(stdin).unwrap_or_else(|| "1.1.0".into());
             Outcome {
                 stdout: e.to_json(&v),
                 exit: 1,
