@@ -25,6 +25,8 @@
 //! assert_eq!(trace.hops.last().unwrap().frame.src, a.ip); // no NAT
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod alloc;
 pub mod error;
 pub mod forward;

@@ -7,6 +7,8 @@
 //! - [`netlink`]: the one module that talks to the kernel (rtnetlink)
 //! - [`store`]: IPAM state on disk, locked
 
+#![warn(missing_docs)]
+
 pub mod agent;
 pub mod cli;
 pub mod cni;

@@ -10,6 +10,8 @@
 //! - [`scenes`]: one file per scene, in the seed's order
 //! - [`app`]: the root component
 
+#![warn(missing_docs)]
+
 pub mod app;
 pub mod components;
 pub mod layout;

@@ -58,6 +58,8 @@ struct NodePortRule {
 #[derive(Debug)]
 struct NodeRt<'c> {
     node: &'c Node,
+    /// Its position in `Network::nodes`.
+    index: usize,
     routes: RouteTable,
     /// ARP on the bridge: pod address → MAC.
     bridge_arp: HashMap<Ipv4Addr, MacAddr>,
@@ -210,6 +212,7 @@ impl<'c> Network<'c> {
                 .or_insert(LanPort::Node(index));
             net.nodes.push(NodeRt {
                 node,
+                index,
                 routes: RouteTable::new(plan.routes),
                 bridge_arp: HashMap::new(),
                 fdb: HashMap::new(),
@@ -650,7 +653,7 @@ impl<'c> Network<'c> {
     ) -> Result<At, DropReason> {
         let next = route.next_hop(f.dst);
         let place = Place::Node(rt.node.id);
-        let index = self.node_ix[&rt.node.id.0];
+        let index = rt.index;
         if route.dev == rt.node.bridge {
             let mac = rt
                 .arp_on_bridge(next)
