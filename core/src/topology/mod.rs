@@ -85,6 +85,26 @@ pub enum Protocol {
     Udp,
 }
 
+impl Protocol {
+    /// The lowercase name, as in a Service spec, iptables and nft.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Protocol> {
+        [Protocol::Tcp, Protocol::Udp]
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| Error::config("protocol", format!("{s:?} is not tcp or udp")))
+    }
+}
+
 /// A node: its host namespace, its uplink and its pod bridge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Node {

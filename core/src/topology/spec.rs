@@ -161,16 +161,7 @@ impl ClusterSpec {
         }
         for s in &self.services {
             let at = |e: Error| Error::config(&format!("service {}", s.name), e.to_string());
-            let protocol = match s.protocol.as_str() {
-                "tcp" => Protocol::Tcp,
-                "udp" => Protocol::Udp,
-                other => {
-                    return Err(at(Error::config(
-                        "protocol",
-                        format!("{other:?} is not tcp or udp"),
-                    )))
-                }
-            };
+            let protocol: Protocol = s.protocol.parse().map_err(at)?;
             let endpoints = s
                 .endpoints
                 .iter()

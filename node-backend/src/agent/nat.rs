@@ -11,7 +11,6 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use podnet_core::plan::{NatRule, Plan};
-use podnet_core::topology::Protocol;
 
 /// The packet mark that asks postrouting to masquerade (kube-proxy's 0x4000).
 pub const MASQ_MARK: u32 = 0x4000;
@@ -34,10 +33,7 @@ pub fn render(plan: &Plan) -> Option<String> {
                 endpoints,
                 masquerade,
             } => {
-                let proto = match protocol {
-                    Protocol::Tcp => "tcp",
-                    Protocol::Udp => "udp",
-                };
+                let proto = protocol.name();
                 let matcher = format!("fib daddr type local {proto} dport {node_port}");
                 let mark = if *masquerade {
                     format!("meta mark set {MASQ_MARK:#x} ")
