@@ -14,9 +14,11 @@
 //! - [`engine`]: [`Network`], the state machine
 //! - [`reach`]: [`Matrix`], the requirement check
 //! - [`pcap`]: a trace as a capture file
+//! - [`live`]: captured frames as a trace, and model vs kernel
 
 pub mod engine;
 pub mod frame;
+pub mod live;
 pub mod pcap;
 pub mod reach;
 pub mod trace;

@@ -159,6 +159,9 @@ pub enum DropReason {
     },
     /// The path was longer than any real one (a loop in the model).
     HopLimit,
+    /// A capture saw the packet here and nowhere after: the kernel dropped
+    /// it without saying why, or it left the lab.
+    Vanished,
 }
 
 impl std::fmt::Display for DropReason {
@@ -175,6 +178,7 @@ impl std::fmt::Display for DropReason {
             ),
             DropReason::UnknownMac { mac } => write!(f, "no port knows {mac}"),
             DropReason::HopLimit => f.write_str("too many hops (loop)"),
+            DropReason::Vanished => f.write_str("not seen after this point"),
         }
     }
 }

@@ -1,0 +1,433 @@
+//! Captured frames as a [`Trace`], and the model set beside the kernel.
+//!
+//! The live lab captures each frame wherever a packet socket can see it (a
+//! [`Tap`]: a pod's eth0, a host veth, a bridge, an uplink, a LAN port) and
+//! hands the frames of one packet to [`assemble`], which orders them along
+//! the path and turns them into the same [`Trace`] the simulation produces.
+//! [`compare`] then lines up the places both traces pass through and names
+//! every header field that differs.
+//!
+//! Not every modelled hop can be captured: routing decisions happen inside a
+//! node's IP stack ([`Place::Node`]) and a bridge forwarding between two of
+//! its own ports never shows on the bridge device. [`observable`] keeps only
+//! the hops a capture can see, so the two sides compare like with like.
+
+use std::cmp::Reverse;
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use super::engine::Network;
+use super::frame::{FrameRepr, L4Repr};
+use super::trace::{DropReason, Hop, Place, Step, Trace, Verdict};
+use crate::error::Result;
+use crate::net::IfName;
+use crate::topology::{ClientId, Cluster, Endpoint, NodeId, PodId};
+
+/// A device a capture socket listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Tap {
+    /// A pod's own interface (eth0, inside the pod).
+    PodEth(PodId),
+    /// The host end of a pod's veth pair.
+    HostVeth(PodId),
+    /// A node's pod bridge device (cni0).
+    Bridge(NodeId),
+    /// A node's uplink (eth0).
+    Uplink(NodeId),
+    /// The LAN switch's port towards a machine.
+    LanPort(Endpoint),
+    /// A client's interface.
+    ClientEth(ClientId),
+}
+
+/// Which way a frame crossed a tap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Dir {
+    /// Received by the device.
+    In,
+    /// Sent by the device.
+    Out,
+}
+
+/// One frame seen at one tap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capture {
+    /// Where.
+    pub tap: Tap,
+    /// Which way.
+    pub dir: Dir,
+    /// When, in microseconds since the Unix epoch (the kernel's timestamp).
+    pub at_us: u64,
+    /// The headers.
+    pub frame: FrameRepr,
+}
+
+/// What identifies one packet along its path: the fields no router rewrites
+/// (TTL and MACs change at every hop; NAT'd packets split into two flows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FlowKey {
+    /// Source address.
+    pub src: Ipv4Addr,
+    /// Destination address.
+    pub dst: Ipv4Addr,
+    /// IP protocol.
+    pub protocol: u8,
+    /// Ports, ICMP id and sequence, or TCP sequence: whatever tells packets apart.
+    pub detail: (u32, u32),
+}
+
+impl FlowKey {
+    /// The key of a frame.
+    pub fn of(f: &FrameRepr) -> FlowKey {
+        let detail = match f.l4 {
+            L4Repr::IcmpEcho { request, id, seq } => {
+                (u32::from(request) << 16 | u32::from(id), u32::from(seq))
+            }
+            L4Repr::Icmp {
+                icmp_type, code, ..
+            } => (u32::from(icmp_type) << 8 | u32::from(code), 0),
+            L4Repr::Udp { src_port, dst_port } => (u32::from(src_port), u32::from(dst_port)),
+            L4Repr::Tcp {
+                src_port,
+                dst_port,
+                seq,
+                ..
+            } => (u32::from(src_port) << 16 | u32::from(dst_port), seq),
+            L4Repr::Unknown { .. } => (u32::from(f.ident), 0),
+        };
+        FlowKey {
+            src: f.src,
+            dst: f.dst,
+            protocol: f.l4.protocol(),
+            detail,
+        }
+    }
+}
+
+/// The order of taps between two routers. TTL orders the segments (each
+/// router lowers it); within a segment the path always runs this way.
+fn stage(tap: Tap, dir: Dir) -> u8 {
+    match (tap, dir) {
+        (Tap::PodEth(_), Dir::Out) => 0,
+        (Tap::HostVeth(_), Dir::In) => 1,
+        (Tap::Bridge(_), Dir::In) => 2,
+        (Tap::Uplink(_) | Tap::ClientEth(_), Dir::Out) => 3,
+        (Tap::LanPort(_), Dir::In) => 4,
+        (Tap::LanPort(_), Dir::Out) => 5,
+        (Tap::Uplink(_) | Tap::ClientEth(_), Dir::In) => 6,
+        (Tap::Bridge(_), Dir::Out) => 7,
+        (Tap::HostVeth(_), Dir::Out) => 8,
+        (Tap::PodEth(_), Dir::In) => 9,
+    }
+}
+
+fn eth0() -> IfName {
+    IfName::new("eth0").expect("a valid name")
+}
+
+/// Orders the captures of one packet along its path and builds its [`Trace`].
+/// `payload` is the transport payload as first captured. Returns `None` when
+/// nothing was captured.
+pub fn assemble(cluster: &Cluster, captures: &[Capture], payload: Vec<u8>) -> Option<Trace> {
+    let mut caps: Vec<&Capture> = captures.iter().collect();
+    caps.sort_by_key(|c| (Reverse(c.frame.ttl), stage(c.tap, c.dir), c.at_us));
+    let mut hops: Vec<Hop> = Vec::with_capacity(caps.len());
+    for (i, c) in caps.iter().enumerate() {
+        let f = c.frame;
+        let (place, step) = match (c.tap, c.dir) {
+            (Tap::PodEth(p), Dir::Out) => (Place::Pod(p), Step::Transmit { dev: eth0() }),
+            (Tap::PodEth(p), Dir::In) => {
+                let mine = cluster.pod(p).is_some_and(|pod| pod.ip == f.dst);
+                let step = if mine {
+                    Step::Deliver
+                } else {
+                    Step::Receive { dev: eth0() }
+                };
+                (Place::Pod(p), step)
+            }
+            (Tap::HostVeth(p), _) => (Place::Veth(p), Step::CrossVeth),
+            (Tap::Bridge(n), Dir::In) => (Place::Bridge(n), Step::BridgeUp),
+            (Tap::Bridge(n), Dir::Out) => {
+                // The port shows at the next tap: the veth the frame leaves by.
+                let port = caps[i + 1..]
+                    .iter()
+                    .find_map(|c| match (c.tap, c.dir) {
+                        (Tap::HostVeth(p), Dir::Out) => cluster.pod(p).map(|p| p.host_veth),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| IfName::new("?").expect("a valid name"));
+                (Place::Bridge(n), Step::BridgeForward { port })
+            }
+            (Tap::Uplink(n), Dir::Out) => (Place::Uplink(n), Step::Transmit { dev: eth0() }),
+            (Tap::Uplink(n), Dir::In) => (Place::Uplink(n), Step::Receive { dev: eth0() }),
+            (Tap::LanPort(_), Dir::In) => continue,
+            (Tap::LanPort(to), Dir::Out) => (Place::Lan, Step::Switch { to }),
+            (Tap::ClientEth(c), Dir::Out) => (Place::Client(c), Step::Transmit { dev: eth0() }),
+            (Tap::ClientEth(c), Dir::In) => {
+                let mine = cluster.client(c).is_some_and(|cl| cl.ip == f.dst);
+                let step = if mine {
+                    Step::Deliver
+                } else {
+                    Step::Receive { dev: eth0() }
+                };
+                (Place::Client(c), step)
+            }
+        };
+        hops.push(Hop {
+            place,
+            step,
+            frame: f,
+        });
+    }
+    let first = hops.first()?;
+    let sent = first.frame;
+    let from = match first.place {
+        Place::Pod(p) | Place::Veth(p) => Endpoint::Pod(p),
+        Place::Bridge(n) | Place::Node(n) | Place::Uplink(n) => Endpoint::Node(n),
+        Place::Client(c) => Endpoint::Client(c),
+        Place::Lan => owner(cluster, sent.src)?,
+    };
+    let verdict = verdict(cluster, hops.last()?);
+    Some(Trace {
+        from,
+        injected: sent,
+        sent: Some(sent),
+        payload,
+        hops,
+        verdict,
+    })
+}
+
+/// The endpoint that owns an address.
+fn owner(cluster: &Cluster, ip: Ipv4Addr) -> Option<Endpoint> {
+    cluster
+        .endpoints()
+        .into_iter()
+        .find(|&e| cluster.address_of(e) == Some(ip))
+}
+
+/// Delivered if the last place seen belongs to the destination; otherwise the
+/// capture lost sight of the packet there.
+fn verdict(cluster: &Cluster, last: &Hop) -> Verdict {
+    let dst = last.frame.dst;
+    let node_has = |n: NodeId| {
+        cluster
+            .node(n)
+            .is_some_and(|node| node.underlay_ip == dst || node.ipam.gateway() == dst)
+    };
+    let to = match (last.place, last.step) {
+        (Place::Pod(p), Step::Deliver) => Some(Endpoint::Pod(p)),
+        (Place::Client(c), Step::Deliver) => Some(Endpoint::Client(c)),
+        (Place::Bridge(n), Step::BridgeUp) | (Place::Uplink(n), Step::Receive { .. })
+            if node_has(n) =>
+        {
+            Some(Endpoint::Node(n))
+        }
+        _ => None,
+    };
+    match to {
+        Some(to) => Verdict::Delivered { to },
+        None => Verdict::Dropped {
+            at: last.place,
+            reason: DropReason::Vanished,
+        },
+    }
+}
+
+/// A place a packet passed, with its headers there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    /// Where.
+    pub place: Place,
+    /// The headers as they left that place.
+    pub frame: FrameRepr,
+}
+
+/// The hops of a modelled trace that a capture can see, one per place: a
+/// node's IP stack is invisible, and so is a bridge forwarding between two of
+/// its own ports (only frames to or from the bridge's own stack show on it).
+pub fn observable(model: &Trace) -> Vec<Seen> {
+    let mut out: Vec<Seen> = Vec::new();
+    let mut prev: Option<Place> = None;
+    for h in &model.hops {
+        let visible = match (h.place, h.step) {
+            (Place::Node(_), _) => false,
+            (Place::Bridge(_), Step::BridgeForward { .. }) => {
+                matches!(prev, Some(Place::Node(_)))
+            }
+            _ => true,
+        };
+        if visible {
+            match out.last_mut() {
+                Some(last) if last.place == h.place => last.frame = h.frame,
+                _ => out.push(Seen {
+                    place: h.place,
+                    frame: h.frame,
+                }),
+            }
+        }
+        prev = Some(h.place);
+    }
+    out
+}
+
+fn seen_all(kernel: &Trace) -> Vec<Seen> {
+    let mut out: Vec<Seen> = Vec::new();
+    for h in &kernel.hops {
+        match out.last_mut() {
+            Some(last) if last.place == h.place => last.frame = h.frame,
+            _ => out.push(Seen {
+                place: h.place,
+                frame: h.frame,
+            }),
+        }
+    }
+    out
+}
+
+/// A header field (or the place itself) where model and kernel differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Field {
+    /// Only one side passed this place.
+    Place,
+    /// IPv4 source.
+    Src,
+    /// IPv4 destination.
+    Dst,
+    /// Time to live.
+    Ttl,
+    /// Ethernet source.
+    SrcMac,
+    /// Ethernet destination.
+    DstMac,
+    /// Transport header (ports, ICMP id and sequence).
+    L4,
+}
+
+impl Field {
+    /// The field's name as the header view labels it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Place => "place",
+            Field::Src => "src",
+            Field::Dst => "dst",
+            Field::Ttl => "ttl",
+            Field::SrcMac => "src mac",
+            Field::DstMac => "dst mac",
+            Field::L4 => "l4",
+        }
+    }
+}
+
+/// One place in the side-by-side view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Row {
+    /// What the model says happens here (None: the model never comes here).
+    pub model: Option<Seen>,
+    /// What the capture saw here (None: the kernel never came here).
+    pub kernel: Option<Seen>,
+    /// What differs.
+    pub differs: Vec<Field>,
+}
+
+impl Row {
+    /// Model and kernel agree here.
+    pub fn agrees(&self) -> bool {
+        self.model.is_some() && self.kernel.is_some() && self.differs.is_empty()
+    }
+}
+
+/// The model set beside the kernel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// Every place either side passed, in path order.
+    pub rows: Vec<Row>,
+    /// Whether both delivered to the same endpoint (or both lost the packet).
+    pub verdicts_agree: bool,
+}
+
+impl Comparison {
+    /// Every row and the verdict agree.
+    pub fn agrees(&self) -> bool {
+        self.verdicts_agree && self.rows.iter().all(Row::agrees)
+    }
+
+    /// The rows that differ.
+    pub fn differences(&self) -> usize {
+        self.rows.iter().filter(|r| !r.agrees()).count()
+    }
+}
+
+fn differs(a: &FrameRepr, b: &FrameRepr) -> Vec<Field> {
+    [
+        (Field::Src, a.src != b.src),
+        (Field::Dst, a.dst != b.dst),
+        (Field::Ttl, a.ttl != b.ttl),
+        (Field::SrcMac, a.src_mac != b.src_mac),
+        (Field::DstMac, a.dst_mac != b.dst_mac),
+        (Field::L4, a.l4 != b.l4),
+    ]
+    .into_iter()
+    .filter_map(|(f, different)| different.then_some(f))
+    .collect()
+}
+
+/// Lines up the places of a modelled and a captured trace (longest common
+/// subsequence of places) and compares the headers at each.
+pub fn compare(model: &Trace, kernel: &Trace) -> Comparison {
+    let (m, k) = (observable(model), seen_all(kernel));
+    // lcs[i][j]: the longest common run of places in m[i..] and k[j..].
+    let mut lcs = vec![vec![0usize; k.len() + 1]; m.len() + 1];
+    for i in (0..m.len()).rev() {
+        for j in (0..k.len()).rev() {
+            lcs[i][j] = if m[i].place == k[j].place {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut rows) = (0, 0, Vec::new());
+    while i < m.len() || j < k.len() {
+        if i < m.len() && j < k.len() && m[i].place == k[j].place {
+            rows.push(Row {
+                model: Some(m[i]),
+                kernel: Some(k[j]),
+                differs: differs(&m[i].frame, &k[j].frame),
+            });
+            i += 1;
+            j += 1;
+        } else if j >= k.len() || (i < m.len() && lcs[i + 1][j] >= lcs[i][j + 1]) {
+            rows.push(Row {
+                model: Some(m[i]),
+                kernel: None,
+                differs: vec![Field::Place],
+            });
+            i += 1;
+        } else {
+            rows.push(Row {
+                model: None,
+                kernel: Some(k[j]),
+                differs: vec![Field::Place],
+            });
+            j += 1;
+        }
+    }
+    let verdicts_agree = match (model.verdict, kernel.verdict) {
+        (Verdict::Delivered { to: a }, Verdict::Delivered { to: b }) => a == b,
+        (Verdict::Dropped { .. }, Verdict::Dropped { .. }) => true,
+        _ => false,
+    };
+    Comparison {
+        rows,
+        verdicts_agree,
+    }
+}
+
+/// Runs the captured packet through the model: the same frame, sent by the
+/// same endpoint, so any difference is the model's or the kernel's.
+pub fn replay(network: &Network, kernel: &Trace) -> Result<Trace> {
+    let frame = kernel.sent.unwrap_or(kernel.injected);
+    network.trace_repr(kernel.from, frame, kernel.payload.clone())
+}

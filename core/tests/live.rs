@@ -1,0 +1,168 @@
+//! Captured frames become traces, and the model is compared with them.
+//!
+//! The captures here are written by hand from what Linux shows on each
+//! device for a cross-node ping in the demo cluster (TTL lowered by each
+//! node, MACs rewritten by each router), not derived from the model.
+
+use std::net::Ipv4Addr;
+
+use podnet_core::forward::live::{assemble, compare, observable, replay, Capture, Dir, Field, Tap};
+use podnet_core::forward::{DropReason, FrameRepr, Network, Place, ProbeKind, Step, Verdict};
+use podnet_core::net::MacAddr;
+use podnet_core::topology::{scenario, Cluster, Endpoint};
+
+fn mac(prefix: [u8; 2], ip: &str) -> MacAddr {
+    MacAddr::from_ip(prefix, ip.parse().unwrap())
+}
+
+fn frame(ttl: u8, src_mac: MacAddr, dst_mac: MacAddr) -> FrameRepr {
+    let mut f = ProbeKind::Ping.frame(Ipv4Addr::new(10, 244, 1, 2), Ipv4Addr::new(10, 244, 2, 2));
+    f.ttl = ttl;
+    f.src_mac = src_mac;
+    f.dst_mac = dst_mac;
+    f
+}
+
+/// pod-a (node1) pings pod-c (node2), as the capture sockets see it.
+fn captured(c: &Cluster) -> Vec<Capture> {
+    let a = c.pod_named("pod-a").unwrap().id;
+    let pc = c.pod_named("pod-c").unwrap().id;
+    let n1 = c.node_named("node1").unwrap().id;
+    let n2 = c.node_named("node2").unwrap().id;
+    let pod_a = mac([0x0a, 0x58], "10.244.1.2");
+    let br1 = mac([0x0a, 0x58], "10.244.1.1");
+    let eth1 = mac([0x52, 0x54], "192.168.1.11");
+    let eth2 = mac([0x52, 0x54], "192.168.1.12");
+    let br2 = mac([0x0a, 0x58], "10.244.2.1");
+    let pod_c = mac([0x0a, 0x58], "10.244.2.2");
+    let cap = |tap, dir, frame| Capture {
+        tap,
+        dir,
+        at_us: 1_000,
+        frame,
+    };
+    vec![
+        cap(Tap::PodEth(pc), Dir::In, frame(62, br2, pod_c)),
+        cap(Tap::Uplink(n1), Dir::Out, frame(63, eth1, eth2)),
+        cap(Tap::HostVeth(a), Dir::In, frame(64, pod_a, br1)),
+        cap(
+            Tap::LanPort(Endpoint::Node(n2)),
+            Dir::Out,
+            frame(63, eth1, eth2),
+        ),
+        cap(Tap::Bridge(n2), Dir::Out, frame(62, br2, pod_c)),
+        cap(Tap::PodEth(a), Dir::Out, frame(64, pod_a, br1)),
+        cap(
+            Tap::LanPort(Endpoint::Node(n1)),
+            Dir::In,
+            frame(63, eth1, eth2),
+        ),
+        cap(Tap::Bridge(n1), Dir::In, frame(64, pod_a, br1)),
+        cap(Tap::Uplink(n2), Dir::In, frame(63, eth1, eth2)),
+        cap(Tap::HostVeth(pc), Dir::Out, frame(62, br2, pod_c)),
+    ]
+}
+
+#[test]
+fn captures_in_any_order_become_the_path() {
+    let c = scenario::demo();
+    let t = assemble(&c, &captured(&c), Vec::new()).unwrap();
+    let labels: Vec<String> = t.hops.iter().map(|h| h.place.label(&c)).collect();
+    let pc = c.pod_named("pod-c").unwrap();
+    assert_eq!(
+        labels,
+        vec![
+            "default/pod-a eth0".to_string(),
+            format!("node1 {}", c.pod_named("pod-a").unwrap().host_veth),
+            "node1 cni0".into(),
+            "node1 eth0".into(),
+            "LAN".into(),
+            "node2 eth0".into(),
+            "node2 cni0".into(),
+            format!("node2 {}", pc.host_veth),
+            "default/pod-c eth0".into(),
+        ]
+    );
+    assert_eq!(
+        t.verdict,
+        Verdict::Delivered {
+            to: Endpoint::Pod(pc.id)
+        }
+    );
+    assert_eq!(t.from, Endpoint::Pod(c.pod_named("pod-a").unwrap().id));
+    assert!(matches!(
+        t.hops[6].step,
+        Step::BridgeForward { port } if port == pc.host_veth
+    ));
+    assert!(!t.nat_seen());
+}
+
+#[test]
+fn the_model_matches_what_linux_does() {
+    let c = scenario::demo();
+    let net = Network::new(&c).unwrap();
+    let kernel = assemble(&c, &captured(&c), Vec::new()).unwrap();
+    let model = replay(&net, &kernel).unwrap();
+    let cmp = compare(&model, &kernel);
+    assert!(cmp.agrees(), "{cmp:#?}");
+    assert_eq!(cmp.rows.len(), 9);
+    // Routing inside the nodes is modelled but cannot be captured.
+    assert!(model.hops.iter().any(|h| matches!(h.place, Place::Node(_))));
+    assert!(observable(&model)
+        .iter()
+        .all(|s| !matches!(s.place, Place::Node(_))));
+}
+
+#[test]
+fn a_rewritten_field_is_named() {
+    let c = scenario::demo();
+    let net = Network::new(&c).unwrap();
+    let mut caps = captured(&c);
+    // As if node2 did not lower the TTL on its way to the pod.
+    for cap in caps.iter_mut().filter(|c| c.frame.ttl == 62) {
+        cap.frame.ttl = 63;
+    }
+    let kernel = assemble(&c, &caps, Vec::new()).unwrap();
+    let cmp = compare(&replay(&net, &kernel).unwrap(), &kernel);
+    assert!(!cmp.agrees());
+    assert_eq!(cmp.differences(), 3);
+    assert!(cmp
+        .rows
+        .iter()
+        .filter(|r| !r.agrees())
+        .all(|r| r.differs == [Field::Ttl]));
+}
+
+#[test]
+fn a_packet_lost_on_the_way_is_a_missing_row_and_a_different_verdict() {
+    let c = scenario::demo();
+    let net = Network::new(&c).unwrap();
+    let caps: Vec<Capture> = captured(&c)
+        .into_iter()
+        .filter(|c| c.frame.ttl > 62)
+        .collect();
+    let kernel = assemble(&c, &caps, Vec::new()).unwrap();
+    let n2 = c.node_named("node2").unwrap().id;
+    assert_eq!(
+        kernel.verdict,
+        Verdict::Dropped {
+            at: Place::Uplink(n2),
+            reason: DropReason::Vanished
+        }
+    );
+    let cmp = compare(&replay(&net, &kernel).unwrap(), &kernel);
+    assert!(!cmp.verdicts_agree);
+    let missing: Vec<_> = cmp
+        .rows
+        .iter()
+        .filter(|r| r.kernel.is_none())
+        .map(|r| r.model.unwrap().place)
+        .collect();
+    assert_eq!(missing.len(), 3);
+    assert_eq!(missing[0], Place::Bridge(n2));
+}
+
+#[test]
+fn nothing_captured_is_no_trace() {
+    assert!(assemble(&scenario::demo(), &[], Vec::new()).is_none());
+}
