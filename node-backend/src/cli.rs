@@ -125,6 +125,24 @@ pub enum LabAction {
     Check,
     /// Remove everything the lab made (also after a crash).
     Down,
+    /// Serve the live lab to the explainer: real state, captured packets, probes.
+    ///
+    /// Captures every frame on the lab's pod interfaces, veths, bridges,
+    /// uplinks and LAN ports, and serves an HTTP API and a WebSocket stream
+    /// of per-packet traces. Runs until Ctrl-C.
+    Serve {
+        /// Address to listen on. Anything but loopback exposes the lab's
+        /// traffic to the network: only with care.
+        #[arg(long, default_value = "127.0.0.1:7070")]
+        listen: std::net::SocketAddr,
+        /// Also allow a browser page from this origin (e.g. http://127.0.0.1:9000).
+        /// This server's own origin and the explainer's (port 8080) always are.
+        #[arg(long = "allow-origin", value_name = "ORIGIN")]
+        allow_origins: Vec<String>,
+        /// Serve the built explainer (trunk's dist/) at / as well.
+        #[arg(long, value_name = "DIR")]
+        web: Option<std::path::PathBuf>,
+    },
 }
 
 /// What `podnet` can fail with.
@@ -202,6 +220,26 @@ lab {name} up in {:.2?}
         LabAction::Check => {
             let report = lab::check::run(&lab::LabState::load(name)?)?;
             Ok((report.render(), if report.all_ok() { 0 } else { 1 }))
+        }
+        LabAction::Serve {
+            listen,
+            allow_origins,
+            web,
+        } => {
+            if let Some(dir) = web.as_ref().filter(|d| !d.join("index.html").is_file()) {
+                return Err(lab::LabError::Msg(format!(
+                    "{} has no index.html: build the explainer first (trunk build)",
+                    dir.display()
+                ))
+                .into());
+            }
+            crate::live::serve(crate::live::Config {
+                lab: name.clone(),
+                listen: *listen,
+                allow_origins: allow_origins.clone(),
+                web: web.clone(),
+            })?;
+            Ok((String::new(), 0))
         }
         LabAction::Down => {
             let r = lab::down(name)?;

@@ -302,7 +302,8 @@ pub async fn addresses(h: &Handle, index: u32) -> NlResult<Vec<Ipv4Network>> {
 }
 
 /// Creates a veth pair: `host` in the caller's namespace, `peer` born
-/// directly in the namespace `peer_ns` under its final name. Creating it
+/// directly in the namespace `peer_ns` under its final name (and MAC, if
+/// given). Creating it
 /// there is what the reference plugins do too: moving a link into another
 /// namespace afterwards makes the kernel wait for an RCU grace period, which
 /// was most of an ADD's time.
@@ -312,10 +313,14 @@ pub async fn add_veth_into(
     peer: &str,
     peer_ns: std::os::fd::RawFd,
     mtu: Option<u32>,
+    peer_mac: Option<[u8; 6]>,
 ) -> NlResult<()> {
     let mut peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
         .name(peer.to_string())
         .setns_by_fd(peer_ns);
+    if let Some(mac) = peer_mac {
+        peer_msg = peer_msg.address(mac.to_vec());
+    }
     let mut v =
         LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth).name(host.to_string());
     if let Some(mtu) = mtu {
@@ -544,4 +549,69 @@ pub async fn delete(h: &Handle, name: &str) -> NlResult<bool> {
         Err(e) if errno(&e) == Some(libc_enodev()) => Ok(false),
         r => r.map(|()| true).map_err(kernel(format!("delete {name}"))),
     }
+}
+
+/// A link as read back from the kernel, with its IPv4 addresses.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KernelLink {
+    /// Interface index.
+    pub index: u32,
+    /// Name.
+    pub name: String,
+    /// Kind (`veth`, `bridge`; empty for plain devices such as `lo`).
+    pub kind: String,
+    /// MAC address.
+    pub mac: String,
+    /// The bridge it is a port of.
+    pub controller: Option<u32>,
+    /// The peer's index (veth), possibly in another namespace.
+    pub peer: Option<u32>,
+    /// Administratively up.
+    pub up: bool,
+    /// MTU.
+    pub mtu: Option<u32>,
+    /// IPv4 addresses.
+    pub addrs: Vec<Ipv4Network>,
+}
+
+/// Every link of the namespace, with its addresses.
+pub async fn links(h: &Handle) -> NlResult<Vec<KernelLink>> {
+    let mut out = Vec::new();
+    let mut s = h.link().get().execute();
+    while let Some(m) = s.try_next().await.map_err(kernel("list links"))? {
+        let mut l = KernelLink {
+            index: m.header.index,
+            name: String::new(),
+            kind: String::new(),
+            mac: mac(&m),
+            controller: controller(&m),
+            peer: None,
+            up: m
+                .header
+                .flags
+                .contains(rtnetlink::packet_route::link::LinkFlags::Up),
+            mtu: None,
+            addrs: Vec::new(),
+        };
+        for a in &m.attributes {
+            match a {
+                LinkAttribute::IfName(n) => l.name = n.clone(),
+                LinkAttribute::Mtu(v) => l.mtu = Some(*v),
+                LinkAttribute::Link(i) => l.peer = Some(*i),
+                LinkAttribute::LinkInfo(infos) => {
+                    for i in infos {
+                        if let rtnetlink::packet_route::link::LinkInfo::Kind(k) = i {
+                            l.kind = k.to_string();
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.push(l);
+    }
+    for l in &mut out {
+        l.addrs = addresses(h, l.index).await?;
+    }
+    Ok(out)
 }

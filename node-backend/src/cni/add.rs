@@ -75,6 +75,9 @@ fn plumb(conf: &NetConf, att: &Attachment, pod_ns: &Netns, ip: Ipv4Addr) -> CniR
     let ns_fd = pod_ns.fd();
     // The model's bridge MAC (see podnet-core's topology), so kernel and model agree.
     let bridge_mac = MacAddr::from_ip([0x0a, 0x58], gw);
+    // Likewise the pod's: derived from its address (as OVN-Kubernetes does),
+    // so a captured frame can be compared with the model byte for byte.
+    let pod_mac = MacAddr::from_ip([0x0a, 0x58], ip);
     let gw_net = Ipv4Network::new(gw, prefix)
         .map_err(|e| CniError::new(Code::InvalidConfig, e.to_string()))?;
     let (br, host_link) = {
@@ -84,7 +87,7 @@ fn plumb(conf: &NetConf, att: &Attachment, pod_ns: &Netns, ip: Ipv4Addr) -> CniR
             if is_gateway {
                 netlink::ensure_addr(&h, br.header.index, gw_net).await?;
             }
-            netlink::add_veth_into(&h, &host, &ifname, ns_fd, mtu).await?;
+            netlink::add_veth_into(&h, &host, &ifname, ns_fd, mtu, Some(pod_mac.0)).await?;
             let host_link = netlink::attach(&h, &host, br.header.index, hairpin).await?;
             Ok((br, host_link))
         })

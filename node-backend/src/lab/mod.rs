@@ -396,7 +396,7 @@ fn build(cfg: &LabConfig) -> Result<LabState, LabError> {
             let br = netlink::link(&h, "lan0")
                 .await?
                 .ok_or_else(|| NetlinkError::NoLink("lan0".into()))?;
-            netlink::add_veth_into(&h, &port, "eth0", fd, None).await?;
+            netlink::add_veth_into(&h, &port, "eth0", fd, None, Some(mac)).await?;
             netlink::attach(&h, &port, br.header.index, false)
                 .await
                 .map(|_| ())
@@ -407,18 +407,6 @@ fn build(cfg: &LabConfig) -> Result<LabState, LabError> {
             let eth0 = netlink::link(&h, "eth0")
                 .await?
                 .ok_or_else(|| NetlinkError::NoLink("eth0".into()))?;
-            h.link()
-                .set(
-                    rtnetlink::LinkUnspec::new_with_index(eth0.header.index)
-                        .address(mac.to_vec())
-                        .build(),
-                )
-                .execute()
-                .await
-                .map_err(|source| NetlinkError::Kernel {
-                    what: "set eth0 MAC".into(),
-                    source,
-                })?;
             netlink::set_up(&h, "eth0").await?;
             netlink::ensure_addr(&h, eth0.header.index, addr).await
         })?;
@@ -428,11 +416,12 @@ fn build(cfg: &LabConfig) -> Result<LabState, LabError> {
     netlink::add_netns(&client)?;
     let client_ns = open_ns(&client)?;
     let fd = client_ns.fd();
+    let client_mac = MacAddr::from_ip([0x52, 0x54], CLIENT_IP).0;
     netlink::run_in(Some(&lan_ns), move |h| async move {
         let br = netlink::link(&h, "lan0")
             .await?
             .ok_or_else(|| NetlinkError::NoLink("lan0".into()))?;
-        netlink::add_veth_into(&h, "c0", "eth0", fd, None).await?;
+        netlink::add_veth_into(&h, "c0", "eth0", fd, None, Some(client_mac)).await?;
         netlink::attach(&h, "c0", br.header.index, false)
             .await
             .map(|_| ())
