@@ -18,7 +18,7 @@ fn initial_state() -> State {
     State::from_query(&query)
 }
 
-/// The keyboard: space play/pause, ←/→ step, +/− speed, 1–8 scenes.
+/// The keyboard: space play/pause, ←/→ step, +/− speed, 1–9 scenes.
 fn key_action(key: &str, speed: u32) -> Option<Action> {
     Some(match key {
         " " | "k" => Action::TogglePlay,
@@ -36,10 +36,16 @@ fn key_action(key: &str, speed: u32) -> Option<Action> {
 pub fn app() -> Html {
     let state = use_reducer(initial_state);
     let model = use_memo(ModelKey::of(&state), SceneModel::build);
-    let len = model.trace.as_ref().map_or(0, |t| t.hops.len());
+    // The live scene sets the length itself, from the packet it shows.
+    let len =
+        (state.scene != Scene::Live).then(|| model.trace.as_ref().map_or(0, |t| t.hops.len()));
     {
         let d = state.dispatcher();
-        use_effect_with(len, move |&len| d.dispatch(Action::SetLen(len)));
+        use_effect_with(len, move |&len| {
+            if let Some(len) = len {
+                d.dispatch(Action::SetLen(len));
+            }
+        });
     }
     {
         let d = state.dispatcher();
@@ -123,7 +129,7 @@ pub fn app() -> Html {
                 <h2 id="scene-title">{ format!("{}. {}", state.scene.key(), state.scene.title()) }</h2>
                 { scenes::view(props) }
             </main>
-            <footer>{ "Keys: space play/pause · ← → step · + − speed · 1–8 scenes. Everything shown is computed by podnet-core, the model the node agent programs into real kernels." }</footer>
+            <footer>{ "Keys: space play/pause · ← → step · + − speed · 1–9 scenes. Everything shown is computed by podnet-core, the model the node agent programs into real kernels." }</footer>
         </div>
     }
 }

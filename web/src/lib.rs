@@ -8,6 +8,7 @@
 //! - [`layout`]: where things are drawn
 //! - [`components`]: topology drawing, player, headers, matrix
 //! - [`scenes`]: one file per scene, in the seed's order
+//! - [`live`]: the client of `podnet lab serve` (scene i)
 //! - [`app`]: the root component
 
 #![warn(missing_docs)]
@@ -15,6 +16,7 @@
 pub mod app;
 pub mod components;
 pub mod layout;
+pub mod live;
 pub mod model;
 pub mod scenes;
 pub mod state;

@@ -142,6 +142,8 @@ impl SceneModel {
                 m
             }
             Scene::Sandbox => sandbox(key.sandbox.as_ref().cloned().unwrap_or_default()),
+            // The live scene draws what the lab's server reports, not a model.
+            Scene::Live => SceneModel::plain(scenario::demo()),
         }
     }
 }

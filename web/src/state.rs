@@ -28,11 +28,13 @@ pub enum Scene {
     Outside,
     /// h. Build your own cluster and send any packet.
     Sandbox,
+    /// i. A real lab: its kernels' state and captured packets, beside the model.
+    Live,
 }
 
 impl Scene {
     /// All scenes in order.
-    pub const ALL: [Scene; 8] = [
+    pub const ALL: [Scene; 9] = [
         Scene::Pod,
         Scene::Node,
         Scene::Unconnected,
@@ -41,6 +43,7 @@ impl Scene {
         Scene::Packet,
         Scene::Outside,
         Scene::Sandbox,
+        Scene::Live,
     ];
 
     /// The letter used in the URL and the menu.
@@ -68,6 +71,7 @@ impl Scene {
             Scene::Packet => "A packet across nodes",
             Scene::Outside => "Reaching a pod from outside",
             Scene::Sandbox => "Sandbox",
+            Scene::Live => "Live lab",
         }
     }
 }

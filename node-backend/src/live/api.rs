@@ -122,7 +122,10 @@ async fn guard(State(app): State<Arc<Shared>>, req: Request, next: Next) -> Resp
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
     if !app.hosts.iter().any(|h| h == host) {
-        return error(StatusCode::FORBIDDEN, format!("host {host:?} is not this server"));
+        return error(
+            StatusCode::FORBIDDEN,
+            format!("host {host:?} is not this server"),
+        );
     }
     let origin = req
         .headers()

@@ -116,11 +116,7 @@ fn open_socket() -> std::io::Result<OwnedFd> {
     )?;
     setsockopt(&fd, sockopt::ReceiveTimestampns, &true)?;
     // Wake up now and then to notice `stop`.
-    setsockopt(
-        &fd,
-        sockopt::ReceiveTimeout,
-        &TimeVal::new(0, 100_000),
-    )?;
+    setsockopt(&fd, sockopt::ReceiveTimeout, &TimeVal::new(0, 100_000))?;
     setsockopt(&fd, sockopt::RcvBuf, &(4 << 20))?;
     Ok(fd)
 }
@@ -204,7 +200,7 @@ pub fn start(
             let mut polls = 0u32;
             while !stop.load(Ordering::Relaxed) {
                 polls = polls.wrapping_add(1);
-                if polls % 64 == 0 {
+                if polls.is_multiple_of(64) {
                     counters
                         .dropped_kernel
                         .fetch_add(kernel_drops(&fd), Ordering::Relaxed);

@@ -52,7 +52,9 @@ fn msg(s: impl Into<String>) -> LabError {
 /// Serves until SIGINT or SIGTERM. Prints the address once listening.
 pub fn serve(cfg: Config) -> Result<(), LabError> {
     if !nix::unistd::geteuid().is_root() {
-        return Err(msg("podnet lab serve captures packets in the lab's namespaces: run it as root"));
+        return Err(msg(
+            "podnet lab serve captures packets in the lab's namespaces: run it as root",
+        ));
     }
     let state = LabState::load(&cfg.lab)?;
     let view = LabView::read(&state)?;
@@ -120,7 +122,11 @@ pub fn serve(cfg: Config) -> Result<(), LabError> {
         "podnet lab serve: lab {} on http://{addr} ({taps} taps in {} namespaces){}",
         cfg.lab,
         threads.len(),
-        if cfg.web.is_some() { ", explainer at /" } else { "" }
+        if cfg.web.is_some() {
+            ", explainer at /"
+        } else {
+            ""
+        }
     );
     let _ = std::io::stdout().flush();
     let app = api::router(shared, cfg.web.clone());

@@ -8,6 +8,7 @@ mod e_ranges;
 mod f_packet;
 mod g_outside;
 mod h_sandbox;
+mod i_live;
 
 use std::rc::Rc;
 
@@ -58,5 +59,6 @@ pub fn view(p: SceneProps) -> Html {
         Scene::Packet => html! { <f_packet::PacketScene ..p /> },
         Scene::Outside => html! { <g_outside::OutsideScene ..p /> },
         Scene::Sandbox => html! { <h_sandbox::SandboxScene ..p /> },
+        Scene::Live => html! { <i_live::LiveScene ..p /> },
     }
 }

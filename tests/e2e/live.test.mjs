@@ -1,0 +1,103 @@
+// Live mode end to end: a real 2-node lab, `podnet lab serve`, and the
+// built explainer in headless Chromium. The page is served from another
+// origin (as `scripts/explain.sh` does), so CORS and the origin check are
+// exercised too. Needs root (network namespaces) and target/debug/podnet.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { root, serveDist, launch, newPage } from './harness.mjs';
+
+const bin = process.env.PODNET ?? join(root, 'target/debug/podnet');
+const lab = `e2e${process.pid % 10000}`;
+const out = join(root, 'tests/e2e/out');
+let web, other, server, serverUrl, browser, page;
+const errors = [];
+
+function podnet(...args) {
+  return execFileSync(bin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Starts `podnet lab serve` on a free port; resolves to its URL. */
+function serve(allowOrigin) {
+  server = spawn(bin, ['lab', 'serve', '--name', lab, '--listen', '127.0.0.1:0', '--allow-origin', allowOrigin],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((ok, fail) => {
+    let text = '';
+    server.stdout.on('data', (d) => {
+      text += d;
+      const m = text.match(/on (http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) ok(m[1]);
+    });
+    server.on('exit', (code) => fail(new Error(`podnet lab serve exited with ${code}`)));
+  });
+}
+
+before(async () => {
+  await mkdir(out, { recursive: true });
+  try { podnet('lab', 'down', '--name', lab); } catch { /* nothing to remove */ }
+  podnet('lab', 'up', '--name', lab, '--nodes', '2', '--pods-per-node', '1');
+  web = await serveDist();
+  other = await serveDist();
+  serverUrl = await serve(new URL(web.url).origin);
+  browser = await launch();
+  page = await newPage(browser, errors);
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill('SIGTERM');
+  await web?.close();
+  await other?.close();
+  podnet('lab', 'down', '--name', lab);
+});
+
+test('a real ping across nodes animates hop by hop with its own source, and the model agrees', async () => {
+  const labView = await (await fetch(`${serverUrl}/api/lab`)).json();
+  const ip = (name) => labView.spec.pods.find((p) => p.name === name).ip;
+  await page.goto(`${web.url}?scene=i`);
+  await page.waitForSelector('#scene-i');
+  await page.fill('#live-addr', serverUrl);
+  await page.click('#live-connect');
+  await page.waitForSelector('#live-status.ok');
+  assert.match(await page.textContent('#live-status'), new RegExp(`connected to lab ${lab}`));
+  await page.selectOption('#live-from', 'pod1-1');
+  await page.selectOption('#live-to', 'pod2-1');
+  await page.click('#live-send');
+  await page.waitForSelector('#live-probe-result.ok');
+  assert.match(await page.textContent('#live-probe-result'), /answered in/);
+  await page.waitForSelector('#live-compare-summary');
+  await page.selectOption('#speed', '8');
+  // The captured path: both pods, both bridges, both uplinks, the LAN.
+  const places = await page.locator('li.hop .place').allTextContents();
+  assert.equal(places.length, 9, places.join(' | '));
+  assert.equal(places[0], `default/pod1-1 eth0`);
+  assert.ok(places.includes('node1 cni0') && places.includes('node2 eth0') && places.includes('LAN'), places.join(' | '));
+  assert.equal(places[8], `default/pod2-1 eth0`);
+  await page.waitForSelector('#verdict', { timeout: 10000 });
+  assert.equal(
+    await page.textContent('#verdict'),
+    `Delivered to default/pod2-1; source ${ip('pod1-1')} unchanged: no NAT.`,
+  );
+  assert.equal(await page.textContent('#live-compare-summary'), 'Model and kernel agree at all 9 places.');
+  assert.equal(await page.locator('#live-compare tr.differs').count(), 0);
+  const live = await page.evaluate(() => window.podnetLive);
+  const latency = live.shownMs - live.firstUs / 1000;
+  assert.ok(latency > 0 && latency < 5000, `latency ${latency} ms`);
+  console.log(`FIGURE live latency, packet on the wire to hop shown: ${latency.toFixed(1)} ms (target < 200 ms)`);
+  await page.screenshot({ path: join(out, 'scene-i.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+});
+
+test('a page from another origin is refused, and says so', async () => {
+  const p = await newPage(browser, []);
+  await p.goto(`${other.url}?scene=i`);
+  await p.fill('#live-addr', serverUrl);
+  await p.click('#live-connect');
+  await p.waitForSelector('#live-status.bad');
+  assert.match(await p.textContent('#live-status'), /cannot reach podnet lab serve|403/);
+  await p.close();
+  const stats = await (await fetch(`${serverUrl}/api/stats`)).json();
+  assert.ok(stats.capture.traces >= 2, JSON.stringify(stats));
+});

@@ -1,0 +1,507 @@
+//! i. Live lab: a real lab's kernels, real captured packets, and the model beside them.
+//!
+//! The page connects to `podnet lab serve`, draws the cluster its kernels
+//! report, lets the reader send a ping between two real pods, and animates
+//! the captured packet with the same drawing and player as the other
+//! scenes. Core replays the captured packet through the model and the table
+//! below marks every place where the two differ.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use futures::SinkExt;
+use gloo::net::websocket::Message;
+use podnet_core::forward::live::{compare, replay, Comparison, LiveTrace, Seen};
+use podnet_core::forward::{Network, Verdict};
+use podnet_core::topology::Cluster;
+use web_sys::{HtmlInputElement, HtmlSelectElement};
+use yew::prelude::*;
+
+use super::SceneProps;
+use crate::components::player::Player;
+use crate::components::topology::Topology;
+use crate::live::{self, LabView, ProbeRequest, ProbeResult};
+use crate::state::Action;
+
+/// Packets kept in the list.
+const KEEP: usize = 100;
+
+/// A connected lab.
+#[derive(Debug, PartialEq)]
+pub struct Lab {
+    /// Its address.
+    pub addr: String,
+    /// What its kernels report.
+    pub view: LabView,
+    /// The same, as core models it.
+    pub cluster: Rc<Cluster>,
+}
+
+/// The connection.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Status {
+    /// Not connected.
+    #[default]
+    Idle,
+    /// Connecting.
+    Connecting,
+    /// Streaming.
+    Connected,
+    /// Failed, or the stream ended.
+    Failed(String),
+}
+
+/// The scene's own state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Live {
+    /// Address typed.
+    pub addr: String,
+    /// Connection.
+    pub status: Status,
+    /// The lab, once read.
+    pub lab: Option<Rc<Lab>>,
+    /// Captured packets, oldest first.
+    pub traces: Vec<Rc<LiveTrace>>,
+    /// The packet shown.
+    pub selected: Option<u64>,
+    /// Probe sender, receiver and protocol.
+    pub from: String,
+    /// Receiver.
+    pub to: String,
+    /// `ping` or `udp`.
+    pub proto: String,
+    /// The last probe's answer.
+    pub probe: Option<Result<ProbeResult, String>>,
+}
+
+impl Default for Live {
+    fn default() -> Live {
+        Live {
+            addr: "127.0.0.1:7070".into(),
+            status: Status::Idle,
+            lab: None,
+            traces: Vec::new(),
+            selected: None,
+            from: String::new(),
+            to: String::new(),
+            proto: "ping".into(),
+            probe: None,
+        }
+    }
+}
+
+/// What changes it.
+pub enum LiveAction {
+    /// The address field.
+    Addr(String),
+    /// Connecting.
+    Connecting,
+    /// The lab was read.
+    Connected(Rc<Lab>),
+    /// Connection failed or ended.
+    Failed(String),
+    /// A packet arrived.
+    Trace(Rc<LiveTrace>),
+    /// Show this packet.
+    Select(u64),
+    /// Probe sender.
+    From(String),
+    /// Probe receiver.
+    To(String),
+    /// Probe protocol.
+    Proto(String),
+    /// A probe was sent.
+    Probed(Result<ProbeResult, String>),
+}
+
+impl Reducible for Live {
+    type Action = LiveAction;
+
+    fn reduce(self: Rc<Self>, action: LiveAction) -> Rc<Self> {
+        let mut s = (*self).clone();
+        match action {
+            LiveAction::Addr(a) => s.addr = a,
+            LiveAction::Connecting => {
+                s.status = Status::Connecting;
+                s.traces.clear();
+                s.selected = None;
+                s.probe = None;
+            }
+            LiveAction::Connected(lab) => {
+                // Default probe: the first pod of the first node to the first pod of the last.
+                let pods = lab.cluster.pods();
+                let first = pods.first().map(|p| (p.node, p.name.clone()));
+                let other = pods
+                    .iter()
+                    .rev()
+                    .find(|p| first.as_ref().is_some_and(|f| f.0 != p.node))
+                    .or(pods.last());
+                s.from = first.map(|f| f.1).unwrap_or_default();
+                s.to = other.map(|p| p.name.clone()).unwrap_or_default();
+                s.lab = Some(lab);
+                s.status = Status::Connected;
+            }
+            LiveAction::Failed(e) => s.status = Status::Failed(e),
+            LiveAction::Trace(t) => {
+                let wanted = match &s.probe {
+                    Some(Ok(p)) => live::is_probe(&t, p),
+                    _ => false,
+                };
+                if wanted || s.selected.is_none() {
+                    s.selected = Some(t.id);
+                }
+                s.traces.push(t);
+                if s.traces.len() > KEEP {
+                    let drop = s.traces.len() - KEEP;
+                    s.traces.drain(..drop);
+                }
+            }
+            LiveAction::Select(id) => s.selected = Some(id),
+            LiveAction::From(v) => s.from = v,
+            LiveAction::To(v) => s.to = v,
+            LiveAction::Proto(v) => s.proto = v,
+            LiveAction::Probed(r) => {
+                if let Ok(p) = &r {
+                    if let Some(t) = s.traces.iter().rev().find(|t| live::is_probe(t, p)) {
+                        s.selected = Some(t.id);
+                    }
+                }
+                s.probe = Some(r);
+            }
+        }
+        Rc::new(s)
+    }
+}
+
+type Sink = futures::stream::SplitSink<gloo::net::websocket::futures::WebSocket, Message>;
+
+fn connect(
+    addr: String,
+    d: UseReducerDispatcher<Live>,
+    sink: Rc<std::cell::RefCell<Option<Sink>>>,
+    generation: Rc<Cell<u32>>,
+) {
+    let addr = match live::normalize(&addr) {
+        Ok(a) => a,
+        Err(e) => return d.dispatch(LiveAction::Failed(e)),
+    };
+    let gen = generation.get().wrapping_add(1);
+    generation.set(gen);
+    d.dispatch(LiveAction::Connecting);
+    yew::platform::spawn_local(async move {
+        let old = sink.borrow_mut().take();
+        if let Some(mut old) = old {
+            let _ = old.close().await;
+        }
+        let view = match live::fetch_lab(&addr).await {
+            Ok(v) => v,
+            Err(e) => return d.dispatch(LiveAction::Failed(e)),
+        };
+        let cluster = match view.spec.build() {
+            Ok(c) => Rc::new(c),
+            Err(e) => {
+                return d.dispatch(LiveAction::Failed(format!(
+                    "the lab describes no valid cluster: {e}"
+                )))
+            }
+        };
+        let current = {
+            let generation = generation.clone();
+            move || generation.get() == gen
+        };
+        let (on, closed, d2) = (current.clone(), current, d.clone());
+        let opened = live::stream(
+            &addr,
+            move |t| {
+                if on() {
+                    d2.dispatch(LiveAction::Trace(Rc::new(t)));
+                }
+            },
+            {
+                let d = d.clone();
+                move |why| {
+                    if closed() {
+                        d.dispatch(LiveAction::Failed(format!("stream ended: {why}")));
+                    }
+                }
+            },
+        );
+        match opened {
+            Ok(s) => {
+                *sink.borrow_mut() = Some(s);
+                d.dispatch(LiveAction::Connected(Rc::new(Lab {
+                    addr,
+                    view,
+                    cluster,
+                })));
+            }
+            Err(e) => d.dispatch(LiveAction::Failed(e)),
+        }
+    });
+}
+
+fn frame_text(s: &Option<Seen>) -> String {
+    match s {
+        Some(s) => format!(
+            "{} > {} ttl {} · {} > {}",
+            s.frame.src, s.frame.dst, s.frame.ttl, s.frame.src_mac, s.frame.dst_mac
+        ),
+        None => "—".into(),
+    }
+}
+
+/// The side-by-side table.
+#[derive(Properties, PartialEq)]
+struct CompareProps {
+    cmp: Rc<Comparison>,
+    cluster: Rc<Cluster>,
+}
+
+#[function_component(CompareTable)]
+fn compare_table(p: &CompareProps) -> Html {
+    let c = &p.cluster;
+    let diff = p.cmp.differences();
+    let summary = if p.cmp.agrees() {
+        format!("Model and kernel agree at all {} places.", p.cmp.rows.len())
+    } else if diff == 0 {
+        "Model and kernel pass the same places but end differently.".to_string()
+    } else {
+        format!(
+            "Model and kernel differ at {diff} of {} places.",
+            p.cmp.rows.len()
+        )
+    };
+    html! {
+        <div class="live-compare">
+            <h3>{ "Model vs kernel" }</h3>
+            <p id="live-compare-summary" class={classes!("verdict", if p.cmp.agrees() { "ok" } else { "bad" })}>{ summary }</p>
+            <table id="live-compare">
+                <thead><tr><th>{ "place" }</th><th>{ "kernel (captured)" }</th><th>{ "model (podnet-core)" }</th><th>{ "" }</th></tr></thead>
+                <tbody>
+                { for p.cmp.rows.iter().map(|r| {
+                    let place = r.kernel.or(r.model).map(|s| s.place.label(c)).unwrap_or_default();
+                    let mark = if r.agrees() {
+                        "✓".to_string()
+                    } else {
+                        format!("✗ {}", r.differs.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "))
+                    };
+                    html! {
+                        <tr class={classes!(if r.agrees() { "same" } else { "differs" })}>
+                            <td>{ place }</td>
+                            <td><code>{ frame_text(&r.kernel) }</code></td>
+                            <td><code>{ frame_text(&r.model) }</code></td>
+                            <td>{ mark }</td>
+                        </tr>
+                    }
+                }) }
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+fn trace_label(t: &LiveTrace, c: &Cluster) -> String {
+    let what = match t.trace.sent.map(|f| f.l4) {
+        Some(podnet_core::forward::L4Repr::IcmpEcho { request: true, .. }) => "ping",
+        Some(podnet_core::forward::L4Repr::IcmpEcho { request: false, .. }) => "ping reply",
+        Some(podnet_core::forward::L4Repr::Udp { .. }) => "udp",
+        Some(podnet_core::forward::L4Repr::Tcp { .. }) => "tcp",
+        _ => "ip",
+    };
+    let (src, dst) = t.trace.sent.map(|f| (f.src, f.dst)).unwrap_or((
+        std::net::Ipv4Addr::UNSPECIFIED,
+        std::net::Ipv4Addr::UNSPECIFIED,
+    ));
+    let end = match t.trace.verdict {
+        Verdict::Delivered { to } => format!("delivered to {}", c.name_of(to)),
+        Verdict::Dropped { at, .. } => format!("lost after {}", at.label(c)),
+    };
+    format!(
+        "#{} {what} {src} → {dst}: {} hops, {end}",
+        t.id,
+        t.trace.hops.len()
+    )
+}
+
+/// Scene i.
+#[function_component(LiveScene)]
+pub fn live_scene(p: &SceneProps) -> Html {
+    let live = use_reducer(Live::default);
+    let sink = use_mut_ref(|| None::<Sink>);
+    let generation = use_mut_ref(|| Rc::new(Cell::new(0u32)));
+    let generation: Rc<Cell<u32>> = generation.borrow().clone();
+    let sink: Rc<std::cell::RefCell<Option<Sink>>> = sink;
+    let selected: Option<Rc<LiveTrace>> = live
+        .selected
+        .and_then(|id| live.traces.iter().find(|t| t.id == id).cloned());
+    // A new packet on screen: the player starts from its first hop and plays.
+    {
+        let on = p.on.clone();
+        let len = selected.as_ref().map_or(0, |t| t.trace.hops.len());
+        let id = selected.as_ref().map(|t| (t.id, t.first_us));
+        use_effect_with(id, move |id| {
+            on.emit(Action::SetLen(len));
+            on.emit(Action::Seek(0));
+            if let Some((id, first_us)) = *id {
+                on.emit(Action::TogglePlay);
+                // For the latency figure: when the page showed the packet.
+                let w = gloo::utils::window();
+                let o = js_sys::Object::new();
+                let _ = js_sys::Reflect::set(&o, &"id".into(), &(id as f64).into());
+                let _ = js_sys::Reflect::set(&o, &"firstUs".into(), &(first_us as f64).into());
+                let _ = js_sys::Reflect::set(&o, &"shownMs".into(), &js_sys::Date::now().into());
+                let _ = js_sys::Reflect::set(&w, &"podnetLive".into(), &o);
+            }
+        });
+    }
+    let comparison = {
+        let lab = live.lab.clone();
+        use_memo((selected.clone(), lab), |(t, lab)| {
+            let (t, lab) = (t.as_ref()?, lab.as_ref()?);
+            let net = Network::new(&lab.cluster).ok()?;
+            let model = replay(&net, &t.trace).ok()?;
+            Some(Rc::new(compare(&model, &t.trace)))
+        })
+    };
+    let d = live.dispatcher();
+    let on_addr = {
+        let d = d.clone();
+        Callback::from(move |e: Event| {
+            d.dispatch(LiveAction::Addr(
+                e.target_unchecked_into::<HtmlInputElement>().value(),
+            ))
+        })
+    };
+    let on_connect = {
+        let (d, addr, sink, generation) = (
+            d.clone(),
+            live.addr.clone(),
+            sink.clone(),
+            generation.clone(),
+        );
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            connect(addr.clone(), d.clone(), sink.clone(), generation.clone());
+        })
+    };
+    let select = |f: fn(String) -> LiveAction| {
+        let d = d.clone();
+        Callback::from(move |e: Event| {
+            d.dispatch(f(e.target_unchecked_into::<HtmlSelectElement>().value()))
+        })
+    };
+    let on_send = {
+        let (d, live) = (d.clone(), live.clone());
+        Callback::from(move |_: MouseEvent| {
+            let Some(lab) = live.lab.clone() else { return };
+            let req = ProbeRequest {
+                from: live.from.clone(),
+                to: live.to.clone(),
+                proto: live.proto.clone(),
+            };
+            let d = d.clone();
+            yew::platform::spawn_local(async move {
+                d.dispatch(LiveAction::Probed(live::probe(&lab.addr, &req).await));
+            });
+        })
+    };
+    let status = match &live.status {
+        Status::Idle => html! { <span id="live-status">{ "not connected" }</span> },
+        Status::Connecting => html! { <span id="live-status">{ "connecting…" }</span> },
+        Status::Connected => {
+            html! { <span id="live-status" class="ok">{ format!("connected to lab {}", live.lab.as_ref().map_or("", |l| l.view.name.as_str())) }</span> }
+        }
+        Status::Failed(e) => html! { <span id="live-status" class="bad">{ e.clone() }</span> },
+    };
+    let members: Vec<String> = live.lab.as_ref().map_or_else(Vec::new, |l| {
+        l.cluster
+            .pods()
+            .iter()
+            .map(|p| p.name.clone())
+            .chain(l.cluster.nodes().iter().map(|n| n.name.clone()))
+            .chain(l.cluster.clients().iter().map(|c| c.name.clone()))
+            .collect()
+    });
+    let choose = |id: &'static str, current: &str, cb: Callback<Event>| {
+        html! {
+            <select id={id} onchange={cb}>
+                { for members.iter().map(|m| html! { <option value={m.clone()} selected={m == current}>{ m.clone() }</option> }) }
+            </select>
+        }
+    };
+    let probe_text = match &live.probe {
+        None => html! {},
+        Some(Ok(r)) => html! { <span id="live-probe-result" class="ok">{
+            match r.rtt_us { Some(us) => format!("answered in {:.2} ms", us as f64 / 1000.0), None => "no answer".into() }
+        }</span> },
+        Some(Err(e)) => html! { <span id="live-probe-result" class="bad">{ e.clone() }</span> },
+    };
+    html! {
+        <section class="scene" id="scene-i">
+            <div class="explain">
+                <p>{ "Everything so far was the model. Here is a real lab: network namespaces for nodes and pods, wired by podnet-agent and podnet-cni. As root, run " }
+                    <code>{ "podnet lab up" }</code>{ " and " }<code>{ "podnet lab serve" }</code>
+                    { ", then connect. The page draws what the kernels report, sends a real ping from inside the lab, and animates the frames captured on every veth, bridge and uplink. podnet-core replays the same packet through the model; the table marks every place where they differ." }</p>
+                <form class="live-connect" onsubmit={on_connect}>
+                    <label>{ "Lab server " }<input id="live-addr" value={live.addr.clone()} onchange={on_addr} /></label>
+                    <button id="live-connect" type="submit">{ "Connect" }</button>
+                    { status }
+                </form>
+                { if live.lab.is_some() { html! {
+                    <div class="live-probe">
+                        { choose("live-from", &live.from, select(LiveAction::From)) }
+                        { " → " }
+                        { choose("live-to", &live.to, select(LiveAction::To)) }
+                        <select id="live-proto" onchange={select(LiveAction::Proto)}>
+                            <option value="ping" selected={live.proto == "ping"}>{ "ping" }</option>
+                            <option value="udp" selected={live.proto == "udp"}>{ "UDP" }</option>
+                        </select>
+                        <button id="live-send" onclick={on_send}>{ "Send" }</button>
+                        { probe_text }
+                    </div>
+                } } else { html! {} } }
+                { match &live.lab { Some(lab) => html! {
+                    <ul id="live-traces" class="live-traces">
+                        { for live.traces.iter().rev().take(12).map(|t| {
+                            let (d, id) = (d.clone(), t.id);
+                            html! {
+                                <li class={classes!((live.selected == Some(t.id)).then_some("current"))}>
+                                    <button onclick={Callback::from(move |_: MouseEvent| d.dispatch(LiveAction::Select(id)))}>{ trace_label(t, &lab.cluster) }</button>
+                                </li>
+                            }
+                        }) }
+                    </ul>
+                }, None => html! {} } }
+            </div>
+            { match (&live.lab, &selected) {
+                (Some(lab), Some(t)) => {
+                    let trace = Rc::new(t.trace.clone());
+                    html! {
+                        <>
+                            <div class="packet-view">
+                                <Topology cluster={lab.cluster.clone()} trace={Some(trace.clone())} step={p.state.step} speed={p.state.speed} />
+                                <Player trace={trace} cluster={lab.cluster.clone()} step={p.state.step} playing={p.state.playing} speed={p.state.speed} on={p.on.clone()} />
+                            </div>
+                            { match &*comparison { Some(cmp) => html! { <CompareTable cmp={cmp.clone()} cluster={lab.cluster.clone()} /> }, None => html! {} } }
+                        </>
+                    }
+                }
+                (Some(lab), None) => html! { <Topology cluster={lab.cluster.clone()} /> },
+                _ => html! {},
+            } }
+            { match &live.lab { Some(lab) => html! {
+                <details class="live-kernel">
+                    <summary>{ "Routes as the kernels report them" }</summary>
+                    { for lab.view.namespaces.iter().filter(|n| n.role == "node").map(|n| html! {
+                        <div>
+                            <h4>{ n.name.clone() }</h4>
+                            <ul>{ for n.routes.iter().map(|r| html! {
+                                <li><code>{ format!("{}{} proto {}", r.dst, r.via.map(|v| format!(" via {v}")).unwrap_or_default(), r.proto) }</code></li>
+                            }) }</ul>
+                        </div>
+                    }) }
+                </details>
+            }, None => html! {} } }
+        </section>
+    }
+}
