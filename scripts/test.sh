@@ -28,13 +28,13 @@ cargo test --workspace --locked
 
 step "core builds for wasm32 and passes its scenario tests in headless Chromium"
 cargo build -p podnet-core --target wasm32-unknown-unknown --locked
-cargo test -p podnet-core --target wasm32-unknown-unknown --test scenarios --locked
+cargo test -p podnet-core --target wasm32-unknown-unknown --test scenarios --test live --locked
 
 step "web components in headless Chromium (wasm-bindgen-test)"
 cargo test -p podnet-web --target wasm32-unknown-unknown --test components --locked
 
 step "build the explainer with trunk, then click through it (playwright-core + Chromium)"
 TRUNK_SKIP_VERSION_CHECK=true trunk build
-(cd tests/e2e && node --test explainer.test.mjs)
+(cd tests/e2e && node --test explainer.test.mjs live.test.mjs)
 
 step "all tests passed in $(( $(date +%s) - start )) s"

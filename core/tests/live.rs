@@ -3,6 +3,13 @@
 //! The captures here are written by hand from what Linux shows on each
 //! device for a cross-node ping in the demo cluster (TTL lowered by each
 //! node, MACs rewritten by each router), not derived from the model.
+//! They run natively and, compiled to wasm32, in headless Chromium, where
+//! the explainer's live scene uses the same functions.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 use std::net::Ipv4Addr;
 

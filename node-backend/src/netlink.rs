@@ -80,7 +80,8 @@ impl Netns {
             })
     }
 
-    fn try_clone(&self) -> NlResult<Netns> {
+    /// Another handle on the same namespace.
+    pub fn try_clone(&self) -> NlResult<Netns> {
         self.0
             .try_clone()
             .map(Netns)

@@ -2,88 +2,14 @@
 //! plugin. Every test uses its own lab name and tears its lab down on drop,
 //! even when an assertion fails.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use podnet_node::lab::{self, LabState};
+use podnet_node::lab::LabState;
 
-const PODNET: &str = env!("CARGO_BIN_EXE_podnet");
-static NEXT: AtomicUsize = AtomicUsize::new(0);
+mod common;
 
-struct Lab {
-    name: String,
-}
-
-impl Lab {
-    fn up(args: &[&str]) -> Lab {
-        let name = format!(
-            "pl{}x{}",
-            std::process::id() % 100_000,
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        );
-        let lab = Lab { name };
-        let out = lab.podnet(&[&["lab", "up"], args].concat());
-        assert!(
-            out.status.success(),
-            "lab up: {}{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        lab
-    }
-
-    /// `podnet lab --name <this lab> <args after "lab">`.
-    fn podnet(&self, args: &[&str]) -> Output {
-        assert_eq!(args[0], "lab");
-        Command::new(PODNET)
-            .args(["lab", "--name", &self.name])
-            .args(&args[1..])
-            .output()
-            .expect("run podnet")
-    }
-
-    fn state(&self) -> LabState {
-        LabState::load(&self.name).expect("lab state")
-    }
-
-    fn routes(&self, node: &str) -> String {
-        text(
-            &self
-                .podnet(&["lab", "exec", node, "--", "ip", "route", "show"])
-                .stdout,
-        )
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = lab::down(&self.name);
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn bin_dir() -> PathBuf {
-    Path::new(PODNET)
-        .parent()
-        .expect("target dir")
-        .to_path_buf()
-}
-
-fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ok() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use common::{bin_dir, text, wait_for, Lab, PODNET};
 
 #[test]
 fn three_nodes_meet_the_requirements_and_the_model_matches_the_kernel() {

@@ -27,7 +27,7 @@ after(async () => {
 });
 
 test('every scene opens from its tab and is photographed', async () => {
-  for (const key of 'abcdefgh') {
+  for (const key of 'abcdefghi') {
     await page.click(`#tab-${key}`);
     await page.waitForSelector(`#scene-${key}`);
     assert.match(await page.textContent('#scene-title'), new RegExp(`^${key}\\.`));

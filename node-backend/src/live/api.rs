@@ -239,7 +239,7 @@ async fn probe(
 ) -> Response {
     let req = match body {
         Ok(Json(r)) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+        Err(e) => return error(e.status(), e.body_text()),
     };
     if let Err(e) = probe::validate(&app.state, &req) {
         return error(StatusCode::BAD_REQUEST, e);

@@ -505,3 +505,74 @@ pub fn live_scene(p: &SceneProps) -> Html {
         </section>
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use podnet_core::forward::live::{assemble, Capture, Dir, Tap};
+    use podnet_core::forward::ProbeKind;
+    use podnet_core::topology::scenario;
+
+    fn captured(id: u64, icmp_id: u16) -> Rc<LiveTrace> {
+        let c = scenario::demo();
+        let a = c.pod_named("pod-a").unwrap();
+        let mut frame = ProbeKind::Ping.frame(a.ip, "10.244.2.2".parse().unwrap());
+        frame.l4 = podnet_core::forward::L4Repr::IcmpEcho {
+            request: true,
+            id: icmp_id,
+            seq: 1,
+        };
+        let cap = Capture {
+            tap: Tap::PodEth(a.id),
+            dir: Dir::Out,
+            at_us: 1,
+            frame,
+        };
+        Rc::new(LiveTrace {
+            id,
+            first_us: 1,
+            last_us: 1,
+            assembled_us: 2,
+            frames: 1,
+            trace: assemble(&c, &[cap], Vec::new()).unwrap(),
+        })
+    }
+
+    fn probed(icmp_id: u16) -> LiveAction {
+        LiveAction::Probed(Ok(ProbeResult {
+            dst: "10.244.2.2".parse().unwrap(),
+            icmp_id: Some(icmp_id),
+            src_port: None,
+            answered: true,
+            rtt_us: Some(300),
+        }))
+    }
+
+    #[test]
+    fn the_probe_s_packet_is_shown_whichever_arrives_first() {
+        // Packet first, then the probe's answer.
+        let s = Rc::new(Live::default())
+            .reduce(LiveAction::Trace(captured(1, 7)))
+            .reduce(LiveAction::Trace(captured(2, 42)))
+            .reduce(probed(42));
+        assert_eq!(s.selected, Some(2));
+        // The answer first, then unrelated traffic, then the packet.
+        let s = Rc::new(Live::default())
+            .reduce(LiveAction::Trace(captured(1, 7)))
+            .reduce(probed(42))
+            .reduce(LiveAction::Trace(captured(2, 9)))
+            .reduce(LiveAction::Trace(captured(3, 42)))
+            .reduce(LiveAction::Trace(captured(4, 9)));
+        assert_eq!(s.selected, Some(3));
+    }
+
+    #[test]
+    fn the_list_is_bounded() {
+        let mut s = Rc::new(Live::default());
+        for i in 0..(KEEP as u64 + 50) {
+            s = s.reduce(LiveAction::Trace(captured(i + 1, 1)));
+        }
+        assert_eq!(s.traces.len(), KEEP);
+        assert_eq!(s.traces[0].id, 51);
+    }
+}
