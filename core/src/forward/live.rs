@@ -65,6 +65,9 @@ pub struct Capture {
 
 /// What identifies one packet along its path: the fields no router rewrites
 /// (TTL and MACs change at every hop; NAT'd packets split into two flows).
+/// The IP identification tells apart packets of one flow where the sender
+/// numbers them (connected sockets); where it is 0, they share a key and
+/// frames of packets sent close together may be grouped as one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FlowKey {
     /// Source address.
@@ -75,6 +78,8 @@ pub struct FlowKey {
     pub protocol: u8,
     /// Ports, ICMP id and sequence, or TCP sequence: whatever tells packets apart.
     pub detail: (u32, u32),
+    /// IPv4 identification.
+    pub ident: u16,
 }
 
 impl FlowKey {
@@ -94,13 +99,14 @@ impl FlowKey {
                 seq,
                 ..
             } => (u32::from(src_port) << 16 | u32::from(dst_port), seq),
-            L4Repr::Unknown { .. } => (u32::from(f.ident), 0),
+            L4Repr::Unknown { protocol } => (u32::from(protocol), 0),
         };
         FlowKey {
             src: f.src,
             dst: f.dst,
             protocol: f.l4.protocol(),
             detail,
+            ident: f.ident,
         }
     }
 }
