@@ -82,10 +82,21 @@ test('a real ping across nodes animates hop by hop with its own source, and the 
   );
   assert.equal(await page.textContent('#live-compare-summary'), 'Model and kernel agree at all 9 places.');
   assert.equal(await page.locator('#live-compare tr.differs').count(), 0);
-  const live = await page.evaluate(() => window.podnetLive);
-  const latency = live.shownMs - live.firstUs / 1000;
-  assert.ok(latency > 0 && latency < 5000, `latency ${latency} ms`);
-  console.log(`FIGURE live latency, packet on the wire to hop shown: ${latency.toFixed(1)} ms (target < 200 ms)`);
+  // Latency: the first frame's kernel timestamp to the page showing the packet.
+  const latencies = [];
+  for (let i = 0; i < 7; i++) {
+    const before = await page.evaluate(() => window.podnetLive.id);
+    if (i > 0) {
+      await page.click('#live-send');
+      await page.waitForFunction((id) => window.podnetLive.id !== id, before);
+    }
+    const live = await page.evaluate(() => window.podnetLive);
+    latencies.push(live.shownMs - live.firstUs / 1000);
+  }
+  latencies.sort((a, b) => a - b);
+  const median = latencies[3];
+  assert.ok(latencies.every((l) => l > 0 && l < 5000), `latencies ${latencies}`);
+  console.log(`FIGURE live latency, packet on the wire to hop shown: median ${median.toFixed(1)} ms, max ${latencies[6].toFixed(1)} ms over 7 pings (target < 200 ms)`);
   await page.screenshot({ path: join(out, 'scene-i.png'), fullPage: true });
   assert.deepEqual(errors, []);
 });
