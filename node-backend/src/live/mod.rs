@@ -31,6 +31,8 @@ use view::LabView;
 
 /// Frames queued between the capture threads and the collector.
 pub const QUEUE: usize = 8192;
+/// Frames the collector takes from the queue between two flushes.
+pub const BATCH: usize = 1024;
 
 /// How to serve.
 #[derive(Debug, Clone)]
@@ -103,8 +105,9 @@ pub fn serve(cfg: Config) -> Result<(), LabError> {
                 match rx.recv_timeout(Duration::from_millis(5)) {
                     Ok(f) => {
                         c.push(f, Instant::now());
-                        // Drain what is queued before looking at the clock again.
-                        while let Ok(f) = rx.try_recv() {
+                        // Take what is queued in batches, but flush between
+                        // them: under a flood the queue is never empty.
+                        for f in rx.try_iter().take(BATCH) {
                             c.push(f, Instant::now());
                         }
                     }
