@@ -31,7 +31,7 @@ cargo build -p podnet-core --target wasm32-unknown-unknown --locked
 cargo test -p podnet-core --target wasm32-unknown-unknown --test scenarios --test live --locked
 
 step "web components in headless Chromium (wasm-bindgen-test)"
-cargo test -p podnet-web --target wasm32-unknown-unknown --test components --locked
+cargo test -p podnet-web --target wasm32-unknown-unknown --test components --test live_scene --locked
 
 step "build the explainer with trunk, then click through it (playwright-core + Chromium)"
 TRUNK_SKIP_VERSION_CHECK=true trunk build

@@ -13,6 +13,11 @@ use web_sys::{Element, Event, EventInit, HtmlElement, HtmlInputElement};
 wasm_bindgen_test_configure!(run_in_browser);
 
 fn mount() -> Element {
+    // Each test starts from a clean address: the app reads its state from the URL.
+    let _ = gloo::utils::window()
+        .history()
+        .unwrap()
+        .replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some("?"));
     let doc = gloo::utils::document();
     let root = doc.create_element("div").unwrap();
     doc.body().unwrap().append_child(&root).unwrap();
@@ -44,12 +49,23 @@ fn text(root: &Element, sel: &str) -> String {
     find(root, sel).text_content().unwrap_or_default()
 }
 
+/// The text of `sel` once it equals `want`, or what it is after 2 s.
+async fn text_becomes(root: &Element, sel: &str, want: &str) -> String {
+    for _ in 0..66 {
+        if text(root, sel) == want {
+            break;
+        }
+        settle().await;
+    }
+    text(root, sel)
+}
+
 #[wasm_bindgen_test]
 async fn every_scene_opens_from_its_tab() {
     let root = mount();
     settle().await;
-    assert_eq!(count(&root, "nav button.tab"), 8);
-    for key in 'a'..='h' {
+    assert_eq!(count(&root, "nav button.tab"), 9);
+    for key in 'a'..='i' {
         click(&root, &format!("#tab-{key}")).await;
         assert!(
             root.query_selector(&format!("#scene-{key}"))
@@ -69,7 +85,10 @@ async fn the_cross_node_packet_steps_and_plays_to_delivery_without_nat() {
     assert_eq!(count(&root, "li.hop"), 14);
     assert_eq!(text(&root, "#hop-counter"), "hop 1/14");
     click(&root, "#btn-step").await;
-    assert_eq!(text(&root, "#hop-counter"), "hop 2/14");
+    assert_eq!(
+        text_becomes(&root, "#hop-counter", "hop 2/14").await,
+        "hop 2/14"
+    );
     click(&root, "#btn-back").await;
     assert_eq!(text(&root, "#hop-counter"), "hop 1/14");
     let speed = find(&root, "#speed")

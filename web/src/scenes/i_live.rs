@@ -364,24 +364,22 @@ pub fn live_scene(p: &SceneProps) -> Html {
         })
     };
     let d = live.dispatcher();
-    let on_addr = {
-        let d = d.clone();
-        Callback::from(move |e: Event| {
-            d.dispatch(LiveAction::Addr(
-                e.target_unchecked_into::<HtmlInputElement>().value(),
-            ))
-        })
-    };
+    let addr_field = use_node_ref();
     let on_connect = {
-        let (d, addr, sink, generation) = (
+        let (d, field, sink, generation) = (
             d.clone(),
-            live.addr.clone(),
+            addr_field.clone(),
             sink.clone(),
             generation.clone(),
         );
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
-            connect(addr.clone(), d.clone(), sink.clone(), generation.clone());
+            // The field as it is now: Enter may come before its change event.
+            let Some(addr) = field.cast::<HtmlInputElement>().map(|i| i.value()) else {
+                return;
+            };
+            d.dispatch(LiveAction::Addr(addr.clone()));
+            connect(addr, d.clone(), sink.clone(), generation.clone());
         })
     };
     let select = |f: fn(String) -> LiveAction| {
@@ -443,7 +441,7 @@ pub fn live_scene(p: &SceneProps) -> Html {
                     <code>{ "podnet lab up" }</code>{ " and " }<code>{ "podnet lab serve" }</code>
                     { ", then connect. The page draws what the kernels report, sends a real ping from inside the lab, and animates the frames captured on every veth, bridge and uplink. podnet-core replays the same packet through the model; the table marks every place where they differ." }</p>
                 <form class="live-connect" onsubmit={on_connect}>
-                    <label>{ "Lab server " }<input id="live-addr" value={live.addr.clone()} onchange={on_addr} /></label>
+                    <label>{ "Lab server " }<input id="live-addr" ref={addr_field} value={live.addr.clone()} /></label>
                     <button id="live-connect" type="submit">{ "Connect" }</button>
                     { status }
                 </form>

@@ -1,0 +1,82 @@
+//! The live scene (i) mounted in headless Chromium without a lab server:
+//! its own page, since it leaves requests in flight. What it does with a
+//! real server is checked end to end by tests/e2e/live.test.mjs.
+#![cfg(target_arch = "wasm32")]
+
+use gloo::timers::future::TimeoutFuture;
+use podnet_web::App;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+use web_sys::{Element, HtmlElement, HtmlInputElement};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn mount() -> Element {
+    let doc = gloo::utils::document();
+    let root = doc.create_element("div").unwrap();
+    doc.body().unwrap().append_child(&root).unwrap();
+    yew::Renderer::<App>::with_root(root.clone()).render();
+    root
+}
+
+async fn settle() {
+    TimeoutFuture::new(30).await;
+}
+
+fn find(root: &Element, sel: &str) -> Element {
+    root.query_selector(sel)
+        .unwrap()
+        .unwrap_or_else(|| panic!("{sel} not found"))
+}
+
+fn count(root: &Element, sel: &str) -> u32 {
+    root.query_selector_all(sel).unwrap().length()
+}
+
+async fn click(root: &Element, sel: &str) {
+    find(root, sel).dyn_into::<HtmlElement>().unwrap().click();
+    settle().await;
+}
+
+fn text(root: &Element, sel: &str) -> String {
+    find(root, sel).text_content().unwrap_or_default()
+}
+
+#[wasm_bindgen_test]
+async fn the_live_scene_reports_a_bad_address_and_an_unreachable_server() {
+    let root = mount();
+    settle().await;
+    click(&root, "#tab-i").await;
+    assert_eq!(text(&root, "#live-status"), "not connected");
+    let addr = find(&root, "#live-addr")
+        .dyn_into::<HtmlInputElement>()
+        .unwrap();
+    assert_eq!(addr.value(), "127.0.0.1:7070");
+    // Connect reads the field as it is (no change event needed).
+    addr.set_value("127.0.0.1/api?<x>");
+    click(&root, "#live-connect").await;
+    assert!(
+        text(&root, "#live-status").contains("is not an address"),
+        "{}",
+        text(&root, "#live-status")
+    );
+    // Port 1 on loopback: nothing listens, the fetch fails at once.
+    addr.set_value("127.0.0.1:1");
+    click(&root, "#live-connect").await;
+    for _ in 0..100 {
+        if root.query_selector("#live-status.bad").unwrap().is_some()
+            && text(&root, "#live-status").contains("cannot reach")
+        {
+            break;
+        }
+        settle().await;
+    }
+    assert!(
+        text(&root, "#live-status").contains("cannot reach podnet lab serve at 127.0.0.1:1"),
+        "{}",
+        text(&root, "#live-status")
+    );
+    // No lab, so no probe form and no drawing.
+    assert!(root.query_selector("#live-send").unwrap().is_none());
+    assert_eq!(count(&root, "#scene-i svg"), 0);
+}
