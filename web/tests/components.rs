@@ -5,49 +5,15 @@
 use gloo::timers::future::TimeoutFuture;
 use podnet_core::forward::{FrameRepr, ProbeKind};
 use podnet_web::components::headers::{Headers, HeadersProps};
-use podnet_web::App;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
-use web_sys::{Element, Event, EventInit, HtmlElement, HtmlInputElement};
+use web_sys::{Element, Event, EventInit, HtmlInputElement};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-fn mount() -> Element {
-    // Each test starts from a clean address: the app reads its state from the URL.
-    let _ = gloo::utils::window()
-        .history()
-        .unwrap()
-        .replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some("?"));
-    let doc = gloo::utils::document();
-    let root = doc.create_element("div").unwrap();
-    doc.body().unwrap().append_child(&root).unwrap();
-    yew::Renderer::<App>::with_root(root.clone()).render();
-    root
-}
+mod common;
 
-/// Yew renders asynchronously; give it a moment after each interaction.
-async fn settle() {
-    TimeoutFuture::new(30).await;
-}
-
-fn find(root: &Element, sel: &str) -> Element {
-    root.query_selector(sel)
-        .unwrap()
-        .unwrap_or_else(|| panic!("{sel} not found"))
-}
-
-fn count(root: &Element, sel: &str) -> u32 {
-    root.query_selector_all(sel).unwrap().length()
-}
-
-async fn click(root: &Element, sel: &str) {
-    find(root, sel).dyn_into::<HtmlElement>().unwrap().click();
-    settle().await;
-}
-
-fn text(root: &Element, sel: &str) -> String {
-    find(root, sel).text_content().unwrap_or_default()
-}
+use common::{click, count, find, mount, settle, text};
 
 /// The text of `sel` once it equals `want`, or what it is after 2 s.
 async fn text_becomes(root: &Element, sel: &str, want: &str) -> String {

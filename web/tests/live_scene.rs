@@ -3,44 +3,15 @@
 //! real server is checked end to end by tests/e2e/live.test.mjs.
 #![cfg(target_arch = "wasm32")]
 
-use gloo::timers::future::TimeoutFuture;
-use podnet_web::App;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
-use web_sys::{Element, HtmlElement, HtmlInputElement};
+use web_sys::HtmlInputElement;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-fn mount() -> Element {
-    let doc = gloo::utils::document();
-    let root = doc.create_element("div").unwrap();
-    doc.body().unwrap().append_child(&root).unwrap();
-    yew::Renderer::<App>::with_root(root.clone()).render();
-    root
-}
+mod common;
 
-async fn settle() {
-    TimeoutFuture::new(30).await;
-}
-
-fn find(root: &Element, sel: &str) -> Element {
-    root.query_selector(sel)
-        .unwrap()
-        .unwrap_or_else(|| panic!("{sel} not found"))
-}
-
-fn count(root: &Element, sel: &str) -> u32 {
-    root.query_selector_all(sel).unwrap().length()
-}
-
-async fn click(root: &Element, sel: &str) {
-    find(root, sel).dyn_into::<HtmlElement>().unwrap().click();
-    settle().await;
-}
-
-fn text(root: &Element, sel: &str) -> String {
-    find(root, sel).text_content().unwrap_or_default()
-}
+use common::{click, count, find, mount, settle, text};
 
 #[wasm_bindgen_test]
 async fn the_live_scene_reports_a_bad_address_and_an_unreachable_server() {

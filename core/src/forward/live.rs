@@ -132,6 +132,15 @@ fn eth0() -> IfName {
     IfName::new("eth0").expect("a valid name")
 }
 
+/// A frame arriving at a machine's eth0: delivered if it is for that machine.
+fn arrive(for_this_machine: bool) -> Step {
+    if for_this_machine {
+        Step::Deliver
+    } else {
+        Step::Receive { dev: eth0() }
+    }
+}
+
 /// Orders the captures of one packet along its path and builds its [`Trace`].
 /// `payload` is the transport payload as first captured. Returns `None` when
 /// nothing was captured.
@@ -143,15 +152,10 @@ pub fn assemble(cluster: &Cluster, captures: &[Capture], payload: Vec<u8>) -> Op
         let f = c.frame;
         let (place, step) = match (c.tap, c.dir) {
             (Tap::PodEth(p), Dir::Out) => (Place::Pod(p), Step::Transmit { dev: eth0() }),
-            (Tap::PodEth(p), Dir::In) => {
-                let mine = cluster.pod(p).is_some_and(|pod| pod.ip == f.dst);
-                let step = if mine {
-                    Step::Deliver
-                } else {
-                    Step::Receive { dev: eth0() }
-                };
-                (Place::Pod(p), step)
-            }
+            (Tap::PodEth(p), Dir::In) => (
+                Place::Pod(p),
+                arrive(cluster.pod(p).is_some_and(|pod| pod.ip == f.dst)),
+            ),
             (Tap::HostVeth(p), _) => (Place::Veth(p), Step::CrossVeth),
             (Tap::Bridge(n), Dir::In) => (Place::Bridge(n), Step::BridgeUp),
             (Tap::Bridge(n), Dir::Out) => {
@@ -170,15 +174,10 @@ pub fn assemble(cluster: &Cluster, captures: &[Capture], payload: Vec<u8>) -> Op
             (Tap::LanPort(_), Dir::In) => continue,
             (Tap::LanPort(to), Dir::Out) => (Place::Lan, Step::Switch { to }),
             (Tap::ClientEth(c), Dir::Out) => (Place::Client(c), Step::Transmit { dev: eth0() }),
-            (Tap::ClientEth(c), Dir::In) => {
-                let mine = cluster.client(c).is_some_and(|cl| cl.ip == f.dst);
-                let step = if mine {
-                    Step::Deliver
-                } else {
-                    Step::Receive { dev: eth0() }
-                };
-                (Place::Client(c), step)
-            }
+            (Tap::ClientEth(c), Dir::In) => (
+                Place::Client(c),
+                arrive(cluster.client(c).is_some_and(|cl| cl.ip == f.dst)),
+            ),
         };
         hops.push(Hop {
             place,
