@@ -98,9 +98,6 @@ fn plumb(conf: &NetConf, att: &Attachment, pod_ns: &Netns, ip: Ipv4Addr) -> CniR
     let pod_link = {
         let ifname = ifname.clone();
         netlink::run_in(Some(pod_ns), move |h| async move {
-            // As the reference plugins do: the pod's link-local address is
-            // usable at once instead of sitting out duplicate detection.
-            let _ = netlink::sysctl(&format!("net.ipv6.conf.{ifname}.accept_dad"), "0");
             let l = netlink::set_up(&h, &ifname).await?;
             netlink::ensure_addr(&h, l.header.index, addr).await?;
             if is_gateway {
