@@ -137,12 +137,31 @@ pub enum LabAction {
         listen: std::net::SocketAddr,
         /// Also allow a browser page from this origin (e.g. http://127.0.0.1:9000).
         /// This server's own origin and the explainer's (port 8080) always are.
-        #[arg(long = "allow-origin", value_name = "ORIGIN")]
+        #[arg(long = "allow-origin", value_name = "ORIGIN", value_parser = parse_origin)]
         allow_origins: Vec<String>,
         /// Serve the built explainer (trunk's dist/) at / as well.
         #[arg(long, value_name = "DIR")]
         web: Option<std::path::PathBuf>,
     },
+}
+
+/// A browser origin: `http(s)://host[:port]`, nothing after.
+fn parse_origin(s: &str) -> std::result::Result<String, String> {
+    let rest = s
+        .strip_prefix("http://")
+        .or_else(|| s.strip_prefix("https://"))
+        .ok_or("an origin starts with http:// or https://")?;
+    let ok = !rest.is_empty()
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not an origin such as http://127.0.0.1:9000 (no path, no trailing slash)"
+        ))
+    }
 }
 
 /// What `podnet` can fail with.

@@ -85,6 +85,11 @@ pub fn serve(cfg: Config) -> Result<(), LabError> {
         .block_on(tokio::net::TcpListener::bind(cfg.listen))
         .map_err(|e| msg(format!("cannot listen on {}: {e}", cfg.listen)))?;
     let addr = listener.local_addr().map_err(|e| msg(e.to_string()))?;
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "podnet lab serve: warning: listening on {addr}, not loopback: anyone who can reach it sees the lab's traffic and can send probes"
+        );
+    }
     let mut origins = api::default_origins(addr);
     origins.extend(cfg.allow_origins.iter().cloned());
     let (events, _) = broadcast::channel(api::STREAM_BUFFER);
