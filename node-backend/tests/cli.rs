@@ -81,4 +81,10 @@ fn bad_input_is_a_clear_error_with_exit_2() {
     assert!(err.contains("pod-zz") && err.contains("pod-c"), "{err}");
     let (code, _, _) = podnet(&["frobnicate"]);
     assert_eq!(code, 2, "clap's usage error");
+    let (code, _, err) = podnet(&["lab", "serve", "--allow-origin", "http://x/path"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("is not an origin"), "{err}");
+    let (code, _, err) = podnet(&["lab", "--name", "nolabhere", "serve"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no lab named \"nolabhere\" is up"), "{err}");
 }
