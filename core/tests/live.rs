@@ -13,7 +13,9 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 use std::net::Ipv4Addr;
 
-use podnet_core::forward::live::{assemble, compare, observable, replay, Capture, Dir, Field, Tap};
+use podnet_core::forward::live::{
+    assemble, compare, observable, replay, Capture, Dir, Field, PacketKey, Tap,
+};
 use podnet_core::forward::{DropReason, FrameRepr, Network, Place, ProbeKind, Step, Verdict};
 use podnet_core::net::MacAddr;
 use podnet_core::topology::{scenario, Cluster, Endpoint};
@@ -167,6 +169,43 @@ fn a_packet_lost_on_the_way_is_a_missing_row_and_a_different_verdict() {
         .collect();
     assert_eq!(missing.len(), 3);
     assert_eq!(missing[0], Place::Bridge(n2));
+}
+
+#[test]
+fn a_numbered_packet_keeps_its_key_through_nat_and_an_unnumbered_one_does_not() {
+    let mut before = ProbeKind::Udp(30080).frame(
+        Ipv4Addr::new(192, 168, 1, 100),
+        Ipv4Addr::new(192, 168, 1, 11),
+    );
+    before.ident = 4711;
+    let mut after = before;
+    // DNAT to the pod, masquerade to the node: addresses and a port change.
+    after.src = Ipv4Addr::new(192, 168, 1, 11);
+    after.dst = Ipv4Addr::new(10, 244, 2, 2);
+    after.l4.set_ports(41000, 7946);
+    after.ttl -= 1;
+    let payload = b"podnet live probe";
+    assert_eq!(
+        PacketKey::of(&before, payload),
+        PacketKey::of(&after, payload)
+    );
+    assert_ne!(
+        PacketKey::of(&before, payload),
+        PacketKey::of(&before, b"another")
+    );
+    let mut next = before;
+    next.ident += 1;
+    assert_ne!(
+        PacketKey::of(&before, payload),
+        PacketKey::of(&next, payload)
+    );
+    // Unnumbered: only the flow tells packets apart, and NAT changes the flow.
+    before.ident = 0;
+    after.ident = 0;
+    assert_ne!(
+        PacketKey::of(&before, payload),
+        PacketKey::of(&after, payload)
+    );
 }
 
 #[test]

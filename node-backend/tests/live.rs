@@ -219,6 +219,54 @@ fn every_captured_ping_and_reply_matches_the_model() {
     assert_eq!(agreed, 60);
     // No source was rewritten on any pod-to-pod path.
     assert!(traces.iter().all(|t| !t.trace.nat_seen()));
+
+    // The seed's way in from outside: the client sends to the NodePort of
+    // each node; DNAT to the service's pod (the last one) and masquerade.
+    // The packet is followed across both rewrites and still equals the model.
+    let endpoint = s.lab.state().pods.last().unwrap().name.clone();
+    for (via, seen) in [("node1", "192.168.1.11"), ("node2", "10.244.2.1")] {
+        let body = json!({ "from": "client", "to": via, "proto": "nodeport" }).to_string();
+        let (status, text) = s.request(
+            "POST",
+            "/api/probe",
+            &[("Content-Type", "application/json")],
+            &body,
+        );
+        assert_eq!(status, 200, "{text}");
+        let r: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(r["answered"], true, "{r}");
+        let port = r["src_port"].as_u64().unwrap() as u16;
+        let t = wait_until("the NodePort packet", || {
+            s.traces().into_iter().find(|t| {
+                matches!(t.trace.sent.map(|f| f.l4), Some(L4Repr::Udp { src_port, dst_port: 30080 }) if src_port == port)
+            })
+        });
+        let received = t
+            .trace
+            .received()
+            .unwrap_or_else(|| panic!("not delivered: {:#?}", t.trace.explain(&cluster)));
+        assert_eq!(
+            received.src.to_string(),
+            seen,
+            "{:#?}",
+            t.trace.explain(&cluster)
+        );
+        assert_eq!(
+            cluster.name_of(match t.trace.verdict {
+                podnet_core::forward::Verdict::Delivered { to } => to,
+                _ => unreachable!(),
+            }),
+            format!("default/{endpoint}")
+        );
+        let model = replay(&net, &t.trace).unwrap();
+        let cmp = compare(&model, &t.trace);
+        assert!(
+            cmp.agrees(),
+            "NodePort via {via}: model and kernel differ\nkernel: {:#?}\nmodel: {:#?}\n{cmp:#?}",
+            t.trace.explain(&cluster),
+            model.explain(&cluster)
+        );
+    }
 }
 
 type Case<'a> = (
@@ -269,6 +317,14 @@ fn bad_requests_are_refused_and_send_nothing() {
             r#"{"from":"pod1-1","to":"pod1-1"}"#,
             400,
             "the same",
+        ),
+        (
+            "POST",
+            "/api/probe",
+            json.to_vec(),
+            r#"{"from":"client","to":"pod2-1","proto":"nodeport"}"#,
+            400,
+            "is not one",
         ),
         (
             "POST",

@@ -101,6 +101,26 @@ test('a real ping across nodes animates hop by hop with its own source, and the 
   assert.deepEqual(errors, []);
 });
 
+test('a NodePort from outside: DNAT and masquerade captured, and the model agrees', async () => {
+  // The lab's service "web" fronts its last pod (pod2-1); reach it from the
+  // client through node1, so it crosses the LAN twice.
+  await page.selectOption('#live-from', 'client');
+  await page.selectOption('#live-to', 'node1');
+  await page.selectOption('#live-proto', 'nodeport');
+  await page.click('#live-send');
+  await page.waitForFunction(() => document.querySelectorAll('li.hop').length === 9
+    && document.querySelector('li.hop .place').textContent === 'client');
+  await page.selectOption('#speed', '8');
+  await page.waitForSelector('#verdict', { timeout: 10000 });
+  assert.equal(
+    await page.textContent('#verdict'),
+    'Delivered to default/pod2-1; source rewritten from 192.168.1.100 to 192.168.1.11 (NAT).',
+  );
+  assert.equal(await page.textContent('#live-compare-summary'), 'Model and kernel agree at all 8 places.');
+  await page.screenshot({ path: join(out, 'scene-i-nodeport.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+});
+
 test('a page from another origin is refused, and says so', async () => {
   const p = await newPage(browser, []);
   await p.goto(`${other.url}?scene=i`);

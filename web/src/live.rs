@@ -75,7 +75,7 @@ pub struct ProbeRequest {
     pub from: String,
     /// Receiver name.
     pub to: String,
-    /// `ping` or `udp`.
+    /// `ping`, `udp` or `nodeport`.
     pub proto: String,
 }
 

@@ -63,11 +63,47 @@ pub struct Capture {
     pub frame: FrameRepr,
 }
 
-/// What identifies one packet along its path: the fields no router rewrites
-/// (TTL and MACs change at every hop; NAT'd packets split into two flows).
-/// The IP identification tells apart packets of one flow where the sender
-/// numbers them (connected sockets); where it is 0, they share a key and
-/// frames of packets sent close together may be grouped as one.
+/// What identifies one packet along its path, whatever routers and NAT do
+/// to it: see [`PacketKey::of`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum PacketKey {
+    /// A packet its sender numbered (IP identification not 0): the number,
+    /// the protocol and the payload, none of which routers or NAT rewrite.
+    Numbered {
+        /// IPv4 identification.
+        ident: u16,
+        /// IP protocol.
+        protocol: u8,
+        /// FNV-1a of the payload's first bytes.
+        payload: u64,
+    },
+    /// An unnumbered packet (identification 0, as Linux sends unconnected
+    /// datagrams with don't-fragment): its addresses and transport header.
+    /// NAT splits such a packet into two.
+    Flow(FlowKey),
+}
+
+impl PacketKey {
+    /// The key of a frame with (the start of) its payload.
+    pub fn of(f: &FrameRepr, payload: &[u8]) -> PacketKey {
+        if f.ident == 0 {
+            return PacketKey::Flow(FlowKey::of(f));
+        }
+        // FNV-1a: stable, tiny, and collisions only merge two traces.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in payload {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        PacketKey::Numbered {
+            ident: f.ident,
+            protocol: f.l4.protocol(),
+            payload: h,
+        }
+    }
+}
+
+/// The fields of one flow's packet that no router rewrites (TTL and MACs
+/// change at every hop), with the transport detail that tells packets apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FlowKey {
     /// Source address.

@@ -1,6 +1,6 @@
 //! Frames of one packet, gathered from every tap, become one trace.
 //!
-//! Frames are grouped by [`FlowKey`] (the fields no router rewrites). A
+//! Frames are grouped by [`PacketKey`] (what no router or NAT rewrites). A
 //! group is complete once no frame has joined it for [`QUIET`], or once it is
 //! [`MAX_AGE`] old; then core's [`assemble`] orders it along the path. The
 //! number of open groups and of frames per group is bounded, so a flood
@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use podnet_core::forward::live::{assemble, Capture, FlowKey, LiveTrace};
+use podnet_core::forward::live::{assemble, Capture, LiveTrace, PacketKey};
 use podnet_core::topology::Cluster;
 
 use super::capture::{Counters, Frame};
@@ -36,7 +36,7 @@ struct Group {
 /// Groups frames into packets.
 pub struct Collector {
     cluster: Cluster,
-    open: HashMap<FlowKey, Group>,
+    open: HashMap<PacketKey, Group>,
     next_id: u64,
     counters: Arc<Counters>,
 }
@@ -61,7 +61,7 @@ impl Collector {
 
     /// Adds a frame to its packet.
     pub fn push(&mut self, f: Frame, now: Instant) {
-        let key = FlowKey::of(&f.frame);
+        let key = PacketKey::of(&f.frame, &f.payload);
         if !self.open.contains_key(&key) && self.open.len() >= MAX_OPEN {
             self.counters.dropped_open.fetch_add(1, Ordering::Relaxed);
             return;
@@ -87,7 +87,7 @@ impl Collector {
 
     /// Packets now complete, oldest first.
     pub fn flush(&mut self, now: Instant) -> Vec<LiveTrace> {
-        let done: Vec<FlowKey> = self
+        let done: Vec<PacketKey> = self
             .open
             .iter()
             .filter(|(_, g)| {

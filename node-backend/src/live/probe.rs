@@ -34,6 +34,9 @@ pub enum Proto {
     Ping,
     /// One UDP datagram to the lab's responder port.
     Udp,
+    /// One UDP datagram to the lab's NodePort on a node (DNAT to the service's pod).
+    #[serde(rename = "nodeport")]
+    NodePort,
 }
 
 /// A probe as the page asks for it.
@@ -83,6 +86,9 @@ pub enum ProbeError {
     /// Sender and receiver are the same.
     #[error("sender and receiver are the same")]
     Same,
+    /// A NodePort is on a node.
+    #[error("a NodePort is reached through a node, and {0:?} is not one")]
+    NotANode(String),
     /// The kernel refused.
     #[error("{0}")]
     Io(String),
@@ -113,6 +119,9 @@ pub fn validate(state: &LabState, req: &ProbeRequest) -> Result<(String, Ipv4Add
     let (_, dst) = member(state, &req.to).ok_or_else(|| ProbeError::Unknown(req.to.clone()))?;
     if req.from == req.to {
         return Err(ProbeError::Same);
+    }
+    if req.proto == Proto::NodePort && !state.nodes.iter().any(|n| n.name == req.to) {
+        return Err(ProbeError::NotANode(req.to.clone()));
     }
     Ok((ns, dst))
 }
@@ -167,11 +176,10 @@ fn ping(dst: Ipv4Addr, id: u16, seq: u16) -> Result<Option<Duration>, ProbeError
     Ok(None)
 }
 
-/// One datagram to the responder port; (source port, round trip if answered).
-fn udp(dst: Ipv4Addr) -> Result<(u16, Option<Duration>), ProbeError> {
+/// One datagram to `dst:port`; (source port, round trip if answered).
+fn udp(dst: Ipv4Addr, port: u16) -> Result<(u16, Option<Duration>), ProbeError> {
     let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).map_err(io)?;
-    sock.connect(SocketAddrV4::new(dst, crate::lab::check::PORT))
-        .map_err(io)?;
+    sock.connect(SocketAddrV4::new(dst, port)).map_err(io)?;
     let port = sock.local_addr().map_err(io)?.port();
     sock.set_read_timeout(Some(WAIT)).map_err(io)?;
     let start = Instant::now();
@@ -211,8 +219,12 @@ pub fn run(state: &LabState, req: &ProbeRequest) -> Result<ProbeResult, ProbeErr
             result.icmp_seq = Some(1);
             netlink::on_thread_in(&ns, || ping(dst, id, 1)).map_err(io)??
         }
-        Proto::Udp => {
-            let (port, rtt) = netlink::on_thread_in(&ns, || udp(dst)).map_err(io)??;
+        Proto::Udp | Proto::NodePort => {
+            let to_port = match req.proto {
+                Proto::NodePort => crate::lab::NODE_PORT,
+                _ => crate::lab::check::PORT,
+            };
+            let (port, rtt) = netlink::on_thread_in(&ns, || udp(dst, to_port)).map_err(io)??;
             result.src_port = Some(port);
             rtt
         }

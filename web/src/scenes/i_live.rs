@@ -68,7 +68,7 @@ pub struct Live {
     pub from: String,
     /// Receiver.
     pub to: String,
-    /// `ping` or `udp`.
+    /// `ping`, `udp` or `nodeport`.
     pub proto: String,
     /// The last probe's answer.
     pub probe: Option<Result<ProbeResult, String>>,
@@ -453,6 +453,7 @@ pub fn live_scene(p: &SceneProps) -> Html {
                         <select id="live-proto" onchange={select(LiveAction::Proto)}>
                             <option value="ping" selected={live.proto == "ping"}>{ "ping" }</option>
                             <option value="udp" selected={live.proto == "udp"}>{ "UDP" }</option>
+                            <option value="nodeport" selected={live.proto == "nodeport"} title="UDP to the node's port 30080, DNAT to the service's pod">{ "NodePort (to a node)" }</option>
                         </select>
                         <button id="live-send" onclick={on_send}>{ "Send" }</button>
                         { probe_text }
