@@ -264,8 +264,14 @@ lab {name} up in {:.2?}
             let r = lab::down(name)?;
             Ok((
                 format!(
-                    "lab {name} down: {} agents stopped, {} namespaces removed\n",
-                    r.agents, r.namespaces
+                    "lab {name} down: {} agents stopped, {}{} namespaces removed\n",
+                    r.agents,
+                    if r.servers > 0 {
+                        "its live server stopped, "
+                    } else {
+                        ""
+                    },
+                    r.namespaces
                 ),
                 0,
             ))

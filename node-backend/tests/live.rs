@@ -445,6 +445,22 @@ fn bad_requests_are_refused_and_send_nothing() {
     );
     // And a good one still works.
     assert_eq!(s.probe("pod1-1", "pod2-1")["answered"], true);
+    // `lab down` stops the server too: its capture sockets would otherwise
+    // keep the lab's namespaces alive.
+    let out = s.lab.podnet(&["lab", "down"]);
+    assert!(out.status.success(), "{}", common::text(&out.stderr));
+    assert!(
+        common::text(&out.stdout).contains("its live server stopped"),
+        "{}",
+        common::text(&out.stdout)
+    );
+    let mut s = s;
+    let status = wait_until("the server to exit", || s.server.try_wait().ok().flatten());
+    assert!(
+        status.success(),
+        "the server exits cleanly on SIGTERM: {status:?}"
+    );
+    assert!(netlink::netns_with_prefix(&format!("{}-", s.lab.name)).is_empty());
 }
 
 #[test]

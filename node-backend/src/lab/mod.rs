@@ -296,6 +296,26 @@ fn processes_using(needle: &str) -> Vec<u32> {
     .collect()
 }
 
+/// Where `podnet lab serve` records its process id.
+pub fn serve_pid_file(name: &str) -> PathBuf {
+    LabState::dir(name).join("serve.pid")
+}
+
+/// The `podnet lab serve` process of a lab, if one is running.
+fn serving(name: &str) -> Option<u32> {
+    let pid: u32 = fs::read_to_string(serve_pid_file(name))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    // The pid may have been reused since: it must still be a `serve`.
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    cmdline
+        .split(|&b| b == 0)
+        .any(|arg| arg == b"serve")
+        .then_some(pid)
+}
+
 /// Stops a process the lab started (TERM, then KILL).
 pub fn stop(pid: u32) {
     use nix::sys::signal::{kill, Signal};
@@ -542,6 +562,8 @@ fn cni_add(
 pub struct DownReport {
     /// Agents stopped.
     pub agents: usize,
+    /// `podnet lab serve` processes stopped.
+    pub servers: usize,
     /// Namespaces deleted.
     pub namespaces: usize,
 }
@@ -554,6 +576,11 @@ pub fn down(name: &str) -> Result<DownReport, LabError> {
     for pid in processes_using(&cluster_file.display().to_string()) {
         stop(pid);
         report.agents += 1;
+    }
+    // A live server keeps the namespaces alive through its capture sockets.
+    if let Some(pid) = serving(name) {
+        stop(pid);
+        report.servers += 1;
     }
     // By prefix, so namespaces a crashed `up` never recorded go too. Pods
     // first: their veths go with them, then nodes, then the LAN.

@@ -126,6 +126,10 @@ pub fn serve(cfg: Config) -> Result<(), LabError> {
             }
         })
     };
+    // So `podnet lab down` can stop this server with the lab.
+    let pid_file = crate::lab::serve_pid_file(&cfg.lab);
+    std::fs::write(&pid_file, std::process::id().to_string())
+        .map_err(|e| msg(format!("cannot write {}: {e}", pid_file.display())))?;
     println!(
         "podnet lab serve: lab {} on http://{addr} ({taps} taps in {} namespaces){}",
         cfg.lab,
@@ -150,6 +154,7 @@ pub fn serve(cfg: Config) -> Result<(), LabError> {
             })
             .await
     });
+    let _ = std::fs::remove_file(&pid_file);
     stop.store(true, Ordering::Relaxed);
     for t in threads {
         let _ = t.join();
