@@ -179,3 +179,60 @@ async fn headers_mark_what_changed_since_the_previous_hop() {
         Some("was 10.244.1.2")
     );
 }
+
+#[wasm_bindgen_test]
+async fn the_comparison_marks_every_place_where_model_and_kernel_differ() {
+    use podnet_core::forward::live::{compare, observable};
+    use podnet_core::forward::{Hop, Network, Step, Trace};
+    use podnet_core::topology::{scenario, Endpoint};
+    use podnet_web::components::compare::{CompareProps, CompareTable};
+    use std::rc::Rc;
+
+    let c = scenario::demo();
+    let net = Network::new(&c).unwrap();
+    let (a, pc) = (c.pod_named("pod-a").unwrap(), c.pod_named("pod-c").unwrap());
+    let model = net
+        .probe(Endpoint::Pod(a.id), pc.ip, ProbeKind::Ping)
+        .unwrap();
+    // A "capture" of the same path in which node2 did not lower the TTL.
+    let seen = observable(&model);
+    let n = seen.len();
+    let hops: Vec<Hop> = seen
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut frame = s.frame;
+            if i >= n - 3 {
+                frame.ttl += 1;
+            }
+            Hop {
+                place: s.place,
+                step: Step::CrossVeth,
+                frame,
+            }
+        })
+        .collect();
+    let kernel = Trace {
+        hops,
+        ..model.clone()
+    };
+    let props = CompareProps {
+        cmp: Rc::new(compare(&model, &kernel)),
+        cluster: Rc::new(c.clone()),
+    };
+    let root = gloo::utils::document().create_element("div").unwrap();
+    gloo::utils::document()
+        .body()
+        .unwrap()
+        .append_child(&root)
+        .unwrap();
+    yew::Renderer::<CompareTable>::with_root_and_props(root.clone(), props).render();
+    settle().await;
+    assert_eq!(count(&root, "#live-compare tbody tr"), n as u32);
+    assert_eq!(count(&root, "#live-compare tr.differs"), 3);
+    assert_eq!(
+        text(&root, "#live-compare-summary"),
+        format!("Model and kernel differ at 3 of {n} places.")
+    );
+    assert!(text(&root, "#live-compare tr.differs").contains("✗ ttl"));
+}

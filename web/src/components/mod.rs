@@ -1,5 +1,6 @@
 //! Building blocks the scenes share.
 
+pub mod compare;
 pub mod download;
 pub mod headers;
 pub mod matrix;

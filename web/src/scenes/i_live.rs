@@ -11,13 +11,14 @@ use std::rc::Rc;
 
 use futures::SinkExt;
 use gloo::net::websocket::Message;
-use podnet_core::forward::live::{compare, replay, Comparison, LiveTrace, Seen};
+use podnet_core::forward::live::{compare, replay, LiveTrace};
 use podnet_core::forward::{Network, Verdict};
 use podnet_core::topology::Cluster;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
 use super::SceneProps;
+use crate::components::compare::CompareTable;
 use crate::components::player::Player;
 use crate::components::topology::Topology;
 use crate::live::{self, LabView, ProbeRequest, ProbeResult};
@@ -238,66 +239,6 @@ fn connect(
             Err(e) => d.dispatch(LiveAction::Failed(e)),
         }
     });
-}
-
-fn frame_text(s: &Option<Seen>) -> String {
-    match s {
-        Some(s) => format!(
-            "{} > {} ttl {} · {} > {}",
-            s.frame.src, s.frame.dst, s.frame.ttl, s.frame.src_mac, s.frame.dst_mac
-        ),
-        None => "—".into(),
-    }
-}
-
-/// The side-by-side table.
-#[derive(Properties, PartialEq)]
-struct CompareProps {
-    cmp: Rc<Comparison>,
-    cluster: Rc<Cluster>,
-}
-
-#[function_component(CompareTable)]
-fn compare_table(p: &CompareProps) -> Html {
-    let c = &p.cluster;
-    let diff = p.cmp.differences();
-    let summary = if p.cmp.agrees() {
-        format!("Model and kernel agree at all {} places.", p.cmp.rows.len())
-    } else if diff == 0 {
-        "Model and kernel pass the same places but end differently.".to_string()
-    } else {
-        format!(
-            "Model and kernel differ at {diff} of {} places.",
-            p.cmp.rows.len()
-        )
-    };
-    html! {
-        <div class="live-compare">
-            <h3>{ "Model vs kernel" }</h3>
-            <p id="live-compare-summary" class={classes!("verdict", if p.cmp.agrees() { "ok" } else { "bad" })}>{ summary }</p>
-            <table id="live-compare">
-                <thead><tr><th>{ "place" }</th><th>{ "kernel (captured)" }</th><th>{ "model (podnet-core)" }</th><th>{ "" }</th></tr></thead>
-                <tbody>
-                { for p.cmp.rows.iter().map(|r| {
-                    let place = r.kernel.or(r.model).map(|s| s.place.label(c)).unwrap_or_default();
-                    let mark = if r.agrees() {
-                        "✓".to_string()
-                    } else {
-                        format!("✗ {}", r.differs.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "))
-                    };
-                    html! {
-                        <tr class={classes!(if r.agrees() { "same" } else { "differs" })}>
-                            <td>{ place }</td>
-                            <td><code>{ frame_text(&r.kernel) }</code></td>
-                            <td><code>{ frame_text(&r.model) }</code></td>
-                            <td>{ mark }</td>
-                        </tr>
-                    }
-                }) }
-                </tbody>
-            </table>
-        </div>
-    }
 }
 
 fn trace_label(t: &LiveTrace, c: &Cluster) -> String {

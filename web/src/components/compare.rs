@@ -1,0 +1,70 @@
+//! Model vs kernel: the places a captured packet passed, beside what core predicts there.
+
+use std::rc::Rc;
+
+use podnet_core::forward::live::{Comparison, Seen};
+use podnet_core::topology::Cluster;
+use yew::prelude::*;
+
+fn frame_text(s: &Option<Seen>) -> String {
+    match s {
+        Some(s) => format!(
+            "{} > {} ttl {} · {} > {}",
+            s.frame.src, s.frame.dst, s.frame.ttl, s.frame.src_mac, s.frame.dst_mac
+        ),
+        None => "—".into(),
+    }
+}
+
+/// Props.
+#[derive(Properties, PartialEq)]
+pub struct CompareProps {
+    /// Model and kernel, lined up by core.
+    pub cmp: Rc<Comparison>,
+    /// Names come from here.
+    pub cluster: Rc<Cluster>,
+}
+
+/// The side-by-side table: one row per place, differing rows marked with the fields that differ.
+#[function_component(CompareTable)]
+pub fn compare_table(p: &CompareProps) -> Html {
+    let c = &p.cluster;
+    let diff = p.cmp.differences();
+    let summary = if p.cmp.agrees() {
+        format!("Model and kernel agree at all {} places.", p.cmp.rows.len())
+    } else if diff == 0 {
+        "Model and kernel pass the same places but end differently.".to_string()
+    } else {
+        format!(
+            "Model and kernel differ at {diff} of {} places.",
+            p.cmp.rows.len()
+        )
+    };
+    html! {
+        <div class="live-compare">
+            <h3>{ "Model vs kernel" }</h3>
+            <p id="live-compare-summary" class={classes!("verdict", if p.cmp.agrees() { "ok" } else { "bad" })}>{ summary }</p>
+            <table id="live-compare">
+                <thead><tr><th>{ "place" }</th><th>{ "kernel (captured)" }</th><th>{ "model (podnet-core)" }</th><th>{ "" }</th></tr></thead>
+                <tbody>
+                { for p.cmp.rows.iter().map(|r| {
+                    let place = r.kernel.or(r.model).map(|s| s.place.label(c)).unwrap_or_default();
+                    let mark = if r.agrees() {
+                        "✓".to_string()
+                    } else {
+                        format!("✗ {}", r.differs.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "))
+                    };
+                    html! {
+                        <tr class={classes!(if r.agrees() { "same" } else { "differs" })}>
+                            <td>{ place }</td>
+                            <td><code>{ frame_text(&r.kernel) }</code></td>
+                            <td><code>{ frame_text(&r.model) }</code></td>
+                            <td>{ mark }</td>
+                        </tr>
+                    }
+                }) }
+                </tbody>
+            </table>
+        </div>
+    }
+}
