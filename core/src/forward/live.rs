@@ -289,33 +289,25 @@ pub struct Seen {
 /// node's IP stack is invisible, and so is a bridge forwarding between two of
 /// its own ports (only frames to or from the bridge's own stack show on it).
 pub fn observable(model: &Trace) -> Vec<Seen> {
-    let mut out: Vec<Seen> = Vec::new();
     let mut prev: Option<Place> = None;
-    for h in &model.hops {
-        let visible = match (h.place, h.step) {
+    let visible = model.hops.iter().filter(|h| {
+        let seen = match (h.place, h.step) {
             (Place::Node(_), _) => false,
             (Place::Bridge(_), Step::BridgeForward { .. }) => {
                 matches!(prev, Some(Place::Node(_)))
             }
             _ => true,
         };
-        if visible {
-            match out.last_mut() {
-                Some(last) if last.place == h.place => last.frame = h.frame,
-                _ => out.push(Seen {
-                    place: h.place,
-                    frame: h.frame,
-                }),
-            }
-        }
         prev = Some(h.place);
-    }
-    out
+        seen
+    });
+    by_place(visible)
 }
 
-fn seen_all(kernel: &Trace) -> Vec<Seen> {
+/// One [`Seen`] per run of hops at the same place, with the run's last headers.
+fn by_place<'a>(hops: impl Iterator<Item = &'a Hop>) -> Vec<Seen> {
     let mut out: Vec<Seen> = Vec::new();
-    for h in &kernel.hops {
+    for h in hops {
         match out.last_mut() {
             Some(last) if last.place == h.place => last.frame = h.frame,
             _ => out.push(Seen {
@@ -417,7 +409,7 @@ fn differs(a: &FrameRepr, b: &FrameRepr) -> Vec<Field> {
 /// Lines up the places of a modelled and a captured trace (longest common
 /// subsequence of places) and compares the headers at each.
 pub fn compare(model: &Trace, kernel: &Trace) -> Comparison {
-    let (m, k) = (observable(model), seen_all(kernel));
+    let (m, k) = (observable(model), by_place(kernel.hops.iter()));
     // lcs[i][j]: the longest common run of places in m[i..] and k[j..].
     let mut lcs = vec![vec![0usize; k.len() + 1]; m.len() + 1];
     for i in (0..m.len()).rev() {
