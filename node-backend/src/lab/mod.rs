@@ -174,19 +174,24 @@ impl LabState {
 
     /// The namespace of a node, a pod or the client, by name.
     pub fn netns_of(&self, target: &str) -> Option<String> {
+        self.member(target).map(|(netns, _)| netns)
+    }
+
+    /// The namespace and address of a node, a pod or the client, by name.
+    pub fn member(&self, target: &str) -> Option<(String, Ipv4Addr)> {
         if target == "client" {
-            return Some(self.client_netns());
+            return Some((self.client_netns(), CLIENT_IP));
         }
         let node = self
             .nodes
             .iter()
             .find(|n| n.name == target)
-            .map(|n| n.netns.clone());
+            .map(|n| (n.netns.clone(), n.ip));
         node.or_else(|| {
             self.pods
                 .iter()
                 .find(|p| p.name == target)
-                .map(|p| p.netns.clone())
+                .map(|p| (p.netns.clone(), p.ip))
         })
     }
 }

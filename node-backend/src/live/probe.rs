@@ -94,29 +94,14 @@ pub enum ProbeError {
     Io(String),
 }
 
-/// The namespace and address of a lab member.
-fn member(state: &LabState, name: &str) -> Option<(String, Ipv4Addr)> {
-    if name == "client" {
-        return Some((state.client_netns(), crate::lab::CLIENT_IP));
-    }
-    let node = state
-        .nodes
-        .iter()
-        .find(|n| n.name == name)
-        .map(|n| (n.netns.clone(), n.ip));
-    node.or_else(|| {
-        state
-            .pods
-            .iter()
-            .find(|p| p.name == name)
-            .map(|p| (p.netns.clone(), p.ip))
-    })
-}
-
 /// Checks a request against the lab: (sender's namespace, receiver's address).
 pub fn validate(state: &LabState, req: &ProbeRequest) -> Result<(String, Ipv4Addr), ProbeError> {
-    let (ns, _) = member(state, &req.from).ok_or_else(|| ProbeError::Unknown(req.from.clone()))?;
-    let (_, dst) = member(state, &req.to).ok_or_else(|| ProbeError::Unknown(req.to.clone()))?;
+    let (ns, _) = state
+        .member(&req.from)
+        .ok_or_else(|| ProbeError::Unknown(req.from.clone()))?;
+    let (_, dst) = state
+        .member(&req.to)
+        .ok_or_else(|| ProbeError::Unknown(req.to.clone()))?;
     if req.from == req.to {
         return Err(ProbeError::Same);
     }
