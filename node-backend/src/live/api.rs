@@ -51,7 +51,7 @@ pub struct Shared {
     /// Capture counters.
     pub counters: Arc<Counters>,
     /// The last packets.
-    pub recent: Mutex<VecDeque<Arc<LiveTrace>>>,
+    pub recent: Mutex<VecDeque<LiveTrace>>,
     /// Every packet, as a JSON [`Event`], to every stream.
     pub events: broadcast::Sender<Arc<str>>,
     /// Origins a browser may call from.
@@ -65,10 +65,13 @@ pub struct Shared {
 impl Shared {
     /// Publishes a packet: kept in the recent list and sent to every stream.
     pub fn publish(&self, t: LiveTrace) {
-        let t = Arc::new(t);
-        let text: Arc<str> = serde_json::to_string(&Event::Trace((*t).clone()))
-            .unwrap_or_default()
-            .into();
+        // Serialized once, for every stream; the event is then taken apart
+        // again rather than cloned.
+        let event = Event::Trace(t);
+        let text: Arc<str> = serde_json::to_string(&event).unwrap_or_default().into();
+        let Event::Trace(t) = event else {
+            return;
+        };
         if let Ok(mut r) = self.recent.lock() {
             if r.len() >= RECENT {
                 r.pop_front();
@@ -223,12 +226,7 @@ async fn traces(
     };
     let list: Vec<LiveTrace> = app.recent.lock().map_or_else(
         |_| Vec::new(),
-        |r| {
-            r.iter()
-                .filter(|t| t.id > q.after)
-                .map(|t| (**t).clone())
-                .collect()
-        },
+        |r| r.iter().filter(|t| t.id > q.after).cloned().collect(),
     );
     Json(list).into_response()
 }
