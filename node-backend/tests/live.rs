@@ -19,6 +19,13 @@ use podnet_core::topology::spec::ClusterSpec;
 use podnet_node::netlink::{self, Netns};
 use serde_json::{json, Value};
 
+/// How long a packet may take to be captured, or the server to answer.
+const WAIT: Duration = Duration::from_secs(5);
+
+fn wait_until<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    common::wait_until(what, WAIT, f)
+}
+
 /// A lab with its server running.
 struct Served {
     server: Child,
@@ -132,20 +139,6 @@ impl Drop for Served {
             nix::sys::signal::Signal::SIGTERM,
         );
         let _ = self.server.wait();
-    }
-}
-
-fn wait_until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -74,13 +74,19 @@ pub fn bin_dir() -> PathBuf {
         .to_path_buf()
 }
 
-pub fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+/// Polls `f` until it returns something; fails the test after `within`.
+pub fn wait_until<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
-    while !ok() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < within, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Polls `ok` until it holds; fails the test after 10 s.
+pub fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    wait_until(what, Duration::from_secs(10), || ok().then_some(()))
 }
