@@ -6,7 +6,7 @@
 //! scenes. Core replays the captured packet through the model and the table
 //! below marks every place where the two differ.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use futures::SinkExt;
@@ -179,15 +179,15 @@ type Sink = futures::stream::SplitSink<gloo::net::websocket::futures::WebSocket,
 fn connect(
     addr: String,
     d: UseReducerDispatcher<Live>,
-    sink: Rc<std::cell::RefCell<Option<Sink>>>,
-    generation: Rc<Cell<u32>>,
+    sink: Rc<RefCell<Option<Sink>>>,
+    generation: Rc<RefCell<u32>>,
 ) {
     let addr = match live::normalize(&addr) {
         Ok(a) => a,
         Err(e) => return d.dispatch(LiveAction::Failed(e)),
     };
-    let gen = generation.get().wrapping_add(1);
-    generation.set(gen);
+    let gen = generation.borrow().wrapping_add(1);
+    *generation.borrow_mut() = gen;
     d.dispatch(LiveAction::Connecting);
     yew::platform::spawn_local(async move {
         let old = sink.borrow_mut().take();
@@ -208,7 +208,7 @@ fn connect(
         };
         let current = {
             let generation = generation.clone();
-            move || generation.get() == gen
+            move || *generation.borrow() == gen
         };
         let (on, closed, d2) = (current.clone(), current, d.clone());
         let opened = live::stream(
@@ -269,9 +269,8 @@ fn trace_label(t: &LiveTrace, c: &Cluster) -> String {
 pub fn live_scene(p: &SceneProps) -> Html {
     let live = use_reducer(Live::default);
     let sink = use_mut_ref(|| None::<Sink>);
-    let generation = use_mut_ref(|| Rc::new(Cell::new(0u32)));
-    let generation: Rc<Cell<u32>> = generation.borrow().clone();
-    let sink: Rc<std::cell::RefCell<Option<Sink>>> = sink;
+    // Bumped by each Connect, so a replaced stream's late messages are ignored.
+    let generation = use_mut_ref(|| 0u32);
     let selected: Option<Rc<LiveTrace>> = live
         .selected
         .and_then(|id| live.traces.iter().find(|t| t.id == id).cloned());
