@@ -4,16 +4,19 @@
 # same settings, in one run. Run by hand as root:
 #
 #   bash tests/bench-cni.sh            # 50 pods one at a time, then 8 at once
-#   N=100 PAR=16 bash tests/bench-cni.sh
+#   N=100 PAR=16 REPEAT=5 bash tests/bench-cni.sh
 #
 # Each plugin gets its own node namespace; every call is timed from inside
 # that namespace (fork + exec + the call), so both pay the same harness cost.
+# The two plugins' calls alternate in random order, each after a 50-54 ms
+# pause (see pause() below for why); BACK_TO_BACK=1 runs them the older way.
 # Target (issue 3): podnet median ADD <= 1/2 of the reference's, DEL <= the reference's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 N=${N:-50}
 PAR=${PAR:-8}
+REPEAT=${REPEAT:-3} # rounds of the concurrent phase: each gives only N/PAR batches
 [ "$(id -u)" = 0 ] || { echo "bench-cni.sh: run as root (it creates network namespaces)" >&2; exit 1; }
 if [ ! -x /usr/lib/cni/bridge ]; then
     echo "==> apt-get install containernetworking-plugins (the reference plugins)"
@@ -35,38 +38,94 @@ conf() { # name type
         "$1" "$2" "$work" "$1"
 }
 
-# One timed call inside the node namespace: prints microseconds.
-timed_call='
-s=$(date +%s%N)
-CNI_COMMAND=$1 CNI_CONTAINERID=$2 CNI_NETNS=/run/netns/$3 CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni "$BIN" <<<"$CONF" >"$OUT/$1-$2.json" || { echo "$1 $2 failed: $(cat "$OUT/$1-$2.json")" >&2; exit 1; }
-e=$(date +%s%N)
-echo $(( (e - s) / 1000 ))
-'
-
-run() { # label bin conf
-    local label=$1 bin=$2 cf=$3 node=$id-$1-node out=$work/$1-out
+# A worker runs inside one plugin's node namespace and times the calls it is
+# sent on its FIFO: "VERB FIRST LAST" runs pods FIRST..LAST at once (one pod
+# for a sequential call) and prints one line of microseconds per call, then
+# "done". Each call is timed from inside the namespace (fork + exec + the
+# call), so both plugins pay the same harness cost.
+worker() { # label bin conf
+    local label=$1 out=$work/$1-out
     mkdir -p "$out"
-    ip netns add "$node"
-    for i in $(seq 1 "$N"); do ip netns add "$id-$label-p$i"; done
-    ip netns exec "$node" env BIN="$bin" CONF="$cf" OUT="$out" bash -c '
-        call() { '"$timed_call"' }
-        for i in $(seq 1 '"$N"'); do call ADD c$i '"$id-$label"'-p$i; done > '"$work/$label"'-add.txt
-        for i in $(seq 1 '"$N"'); do call DEL c$i '"$id-$label"'-p$i; done > '"$work/$label"'-del.txt
-        for r in $(seq 1 $(( '"$N"' / '"$PAR"' ))); do
-            for j in $(seq 1 '"$PAR"'); do i=$(( (r - 1) * '"$PAR"' + j )); call ADD c$i '"$id-$label"'-p$i & done; wait
-        done > '"$work/$label"'-padd.txt
-        for r in $(seq 1 $(( '"$N"' / '"$PAR"' ))); do
-            for j in $(seq 1 '"$PAR"'); do i=$(( (r - 1) * '"$PAR"' + j )); call DEL c$i '"$id-$label"'-p$i & done; wait
-        done > '"$work/$label"'-pdel.txt
-    '
+    mkfifo "$work/$label.in" "$work/$label.out"
+    ip netns exec "$id-$label-node" env BIN="$2" CONF="$3" OUT="$out" NS="$id-$label" bash -c '
+        call() {
+            s=$(date +%s%N)
+            CNI_COMMAND=$1 CNI_CONTAINERID=c$2 CNI_NETNS=/run/netns/$NS-p$2 CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni "$BIN" <<<"$CONF" >"$OUT/$1-$2.json" \
+                || { echo "$1 c$2 failed: $(cat "$OUT/$1-$2.json")" >&2; echo FAIL; return; }
+            e=$(date +%s%N)
+            echo $(( (e - s) / 1000 ))
+        }
+        while read -r verb first last; do
+            for i in $(seq "$first" "$last"); do call "$verb" "$i" & done
+            wait
+            echo done
+        done' <"$work/$label.in" >"$work/$label.out" &
 }
+
+# Sends one command to a plugin's worker and appends its timings to FILE.
+send() { # label verb first last file
+    local fd_in fd_out line
+    [ "$1" = podnet ] && { fd_in=3; fd_out=4; } || { fd_in=5; fd_out=6; }
+    echo "$2 $3 $4" >&"$fd_in"
+    while read -r line <&"$fd_out"; do
+        [ "$line" = done ] && return 0
+        [ "$line" = FAIL ] && { echo "bench-cni.sh: a $1 call failed" >&2; exit 1; }
+        echo "$line" >>"$5"
+    done
+    echo "bench-cni.sh: the $1 worker stopped" >&2
+    exit 1
+}
+
+# Before each call (or batch): a pause, so the kernel's RCU work left by the
+# previous call is over, plus 0-4 ms of jitter, so calls do not lock onto the
+# 4 ms scheduler tick. Plugins alternate in random order. BACK_TO_BACK=1 runs
+# the older design instead: all of one plugin's calls, then the other's, with
+# no pause.
+pause() { [ -n "${BACK_TO_BACK:-}" ] || sleep "0.05$((RANDOM % 4))$((RANDOM % 10))"; }
+plugins_in_turn() { if [ -n "${BACK_TO_BACK:-}" ] || ((RANDOM % 2)); then echo podnet ref; else echo ref podnet; fi; }
+
+phase() { # kind verb batch
+    local kind=$1 verb=$2 batch=$3 r l first
+    if [ -n "${BACK_TO_BACK:-}" ]; then
+        for l in podnet ref; do
+            for ((first = 1; first + batch - 1 <= N; first += batch)); do
+                send "$l" "$verb" "$first" $((first + batch - 1)) "$work/$l-$kind.txt"
+            done
+        done
+        return
+    fi
+    for ((first = 1; first + batch - 1 <= N; first += batch)); do
+        for l in $(plugins_in_turn); do
+            pause
+            send "$l" "$verb" "$first" $((first + batch - 1)) "$work/$l-$kind.txt"
+        done
+    done
+}
+
+for l in podnet ref; do
+    ip netns add "$id-$l-node"
+    for i in $(seq 1 "$N"); do ip netns add "$id-$l-p$i"; done
+done
+worker podnet "$PODNET" "$(conf podnet podnet-cni)"
+worker ref /usr/lib/cni/bridge "$(conf ref bridge)"
+exec 3>"$work/podnet.in" 4<"$work/podnet.out" 5>"$work/ref.in" 6<"$work/ref.out"
+
+design="alternating in random order, 50-54 ms apart"
+[ -n "${BACK_TO_BACK:-}" ] && design="back to back, all of podnet-cni's calls first"
+echo "==> podnet-cni and reference bridge + host-local ($(dpkg-query -W -f='${Version}' containernetworking-plugins)), $design"
+echo "    $N ADDs then $N DELs one at a time"
+phase add ADD 1
+phase del DEL 1
+echo "    $N ADDs then $N DELs, $PAR at once, $REPEAT times"
+for _ in $(seq 1 "$REPEAT"); do
+    phase padd ADD "$PAR"
+    phase pdel DEL "$PAR"
+done
+exec 3>&- 5>&-
+wait
 
 stats() { sort -n "$1" | awk '{v[NR]=$1} END {printf "%d %d %d %d", v[1], v[int((NR+1)/2)], v[NR], NR}'; }
 
-echo "==> podnet-cni: $N ADDs then $N DELs one at a time, then $PAR at once"
-run podnet "$PODNET" "$(conf podnet podnet-cni)"
-echo "==> reference bridge + host-local ($(dpkg-query -W -f='${Version}' containernetworking-plugins))"
-run ref /usr/lib/cni/bridge "$(conf ref bridge)"
 
 printf '\n%-22s %28s %28s %8s\n' "latency (µs)" "podnet-cni min/median/max" "reference min/median/max" "ratio"
 verdicts=()

@@ -54,12 +54,16 @@ impl Store {
             .open(&path)
             .map_err(|e| io("cannot open", &path, e))?;
         let start = Instant::now();
+        // Holders keep the lock for well under a millisecond, so the first
+        // retries come quickly; the wait grows to 2 ms for a stuck holder.
+        let mut wait = Duration::from_micros(50);
         loop {
             match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
                 Ok(lock) => return Ok(lock),
                 Err((f, nix::errno::Errno::EWOULDBLOCK)) if start.elapsed() < LOCK_TIMEOUT => {
                     file = f;
-                    std::thread::sleep(Duration::from_millis(2));
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(Duration::from_millis(2));
                 }
                 Err((_, e)) => {
                     return Err(CniError::new(
