@@ -107,6 +107,10 @@ pub enum LabAction {
         /// Build it without host-gw routes (each node only reaches its own pods).
         #[arg(long)]
         no_cluster_network: bool,
+        /// Keep the LAN's links at the legacy 64 KiB GSO size, like a NIC
+        /// without BIG TCP (by default they take 512 KiB and pods follow).
+        #[arg(long)]
+        no_big_tcp: bool,
         /// Where podnet-agent and podnet-cni are (default: next to this program).
         #[arg(long)]
         bin_dir: Option<std::path::PathBuf>,
@@ -186,6 +190,7 @@ pub fn run_with_status(cli: &Cli) -> std::result::Result<(String, i32), CliError
             nodes,
             pods_per_node,
             no_cluster_network,
+            no_big_tcp,
             bin_dir,
         } => {
             let bin_dir = match bin_dir {
@@ -201,6 +206,7 @@ pub fn run_with_status(cli: &Cli) -> std::result::Result<(String, i32), CliError
                 pods_per_node: *pods_per_node,
                 cluster_network: !no_cluster_network,
                 bin_dir,
+                big_tcp: !no_big_tcp,
             };
             let start = std::time::Instant::now();
             let state = lab::up(&cfg)?;

@@ -230,6 +230,17 @@ pub fn mac(m: &LinkMessage) -> String {
         .unwrap_or_default()
 }
 
+/// A link's name.
+pub fn name(m: &LinkMessage) -> String {
+    m.attributes
+        .iter()
+        .find_map(|a| match a {
+            LinkAttribute::IfName(n) => Some(n.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
 /// The bridge a link is attached to.
 pub fn controller(m: &LinkMessage) -> Option<u32> {
     m.attributes.iter().find_map(|a| match a {
@@ -303,11 +314,10 @@ pub async fn addresses(h: &Handle, index: u32) -> NlResult<Vec<Ipv4Network>> {
 }
 
 /// Creates a veth pair: `host` in the caller's namespace, `peer` born
-/// directly in the namespace `peer_ns` under its final name (and MAC, if
-/// given). Creating it
-/// there is what the reference plugins do too: moving a link into another
-/// namespace afterwards makes the kernel wait for an RCU grace period, which
-/// was most of an ADD's time.
+/// directly in the namespace `peer_ns` under its final name (and MAC and
+/// GSO size, if given). Creating it there is what the reference plugins do
+/// too: moving a link into another namespace afterwards makes the kernel
+/// wait for an RCU grace period, which was most of an ADD's time.
 pub async fn add_veth_into(
     h: &Handle,
     host: &str,
@@ -315,6 +325,7 @@ pub async fn add_veth_into(
     peer_ns: std::os::fd::RawFd,
     mtu: Option<u32>,
     peer_mac: Option<[u8; 6]>,
+    gso_max: Option<u32>,
 ) -> NlResult<()> {
     let mut peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
         .name(peer.to_string())
@@ -328,6 +339,11 @@ pub async fn add_veth_into(
         peer_msg = peer_msg.mtu(mtu);
         v = v.mtu(mtu);
     }
+    // Set at creation, on both ends, so no packet ever meets a smaller limit.
+    for a in gso_max.map(gso_attributes).into_iter().flatten() {
+        peer_msg = peer_msg.append_extra_attribute(a.clone());
+        v = v.append_extra_attribute(a);
+    }
     let msg = v
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg.build())))
         .build();
@@ -336,6 +352,75 @@ pub async fn add_veth_into(
         .execute()
         .await
         .map_err(kernel(format!("create veth {host} with {peer} in the pod")))
+}
+
+/// The GSO size every Linux device starts with; larger packets are "BIG TCP".
+pub const GSO_LEGACY_MAX: u32 = 65_536;
+
+/// The largest IPv4 GSO packet a link takes (`gso_ipv4_max_size`); the
+/// legacy 64 KiB on kernels before 6.3, which do not report it.
+pub fn gso_ipv4_max(l: &LinkMessage) -> u32 {
+    l.attributes
+        .iter()
+        .find_map(|a| match a {
+            LinkAttribute::GsoIpv4MaxSize(v) => Some(*v),
+            _ => None,
+        })
+        .unwrap_or(GSO_LEGACY_MAX)
+}
+
+fn gso_attributes(size: u32) -> [LinkAttribute; 2] {
+    [
+        LinkAttribute::GsoIpv4MaxSize(size),
+        LinkAttribute::GroIpv4MaxSize(size),
+    ]
+}
+
+/// Sets the largest IPv4 GSO and GRO packets of a link. A forwarded packet
+/// larger than the next device's limit is cut into MTU-sized segments in
+/// software, so every link on a path must agree.
+pub async fn set_gso_ipv4_max(h: &Handle, index: u32, size: u32) -> NlResult<()> {
+    let mut m = LinkUnspec::new_with_index(index);
+    for a in gso_attributes(size) {
+        m = m.append_extra_attribute(a);
+    }
+    h.link()
+        .set(m.build())
+        .execute()
+        .await
+        .map_err(kernel(format!(
+            "set the GSO size of link {index} to {size}"
+        )))
+}
+
+/// Gives a bridge and each of its ports the GSO size `size` (each at most
+/// its own `tso_max_size`); returns the names of the links it changed.
+pub async fn follow_gso(h: &Handle, bridge: u32, size: u32) -> NlResult<Vec<String>> {
+    let mut changed = Vec::new();
+    let mut s = h.link().get().execute();
+    let mut todo = Vec::new();
+    while let Some(m) = s.try_next().await.map_err(kernel("list links"))? {
+        if m.header.index != bridge && controller(&m) != Some(bridge) {
+            continue;
+        }
+        let tso_max = m
+            .attributes
+            .iter()
+            .find_map(|a| match a {
+                LinkAttribute::TsoMaxSize(v) => Some(*v),
+                _ => None,
+            })
+            .unwrap_or(size);
+        let want = size.min(tso_max);
+        if gso_ipv4_max(&m) != want {
+            todo.push((m.header.index, name(&m), want));
+        }
+    }
+    for (index, name, want) in todo {
+        set_gso_ipv4_max(h, index, want).await?;
+        changed.push(name);
+    }
+    Ok(changed)
 }
 
 /// Attaches a link to a bridge, sets hairpin as asked, and brings it up.
@@ -571,6 +656,8 @@ pub struct KernelLink {
     pub up: bool,
     /// MTU.
     pub mtu: Option<u32>,
+    /// The largest IPv4 GSO packet ([`gso_ipv4_max`]).
+    pub gso_max: u32,
     /// IPv4 addresses.
     pub addrs: Vec<Ipv4Network>,
 }
@@ -592,6 +679,7 @@ pub async fn links(h: &Handle) -> NlResult<Vec<KernelLink>> {
                 .flags
                 .contains(rtnetlink::packet_route::link::LinkFlags::Up),
             mtu: None,
+            gso_max: gso_ipv4_max(&m),
             addrs: Vec::new(),
         };
         for a in &m.attributes {

@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+
+use common::gso_sizes;
+
 const BIN: &str = env!("CARGO_BIN_EXE_podnet-cni");
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
@@ -269,6 +273,39 @@ fn mtu_hairpin_and_a_conflist_entry_with_prev_result() {
 }
 
 #[test]
+fn gso_max_size_reaches_the_bridge_and_both_ends_of_each_veth() {
+    let lab = Lab::new(2);
+    let big = lab.conf(r#","gsoMaxSize":262144"#);
+    let add = |pod: usize, cid: &str, conf: &str| {
+        let netns = lab.netns(pod);
+        let vars = [
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", cid),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_NETNS", netns.as_str()),
+        ];
+        let (code, r) = lab.cni(&vars, conf);
+        assert_eq!(code, 0, "{r}");
+        r["interfaces"][1]["name"].as_str().unwrap().to_string()
+    };
+    // Without the option everything keeps the 64 KiB every device starts with.
+    let plain = add(0, "plain", &lab.conf(""));
+    assert_eq!(gso_sizes(&lab.node, &["cni0", &plain]), [65_536, 65_536]);
+    assert_eq!(gso_sizes(&lab.pods[0], &["eth0"]), [65_536]);
+    let host = add(1, "big", &big);
+    assert_eq!(
+        gso_sizes(&lab.node, &["cni0", &host]),
+        [262_144, 262_144],
+        "the bridge and the host end take the configured size"
+    );
+    assert_eq!(
+        gso_sizes(&lab.pods[1], &["eth0"]),
+        [262_144],
+        "and so does the pod's end"
+    );
+}
+
+#[test]
 fn thirty_two_concurrent_adds_get_thirty_two_addresses() {
     let lab = Lab::new(32);
     let results: Vec<(i32, Value)> = std::thread::scope(|s| {
@@ -440,6 +477,12 @@ fn bad_input_gets_its_error_code_and_changes_nothing() {
             "range start outside subnet",
             add("eth0", &ns),
             good.replace("\"subnet\"", "\"rangeStart\":\"192.0.2.1\",\"subnet\""),
+            7,
+        ),
+        case(
+            "gsoMaxSize above the kernel's 512 KiB",
+            add("eth0", &ns),
+            lab.conf(r#","gsoMaxSize":1048576"#),
             7,
         ),
         case(

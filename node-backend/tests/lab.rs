@@ -5,11 +5,11 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use podnet_node::lab::LabState;
+use podnet_node::lab::{LabState, LAN_GSO_MAX};
 
 mod common;
 
-use common::{bin_dir, text, wait_for, Lab, PODNET};
+use common::{bin_dir, gso_sizes, links_of, text, wait_for, Lab, PODNET};
 
 #[test]
 fn three_nodes_meet_the_requirements_and_the_model_matches_the_kernel() {
@@ -78,6 +78,48 @@ fn three_nodes_meet_the_requirements_and_the_model_matches_the_kernel() {
         .unwrap_or_default();
     assert!(left.is_empty(), "lab down left {left:?}");
     assert!(!LabState::dir(&name).exists());
+}
+
+#[test]
+fn pods_follow_the_uplinks_gso_size() {
+    let lab = Lab::up(&["--nodes", "1", "--pods-per-node", "1"]);
+    let state = lab.state();
+    let (node, pod) = (&state.nodes[0].netns, &state.pods[0].netns);
+    // BIG TCP on the LAN reaches the pod: agent -> CNI config -> veth pair.
+    assert_eq!(gso_sizes(node, &["eth0", "cni0"]), [LAN_GSO_MAX; 2]);
+    assert_eq!(gso_sizes(pod, &["eth0"]), [LAN_GSO_MAX]);
+    let conf =
+        || std::fs::read_to_string(state.cni_dir("node1").join("10-podnet.conflist")).unwrap();
+    assert!(
+        conf().contains(&format!("\"gsoMaxSize\": {LAN_GSO_MAX}")),
+        "{}",
+        conf()
+    );
+    // The uplink drops to 64 KiB: on its next pass the agent takes the
+    // bridge and its ports down too, so nothing bigger is forwarded to them.
+    let netns =
+        podnet_node::netlink::Netns::open(&std::path::Path::new("/run/netns").join(node)).unwrap();
+    podnet_node::netlink::run_in(Some(&netns), |h| async move {
+        let eth0 = podnet_node::netlink::link(&h, "eth0").await?.expect("eth0");
+        podnet_node::netlink::set_gso_ipv4_max(&h, eth0.header.index, 65_536).await
+    })
+    .unwrap();
+    let file = state.cluster_file();
+    std::fs::write(&file, std::fs::read(&file).unwrap()).unwrap();
+    wait_for("the bridge and its port to follow the uplink", || {
+        let links = links_of(node);
+        let cni0 = links.iter().find(|l| l.name == "cni0").expect("cni0");
+        links
+            .iter()
+            .filter(|l| l.index == cni0.index || l.controller == Some(cni0.index))
+            .all(|l| l.gso_max == 65_536)
+    });
+    assert!(conf().contains("\"gsoMaxSize\": 65536"), "{}", conf());
+    // A lab built with --no-big-tcp keeps every link at 64 KiB.
+    let small = Lab::up(&["--nodes", "1", "--pods-per-node", "1", "--no-big-tcp"]);
+    let s = small.state();
+    assert_eq!(gso_sizes(&s.nodes[0].netns, &["eth0", "cni0"]), [65_536; 2]);
+    assert_eq!(gso_sizes(&s.pods[0].netns, &["eth0"]), [65_536]);
 }
 
 #[test]

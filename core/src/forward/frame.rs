@@ -410,4 +410,19 @@ mod tests {
         arp.extend_from_slice(&[0u8; 28]);
         assert!(FrameRepr::parse(&arp).is_err());
     }
+
+    #[test]
+    fn a_big_tcp_capture_is_refused_not_misread() {
+        // With BIG TCP a GSO packet over 64 KiB carries total length 0, and a
+        // capture keeps only the first 64 KiB of it.
+        let f =
+            ProbeKind::TcpSyn(80).frame(Ipv4Addr::new(10, 244, 1, 2), Ipv4Addr::new(10, 244, 2, 2));
+        let mut bytes = f.emit(&[7u8; 1000]).unwrap();
+        bytes.resize(65_536, 7);
+        bytes[16..18].copy_from_slice(&[0, 0]);
+        assert!(matches!(
+            FrameRepr::parse(&bytes),
+            Err(Error::MalformedFrame(_))
+        ));
+    }
 }

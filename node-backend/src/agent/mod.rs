@@ -79,6 +79,10 @@ pub struct Report {
     pub cni_conf_written: bool,
     /// Whether the NAT table was (re)applied.
     pub nat_applied: bool,
+    /// Links of the pod bridge whose GSO size was set to the uplink's.
+    pub gso_set: Vec<String>,
+    /// The uplink's GSO size, which the bridge and its ports follow.
+    pub gso: u32,
 }
 
 /// What the agent remembers between passes.
@@ -105,8 +109,9 @@ pub fn plan(cfg: &AgentConfig) -> Result<(Plan, String), AgentError> {
     Ok((plan, version_of(&text)))
 }
 
-/// The CNI network config for this node's range.
-pub fn cni_conf(plan: &Plan, data_dir: &Path) -> String {
+/// The CNI network config for this node's range; pods get the uplink's
+/// GSO size `gso` (BIG TCP when above 64 KiB).
+pub fn cni_conf(plan: &Plan, data_dir: &Path, gso: u32) -> String {
     let conf = json!({
         "cniVersion": "1.1.0",
         "name": "podnet",
@@ -115,6 +120,7 @@ pub fn cni_conf(plan: &Plan, data_dir: &Path) -> String {
             "bridge": plan.bridge.name.to_string(),
             "isGateway": true,
             "mtu": plan.mtu,
+            "gsoMaxSize": gso,
             "ipam": {
                 "type": "host-local",
                 "subnet": plan.bridge.address.network().to_string() + "/" + &plan.bridge.address.prefix().to_string(),
@@ -135,17 +141,27 @@ pub fn reconcile(cfg: &AgentConfig, memory: &mut AgentState) -> Result<Report, A
         .owned_routes()
         .filter_map(|r| Some((r.dst, r.via?)))
         .collect();
-    let (bridge, mtu, mac, gw) = (
+    let (bridge, mtu, mac, gw, uplink) = (
         plan.bridge.name.to_string(),
         plan.mtu,
         plan.bridge.mac.0,
         plan.bridge.address,
+        plan.uplink.name.to_string(),
     );
     let ip_forward = plan.ip_forward;
-    let (d, current): (RouteDiff, Vec<netlink::KernelRoute>) =
+    let (d, current, gso, gso_set): (RouteDiff, Vec<netlink::KernelRoute>, u32, Vec<String>) =
         netlink::run_in(None, move |h| async move {
             let br = netlink::ensure_bridge(&h, &bridge, Some(u32::from(mtu)), mac).await?;
             netlink::ensure_addr(&h, br.header.index, gw).await?;
+            // Pod traffic leaves through the uplink: with BIG TCP there, the
+            // bridge and the pods' veths must take packets as large, or the
+            // kernel cuts each one into MTU-sized segments on the way.
+            let gso = match netlink::link(&h, &uplink).await? {
+                Some(l) => netlink::gso_ipv4_max(&l),
+                None => netlink::GSO_LEGACY_MAX,
+            }
+            .clamp(netlink::GSO_LEGACY_MAX, crate::cni::conf::GSO_MAX);
+            let gso_set = netlink::follow_gso(&h, br.header.index, gso).await?;
             netlink::sysctl("net.ipv4.ip_forward", if ip_forward { "1" } else { "0" })?;
             let current = netlink::routes(&h).await?;
             let keys: Vec<RouteKey> = current
@@ -163,8 +179,10 @@ pub fn reconcile(cfg: &AgentConfig, memory: &mut AgentState) -> Result<Report, A
             for &(dst, via) in &d.add {
                 netlink::add_route(&h, dst, via, owner).await?;
             }
-            Ok((d, current))
+            Ok((d, current, gso, gso_set))
         })?;
+    report.gso = gso;
+    report.gso_set = gso_set;
     report.removed = d
         .remove
         .iter()
@@ -180,7 +198,7 @@ pub fn reconcile(cfg: &AgentConfig, memory: &mut AgentState) -> Result<Report, A
         .iter()
         .map(|(dst, p)| format!("{dst} (held by protocol {p})"))
         .collect();
-    let conf = cni_conf(&plan, &cfg.cni_data_dir);
+    let conf = cni_conf(&plan, &cfg.cni_data_dir, gso);
     let path = cfg.cni_conf_dir.join("10-podnet.conflist");
     if fs::read_to_string(&path).ok().as_deref() != Some(conf.as_str()) {
         let io =
@@ -219,6 +237,9 @@ fn log(report: &Report) {
     }
     if report.nat_applied {
         info!("NAT rules applied (table ip podnet)");
+    }
+    if !report.gso_set.is_empty() {
+        info!(size = report.gso, links = %report.gso_set.join(" "), "GSO size set to the uplink's");
     }
 }
 

@@ -65,11 +65,12 @@ pub fn run(conf: &NetConf, att: &Attachment) -> CniResult<String> {
 fn plumb(conf: &NetConf, att: &Attachment, pod_ns: &Netns, ip: Ipv4Addr) -> CniResult<String> {
     let prefix = conf.ipam.subnet.prefix();
     let gw = gateway(conf);
-    let (bridge, mtu, hairpin, is_gateway) = (
+    let (bridge, mtu, hairpin, is_gateway, gso) = (
         conf.bridge.to_string(),
         conf.mtu,
         conf.hairpin,
         conf.is_gateway,
+        conf.gso_max_size,
     );
     let (host, ifname) = (att.host_veth.to_string(), att.ifname.to_string());
     let ns_fd = pod_ns.fd();
@@ -87,8 +88,13 @@ fn plumb(conf: &NetConf, att: &Attachment, pod_ns: &Netns, ip: Ipv4Addr) -> CniR
             if is_gateway {
                 netlink::ensure_addr(&h, br.header.index, gw_net).await?;
             }
-            netlink::add_veth_into(&h, &host, &ifname, ns_fd, mtu, Some(pod_mac.0)).await?;
+            netlink::add_veth_into(&h, &host, &ifname, ns_fd, mtu, Some(pod_mac.0), gso).await?;
             let host_link = netlink::attach(&h, &host, br.header.index, hairpin).await?;
+            // An empty bridge cannot take more than 64 KiB; with its first
+            // port it can, and forwarded packets must not be cut there.
+            if let Some(size) = gso.filter(|&g| g != netlink::gso_ipv4_max(&br)) {
+                netlink::set_gso_ipv4_max(&h, br.header.index, size).await?;
+            }
             Ok((br, host_link))
         })
         .map_err(netlink_error)?

@@ -62,6 +62,7 @@ struct RawConf {
     ip_masq: Option<bool>,
     mtu: Option<u32>,
     hairpin_mode: Option<bool>,
+    gso_max_size: Option<u32>,
     #[serde(default)]
     ipam: RawIpam,
     prev_result: Option<Value>,
@@ -86,6 +87,10 @@ pub struct NetConf {
     pub mtu: Option<u32>,
     /// Let a pod reach itself through its service (bridge port hairpin).
     pub hairpin: bool,
+    /// `gsoMaxSize` (a podnet extension): the largest IPv4 GSO packet of the
+    /// bridge and the veths, set when above the legacy 64 KiB (BIG TCP). The
+    /// agent writes the node uplink's size here.
+    pub gso_max_size: Option<u32>,
     /// What the IPAM hands out.
     pub ipam: IpamConfig,
     /// Where the IPAM state lives (`<dataDir>/<name>/`).
@@ -95,6 +100,11 @@ pub struct NetConf {
     /// GC: attachments to keep (`cni.dev/valid-attachments`, or the older `cni.dev/attachments`).
     pub valid_attachments: Option<Vec<Attachment>>,
 }
+
+/// The GSO size every device starts with; `gsoMaxSize` may not go below it.
+const GSO_LEGACY_MAX: u32 = crate::netlink::GSO_LEGACY_MAX;
+/// The kernel's ceiling for a GSO packet (`GSO_MAX_SIZE`, a veth's `tso_max_size`).
+pub const GSO_MAX: u32 = 524_280;
 
 fn invalid(field: &str, reason: impl std::fmt::Display) -> CniError {
     CniError::new(Code::InvalidConfig, format!("invalid {field}")).details(reason.to_string())
@@ -156,6 +166,14 @@ pub fn parse(stdin: &[u8]) -> CniResult<NetConf> {
     if let Some(mtu) = raw.mtu {
         if !(68..=65535).contains(&mtu) {
             return Err(invalid("mtu", format!("{mtu} is outside 68..65535")));
+        }
+    }
+    if let Some(gso) = raw.gso_max_size {
+        if !(GSO_LEGACY_MAX..=GSO_MAX).contains(&gso) {
+            return Err(invalid(
+                "gsoMaxSize",
+                format!("{gso} is outside {GSO_LEGACY_MAX}..{GSO_MAX}"),
+            ));
         }
     }
     let ipam = &raw.ipam;
@@ -223,6 +241,7 @@ pub fn parse(stdin: &[u8]) -> CniResult<NetConf> {
         is_gateway: raw.is_gateway.unwrap_or(true),
         mtu: raw.mtu,
         hairpin: raw.hairpin_mode.unwrap_or(false),
+        gso_max_size: raw.gso_max_size.filter(|&g| g != GSO_LEGACY_MAX),
         ipam: config,
         data_dir: PathBuf::from(
             ipam.data_dir
@@ -253,6 +272,11 @@ mod tests {
         );
         assert_eq!(c.ipam.subnet.to_string(), "10.244.1.0/24");
         assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(c.gso_max_size, None);
+        let big = parse(conf(r#","gsoMaxSize":524280"#).as_bytes()).unwrap();
+        assert_eq!(big.gso_max_size, Some(524_280));
+        let legacy = parse(conf(r#","gsoMaxSize":65536"#).as_bytes()).unwrap();
+        assert_eq!(legacy.gso_max_size, None);
     }
 
     #[test]
@@ -281,6 +305,8 @@ mod tests {
         );
         assert_eq!(code(&conf(r#","mtu":"big""#)), Code::Decode);
         assert_eq!(code(&conf(r#","mtu":20"#)), Code::InvalidConfig);
+        assert_eq!(code(&conf(r#","gsoMaxSize":1500"#)), Code::InvalidConfig);
+        assert_eq!(code(&conf(r#","gsoMaxSize":600000"#)), Code::InvalidConfig);
         assert_eq!(code(&conf(r#","ipMasq":true"#)), Code::UnsupportedField);
         assert_eq!(
             code(&conf(r#","bridge":"a-bridge-name-too-long""#)),

@@ -90,3 +90,28 @@ pub fn wait_until<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option
 pub fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
     wait_until(what, Duration::from_secs(10), || ok().then_some(()))
 }
+
+/// Every link of namespace `ns` (a name under /run/netns), read over
+/// netlink: Debian's iproute2 predates `gso_ipv4_max_size`.
+pub fn links_of(ns: &str) -> Vec<podnet_node::netlink::KernelLink> {
+    let netns = podnet_node::netlink::Netns::open(&Path::new("/run/netns").join(ns)).unwrap();
+    podnet_node::netlink::run_in(Some(&netns), |h| async move {
+        podnet_node::netlink::links(&h).await
+    })
+    .unwrap()
+}
+
+/// The IPv4 GSO size of each named link in namespace `ns`.
+pub fn gso_sizes(ns: &str, names: &[&str]) -> Vec<u32> {
+    let links = links_of(ns);
+    names
+        .iter()
+        .map(|n| {
+            links
+                .iter()
+                .find(|l| l.name == *n)
+                .unwrap_or_else(|| panic!("{ns} has no link {n}"))
+                .gso_max
+        })
+        .collect()
+}
