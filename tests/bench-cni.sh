@@ -12,19 +12,12 @@
 # pause (see pause() below for why); BACK_TO_BACK=1 runs them the older way.
 # Target (issue 3): podnet median ADD <= 1/2 of the reference's, DEL <= the reference's.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PATH"
 N=${N:-50}
 PAR=${PAR:-8}
 REPEAT=${REPEAT:-3} # rounds of the concurrent phase: each gives only N/PAR batches
-[ "$(id -u)" = 0 ] || { echo "bench-cni.sh: run as root (it creates network namespaces)" >&2; exit 1; }
-if [ ! -x /usr/lib/cni/bridge ]; then
-    echo "==> apt-get install containernetworking-plugins (the reference plugins)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containernetworking-plugins >/dev/null
-fi
-echo "==> cargo build --release podnet-cni"
-cargo build --release --quiet -p podnet-node --bin podnet-cni
-PODNET=$PWD/target/release/podnet-cni
+. "$(dirname "$0")/lib.sh"
+bench_setup bench-cni.sh /usr/lib/cni/bridge containernetworking-plugins
+PODNET=$bin/podnet-cni
 id=pnbench$$
 work=$(mktemp -d)
 cleanup() {

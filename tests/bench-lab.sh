@@ -9,13 +9,8 @@
 #    without BIG TCP, for comparison.
 # Everything runs inside namespaces this script creates and removes.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PATH"
-[ "$(id -u)" = 0 ] || { echo "bench-lab.sh: run as root" >&2; exit 1; }
-command -v iperf3 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 >/dev/null
-echo "==> cargo build --release podnet, podnet-agent, podnet-cni"
-cargo build --release --quiet -p podnet-node --bins
-bin=$PWD/target/release
+. "$(dirname "$0")/lib.sh"
+bench_setup bench-lab.sh iperf3 iperf3
 ns=pnbench$$
 work=$(mktemp -d)
 lab=pb$$

@@ -12,13 +12,8 @@
 #    tests/e2e/live.test.mjs.
 # Everything runs inside a lab this script creates and removes.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PATH"
-[ "$(id -u)" = 0 ] || { echo "bench-live.sh: run as root" >&2; exit 1; }
-command -v iperf3 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 >/dev/null
-echo "==> cargo build --release podnet, podnet-agent, podnet-cni"
-cargo build --release --quiet -p podnet-node --bins
-bin=$PWD/target/release
+. "$(dirname "$0")/lib.sh"
+bench_setup bench-live.sh iperf3 iperf3
 lab=pl$$
 work=$(mktemp -d)
 server=
