@@ -161,7 +161,14 @@ pub fn reconcile(cfg: &AgentConfig, memory: &mut AgentState) -> Result<Report, A
                 None => netlink::GSO_LEGACY_MAX,
             }
             .clamp(netlink::GSO_LEGACY_MAX, crate::cni::conf::GSO_MAX);
-            let gso_set = netlink::follow_gso(&h, br.header.index, gso).await?;
+            // Best effort: a size the kernel refuses costs speed, not reachability,
+            // so it must not keep the routes below from being programmed.
+            let gso_set = netlink::follow_gso(&h, br.header.index, gso)
+                .await
+                .unwrap_or_else(|e| {
+                    warn!(size = gso, error = %e, "cannot give the pod bridge the uplink's GSO size");
+                    Vec::new()
+                });
             netlink::sysctl("net.ipv4.ip_forward", if ip_forward { "1" } else { "0" })?;
             let current = netlink::routes(&h).await?;
             let keys: Vec<RouteKey> = current

@@ -91,9 +91,11 @@ fn plumb(conf: &NetConf, att: &Attachment, pod_ns: &Netns, ip: Ipv4Addr) -> CniR
             netlink::add_veth_into(&h, &host, &ifname, ns_fd, mtu, Some(pod_mac.0), gso).await?;
             let host_link = netlink::attach(&h, &host, br.header.index, hairpin).await?;
             // An empty bridge cannot take more than 64 KiB; with its first
-            // port it can, and forwarded packets must not be cut there.
+            // port it can, and forwarded packets must not be cut there. Best
+            // effort: if another port keeps it smaller, the pod still works
+            // and larger packets are segmented in software.
             if let Some(size) = gso.filter(|&g| g != netlink::gso_ipv4_max(&br)) {
-                netlink::set_gso_ipv4_max(&h, br.header.index, size).await?;
+                let _ = netlink::set_gso_ipv4_max(&h, br.header.index, size).await;
             }
             Ok((br, host_link))
         })
