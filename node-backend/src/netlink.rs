@@ -357,6 +357,9 @@ pub async fn add_veth_into(
 /// The GSO size every Linux device starts with; larger packets are "BIG TCP".
 pub const GSO_LEGACY_MAX: u32 = 65_536;
 
+/// The kernel's ceiling for a GSO packet (`GSO_MAX_SIZE`, a veth's `tso_max_size`).
+pub const GSO_MAX: u32 = 524_280;
+
 /// The largest IPv4 GSO packet a link takes (`gso_ipv4_max_size`); the
 /// legacy 64 KiB on kernels before 6.3, which do not report it.
 pub fn gso_ipv4_max(l: &LinkMessage) -> u32 {
@@ -588,15 +591,7 @@ pub async fn route_choice(
             .try_next()
             .await
             .map_err(kernel("get link"))?
-            .and_then(|l| {
-                l.attributes.iter().find_map(|a| {
-                    if let LinkAttribute::IfName(n) = a {
-                        Some(n.clone())
-                    } else {
-                        None
-                    }
-                })
-            })
+            .map(|l| name(&l))
             .unwrap_or_default(),
         None => String::new(),
     };

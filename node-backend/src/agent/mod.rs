@@ -160,7 +160,7 @@ pub fn reconcile(cfg: &AgentConfig, memory: &mut AgentState) -> Result<Report, A
                 Some(l) => netlink::gso_ipv4_max(&l),
                 None => netlink::GSO_LEGACY_MAX,
             }
-            .clamp(netlink::GSO_LEGACY_MAX, crate::cni::conf::GSO_MAX);
+            .clamp(netlink::GSO_LEGACY_MAX, netlink::GSO_MAX);
             // Best effort: a size the kernel refuses costs speed, not reachability,
             // so it must not keep the routes below from being programmed.
             let gso_set = netlink::follow_gso(&h, br.header.index, gso)

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::{CniError, CniResult, Code};
+use crate::netlink::{GSO_LEGACY_MAX, GSO_MAX};
 
 /// CNI versions podnet-cni speaks.
 pub const SUPPORTED_VERSIONS: [&str; 2] = ["1.0.0", "1.1.0"];
@@ -100,11 +101,6 @@ pub struct NetConf {
     /// GC: attachments to keep (`cni.dev/valid-attachments`, or the older `cni.dev/attachments`).
     pub valid_attachments: Option<Vec<Attachment>>,
 }
-
-/// The GSO size every device starts with; `gsoMaxSize` may not go below it.
-const GSO_LEGACY_MAX: u32 = crate::netlink::GSO_LEGACY_MAX;
-/// The kernel's ceiling for a GSO packet (`GSO_MAX_SIZE`, a veth's `tso_max_size`).
-pub const GSO_MAX: u32 = 524_280;
 
 fn invalid(field: &str, reason: impl std::fmt::Display) -> CniError {
     CniError::new(Code::InvalidConfig, format!("invalid {field}")).details(reason.to_string())

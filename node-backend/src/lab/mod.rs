@@ -110,7 +110,7 @@ pub struct LabConfig {
 }
 
 /// The LAN's GSO size with BIG TCP: the most a veth takes (`tso_max_size`).
-pub const LAN_GSO_MAX: u32 = 524_280;
+pub const LAN_GSO_MAX: u32 = netlink::GSO_MAX;
 
 impl LabState {
     /// The state directory of a lab.
