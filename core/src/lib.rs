@@ -11,6 +11,7 @@
 //! - [`plan`]: the desired kernel state of one node
 //! - [`route`]: routes and longest-prefix match
 //! - [`forward`]: a frame through the model, as a [`Trace`](forward::Trace); the CNI requirement [`Matrix`](forward::Matrix)
+//! - [`lab_api`]: the messages `podnet lab serve` and the browser exchange
 //! - [`net`], [`error`]: small value types and the one error type
 //!
 //! ```
@@ -25,11 +26,10 @@
 //! assert_eq!(trace.hops.last().unwrap().frame.src, a.ip); // no NAT
 //! ```
 
-#![warn(missing_docs)]
-
 pub mod alloc;
 pub mod error;
 pub mod forward;
+pub mod lab_api;
 pub mod net;
 pub mod plan;
 pub mod route;

@@ -63,12 +63,29 @@ impl MacAddr {
     /// ff:ff:ff:ff:ff:ff.
     pub const BROADCAST: MacAddr = MacAddr([0xff; 6]);
 
-    /// A locally administered address derived from an IPv4 address, the way
-    /// OVN-Kubernetes derives pod MACs (`0a:58` + the four address bytes), so
-    /// the model's MACs are stable and readable.
+    /// The first two bytes of every MAC on the pod network (pods and bridges).
+    pub const POD_NETWORK_PREFIX: [u8; 2] = [0x0a, 0x58];
+    /// The first two bytes of every MAC on the LAN (nodes and clients; QEMU's prefix).
+    pub const LAN_PREFIX: [u8; 2] = [0x52, 0x54];
+
+    /// A locally administered address derived from an IPv4 address: two
+    /// prefix bytes and the four address bytes, so MACs are stable and readable.
     pub fn from_ip(prefix: [u8; 2], ip: Ipv4Addr) -> MacAddr {
         let o = ip.octets();
         MacAddr([prefix[0], prefix[1], o[0], o[1], o[2], o[3]])
+    }
+
+    /// The MAC of a pod's eth0 or a node bridge with address `ip`:
+    /// `0a:58` + the address, as OVN-Kubernetes derives pod MACs. The model
+    /// and podnet-cni both use it, so captured frames compare byte for byte.
+    pub fn on_pod_network(ip: Ipv4Addr) -> MacAddr {
+        MacAddr::from_ip(MacAddr::POD_NETWORK_PREFIX, ip)
+    }
+
+    /// The MAC of a node's or client's LAN interface with address `ip`
+    /// (`52:54` + the address), in the model and in the lab alike.
+    pub fn on_lan(ip: Ipv4Addr) -> MacAddr {
+        MacAddr::from_ip(MacAddr::LAN_PREFIX, ip)
     }
 }
 
@@ -255,7 +272,7 @@ mod tests {
 
     #[test]
     fn mac_round_trips_through_text() {
-        let m = MacAddr::from_ip([0x0a, 0x58], Ipv4Addr::new(10, 244, 1, 2));
+        let m = MacAddr::on_pod_network(Ipv4Addr::new(10, 244, 1, 2));
         assert_eq!(m.to_string(), "0a:58:0a:f4:01:02");
         assert_eq!(m.to_string().parse::<MacAddr>().unwrap(), m);
         assert!("0a:58:0a:f4:01".parse::<MacAddr>().is_err());

@@ -13,7 +13,7 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 use std::net::Ipv4Addr;
 
-use podnet_core::forward::live::{
+use podnet_core::forward::capture::{
     assemble, compare, observable, replay, Capture, Dir, Field, PacketKey, Tap,
 };
 use podnet_core::forward::{DropReason, FrameRepr, Network, Place, ProbeKind, Step, Verdict};

@@ -11,7 +11,7 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 use std::net::Ipv4Addr;
 
 use podnet_core::forward::{
-    pcap, Cell, DropReason, FrameRepr, Matrix, Network, Place, ProbeKind, Step, Verdict,
+    pcap, Cell, DropReason, FrameRepr, Matrix, Network, Place, ProbeKind, Proto, Step, Verdict,
 };
 use podnet_core::topology::{scenario, Dataplane, Endpoint, TrafficPolicy};
 
@@ -354,4 +354,80 @@ fn frames_in_and_out_are_real_bytes() {
     }
     assert_eq!(records, t.hops.len());
     assert!(net.trace(Endpoint::Pod(a.id), &bytes[..20]).is_err());
+}
+
+#[test]
+fn the_summary_says_why_someone_else_got_the_packet() {
+    // A shared address: the seed's "this isn't going to work".
+    let c = scenario::unconnected_nodes();
+    let net = Network::new(&c).unwrap();
+    let a = c.endpoint_named("pod-a").unwrap();
+    let d = c.endpoint_named("pod-d").unwrap();
+    let t = net
+        .probe(a, c.address_of(d).unwrap(), ProbeKind::Ping)
+        .unwrap();
+    let s = t.summary(&c, Some(d));
+    assert!(!s.ok);
+    assert_eq!(
+        s.text,
+        "Delivered to default/pod-b, not to default/pod-d: both have 10.244.0.3. This isn't going to work."
+    );
+    // A NodePort: the Service sent it on, as it should.
+    let c = scenario::node_port();
+    let net = Network::new(&c).unwrap();
+    let laptop = c.endpoint_named("laptop").unwrap();
+    let node1 = c.endpoint_named("node1").unwrap();
+    let t = net
+        .probe(
+            laptop,
+            c.address_of(node1).unwrap(),
+            ProbeKind::TcpSyn(30080),
+        )
+        .unwrap();
+    let s = t.summary(&c, Some(node1));
+    assert!(s.ok, "{}", s.text);
+    assert!(
+        s.text.starts_with(
+            "Delivered to default/pod-d; source rewritten from 192.168.1.100 to 192.168.1.11 (NAT)."
+        ),
+        "{}",
+        s.text
+    );
+    assert!(
+        s.text.contains("sent to node1, whose NodePort service web rewrote the destination (DNAT 192.168.1.11:30080 -> 10.244.2.3:8080)"),
+        "{}",
+        s.text
+    );
+    assert!(!s.text.contains("share") && !s.text.contains("both have"));
+    // Without an intended receiver, only the delivery and the source.
+    assert_eq!(
+        t.summary(&c, None).text,
+        "Delivered to default/pod-d; source rewritten from 192.168.1.100 to 192.168.1.11 (NAT)."
+    );
+}
+
+#[test]
+fn names_and_protocols_are_looked_up_in_one_place() {
+    let c = scenario::node_port();
+    assert!(matches!(c.endpoint_named("pod-a"), Ok(Endpoint::Pod(_))));
+    assert!(matches!(
+        c.endpoint_named("default/pod-a"),
+        Ok(Endpoint::Pod(_))
+    ));
+    assert!(matches!(c.endpoint_named("node2"), Ok(Endpoint::Node(_))));
+    assert!(matches!(
+        c.endpoint_named("laptop"),
+        Ok(Endpoint::Client(_))
+    ));
+    let e = c.endpoint_named("pod-zz").unwrap_err().to_string();
+    assert!(
+        e.contains("pod-zz") && e.contains("default/pod-c") && e.contains("laptop"),
+        "{e}"
+    );
+    for p in Proto::ALL {
+        assert_eq!(p.key().parse::<Proto>().unwrap(), p);
+    }
+    assert_eq!(Proto::Tcp.probe(80), ProbeKind::TcpSyn(80));
+    let e = "icmp".parse::<Proto>().unwrap_err().to_string();
+    assert!(e.contains("ping, udp, tcp"), "{e}");
 }

@@ -6,10 +6,12 @@
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use podnet_core::forward::{Cell, Matrix, Network, ProbeKind, Verdict};
+use clap::{Parser, Subcommand};
+use podnet_core::forward::{Cell, Matrix, Network, ProbeKind, Proto};
 use podnet_core::topology::{scenario, Cluster, Dataplane, Endpoint};
 use podnet_core::{Error, Result};
+
+use crate::lab::{self, LabError, LabState};
 
 /// Explain and check a Kubernetes pod network.
 #[derive(Debug, Parser)]
@@ -44,15 +46,9 @@ impl ScenarioArgs {
     }
 }
 
-/// Packet kinds on the command line.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Proto {
-    /// ICMP echo request.
-    Ping,
-    /// UDP datagram.
-    Udp,
-    /// TCP SYN.
-    Tcp,
+/// `--proto`: core's protocol names (ping, udp, tcp), checked by core.
+fn parse_proto(s: &str) -> std::result::Result<Proto, String> {
+    s.parse().map_err(|e: Error| e.to_string())
 }
 
 /// Subcommands.
@@ -73,8 +69,8 @@ pub enum Command {
         from: String,
         /// Receiver: a pod, node or client name, or an IPv4 address.
         to: String,
-        /// What to send.
-        #[arg(short, long, value_enum, default_value = "ping")]
+        /// What to send: ping, udp or tcp.
+        #[arg(short, long, default_value = "ping", value_parser = parse_proto)]
         proto: Proto,
         /// Destination port for udp and tcp.
         #[arg(long, default_value_t = 80)]
@@ -176,7 +172,7 @@ pub enum CliError {
     Model(#[from] Error),
     /// From the lab.
     #[error(transparent)]
-    Lab(#[from] crate::lab::LabError),
+    Lab(#[from] LabError),
 }
 
 /// Runs a command; returns what to print and the exit status.
@@ -184,7 +180,11 @@ pub fn run_with_status(cli: &Cli) -> std::result::Result<(String, i32), CliError
     let Command::Lab { action, name } = &cli.command else {
         return Ok((run(cli)?, 0));
     };
-    use crate::lab;
+    Ok(lab_action(action, name)?)
+}
+
+/// One `podnet lab` subcommand: what to print and the exit status.
+fn lab_action(action: &LabAction, name: &str) -> std::result::Result<(String, i32), LabError> {
     match action {
         LabAction::Up {
             nodes,
@@ -192,97 +192,88 @@ pub fn run_with_status(cli: &Cli) -> std::result::Result<(String, i32), CliError
             no_cluster_network,
             no_big_tcp,
             bin_dir,
-        } => {
-            let bin_dir = match bin_dir {
-                Some(d) => d.clone(),
-                None => std::env::current_exe()
-                    .ok()
-                    .and_then(|p| p.parent().map(|d| d.to_path_buf()))
-                    .unwrap_or_else(|| ".".into()),
-            };
-            let cfg = lab::LabConfig {
-                name: name.clone(),
-                nodes: *nodes,
-                pods_per_node: *pods_per_node,
-                cluster_network: !no_cluster_network,
-                bin_dir,
-                big_tcp: !no_big_tcp,
-            };
-            let start = std::time::Instant::now();
-            let state = lab::up(&cfg)?;
-            let text = lab::status(&state)?;
-            Ok((
-                format!(
-                    "{text}
-lab {name} up in {:.2?}
-",
-                    start.elapsed()
-                ),
-                0,
-            ))
-        }
-        LabAction::Status => Ok((lab::status(&lab::LabState::load(name)?)?, 0)),
-        LabAction::Exec { target, command } => {
-            let state = lab::LabState::load(name)?;
-            let ns = state.netns_of(target).ok_or_else(|| {
-                let names: Vec<&str> = state
-                    .nodes
-                    .iter()
-                    .map(|n| n.name.as_str())
-                    .chain(state.pods.iter().map(|p| p.name.as_str()))
-                    .collect();
-                lab::LabError::Msg(format!(
-                    "no node or pod {target:?} in lab {name} (it has: {})",
-                    names.join(", ")
-                ))
-            })?;
-            let status = lab::command_in(&ns, &command[0], false)?
-                .args(&command[1..])
-                .status()
-                .map_err(|e| lab::LabError::Msg(format!("cannot run {}: {e}", command[0])))?;
-            Ok((String::new(), status.code().unwrap_or(1)))
-        }
+        } => lab_up(&lab::LabConfig {
+            name: name.to_string(),
+            nodes: *nodes,
+            pods_per_node: *pods_per_node,
+            cluster_network: !no_cluster_network,
+            bin_dir: bin_dir.clone().unwrap_or_else(own_dir),
+            big_tcp: !no_big_tcp,
+        }),
+        LabAction::Status => Ok((lab::status(&LabState::load(name)?)?, 0)),
+        LabAction::Exec { target, command } => lab_exec(name, target, command),
         LabAction::Check => {
-            let report = lab::check::run(&lab::LabState::load(name)?)?;
+            let report = lab::check::run(&LabState::load(name)?)?;
             Ok((report.render(), if report.all_ok() { 0 } else { 1 }))
         }
         LabAction::Serve {
             listen,
             allow_origins,
             web,
-        } => {
-            if let Some(dir) = web.as_ref().filter(|d| !d.join("index.html").is_file()) {
-                return Err(lab::LabError::Msg(format!(
-                    "{} has no index.html: build the explainer first (trunk build)",
-                    dir.display()
-                ))
-                .into());
-            }
-            crate::live::serve(crate::live::Config {
-                lab: name.clone(),
-                listen: *listen,
-                allow_origins: allow_origins.clone(),
-                web: web.clone(),
-            })?;
-            Ok((String::new(), 0))
-        }
-        LabAction::Down => {
-            let r = lab::down(name)?;
-            Ok((
-                format!(
-                    "lab {name} down: {} agents stopped, {}{} namespaces removed\n",
-                    r.agents,
-                    if r.servers > 0 {
-                        "its live server stopped, "
-                    } else {
-                        ""
-                    },
-                    r.namespaces
-                ),
-                0,
-            ))
-        }
+        } => lab_serve(lab::serve::Config {
+            lab: name.to_string(),
+            listen: *listen,
+            allow_origins: allow_origins.clone(),
+            web: web.clone(),
+        }),
+        LabAction::Down => lab_down(name),
     }
+}
+
+fn lab_up(cfg: &lab::LabConfig) -> std::result::Result<(String, i32), LabError> {
+    let start = std::time::Instant::now();
+    let text = lab::status(&lab::up(cfg)?)?;
+    let took = start.elapsed();
+    Ok((format!("{text}\nlab {} up in {took:.2?}\n", cfg.name), 0))
+}
+
+fn lab_exec(
+    name: &str,
+    target: &str,
+    command: &[String],
+) -> std::result::Result<(String, i32), LabError> {
+    let ns = LabState::load(name)?.netns_or_error(target)?;
+    let status = lab::command_in(&ns, &command[0], false)?
+        .args(&command[1..])
+        .status()
+        .map_err(|source| LabError::Spawn {
+            program: command[0].clone().into(),
+            source,
+        })?;
+    Ok((String::new(), status.code().unwrap_or(1)))
+}
+
+fn lab_serve(cfg: lab::serve::Config) -> std::result::Result<(String, i32), LabError> {
+    if let Some(dir) = cfg.web.as_ref().filter(|d| !d.join("index.html").is_file()) {
+        return Err(LabError::Serve(format!(
+            "{} has no index.html: build the explainer first (trunk build)",
+            dir.display()
+        )));
+    }
+    lab::serve::serve(cfg)?;
+    Ok((String::new(), 0))
+}
+
+fn lab_down(name: &str) -> std::result::Result<(String, i32), LabError> {
+    let r = lab::down(name)?;
+    let server = if r.servers > 0 {
+        "its live server stopped, "
+    } else {
+        ""
+    };
+    let text = format!(
+        "lab {name} down: {} agents stopped, {server}{} namespaces removed\n",
+        r.agents, r.namespaces
+    );
+    Ok((text, 0))
+}
+
+/// The directory of this program, where `podnet-agent` and `podnet-cni` are installed beside it.
+fn own_dir() -> std::path::PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.to_path_buf()))
+        .unwrap_or_else(|| ".".into())
 }
 
 /// Runs a command and returns what it prints.
@@ -297,38 +288,13 @@ pub fn run(cli: &Cli) -> Result<String> {
             to,
             proto,
             port,
-        } => {
-            let c = scenario.cluster()?;
-            let kind = match proto {
-                Proto::Ping => ProbeKind::Ping,
-                Proto::Udp => ProbeKind::Udp(*port),
-                Proto::Tcp => ProbeKind::TcpSyn(*port),
-            };
-            trace(&c, from, to, kind)
-        }
+        } => trace(&scenario.cluster()?, from, to, proto.probe(*port)),
         Command::Matrix(args) => matrix(&args.cluster()?),
         Command::Lab { .. } => Err(Error::Unknown {
             kind: "command",
             name: "lab (use run_with_status)".into(),
         }),
     }
-}
-
-fn endpoint(c: &Cluster, name: &str) -> Result<Endpoint> {
-    if let Some(p) = c.pod_named(name) {
-        return Ok(Endpoint::Pod(p.id));
-    }
-    if let Some(n) = c.node_named(name) {
-        return Ok(Endpoint::Node(n.id));
-    }
-    if let Some(cl) = c.clients().iter().find(|cl| cl.name == name) {
-        return Ok(Endpoint::Client(cl.id));
-    }
-    let names: Vec<String> = c.endpoints().into_iter().map(|e| c.name_of(e)).collect();
-    Err(Error::Unknown {
-        kind: "pod, node or client",
-        name: format!("{name} (this cluster has: {})", names.join(", ")),
-    })
 }
 
 fn show(c: &Cluster) -> Result<String> {
@@ -387,18 +353,17 @@ fn show(c: &Cluster) -> Result<String> {
 
 fn trace(c: &Cluster, from: &str, to: &str, kind: ProbeKind) -> Result<String> {
     let net = Network::new(c)?;
-    let src = endpoint(c, from)?;
+    let src = c.endpoint_named(from)?;
+    // An address is sent to as it is; a name is also who the packet is for.
     let (dst, intended) = match to.parse::<Ipv4Addr>() {
         Ok(ip) => (ip, None),
         Err(_) => {
-            let e = endpoint(c, to)?;
-            (
-                c.address_of(e).ok_or_else(|| Error::Unknown {
-                    kind: "endpoint",
-                    name: to.into(),
-                })?,
-                Some(e),
-            )
+            let e = c.endpoint_named(to)?;
+            let ip = c.address_of(e).ok_or_else(|| Error::Unknown {
+                kind: "endpoint",
+                name: to.into(),
+            })?;
+            (ip, Some(e))
         }
     };
     let t = net.probe(src, dst, kind)?;
@@ -406,28 +371,9 @@ fn trace(c: &Cluster, from: &str, to: &str, kind: ProbeKind) -> Result<String> {
     for line in t.explain(c) {
         let _ = writeln!(out, "  {line}");
     }
-    if let (Some(want), Verdict::Delivered { to: got }) = (intended, t.verdict) {
-        if want != got {
-            let _ = writeln!(
-                out,
-                "  !! meant for {}, but {} got it: two pods share {dst}",
-                c.name_of(want),
-                c.name_of(got)
-            );
-        }
-    }
-    if let (Some(sent), Some(seen)) = (t.sent, t.received()) {
-        let nat = if sent.src == seen.src {
-            "no NAT"
-        } else {
-            "NAT: source rewritten"
-        };
-        let _ = writeln!(
-            out,
-            "  source sent {} / seen {} ({nat})",
-            sent.src, seen.src
-        );
-    }
+    let summary = t.summary(c, intended);
+    let mark = if summary.ok { "" } else { "!! " };
+    let _ = writeln!(out, "  {mark}{}", summary.text);
     Ok(out)
 }
 

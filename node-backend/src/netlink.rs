@@ -3,9 +3,12 @@
 //! [`run_in`] runs a batch of requests inside a network namespace: it starts
 //! a thread, moves the thread (only that thread) into the namespace, opens a
 //! netlink socket there and drives the requests on a one-thread tokio
-//! runtime. The helpers below are the few requests the CNI plugin needs;
-//! each treats "already so" as success where that makes the caller
-//! idempotent (bridge exists, address exists, link already gone).
+//! runtime. The helpers below are every request podnet makes — the CNI
+//! plugin's (bridge, veth, addresses), the agent's (routes with podnet's
+//! protocol, forwarding, GSO sizes), the lab's (namespaces, LAN) and the
+//! lab server's reads ([`links`], [`routes`], [`route_choice`]). Each treats
+//! "already so" as success where that makes the caller idempotent (bridge
+//! exists, address exists, link already gone).
 
 use std::fs::File;
 use std::future::Future;
@@ -16,6 +19,7 @@ use std::path::Path;
 use futures::TryStreamExt;
 use ipnetwork::Ipv4Network;
 use nix::sched::{setns, CloneFlags};
+use podnet_core::lab_api::LinkView;
 use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkMessage};
 use rtnetlink::packet_route::route::{
@@ -632,37 +636,12 @@ pub async fn delete(h: &Handle, name: &str) -> NlResult<bool> {
     }
 }
 
-/// A link as read back from the kernel, with its IPv4 addresses.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct KernelLink {
-    /// Interface index.
-    pub index: u32,
-    /// Name.
-    pub name: String,
-    /// Kind (`veth`, `bridge`; empty for plain devices such as `lo`).
-    pub kind: String,
-    /// MAC address.
-    pub mac: String,
-    /// The bridge it is a port of.
-    pub controller: Option<u32>,
-    /// The peer's index (veth), possibly in another namespace.
-    pub peer: Option<u32>,
-    /// Administratively up.
-    pub up: bool,
-    /// MTU.
-    pub mtu: Option<u32>,
-    /// The largest IPv4 GSO packet ([`gso_ipv4_max`]).
-    pub gso_max: u32,
-    /// IPv4 addresses.
-    pub addrs: Vec<Ipv4Network>,
-}
-
 /// Every link of the namespace, with its addresses.
-pub async fn links(h: &Handle) -> NlResult<Vec<KernelLink>> {
+pub async fn links(h: &Handle) -> NlResult<Vec<LinkView>> {
     let mut out = Vec::new();
     let mut s = h.link().get().execute();
     while let Some(m) = s.try_next().await.map_err(kernel("list links"))? {
-        let mut l = KernelLink {
+        let mut l = LinkView {
             index: m.header.index,
             name: String::new(),
             kind: String::new(),

@@ -30,10 +30,12 @@ fn story_tells_the_seed_in_order_with_computed_facts() {
         .map(|s| out.find(s).unwrap_or_else(|| panic!("{s} missing")))
         .collect();
     assert!(at.windows(2).all(|w| w[0] < w[1]), "{at:?}");
-    assert!(out.contains("meant for default/pod-d, but default/pod-b got it"));
+    assert!(out.contains(
+        "!! Delivered to default/pod-b, not to default/pod-d: both have 10.244.0.3. This isn't going to work."
+    ));
     assert!(out.contains("[x] every pod reaches every pod without NAT: 12/12"));
     assert!(out.contains("[ ] every pod reaches every pod without NAT: 4/12"));
-    assert!(out.contains("source sent 10.244.1.2 / seen 10.244.1.2 (no NAT)"));
+    assert!(out.contains("Delivered to default/pod-c; source 10.244.1.2 unchanged: no NAT."));
 }
 
 #[test]
@@ -61,6 +63,28 @@ fn trace_and_matrix_follow_the_flags() {
         out.contains("DNAT (NodePort web): 192.168.1.12:30080 -> 10.244.2.3:8080"),
         "{out}"
     );
+    // A NodePort's DNAT is the reason another machine got it, not a shared address.
+    let (code, out, _) = podnet(&[
+        "trace",
+        "-s",
+        "node-port",
+        "laptop",
+        "node1",
+        "--proto",
+        "tcp",
+        "--port",
+        "30080",
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("It was sent to node1, whose NodePort service web rewrote the destination (DNAT 192.168.1.11:30080 -> 10.244.2.3:8080).")
+            && !out.contains("share")
+            && !out.contains("!!"),
+        "{out}"
+    );
+    let (code, _, err) = podnet(&["trace", "pod-a", "pod-c", "--proto", "icmp"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("ping, udp, tcp"), "{err}");
     let (_, out, _) = podnet(&["matrix", "--no-cluster-network"]);
     assert!(
         out.contains("[ ] every node reaches every pod without NAT: 4/8"),

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Lab, PODNET};
-use podnet_core::forward::live::{compare, replay, LiveTrace};
+use podnet_core::forward::capture::{compare, replay};
 use podnet_core::forward::{L4Repr, Network};
+use podnet_core::lab_api::LiveTrace;
 use podnet_core::topology::spec::ClusterSpec;
 use podnet_node::netlink::{self, Netns};
 use serde_json::{json, Value};

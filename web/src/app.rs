@@ -6,7 +6,7 @@ use wasm_bindgen::JsCast;
 use web_sys::KeyboardEvent;
 use yew::prelude::*;
 
-use crate::model::{ModelKey, SceneModel};
+use crate::scene_data::{ModelKey, SceneModel};
 use crate::scenes::{self, SceneProps};
 use crate::state::{Action, Scene, State};
 

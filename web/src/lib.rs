@@ -4,20 +4,18 @@
 //! model the node agent programs into real kernels.
 //!
 //! - [`state`]: the reducer and the URL round trip
-//! - [`model`]: what each scene shows, computed from core
+//! - [`scene_data`]: what each scene shows, computed from core
 //! - [`layout`]: where things are drawn
 //! - [`components`]: topology drawing, player, headers, matrix
 //! - [`scenes`]: one file per scene, in the seed's order
-//! - [`live`]: the client of `podnet lab serve` (scene i)
+//! - [`lab_client`]: the client of `podnet lab serve` (scene i)
 //! - [`app`]: the root component
-
-#![warn(missing_docs)]
 
 pub mod app;
 pub mod components;
+pub mod lab_client;
 pub mod layout;
-pub mod live;
-pub mod model;
+pub mod scene_data;
 pub mod scenes;
 pub mod state;
 

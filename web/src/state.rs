@@ -7,6 +7,7 @@
 
 use std::rc::Rc;
 
+use podnet_core::forward::Proto;
 use yew::Reducible;
 
 /// The scenes, in the seed's order.
@@ -106,36 +107,6 @@ impl Outside {
             Outside::NodePort => "NodePort from a laptop",
             Outside::Direct => "Pod IP from a laptop",
         }
-    }
-}
-
-/// What the sandbox sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Proto {
-    /// ICMP echo.
-    Ping,
-    /// UDP to port 53.
-    Udp,
-    /// TCP SYN to port 80.
-    Tcp,
-}
-
-impl Proto {
-    /// All choices.
-    pub const ALL: [Proto; 3] = [Proto::Ping, Proto::Udp, Proto::Tcp];
-
-    /// Name in the URL and the menu.
-    pub fn key(self) -> &'static str {
-        match self {
-            Proto::Ping => "ping",
-            Proto::Udp => "udp",
-            Proto::Tcp => "tcp",
-        }
-    }
-
-    /// Parses a name.
-    pub fn from_key(s: &str) -> Option<Proto> {
-        Proto::ALL.into_iter().find(|p| p.key() == s)
     }
 }
 

@@ -182,7 +182,7 @@ async fn headers_mark_what_changed_since_the_previous_hop() {
 
 #[wasm_bindgen_test]
 async fn the_comparison_marks_every_place_where_model_and_kernel_differ() {
-    use podnet_core::forward::live::{compare, observable};
+    use podnet_core::forward::capture::{compare, observable};
     use podnet_core::forward::{Hop, Network, Step, Trace};
     use podnet_core::topology::{scenario, Endpoint};
     use podnet_web::components::compare::{CompareProps, CompareTable};

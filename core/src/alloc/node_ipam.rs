@@ -69,6 +69,12 @@ impl IpamConfig {
             reserved: Vec::new(),
         }
     }
+
+    /// The bridge's address: the one given, else the subnet's first host (.1).
+    pub fn gateway(&self) -> Ipv4Addr {
+        self.gateway
+            .unwrap_or_else(|| Ipv4Addr::from(u32::from(self.subnet.network()).wrapping_add(1)))
+    }
 }
 
 /// Pod address allocation within one node range.
@@ -140,7 +146,7 @@ impl NodeIpam {
                 Ok(v)
             }
         };
-        let gateway = config.gateway.unwrap_or(Ipv4Addr::from(network + 1));
+        let gateway = config.gateway();
         host("gateway", gateway)?;
         let start = match config.range_start {
             Some(ip) => host("rangeStart", ip)?,

@@ -3,10 +3,13 @@
 //! [`Network::new`] compiles a [`Cluster`] into lookup tables — every node's
 //! route table comes from its [`Plan`](crate::plan::Plan), every pod's from
 //! the routes CNI puts inside it — and [`Network::trace`] walks a frame
-//! through them. The walk is a small state machine over where the frame is
-//! (`At`); each state applies exactly the rule the kernel applies there and
-//! reports it to a `Recorder`, which either keeps every hop (a [`Trace`]) or
-//! nothing (the reachability matrix, where only the verdict matters).
+//! through them. The walk reads like the kernel's path, as smoltcp's
+//! `process_*` chain does: one `process_*` method per stage (pod egress,
+//! veth, bridge, node routing, NAT, egress and ARP, the LAN, delivery), each
+//! applying exactly the rule the kernel applies there and returning the next
+//! place (`At`) or the end of the walk. Every step is reported to a
+//! `Recorder`, which either keeps every hop (a [`Trace`]) or nothing (the
+//! reachability matrix, where only the verdict matters).
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -191,7 +194,7 @@ impl<'c> Network<'c> {
                         endpoints,
                         masquerade,
                     } => Some(NodePortRule {
-                        service: cluster.services().iter().find(|s| &s.name == service)?.id,
+                        service: cluster.service_named(service)?.id,
                         protocol: *protocol,
                         port: *node_port,
                         endpoints: endpoints.clone(),
@@ -317,292 +320,263 @@ impl<'c> Network<'c> {
         })
     }
 
+    /// Walks a frame from `from` until it is delivered or dropped. Each
+    /// `process_*` stage applies the one rule the kernel applies there and
+    /// returns where the frame goes next, or how the walk ends.
     pub(crate) fn walk<R: Recorder>(
         &self,
         from: Endpoint,
-        mut f: FrameRepr,
+        frame: FrameRepr,
         rec: &mut R,
     ) -> Result<Outcome> {
         let mut at = self.start(from)?;
-        let mut sent = None;
-        // kube-proxy's "masquerade me" mark, set by a NodePort DNAT.
-        let mut mark_masq = false;
-        macro_rules! finish {
-            ($place:expr, $verdict:expr) => {{
-                let verdict = $verdict;
-                let step = match verdict {
-                    Verdict::Delivered { .. } => Step::Deliver,
-                    Verdict::Dropped { reason, .. } => Step::Drop(reason),
-                };
-                rec.hop($place, step, &f);
-                let received = matches!(verdict, Verdict::Delivered { .. }).then_some(f);
-                return Ok(Outcome {
-                    verdict,
-                    sent,
-                    received,
-                });
-            }};
-        }
-        macro_rules! drop_at {
-            ($place:expr, $reason:expr) => {
-                finish!(
-                    $place,
-                    Verdict::Dropped {
-                        at: $place,
-                        reason: $reason
-                    }
-                )
-            };
-        }
+        let mut w = Walk {
+            f: frame,
+            sent: None,
+            mark_masq: false,
+            rec,
+        };
         for _ in 0..MAX_STEPS {
-            at = match at {
-                At::PodSend(p) => {
-                    let rt = &self.pods[p];
-                    let node = &self.nodes[rt.node];
-                    let host = Host {
-                        me: Endpoint::Pod(rt.pod.id),
-                        place: Place::Pod(rt.pod.id),
-                        ip: rt.pod.ip,
-                        mac: rt.pod.mac,
-                    };
-                    if let Err(end) =
-                        self.host_send(&host, &rt.routes, |ip| node.arp_on_bridge(ip), &mut f, rec)
-                    {
-                        if matches!(end, Verdict::Delivered { .. }) {
-                            sent = Some(f);
-                        }
-                        finish!(host.place, end)
-                    }
-                    sent = Some(f);
-                    rec.hop(Place::Veth(rt.pod.id), Step::CrossVeth, &f);
-                    At::Bridge(rt.node)
-                }
-                At::Bridge(n) => {
-                    let rt = &self.nodes[n];
-                    let place = Place::Bridge(rt.node.id);
-                    if f.dst_mac == rt.node.bridge_mac {
-                        rec.hop(place, Step::BridgeUp, &f);
-                        At::NodeRecv(n)
-                    } else if let Some(&p) = rt.fdb.get(&f.dst_mac) {
-                        let pod = self.pods[p].pod;
-                        rec.hop(
-                            place,
-                            Step::BridgeForward {
-                                port: pod.host_veth,
-                            },
-                            &f,
-                        );
-                        rec.hop(Place::Veth(pod.id), Step::CrossVeth, &f);
-                        At::PodRecv(p)
-                    } else {
-                        drop_at!(place, DropReason::UnknownMac { mac: f.dst_mac })
-                    }
-                }
-                At::PodRecv(p) => {
-                    let pod = self.pods[p].pod;
-                    if f.dst == pod.ip {
-                        finish!(
-                            Place::Pod(pod.id),
-                            Verdict::Delivered {
-                                to: Endpoint::Pod(pod.id)
-                            }
-                        )
-                    }
-                    drop_at!(
-                        Place::Pod(pod.id),
-                        DropReason::NotForThisHost { dst: f.dst }
-                    )
-                }
-                At::NodeSend(n) | At::NodeRecv(n) => {
-                    let local = matches!(at, At::NodeSend(_));
-                    let rt = &self.nodes[n];
-                    let place = Place::Node(rt.node.id);
-                    if rt.is_local(f.dst) {
-                        match self.node_port_dnat(rt, &mut f, rec) {
-                            Ok(Some(masq)) => mark_masq = masq,
-                            Ok(None) => {}
-                            Err(reason) => drop_at!(place, reason),
-                        }
-                    }
-                    if rt.is_local(f.dst) {
-                        if f.src.is_unspecified() {
-                            f.src = f.dst;
-                            sent = Some(f);
-                        }
-                        finish!(
-                            place,
-                            Verdict::Delivered {
-                                to: Endpoint::Node(rt.node.id)
-                            }
-                        )
-                    }
-                    if !local && !rt.node.ip_forward {
-                        drop_at!(place, DropReason::ForwardingDisabled)
-                    }
-                    let Some(route) = rt.routes.lookup(f.dst) else {
-                        drop_at!(place, DropReason::NoRoute { dst: f.dst })
-                    };
-                    if local {
-                        if f.src.is_unspecified() {
-                            f.src = route.src.unwrap_or_else(|| rt.addr_on(route.dev));
-                        }
-                        rec.hop(place, Step::Send { route: *route }, &f);
-                    } else {
-                        if f.ttl <= 1 {
-                            drop_at!(place, DropReason::TtlExceeded)
-                        }
-                        f.ttl -= 1;
-                        rec.hop(place, Step::Forward { route: *route }, &f);
-                    }
-                    self.postrouting(rt, route, mark_masq, &mut f, rec);
-                    match self.egress(rt, route, &mut f, rec) {
-                        Ok(next) => {
-                            if local {
-                                sent = Some(f);
-                            }
-                            next
-                        }
-                        Err(reason) => drop_at!(place, reason),
-                    }
-                }
-                At::Lan => {
-                    // The mark lives in this node's skb; it does not cross the wire.
-                    mark_masq = false;
-                    match self.lan_ports.get(&f.dst_mac) {
-                        Some(&LanPort::Node(m)) => {
-                            let node = self.nodes[m].node;
-                            rec.hop(
-                                Place::Lan,
-                                Step::Switch {
-                                    to: Endpoint::Node(node.id),
-                                },
-                                &f,
-                            );
-                            rec.hop(
-                                Place::Uplink(node.id),
-                                Step::Receive { dev: node.uplink },
-                                &f,
-                            );
-                            At::NodeRecv(m)
-                        }
-                        Some(&LanPort::Client(c)) => {
-                            rec.hop(
-                                Place::Lan,
-                                Step::Switch {
-                                    to: Endpoint::Client(self.clients[c].client.id),
-                                },
-                                &f,
-                            );
-                            At::ClientRecv(c)
-                        }
-                        None => drop_at!(Place::Lan, DropReason::UnknownMac { mac: f.dst_mac }),
-                    }
-                }
-                At::ClientSend(c) => {
-                    let rt = &self.clients[c];
-                    let host = Host {
-                        me: Endpoint::Client(rt.client.id),
-                        place: Place::Client(rt.client.id),
-                        ip: rt.client.ip,
-                        mac: rt.client.mac,
-                    };
-                    if let Err(end) = self.host_send(
-                        &host,
-                        &rt.routes,
-                        |ip| self.lan_arp.get(&ip).copied(),
-                        &mut f,
-                        rec,
-                    ) {
-                        if matches!(end, Verdict::Delivered { .. }) {
-                            sent = Some(f);
-                        }
-                        finish!(host.place, end)
-                    }
-                    sent = Some(f);
-                    At::Lan
-                }
-                At::ClientRecv(c) => {
-                    let client = self.clients[c].client;
-                    let place = Place::Client(client.id);
-                    if f.dst == client.ip {
-                        finish!(
-                            place,
-                            Verdict::Delivered {
-                                to: Endpoint::Client(client.id)
-                            }
-                        )
-                    }
-                    drop_at!(place, DropReason::NotForThisHost { dst: f.dst })
-                }
+            let next = match at {
+                At::PodSend(p) => self.process_pod_egress(p, &mut w),
+                At::Bridge(n) => self.process_bridge(n, &mut w),
+                At::PodRecv(p) => Err(self.process_pod_ingress(p, &w)),
+                At::NodeSend(n) => self.process_node(n, true, &mut w),
+                At::NodeRecv(n) => self.process_node(n, false, &mut w),
+                At::Lan => self.process_lan(&mut w),
+                At::ClientSend(c) => self.process_client_egress(c, &mut w),
+                At::ClientRecv(c) => Err(self.process_client_ingress(c, &w)),
             };
+            match next {
+                Ok(next) => at = next,
+                Err(end) => return Ok(w.finish(end)),
+            }
         }
-        let place = Place::Lan;
-        drop_at!(place, DropReason::HopLimit)
+        Ok(w.finish(End::drop(Place::Lan, DropReason::HopLimit)))
+    }
+
+    /// A pod sends: its own route table and ARP on eth0, then across its veth.
+    fn process_pod_egress<R: Recorder>(&self, p: usize, w: &mut Walk<R>) -> Next {
+        let rt = &self.pods[p];
+        let node = &self.nodes[rt.node];
+        let host = Host {
+            me: Endpoint::Pod(rt.pod.id),
+            place: Place::Pod(rt.pod.id),
+            ip: rt.pod.ip,
+            mac: rt.pod.mac,
+        };
+        self.host_send(&host, &rt.routes, |ip| node.arp_on_bridge(ip), w)?;
+        Ok(self.process_veth_to_bridge(p, w))
+    }
+
+    /// The pod's frame comes out of the veth's host end, a port of the bridge.
+    fn process_veth_to_bridge<R: Recorder>(&self, p: usize, w: &mut Walk<R>) -> At {
+        let rt = &self.pods[p];
+        w.hop(Place::Veth(rt.pod.id), Step::CrossVeth);
+        At::Bridge(rt.node)
+    }
+
+    /// The bridge: its own MAC goes up to the node, a pod's out of that pod's port.
+    fn process_bridge<R: Recorder>(&self, n: usize, w: &mut Walk<R>) -> Next {
+        let rt = &self.nodes[n];
+        let place = Place::Bridge(rt.node.id);
+        if w.f.dst_mac == rt.node.bridge_mac {
+            w.hop(place, Step::BridgeUp);
+            return Ok(At::NodeRecv(n));
+        }
+        let Some(&p) = rt.fdb.get(&w.f.dst_mac) else {
+            return Err(End::drop(
+                place,
+                DropReason::UnknownMac { mac: w.f.dst_mac },
+            ));
+        };
+        let pod = self.pods[p].pod;
+        w.hop(
+            place,
+            Step::BridgeForward {
+                port: pod.host_veth,
+            },
+        );
+        w.hop(Place::Veth(pod.id), Step::CrossVeth);
+        Ok(At::PodRecv(p))
+    }
+
+    /// A pod receives: its socket takes the packet only if it carries its address.
+    fn process_pod_ingress<R: Recorder>(&self, p: usize, w: &Walk<R>) -> End {
+        let pod = self.pods[p].pod;
+        End::receive(Place::Pod(pod.id), Endpoint::Pod(pod.id), pod.ip, w.f.dst)
+    }
+
+    /// A node's IP stack, for a packet it sends (`local`) or receives:
+    /// NodePort DNAT, local delivery, routing, masquerade, then out.
+    fn process_node<R: Recorder>(&self, n: usize, local: bool, w: &mut Walk<R>) -> Next {
+        let rt = &self.nodes[n];
+        if rt.is_local(w.f.dst) {
+            self.process_dnat(rt, w)?;
+        }
+        if rt.is_local(w.f.dst) {
+            return Err(self.process_node_delivery(rt, w));
+        }
+        let route = self.process_routing(rt, local, w)?;
+        self.process_snat(rt, route, w);
+        let next = self.process_egress(rt, route, w)?;
+        if local {
+            w.sent = Some(w.f);
+        }
+        Ok(next)
+    }
+
+    /// Delivered to the node itself; a node that pinged itself gets its own
+    /// address as the source.
+    fn process_node_delivery<R: Recorder>(&self, rt: &NodeRt, w: &mut Walk<R>) -> End {
+        if w.f.src.is_unspecified() {
+            w.f.src = w.f.dst;
+            w.sent = Some(w.f);
+        }
+        End::deliver(Place::Node(rt.node.id), Endpoint::Node(rt.node.id))
+    }
+
+    /// The route lookup (longest-prefix match): a node's own packet takes the
+    /// route's source; a forwarded one needs `ip_forward` and loses one TTL.
+    fn process_routing<'n, R: Recorder>(
+        &self,
+        rt: &'n NodeRt,
+        local: bool,
+        w: &mut Walk<R>,
+    ) -> Result<&'n Route, End> {
+        let place = Place::Node(rt.node.id);
+        if !local && !rt.node.ip_forward {
+            return Err(End::drop(place, DropReason::ForwardingDisabled));
+        }
+        let Some(route) = rt.routes.lookup(w.f.dst) else {
+            return Err(End::drop(place, DropReason::NoRoute { dst: w.f.dst }));
+        };
+        if local {
+            if w.f.src.is_unspecified() {
+                w.f.src = route.src.unwrap_or_else(|| rt.addr_on(route.dev));
+            }
+            w.hop(place, Step::Send { route: *route });
+        } else {
+            if w.f.ttl <= 1 {
+                return Err(End::drop(place, DropReason::TtlExceeded));
+            }
+            w.f.ttl -= 1;
+            w.hop(place, Step::Forward { route: *route });
+        }
+        Ok(route)
+    }
+
+    /// The LAN switch: to the node or client whose MAC the frame carries.
+    fn process_lan<R: Recorder>(&self, w: &mut Walk<R>) -> Next {
+        // The mark lives in one node's skb; it does not cross the wire.
+        w.mark_masq = false;
+        match self.lan_ports.get(&w.f.dst_mac) {
+            Some(&LanPort::Node(m)) => {
+                let node = self.nodes[m].node;
+                w.hop(
+                    Place::Lan,
+                    Step::Switch {
+                        to: Endpoint::Node(node.id),
+                    },
+                );
+                w.hop(Place::Uplink(node.id), Step::Receive { dev: node.uplink });
+                Ok(At::NodeRecv(m))
+            }
+            Some(&LanPort::Client(c)) => {
+                w.hop(
+                    Place::Lan,
+                    Step::Switch {
+                        to: Endpoint::Client(self.clients[c].client.id),
+                    },
+                );
+                Ok(At::ClientRecv(c))
+            }
+            None => Err(End::drop(
+                Place::Lan,
+                DropReason::UnknownMac { mac: w.f.dst_mac },
+            )),
+        }
+    }
+
+    /// An outside client sends: its route table and ARP on the LAN.
+    fn process_client_egress<R: Recorder>(&self, c: usize, w: &mut Walk<R>) -> Next {
+        let rt = &self.clients[c];
+        let host = Host {
+            me: Endpoint::Client(rt.client.id),
+            place: Place::Client(rt.client.id),
+            ip: rt.client.ip,
+            mac: rt.client.mac,
+        };
+        self.host_send(&host, &rt.routes, |ip| self.lan_arp.get(&ip).copied(), w)?;
+        Ok(At::Lan)
+    }
+
+    /// An outside client receives: only what carries its address.
+    fn process_client_ingress<R: Recorder>(&self, c: usize, w: &Walk<R>) -> End {
+        let client = self.clients[c].client;
+        End::receive(
+            Place::Client(client.id),
+            Endpoint::Client(client.id),
+            client.ip,
+            w.f.dst,
+        )
     }
 
     /// How a host with one link sends (a pod, an outside client): its own
     /// address as source, itself and loopback delivered at once, else its
-    /// route table and ARP on its link. `Err` is where the walk ends: the
-    /// local delivery, or the drop.
+    /// route table and ARP on its link.
     fn host_send<R: Recorder>(
         &self,
         host: &Host,
         routes: &RouteTable,
         arp: impl Fn(Ipv4Addr) -> Option<MacAddr>,
-        f: &mut FrameRepr,
-        rec: &mut R,
-    ) -> Result<(), Verdict> {
-        let drop = |reason| Verdict::Dropped {
-            at: host.place,
-            reason,
-        };
-        if f.src.is_unspecified() {
-            f.src = host.ip;
+        w: &mut Walk<R>,
+    ) -> Result<(), End> {
+        if w.f.src.is_unspecified() {
+            w.f.src = host.ip;
         }
-        if f.dst == host.ip || f.dst.is_loopback() {
-            return Err(Verdict::Delivered { to: host.me });
+        if w.f.dst == host.ip || w.f.dst.is_loopback() {
+            w.sent = Some(w.f);
+            return Err(End::deliver(host.place, host.me));
         }
+        let drop = |reason| End::drop(host.place, reason);
         let route = routes
-            .lookup(f.dst)
-            .ok_or(drop(DropReason::NoRoute { dst: f.dst }))?;
-        rec.hop(host.place, Step::Send { route: *route }, f);
-        let next = route.next_hop(f.dst);
+            .lookup(w.f.dst)
+            .ok_or(drop(DropReason::NoRoute { dst: w.f.dst }))?;
+        w.hop(host.place, Step::Send { route: *route });
+        let next = route.next_hop(w.f.dst);
         let mac = arp(next).ok_or(drop(DropReason::NoArpReply { ip: next }))?;
-        (f.src_mac, f.dst_mac) = (host.mac, mac);
-        rec.hop(
+        (w.f.src_mac, w.f.dst_mac) = (host.mac, mac);
+        w.hop(
             host.place,
             Step::Arp {
                 ip: next,
                 mac,
                 dev: route.dev,
             },
-            f,
         );
+        w.sent = Some(w.f);
         Ok(())
     }
 
-    /// kube-proxy's node port rule: `Ok(None)` when no rule matches,
-    /// `Ok(Some(masquerade))` when the destination was rewritten.
-    fn node_port_dnat<R: Recorder>(
-        &self,
-        rt: &NodeRt,
-        f: &mut FrameRepr,
-        rec: &mut R,
-    ) -> Result<Option<bool>, DropReason> {
+    /// kube-proxy's NodePort rule (DNAT) for a packet addressed to the node;
+    /// a match also sets the masquerade mark when the service asks for it.
+    fn process_dnat<R: Recorder>(&self, rt: &NodeRt, w: &mut Walk<R>) -> Result<(), End> {
+        let f = &mut w.f;
         let (Some((src_port, dst_port)), Some(proto)) = (f.l4.ports(), protocol_of(&f.l4)) else {
-            return Ok(None);
+            return Ok(());
         };
         let Some(rule) = rt
             .node_ports
             .iter()
             .find(|r| r.protocol == proto && r.port == dst_port)
         else {
-            return Ok(None);
+            return Ok(());
         };
+        let place = Place::Node(rt.node.id);
         if rule.endpoints.is_empty() {
-            return Err(DropReason::NoEndpoints {
-                service: rule.service,
-            });
+            let service = rule.service;
+            return Err(End::drop(place, DropReason::NoEndpoints { service }));
         }
         // kube-proxy picks at random; a hash of the flow keeps the model
         // deterministic and a flow's packets on one endpoint, as conntrack does.
@@ -611,87 +585,125 @@ impl<'c> Network<'c> {
         let from = SocketAddrV4::new(f.dst, dst_port);
         f.dst = *to.ip();
         f.l4.set_ports(src_port, to.port());
-        rec.hop(
-            Place::Node(rt.node.id),
+        w.mark_masq = rule.masquerade;
+        w.hop(
+            place,
             Step::Dnat {
                 service: rule.service,
                 from,
                 to,
             },
-            f,
         );
-        Ok(Some(rule.masquerade))
+        Ok(())
     }
 
     /// Masquerade on the way out: kube-proxy's mark, or the bridge plugin's ipMasq.
-    fn postrouting<R: Recorder>(
-        &self,
-        rt: &NodeRt,
-        route: &Route,
-        marked: bool,
-        f: &mut FrameRepr,
-        rec: &mut R,
-    ) {
+    fn process_snat<R: Recorder>(&self, rt: &NodeRt, route: &Route, w: &mut Walk<R>) {
+        let f = &mut w.f;
         let ip_masq = rt.masquerade.is_some_and(|(src, except)| {
             src.contains(f.src) && !except.contains(f.dst) && route.dev != rt.node.bridge
         });
         let to = rt.addr_on(route.dev);
-        if (marked || ip_masq) && f.src != to {
+        if (w.mark_masq || ip_masq) && f.src != to {
             let from = f.src;
             f.src = to;
-            rec.hop(Place::Node(rt.node.id), Step::Snat { from, to }, f);
+            w.hop(Place::Node(rt.node.id), Step::Snat { from, to });
         }
     }
 
-    /// ARP for the next hop on the route's device and put the frame on that link.
-    fn egress<R: Recorder>(
-        &self,
-        rt: &NodeRt,
-        route: &Route,
-        f: &mut FrameRepr,
-        rec: &mut R,
-    ) -> Result<At, DropReason> {
-        let next = route.next_hop(f.dst);
+    /// ARP for the next hop on the route's device and put the frame on that
+    /// link: the bridge (to a pod) or the uplink (to the LAN).
+    fn process_egress<R: Recorder>(&self, rt: &NodeRt, route: &Route, w: &mut Walk<R>) -> Next {
+        let next = route.next_hop(w.f.dst);
         let place = Place::Node(rt.node.id);
-        let index = rt.index;
-        if route.dev == rt.node.bridge {
-            let mac = rt
-                .arp_on_bridge(next)
-                .ok_or(DropReason::NoArpReply { ip: next })?;
-            (f.src_mac, f.dst_mac) = (rt.node.bridge_mac, mac);
-            rec.hop(
-                place,
-                Step::Arp {
-                    ip: next,
-                    mac,
-                    dev: route.dev,
-                },
-                f,
-            );
-            Ok(At::Bridge(index))
+        let no_reply = || End::drop(place, DropReason::NoArpReply { ip: next });
+        let (mac, src_mac, at) = if route.dev == rt.node.bridge {
+            let mac = rt.arp_on_bridge(next).ok_or_else(no_reply)?;
+            (mac, rt.node.bridge_mac, At::Bridge(rt.index))
         } else if route.dev == rt.node.uplink {
-            let mac = *self
-                .lan_arp
-                .get(&next)
-                .ok_or(DropReason::NoArpReply { ip: next })?;
-            (f.src_mac, f.dst_mac) = (rt.node.mac, mac);
-            rec.hop(
-                place,
-                Step::Arp {
-                    ip: next,
-                    mac,
-                    dev: route.dev,
-                },
-                f,
-            );
-            rec.hop(
-                Place::Uplink(rt.node.id),
-                Step::Transmit { dev: route.dev },
-                f,
-            );
-            Ok(At::Lan)
+            let mac = *self.lan_arp.get(&next).ok_or_else(no_reply)?;
+            (mac, rt.node.mac, At::Lan)
         } else {
-            Err(DropReason::NoRoute { dst: f.dst })
+            return Err(End::drop(place, DropReason::NoRoute { dst: w.f.dst }));
+        };
+        (w.f.src_mac, w.f.dst_mac) = (src_mac, mac);
+        w.hop(
+            place,
+            Step::Arp {
+                ip: next,
+                mac,
+                dev: route.dev,
+            },
+        );
+        if matches!(at, At::Lan) {
+            w.hop(Place::Uplink(rt.node.id), Step::Transmit { dev: route.dev });
+        }
+        Ok(at)
+    }
+}
+
+/// What a stage returns: where the frame goes next, or how the walk ends.
+type Next = std::result::Result<At, End>;
+
+/// The end of a walk: the last place and the verdict there.
+#[derive(Debug, Clone, Copy)]
+struct End {
+    place: Place,
+    verdict: Verdict,
+}
+
+impl End {
+    fn drop(at: Place, reason: DropReason) -> End {
+        End {
+            place: at,
+            verdict: Verdict::Dropped { at, reason },
+        }
+    }
+
+    fn deliver(place: Place, to: Endpoint) -> End {
+        End {
+            place,
+            verdict: Verdict::Delivered { to },
+        }
+    }
+
+    /// A host that does not forward takes a packet only for its own address.
+    fn receive(place: Place, me: Endpoint, ip: Ipv4Addr, dst: Ipv4Addr) -> End {
+        if dst == ip {
+            End::deliver(place, me)
+        } else {
+            End::drop(place, DropReason::NotForThisHost { dst })
+        }
+    }
+}
+
+/// One walk's packet: the frame as it is now, and what the kernel keeps with it.
+struct Walk<'r, R> {
+    f: FrameRepr,
+    /// The frame as it left the sender, once it has.
+    sent: Option<FrameRepr>,
+    /// kube-proxy's "masquerade me" mark, set by a NodePort DNAT.
+    mark_masq: bool,
+    rec: &'r mut R,
+}
+
+impl<R: Recorder> Walk<'_, R> {
+    fn hop(&mut self, place: Place, step: Step) {
+        self.rec.hop(place, step, &self.f);
+    }
+
+    /// Records the last hop and returns the outcome.
+    fn finish(mut self, end: End) -> Outcome {
+        let step = match end.verdict {
+            Verdict::Delivered { .. } => Step::Deliver,
+            Verdict::Dropped { reason, .. } => Step::Drop(reason),
+        };
+        self.hop(end.place, step);
+        let received = matches!(end.verdict, Verdict::Delivered { .. }).then_some(self.f);
+        Outcome {
+            verdict: end.verdict,
+            sent: self.sent,
+            received,
         }
     }
 }

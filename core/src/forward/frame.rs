@@ -327,6 +327,64 @@ impl FrameRepr {
     }
 }
 
+/// A test packet's protocol as a person names it: the CLI's `--proto`, the
+/// sandbox's menu and URL, and (through [`LabProbe`](crate::lab_api::LabProbe))
+/// the lab's probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    /// ICMP echo request.
+    Ping,
+    /// A UDP datagram.
+    Udp,
+    /// A TCP SYN.
+    Tcp,
+}
+
+impl Proto {
+    /// Every choice, in menu order.
+    pub const ALL: [Proto; 3] = [Proto::Ping, Proto::Udp, Proto::Tcp];
+
+    /// The name (`ping`, `udp`, `tcp`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Proto::Ping => "ping",
+            Proto::Udp => "udp",
+            Proto::Tcp => "tcp",
+        }
+    }
+
+    /// Parses a name.
+    pub fn from_key(s: &str) -> Option<Proto> {
+        Proto::ALL.into_iter().find(|p| p.key() == s)
+    }
+
+    /// The test packet, to `port` where the protocol has ports.
+    pub fn probe(self, port: u16) -> ProbeKind {
+        match self {
+            Proto::Ping => ProbeKind::Ping,
+            Proto::Udp => ProbeKind::Udp(port),
+            Proto::Tcp => ProbeKind::TcpSyn(port),
+        }
+    }
+}
+
+impl std::fmt::Display for Proto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+impl std::str::FromStr for Proto {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Proto> {
+        Proto::from_key(s).ok_or_else(|| {
+            let names: Vec<&str> = Proto::ALL.iter().map(|p| p.key()).collect();
+            Error::config("proto", format!("{s:?} is not one of {}", names.join(", ")))
+        })
+    }
+}
+
 /// What to send: the kind of a test packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ProbeKind {

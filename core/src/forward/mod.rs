@@ -14,16 +14,16 @@
 //! - [`engine`]: [`Network`], the state machine
 //! - [`reach`]: [`Matrix`], the requirement check
 //! - [`pcap`]: a trace as a capture file
-//! - [`live`]: captured frames as a trace, and model vs kernel
+//! - [`capture`]: captured frames as a trace, and model vs kernel
 
+pub mod capture;
 pub mod engine;
 pub mod frame;
-pub mod live;
 pub mod pcap;
 pub mod reach;
 pub mod trace;
 
 pub use engine::{Network, Outcome};
-pub use frame::{FrameRepr, L4Repr, ProbeKind};
+pub use frame::{FrameRepr, L4Repr, ProbeKind, Proto};
 pub use reach::{Cell, Matrix, Requirements, Tally};
-pub use trace::{describe, DropReason, Hop, Place, Step, Trace, Verdict};
+pub use trace::{describe, DropReason, Hop, Place, Step, Summary, Trace, Verdict};

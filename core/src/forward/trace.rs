@@ -211,6 +211,15 @@ pub enum Verdict {
     },
 }
 
+/// A trace's ending in words (see [`Trace::summary`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// It reached the one it was meant for, or a Service's pod on its behalf.
+    pub ok: bool,
+    /// The sentence.
+    pub text: String,
+}
+
 /// A packet's whole path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trace {
@@ -249,6 +258,69 @@ impl Trace {
         self.hops
             .get(hop)
             .and_then(|h| h.frame.emit(&self.payload).ok())
+    }
+
+    /// The first destination rewrite on the path: (service, before, after).
+    pub fn dnat(&self) -> Option<(ServiceId, SocketAddrV4, SocketAddrV4)> {
+        self.hops.iter().find_map(|h| match h.step {
+            Step::Dnat { service, from, to } => Some((service, from, to)),
+            _ => None,
+        })
+    }
+
+    /// How the trace ended, in one sentence, judged against who the packet
+    /// was meant for (`intended`: whoever owns the address it was sent to).
+    /// What the CLI prints and the explainer shows.
+    ///
+    /// A packet that reaches someone else got there for one of two reasons,
+    /// and the sentence says which: a Service rewrote its destination (DNAT:
+    /// as it should), or the receiver has the same address (the seed's "this
+    /// isn't going to work").
+    pub fn summary(&self, cluster: &Cluster, intended: Option<Endpoint>) -> Summary {
+        let to = match self.verdict {
+            Verdict::Dropped { at, reason } => {
+                return Summary {
+                    ok: false,
+                    text: format!("Dropped at {}: {reason}.", at.label(cluster)),
+                }
+            }
+            Verdict::Delivered { to } => to,
+        };
+        let (sent, seen) = (self.sent.map(|f| f.src), self.received().map(|f| f.src));
+        let ip = |a: Option<Ipv4Addr>| a.map(|a| a.to_string()).unwrap_or_default();
+        let source = if sent == seen {
+            format!("source {} unchanged: no NAT", ip(seen))
+        } else {
+            format!("source rewritten from {} to {} (NAT)", ip(sent), ip(seen))
+        };
+        let delivered = format!("Delivered to {}; {source}.", cluster.name_of(to));
+        let Some(meant) = intended.filter(|&i| i != to) else {
+            return Summary {
+                ok: true,
+                text: delivered,
+            };
+        };
+        match self.dnat() {
+            Some((service, from, via)) => {
+                let name = cluster.service(service).map_or("?", |s| s.name.as_str());
+                Summary {
+                    ok: true,
+                    text: format!(
+                        "{delivered} It was sent to {}, whose NodePort service {name} rewrote the destination (DNAT {from} -> {via}).",
+                        cluster.name_of(meant)
+                    ),
+                }
+            }
+            None => Summary {
+                ok: false,
+                text: format!(
+                    "Delivered to {}, not to {}: both have {}. This isn't going to work.",
+                    cluster.name_of(to),
+                    cluster.name_of(meant),
+                    ip(self.received().map(|f| f.dst))
+                ),
+            },
+        }
     }
 
     /// One line per hop, for a terminal.
@@ -290,11 +362,7 @@ pub fn describe(step: &Step, cluster: &Cluster) -> String {
         Step::BridgeForward { port } => format!("bridge FDB: out of port {port}"),
         Step::Switch { to } => format!("switch: to {}", cluster.name_of(*to)),
         Step::Dnat { service, from, to } => {
-            let name = cluster
-                .services()
-                .iter()
-                .find(|s| s.id == *service)
-                .map_or("?", |s| s.name.as_str());
+            let name = cluster.service(*service).map_or("?", |s| s.name.as_str());
             format!("DNAT (NodePort {name}): {from} -> {to}")
         }
         Step::Forward { route } => format!("forward: route {route}"),

@@ -343,6 +343,16 @@ impl Cluster {
             .map(|i| &self.pods[i])
     }
 
+    /// A service by id.
+    pub fn service(&self, id: ServiceId) -> Option<&Service> {
+        self.services.iter().find(|s| s.id == id)
+    }
+
+    /// A service by name.
+    pub fn service_named(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
     /// A client by id.
     pub fn client(&self, id: ClientId) -> Option<&Client> {
         self.clients.iter().find(|c| c.id == id)
@@ -359,6 +369,32 @@ impl Cluster {
         self.pods
             .iter()
             .find(|p| p.namespace == ns && p.name == name)
+    }
+
+    /// A client by name.
+    pub fn client_named(&self, name: &str) -> Option<&Client> {
+        self.clients.iter().find(|c| c.name == name)
+    }
+
+    /// A pod (`name` or `namespace/name`), node or client by name; the error
+    /// lists every name the cluster has, so a typo is easy to mend.
+    pub fn endpoint_named(&self, name: &str) -> Result<Endpoint> {
+        let found = self
+            .pod_named(name)
+            .map(|p| Endpoint::Pod(p.id))
+            .or_else(|| self.node_named(name).map(|n| Endpoint::Node(n.id)))
+            .or_else(|| self.client_named(name).map(|c| Endpoint::Client(c.id)));
+        found.ok_or_else(|| {
+            let names: Vec<String> = self
+                .endpoints()
+                .into_iter()
+                .map(|e| self.name_of(e))
+                .collect();
+            Error::Unknown {
+                kind: "pod, node or client",
+                name: format!("{name} (this cluster has: {})", names.join(", ")),
+            }
+        })
     }
 
     /// The pods on one node.
@@ -457,10 +493,10 @@ impl Cluster {
             id,
             name: name.to_string(),
             underlay_ip,
-            mac: MacAddr::from_ip([0x52, 0x54], underlay_ip),
+            mac: MacAddr::on_lan(underlay_ip),
             uplink: ifname("eth0"),
             pod_range: range,
-            bridge_mac: MacAddr::from_ip([0x0a, 0x58], ipam.gateway()),
+            bridge_mac: MacAddr::on_pod_network(ipam.gateway()),
             ipam,
             bridge: ifname("cni0"),
             ip_forward: true,
@@ -590,7 +626,7 @@ impl Cluster {
             name: name.to_string(),
             node,
             ip,
-            mac: MacAddr::from_ip([0x0a, 0x58], ip),
+            mac: MacAddr::on_pod_network(ip),
             containers: containers.iter().map(|c| c.to_string()).collect(),
             container_id,
             ifname: ifname("eth0"),
@@ -696,7 +732,7 @@ impl Cluster {
             id,
             name: name.to_string(),
             ip,
-            mac: MacAddr::from_ip([0x52, 0x54], ip),
+            mac: MacAddr::on_lan(ip),
         });
         Ok(id)
     }

@@ -14,20 +14,13 @@ use serde_json::json;
 
 use super::conf::NetConf;
 use super::error::{CniError, CniResult, Code};
+use super::store::Store;
 use super::{netlink_error, Attachment};
 use crate::netlink::{self, Netns};
-use crate::store::Store;
 
 /// Fault injection for the crash test: sleep this many milliseconds after the
 /// allocation is saved and before the kernel is touched.
 pub const HOLD_AFTER_ALLOC_ENV: &str = "PODNET_CNI_HOLD_AFTER_ALLOC_MS";
-
-/// The gateway a config implies (given, or the subnet's first host).
-pub fn gateway(conf: &NetConf) -> Ipv4Addr {
-    conf.ipam
-        .gateway
-        .unwrap_or_else(|| Ipv4Addr::from(u32::from(conf.ipam.subnet.network()) + 1))
-}
 
 /// Runs ADD and returns the result JSON.
 pub fn run(conf: &NetConf, att: &Attachment) -> CniResult<String> {
@@ -64,7 +57,7 @@ pub fn run(conf: &NetConf, att: &Attachment) -> CniResult<String> {
 
 fn plumb(conf: &NetConf, att: &Attachment, pod_ns: &Netns, ip: Ipv4Addr) -> CniResult<String> {
     let prefix = conf.ipam.subnet.prefix();
-    let gw = gateway(conf);
+    let gw = conf.gateway();
     let (bridge, mtu, hairpin, is_gateway, gso) = (
         conf.bridge.to_string(),
         conf.mtu,
@@ -74,11 +67,9 @@ fn plumb(conf: &NetConf, att: &Attachment, pod_ns: &Netns, ip: Ipv4Addr) -> CniR
     );
     let (host, ifname) = (att.host_veth.to_string(), att.ifname.to_string());
     let ns_fd = pod_ns.fd();
-    // The model's bridge MAC (see podnet-core's topology), so kernel and model agree.
-    let bridge_mac = MacAddr::from_ip([0x0a, 0x58], gw);
-    // Likewise the pod's: derived from its address (as OVN-Kubernetes does),
-    // so a captured frame can be compared with the model byte for byte.
-    let pod_mac = MacAddr::from_ip([0x0a, 0x58], ip);
+    // The model's MACs, so a captured frame compares with it byte for byte.
+    let bridge_mac = MacAddr::on_pod_network(gw);
+    let pod_mac = MacAddr::on_pod_network(ip);
     let gw_net = Ipv4Network::new(gw, prefix)
         .map_err(|e| CniError::new(Code::InvalidConfig, e.to_string()))?;
     let (br, host_link) = {

@@ -5,12 +5,11 @@ use std::net::Ipv4Addr;
 
 use ipnetwork::Ipv4Network;
 
-use super::add::gateway;
 use super::conf::NetConf;
 use super::error::{CniError, CniResult, Code};
+use super::store::Store;
 use super::{netlink_error, Attachment};
 use crate::netlink::{self, Netns};
-use crate::store::Store;
 
 fn failed(what: impl Into<String>) -> CniError {
     CniError::new(Code::CheckFailed, "CHECK failed").details(what.into())
@@ -77,10 +76,10 @@ pub fn run(conf: &NetConf, att: &Attachment) -> CniResult<()> {
             att.ifname
         )));
     }
-    if conf.is_gateway && gw != Some(gateway(conf)) {
+    if conf.is_gateway && gw != Some(conf.gateway()) {
         return Err(failed(format!(
             "default route is via {gw:?}, expected {}",
-            gateway(conf)
+            conf.gateway()
         )));
     }
     Ok(())

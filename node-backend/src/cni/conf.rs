@@ -102,6 +102,14 @@ pub struct NetConf {
     pub valid_attachments: Option<Vec<Attachment>>,
 }
 
+impl NetConf {
+    /// The bridge's address: `ipam.gateway`, else the subnet's first host
+    /// (core's IPAM rule, so the plugin and the model agree).
+    pub fn gateway(&self) -> Ipv4Addr {
+        self.ipam.gateway()
+    }
+}
+
 fn invalid(field: &str, reason: impl std::fmt::Display) -> CniError {
     CniError::new(Code::InvalidConfig, format!("invalid {field}")).details(reason.to_string())
 }

@@ -3,9 +3,9 @@
 
 use super::conf::NetConf;
 use super::error::CniResult;
+use super::store::Store;
 use super::{netlink_error, Attachment};
 use crate::netlink;
-use crate::store::Store;
 
 /// Runs DEL.
 pub fn run(conf: &NetConf, att: &Attachment) -> CniResult<()> {

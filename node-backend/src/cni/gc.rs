@@ -8,8 +8,8 @@ use podnet_core::net::host_veth_name;
 use super::conf::NetConf;
 use super::error::{CniError, CniResult, Code};
 use super::netlink_error;
+use super::store::Store;
 use crate::netlink;
-use crate::store::Store;
 
 /// Runs GC.
 pub fn run(conf: &NetConf) -> CniResult<()> {

@@ -6,7 +6,8 @@
 //! configuration to stdin. [`run`] validates everything before touching the
 //! kernel, then answers with a result (ADD), nothing (the others), or the
 //! spec's error JSON and a non-zero exit. One file per verb:
-//! [`add`], [`del`], [`check`], [`gc`], [`status`]; config in [`conf`].
+//! [`add`], [`del`], [`check`], [`gc`], [`status`]; config in [`conf`];
+//! the IPAM state on disk, under a lock, in [`store`].
 
 pub mod add;
 pub mod check;
@@ -15,6 +16,7 @@ pub mod del;
 pub mod error;
 pub mod gc;
 pub mod status;
+pub mod store;
 
 use std::path::PathBuf;
 

@@ -2,7 +2,7 @@
 
 use super::conf::NetConf;
 use super::error::{CniError, CniResult, Code};
-use crate::store::Store;
+use super::store::Store;
 
 /// Runs STATUS.
 pub fn run(conf: &NetConf) -> CniResult<()> {

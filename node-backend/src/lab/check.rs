@@ -1,19 +1,21 @@
 //! `podnet lab check`: the CNI requirements measured on the real lab, and compared with the model.
 //!
-//! Every node and pod runs a UDP responder (in its namespace, on a thread of
-//! this process) that answers each datagram with the source address it saw.
-//! Every node and pod then sends one datagram to every other: a reply means
-//! the round trip works, and the reply says whether the source arrived
-//! unchanged (no NAT). The sender's own source is what its kernel chose
-//! (`connect` + `local_addr`). The same cluster is built in podnet-core, at
-//! the lab's real addresses, and every pair's model verdict and addresses are
-//! compared with what the kernel did; each node's route table is compared
-//! with its plan. Any difference is reported.
+//! Every node and pod runs a UDP [`responder`](probe::responder) that
+//! answers each datagram with the source address it saw. Every node and pod
+//! then sends one datagram to every other: a reply means the round trip
+//! works, and the reply says whether the source arrived unchanged (no NAT).
+//! The sender's own source is what its kernel chose (`connect` +
+//! `local_addr`). The same cluster is built in podnet-core, at the lab's
+//! real addresses, and every pair's model verdict and addresses are compared
+//! with what the kernel did; each node's route table and route choices are
+//! compared with its plan. Any difference is reported.
+//!
+//! [`run`] reads as its steps: `endpoints`, `measure`, then one
+//! `compare_*` per thing compared.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::path::Path;
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
@@ -22,11 +24,10 @@ use podnet_core::forward::{Cell, Matrix, Network, ProbeKind, Verdict};
 use podnet_core::route::RouteTable;
 use podnet_core::topology::{Cluster, Endpoint};
 
-use super::{LabError, LabState};
-use crate::netlink::{self, Netns};
+use super::{open_ns, probe, LabError, LabState};
+use crate::netlink;
 
-/// The port every responder listens on (and the lab's NodePort targets).
-pub const PORT: u16 = 7946;
+/// How long a sender waits for each answer.
 const TIMEOUT: Duration = Duration::from_millis(400);
 
 /// How a pair fared.
@@ -106,65 +107,17 @@ struct Ep {
     model: Endpoint,
 }
 
-fn model_cluster(state: &LabState) -> Result<Cluster, LabError> {
-    // The lab writes its pods, services and client into the cluster file.
-    state.spec.build().map_err(|e| LabError::Msg(e.to_string()))
+/// Source chosen by the sender / source seen by the receiver.
+type Addrs = (Option<Ipv4Addr>, Option<Ipv4Addr>);
+
+/// What the kernels did: every sender to every receiver, and the client to
+/// every node's NodePort.
+struct Measured {
+    pairs: Vec<Vec<Addrs>>,
+    node_ports: Vec<Addrs>,
 }
 
-/// Answers each datagram with the source address it came from, until `stop`.
-/// Bound to the endpoint's own address, not 0.0.0.0: a wildcard socket on a
-/// node would answer a pod from the bridge address (the route's preferred
-/// source), and the pod's connected socket would rightly drop that reply.
-fn responder(
-    ns: Netns,
-    ip: Ipv4Addr,
-    ready: mpsc::Sender<Result<(), String>>,
-    stop: Arc<AtomicBool>,
-) {
-    let _ = netlink::on_thread_in(&ns, || {
-        let sock = match UdpSocket::bind((ip, PORT)) {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = ready.send(Err(e.to_string()));
-                return;
-            }
-        };
-        let _ = sock.set_read_timeout(Some(Duration::from_millis(50)));
-        let _ = ready.send(Ok(()));
-        let mut buf = [0u8; 64];
-        while !stop.load(Ordering::Relaxed) {
-            if let Ok((_, peer)) = sock.recv_from(&mut buf) {
-                let _ = sock.send_to(peer.ip().to_string().as_bytes(), peer);
-            }
-        }
-    });
-}
-
-/// One datagram from the current namespace to `to:port`: (source chosen, source seen) if it came back.
-fn probe(to: Ipv4Addr, port: u16) -> (Option<Ipv4Addr>, Option<Ipv4Addr>) {
-    let Ok(sock) = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)) else {
-        return (None, None);
-    };
-    if sock.connect(SocketAddrV4::new(to, port)).is_err() {
-        return (None, None); // no route
-    }
-    let sent = match sock.local_addr() {
-        Ok(std::net::SocketAddr::V4(a)) => Some(*a.ip()),
-        _ => None,
-    };
-    let _ = sock.set_read_timeout(Some(TIMEOUT));
-    if sock.send(b"podnet").is_err() {
-        return (sent, None);
-    }
-    let mut buf = [0u8; 64];
-    let seen = sock
-        .recv(&mut buf)
-        .ok()
-        .and_then(|n| std::str::from_utf8(&buf[..n]).ok()?.parse().ok());
-    (sent, seen)
-}
-
-fn class(addrs: (Option<Ipv4Addr>, Option<Ipv4Addr>)) -> Class {
+fn class(addrs: Addrs) -> Class {
     match addrs {
         (_, None) => Class::Fail,
         (Some(a), Some(b)) if a == b => Class::Ok,
@@ -172,58 +125,108 @@ fn class(addrs: (Option<Ipv4Addr>, Option<Ipv4Addr>)) -> Class {
     }
 }
 
-/// Runs the check on a lab.
+fn addrs(a: probe::UdpAnswer) -> Addrs {
+    (a.sent.map(|s| *s.ip()), a.seen)
+}
+
+fn not_in_model(name: &str) -> LabError {
+    LabError::Check(format!("{name} is not in the lab's cluster file"))
+}
+
+/// Runs the check on a lab: measure, model, compare.
 pub fn run(state: &LabState) -> Result<Report, LabError> {
-    let cluster = model_cluster(state)?;
-    let mut eps: Vec<Ep> = Vec::new();
-    for n in &state.nodes {
+    // The lab writes its pods, services and client into the cluster file.
+    let cluster = state.spec.build()?;
+    let eps = endpoints(state, &cluster)?;
+    let measured = measure(state, &eps)?;
+    let net = Network::new(&cluster)?;
+    let pairs = compare_pairs(&net, &eps, &measured.pairs)?;
+    let route_diffs = compare_route_tables(state, &cluster)?;
+    let (route_choices, route_choice_diffs) = compare_route_choices(state, &cluster, &eps)?;
+    let node_ports = compare_node_ports(state, &net, &measured.node_ports)?;
+    Ok(Report {
+        endpoints: eps.iter().map(|e| e.name.clone()).collect(),
+        pairs,
+        route_diffs,
+        node_ports,
+        route_choices,
+        route_choice_diffs,
+    })
+}
+
+/// Every node, then every pod, with its model endpoint.
+fn endpoints(state: &LabState, cluster: &Cluster) -> Result<Vec<Ep>, LabError> {
+    let nodes = state.nodes.iter().map(|n| {
         let id = cluster
             .node_named(&n.name)
-            .map(|x| x.id)
-            .ok_or_else(|| LabError::Msg(n.name.clone()))?;
-        eps.push(Ep {
+            .ok_or_else(|| not_in_model(&n.name))?
+            .id;
+        Ok(Ep {
             name: n.name.clone(),
             netns: n.netns.clone(),
             ip: n.ip,
             model: Endpoint::Node(id),
-        });
-    }
-    for p in &state.pods {
+        })
+    });
+    let pods = state.pods.iter().map(|p| {
         let id = cluster
             .pod_named(&p.name)
-            .map(|x| x.id)
-            .ok_or_else(|| LabError::Msg(p.name.clone()))?;
-        eps.push(Ep {
+            .ok_or_else(|| not_in_model(&p.name))?
+            .id;
+        Ok(Ep {
             name: p.name.clone(),
             netns: p.netns.clone(),
             ip: p.ip,
             model: Endpoint::Pod(id),
-        });
-    }
-    let open = |ns: &str| Netns::open(&Path::new("/run/netns").join(ns)).map_err(LabError::from);
-    // Responders everywhere, then every sender in parallel, each to every receiver.
+        })
+    });
+    nodes.chain(pods).collect()
+}
+
+/// Responders everywhere, then every sender in parallel to every receiver,
+/// then the client to every node's NodePort.
+fn measure(state: &LabState, eps: &[Ep]) -> Result<Measured, LabError> {
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel();
     let mut threads = Vec::new();
-    for e in &eps {
-        let (ns, ip, tx, stop) = (open(&e.netns)?, e.ip, tx.clone(), stop.clone());
-        threads.push(std::thread::spawn(move || responder(ns, ip, tx, stop)));
+    for e in eps {
+        let (ns, ip, tx, stop) = (open_ns(&e.netns)?, e.ip, tx.clone(), stop.clone());
+        threads.push(std::thread::spawn(move || {
+            probe::responder(ns, ip, tx, stop)
+        }));
     }
-    for _ in &eps {
+    let ready = eps.iter().try_for_each(|_| {
         rx.recv()
-            .map_err(|e| LabError::Msg(e.to_string()))?
-            .map_err(|e| LabError::Msg(format!("UDP responder: {e}")))?;
+            .map_err(|e| LabError::Check(e.to_string()))?
+            .map_err(|e| LabError::Check(format!("UDP responder: {e}")))
+    });
+    let measured = ready.and_then(|()| {
+        Ok(Measured {
+            pairs: measure_pairs(eps)?,
+            node_ports: measure_node_ports(state)?,
+        })
+    });
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
     }
+    measured
+}
+
+fn measure_pairs(eps: &[Ep]) -> Result<Vec<Vec<Addrs>>, LabError> {
     let targets: Vec<Ipv4Addr> = eps.iter().map(|e| e.ip).collect();
-    let real: Vec<Vec<(Option<Ipv4Addr>, Option<Ipv4Addr>)>> = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let handles: Vec<_> = eps
             .iter()
             .map(|e| {
-                let ns = open(&e.netns);
+                let ns = open_ns(&e.netns);
                 let targets = &targets;
                 s.spawn(move || -> Result<_, LabError> {
                     Ok(netlink::on_thread_in(&ns?, || {
-                        targets.iter().map(|&t| probe(t, PORT)).collect()
+                        targets
+                            .iter()
+                            .map(|&t| addrs(probe::udp(t, probe::PORT, TIMEOUT)))
+                            .collect()
                     })?)
                 })
             })
@@ -232,25 +235,32 @@ pub fn run(state: &LabState) -> Result<Report, LabError> {
             .into_iter()
             .map(|h| {
                 h.join()
-                    .unwrap_or_else(|_| Err(LabError::Msg("probe thread panicked".into())))
+                    .unwrap_or_else(|_| Err(LabError::Check("probe thread panicked".into())))
             })
-            .collect::<Result<_, _>>()
-    })?;
-    // The NodePort, from the machine outside the cluster through every node.
-    let node_port = state.spec.services.first().map(|s| s.node_port);
-    let client_real: Vec<(Option<Ipv4Addr>, Option<Ipv4Addr>)> = match node_port {
-        Some(port) => netlink::on_thread_in(&open(&state.client_netns())?, || {
-            state.nodes.iter().map(|n| probe(n.ip, port)).collect()
-        })?,
-        None => Vec::new(),
+            .collect()
+    })
+}
+
+/// The NodePort, from the machine outside the cluster through every node.
+fn measure_node_ports(state: &LabState) -> Result<Vec<Addrs>, LabError> {
+    let Some(port) = state.spec.services.first().map(|s| s.node_port) else {
+        return Ok(Vec::new());
     };
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        let _ = t.join();
-    }
-    // The model: the same pairs through podnet-core.
-    let net = Network::new(&cluster).map_err(|e| LabError::Msg(e.to_string()))?;
-    let matrix = Matrix::compute(&net).map_err(|e| LabError::Msg(e.to_string()))?;
+    Ok(netlink::on_thread_in(
+        &open_ns(&state.client_netns())?,
+        || {
+            state
+                .nodes
+                .iter()
+                .map(|n| addrs(probe::udp(n.ip, port, TIMEOUT)))
+                .collect()
+        },
+    )?)
+}
+
+/// Every ordered pair, the kernel's result beside the model's.
+fn compare_pairs(net: &Network, eps: &[Ep], real: &[Vec<Addrs>]) -> Result<Vec<Pair>, LabError> {
+    let matrix = Matrix::compute(net)?;
     let mut pairs = Vec::new();
     for (i, from) in eps.iter().enumerate() {
         for (j, to) in eps.iter().enumerate() {
@@ -260,9 +270,7 @@ pub fn run(state: &LabState) -> Result<Report, LabError> {
             let mi = matrix.endpoints.iter().position(|&e| e == from.model);
             let mj = matrix.endpoints.iter().position(|&e| e == to.model);
             let cell = mi.zip(mj).and_then(|(a, b)| matrix.get(a, b)).copied();
-            let t = net
-                .probe(from.model, to.ip, ProbeKind::Udp(PORT))
-                .map_err(|e| LabError::Msg(e.to_string()))?;
+            let t = net.probe(from.model, to.ip, ProbeKind::Udp(probe::PORT))?;
             let model = match cell {
                 Some(Cell::Ok) => Class::Ok,
                 Some(Cell::NatSeen { .. }) => Class::Nat,
@@ -272,31 +280,34 @@ pub fn run(state: &LabState) -> Result<Report, LabError> {
                 Verdict::Delivered { .. } => (t.sent.map(|f| f.src), t.received().map(|f| f.src)),
                 Verdict::Dropped { .. } => (None, None),
             };
-            let real_addrs = real[i][j];
             pairs.push(Pair {
                 from: from.name.clone(),
                 to: to.name.clone(),
-                real: class(real_addrs),
-                real_addrs,
+                real: class(real[i][j]),
+                real_addrs: real[i][j],
                 model,
                 model_addrs,
             });
         }
     }
-    // Route tables: kernel versus plan, per node.
-    let mut route_diffs = Vec::new();
+    Ok(pairs)
+}
+
+/// Route tables: kernel versus plan, per node.
+fn compare_route_tables(state: &LabState, cluster: &Cluster) -> Result<Vec<String>, LabError> {
+    let mut diffs = Vec::new();
     for n in &state.nodes {
         let id = cluster
             .node_named(&n.name)
-            .map(|x| x.id)
-            .ok_or_else(|| LabError::Msg(n.name.clone()))?;
-        let plan = cluster.plan(id).map_err(|e| LabError::Msg(e.to_string()))?;
+            .ok_or_else(|| not_in_model(&n.name))?
+            .id;
+        let plan = cluster.plan(id)?;
         let want: BTreeSet<String> = plan
             .routes
             .iter()
             .map(|r| format!("{} via {:?}", r.dst, r.via))
             .collect();
-        let kernel = netlink::run_in(Some(&open(&n.netns)?), |h| async move {
+        let kernel = netlink::run_in(Some(&open_ns(&n.netns)?), |h| async move {
             netlink::routes(&h).await
         })?;
         let have: BTreeSet<String> = kernel
@@ -304,27 +315,31 @@ pub fn run(state: &LabState) -> Result<Report, LabError> {
             .map(|r| format!("{} via {:?}", r.dst, r.via))
             .collect();
         for r in want.difference(&have) {
-            route_diffs.push(format!("{}: planned but not in the kernel: {r}", n.name));
+            diffs.push(format!("{}: planned but not in the kernel: {r}", n.name));
         }
         for r in have.difference(&want) {
-            route_diffs.push(format!("{}: in the kernel but not planned: {r}", n.name));
+            diffs.push(format!("{}: in the kernel but not planned: {r}", n.name));
         }
     }
-    // Route choice: every node asks its kernel for every other address in the lab.
+    Ok(diffs)
+}
+
+/// Route choice: every node asks its kernel (`ip route get`) for every
+/// other address in the lab, and core's longest-prefix match answers too.
+fn compare_route_choices(
+    state: &LabState,
+    cluster: &Cluster,
+    eps: &[Ep],
+) -> Result<(usize, Vec<String>), LabError> {
     let mut targets: Vec<Ipv4Addr> = eps.iter().map(|e| e.ip).collect();
     targets.extend(cluster.clients().iter().map(|c| c.ip));
-    let mut route_choices = 0;
-    let mut route_choice_diffs = Vec::new();
+    let mut asked_total = 0;
+    let mut diffs = Vec::new();
     for n in &state.nodes {
         let node = cluster
             .node_named(&n.name)
-            .ok_or_else(|| LabError::Msg(n.name.clone()))?;
-        let table = RouteTable::new(
-            cluster
-                .plan(node.id)
-                .map_err(|e| LabError::Msg(e.to_string()))?
-                .routes,
-        );
+            .ok_or_else(|| not_in_model(&n.name))?;
+        let table = RouteTable::new(cluster.plan(node.id)?.routes);
         let local = [node.underlay_ip, node.ipam.gateway()];
         let asked: Vec<Ipv4Addr> = targets
             .iter()
@@ -333,7 +348,7 @@ pub fn run(state: &LabState) -> Result<Report, LabError> {
             .collect();
         let kernel = {
             let asked = asked.clone();
-            netlink::run_in(Some(&open(&n.netns)?), move |h| async move {
+            netlink::run_in(Some(&open_ns(&n.netns)?), move |h| async move {
                 let mut out = Vec::new();
                 for t in asked {
                     out.push(netlink::route_choice(&h, t).await?);
@@ -342,47 +357,52 @@ pub fn run(state: &LabState) -> Result<Report, LabError> {
             })?
         };
         for (t, k) in asked.iter().zip(kernel) {
-            route_choices += 1;
+            asked_total += 1;
             let model = table.lookup(*t).map(|r| (r.via, r.dev.to_string()));
             if k != model {
-                route_choice_diffs.push(format!(
+                diffs.push(format!(
                     "{}: route get {t}: kernel {k:?}, model {model:?}",
                     n.name
                 ));
             }
         }
     }
-    let mut node_ports = Vec::new();
-    if let (Some(port), Some(client)) = (node_port, cluster.clients().first()) {
-        for (n, real) in state.nodes.iter().zip(&client_real) {
-            let t = net
-                .probe(Endpoint::Client(client.id), n.ip, ProbeKind::Udp(port))
-                .map_err(|e| LabError::Msg(e.to_string()))?;
-            let model = match (t.verdict, t.received()) {
-                (Verdict::Delivered { to }, Some(f)) => Some((
-                    cluster
-                        .name_of(to)
-                        .trim_start_matches("default/")
-                        .to_string(),
-                    f.src,
-                )),
-                _ => None,
-            };
-            node_ports.push(NodePortProbe {
-                via: n.name.clone(),
-                real_seen: real.1,
-                model,
-            });
-        }
+    Ok((asked_total, diffs))
+}
+
+/// The NodePort through every node: the source the pod saw beside the model's.
+fn compare_node_ports(
+    state: &LabState,
+    net: &Network,
+    real: &[Addrs],
+) -> Result<Vec<NodePortProbe>, LabError> {
+    let cluster = net.cluster();
+    let (Some(port), Some(client)) = (
+        state.spec.services.first().map(|s| s.node_port),
+        cluster.clients().first(),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (n, real) in state.nodes.iter().zip(real) {
+        let t = net.probe(Endpoint::Client(client.id), n.ip, ProbeKind::Udp(port))?;
+        let model = match (t.verdict, t.received()) {
+            (Verdict::Delivered { to }, Some(f)) => Some((
+                cluster
+                    .name_of(to)
+                    .trim_start_matches("default/")
+                    .to_string(),
+                f.src,
+            )),
+            _ => None,
+        };
+        out.push(NodePortProbe {
+            via: n.name.clone(),
+            real_seen: real.1,
+            model,
+        });
     }
-    Ok(Report {
-        endpoints: eps.iter().map(|e| e.name.clone()).collect(),
-        pairs,
-        route_diffs,
-        node_ports,
-        route_choices,
-        route_choice_diffs,
-    })
+    Ok(out)
 }
 
 impl Report {
@@ -419,6 +439,16 @@ impl Report {
 
     /// The report as text.
     pub fn render(&self) -> String {
+        let mut out = self.render_matrix();
+        self.render_requirements(&mut out);
+        self.render_agreement(&mut out);
+        self.render_node_ports(&mut out);
+        self.render_routes(&mut out);
+        out
+    }
+
+    /// ✓, NAT or ✗ per pair, ≠ where the model disagrees.
+    fn render_matrix(&self) -> String {
         let w = self.endpoints.iter().map(String::len).max().unwrap_or(4) + 2;
         let mut out = format!("{:w$}", "from\\to");
         for e in &self.endpoints {
@@ -447,6 +477,10 @@ impl Report {
             }
             out.push('\n');
         }
+        out
+    }
+
+    fn render_requirements(&self, out: &mut String) {
         let fails = self.failures();
         let total = self
             .pairs
@@ -462,6 +496,9 @@ impl Report {
                 p.real, p.real_addrs.0, p.real_addrs.1
             );
         }
+    }
+
+    fn render_agreement(&self, out: &mut String) {
         let dis = self.disagreements();
         let _ = writeln!(
             out,
@@ -476,6 +513,9 @@ impl Report {
                 p.from, p.to, p.real, p.real_addrs, p.model, p.model_addrs
             );
         }
+    }
+
+    fn render_node_ports(&self, out: &mut String) {
         for np in &self.node_ports {
             let real = np.real_seen.map_or("no answer".to_string(), |s| {
                 format!("answered, source seen {s}")
@@ -490,6 +530,9 @@ impl Report {
                 np.via
             );
         }
+    }
+
+    fn render_routes(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "route choice (ip route get): {}/{} lookups agree with the model",
@@ -508,6 +551,5 @@ impl Report {
         for d in &self.route_diffs {
             let _ = writeln!(out, "  ≠ {d}");
         }
-        out
     }
 }

@@ -93,7 +93,7 @@ pub fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
 
 /// Every link of namespace `ns` (a name under /run/netns), read over
 /// netlink: Debian's iproute2 predates `gso_ipv4_max_size`.
-pub fn links_of(ns: &str) -> Vec<podnet_node::netlink::KernelLink> {
+pub fn links_of(ns: &str) -> Vec<podnet_core::lab_api::LinkView> {
     let netns = podnet_node::netlink::Netns::open(&Path::new("/run/netns").join(ns)).unwrap();
     podnet_node::netlink::run_in(Some(&netns), |h| async move {
         podnet_node::netlink::links(&h).await

@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use podnet_core::forward::live::{Comparison, Seen};
+use podnet_core::forward::capture::{Comparison, Seen};
 use podnet_core::topology::Cluster;
 use yew::prelude::*;
 

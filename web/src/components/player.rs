@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use podnet_core::forward::{describe, pcap, Trace, Verdict};
+use podnet_core::forward::{describe, pcap, Trace};
 use podnet_core::topology::{Cluster, Endpoint};
 use yew::prelude::*;
 
@@ -28,40 +28,6 @@ pub struct PlayerProps {
     pub speed: u32,
     /// Where actions go.
     pub on: Callback<Action>,
-}
-
-/// The verdict in words, comparing who got the packet with who it was for.
-pub fn verdict_text(c: &Cluster, t: &Trace, intended: Option<Endpoint>) -> (bool, String) {
-    match t.verdict {
-        Verdict::Delivered { to } if intended.is_some_and(|i| i != to) => (
-            false,
-            format!(
-                "Delivered to {}, not to {}: both have {}. This isn't going to work.",
-                c.name_of(to),
-                c.name_of(intended.unwrap_or(to)),
-                t.received().map(|f| f.dst.to_string()).unwrap_or_default()
-            ),
-        ),
-        Verdict::Delivered { to } => {
-            let (sent, seen) = (t.sent.map(|f| f.src), t.received().map(|f| f.src));
-            let nat = if sent == seen {
-                format!(
-                    "source {} unchanged: no NAT",
-                    seen.map(|s| s.to_string()).unwrap_or_default()
-                )
-            } else {
-                format!(
-                    "source rewritten from {} to {} (NAT)",
-                    sent.map(|s| s.to_string()).unwrap_or_default(),
-                    seen.map(|s| s.to_string()).unwrap_or_default()
-                )
-            };
-            (true, format!("Delivered to {}; {nat}.", c.name_of(to)))
-        }
-        Verdict::Dropped { at, reason } => {
-            (false, format!("Dropped at {}: {reason}.", at.label(c)))
-        }
-    }
 }
 
 /// Controls plus the hop list.
@@ -94,7 +60,7 @@ pub fn player(p: &PlayerProps) -> Html {
             }
         })
     };
-    let (ok, verdict) = verdict_text(&p.cluster, t, p.intended);
+    let verdict = t.summary(&p.cluster, p.intended);
     let at_end = p.step >= last;
     html! {
         <div class="player">
@@ -131,7 +97,7 @@ pub fn player(p: &PlayerProps) -> Html {
                 }) }
             </ol>
             { if at_end {
-                html! { <p id="verdict" class={classes!("verdict", if ok { "ok" } else { "bad" })}>{ verdict }</p> }
+                html! { <p id="verdict" class={classes!("verdict", if verdict.ok { "ok" } else { "bad" })}>{ verdict.text }</p> }
             } else { html! {} } }
         </div>
     }

@@ -4,7 +4,7 @@ use yew::prelude::*;
 
 use super::SceneProps;
 use crate::components::topology::Topology;
-use crate::model::recreated;
+use crate::scene_data::recreated;
 use crate::state::Action;
 
 /// Scene b.

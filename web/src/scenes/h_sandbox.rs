@@ -1,11 +1,12 @@
 //! h. Sandbox: set the ranges, add and remove nodes and pods, send any packet.
 
+use podnet_core::forward::Proto;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
 use super::{PacketView, SceneProps};
 use crate::components::topology::Topology;
-use crate::state::{Action, Proto, SandboxSpec, MAX_NODES, MAX_PODS};
+use crate::state::{Action, SandboxSpec, MAX_NODES, MAX_PODS};
 
 /// A callback that edits a copy of the sandbox spec and sends it.
 fn edit<E: 'static>(p: &SceneProps, f: impl Fn(&mut SandboxSpec, E) + 'static) -> Callback<E> {

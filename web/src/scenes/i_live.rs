@@ -11,8 +11,9 @@ use std::rc::Rc;
 
 use futures::SinkExt;
 use gloo::net::websocket::Message;
-use podnet_core::forward::live::{compare, replay, LiveTrace};
+use podnet_core::forward::capture::{compare, replay};
 use podnet_core::forward::{Network, Verdict};
+use podnet_core::lab_api::{LabProbe, LabView, LiveTrace, ProbeRequest, ProbeResult, Role};
 use podnet_core::topology::Cluster;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
@@ -21,7 +22,7 @@ use super::SceneProps;
 use crate::components::compare::CompareTable;
 use crate::components::player::Player;
 use crate::components::topology::Topology;
-use crate::live::{self, LabView, ProbeRequest, ProbeResult};
+use crate::lab_client;
 use crate::state::Action;
 
 /// Packets kept in the list.
@@ -69,8 +70,8 @@ pub struct Live {
     pub from: String,
     /// Receiver.
     pub to: String,
-    /// `ping`, `udp` or `nodeport`.
-    pub proto: String,
+    /// What to send.
+    pub proto: LabProbe,
     /// The last probe's answer.
     pub probe: Option<Result<ProbeResult, String>>,
 }
@@ -85,7 +86,7 @@ impl Default for Live {
             selected: None,
             from: String::new(),
             to: String::new(),
-            proto: "ping".into(),
+            proto: LabProbe::Ping,
             probe: None,
         }
     }
@@ -145,7 +146,7 @@ impl Reducible for Live {
             LiveAction::Failed(e) => s.status = Status::Failed(e),
             LiveAction::Trace(t) => {
                 let wanted = match &s.probe {
-                    Some(Ok(p)) => live::is_probe(&t, p),
+                    Some(Ok(p)) => p.sent(&t),
                     _ => false,
                 };
                 if wanted || s.selected.is_none() {
@@ -160,10 +161,10 @@ impl Reducible for Live {
             LiveAction::Select(id) => s.selected = Some(id),
             LiveAction::From(v) => s.from = v,
             LiveAction::To(v) => s.to = v,
-            LiveAction::Proto(v) => s.proto = v,
+            LiveAction::Proto(v) => s.proto = LabProbe::from_key(&v).unwrap_or_default(),
             LiveAction::Probed(r) => {
                 if let Ok(p) = &r {
-                    if let Some(t) = s.traces.iter().rev().find(|t| live::is_probe(t, p)) {
+                    if let Some(t) = s.traces.iter().rev().find(|t| p.sent(t)) {
                         s.selected = Some(t.id);
                     }
                 }
@@ -182,7 +183,7 @@ fn connect(
     sink: Rc<RefCell<Option<Sink>>>,
     generation: Rc<RefCell<u32>>,
 ) {
-    let addr = match live::normalize(&addr) {
+    let addr = match lab_client::normalize(&addr) {
         Ok(a) => a,
         Err(e) => return d.dispatch(LiveAction::Failed(e)),
     };
@@ -194,11 +195,11 @@ fn connect(
         if let Some(mut old) = old {
             let _ = old.close().await;
         }
-        let view = match live::fetch_lab(&addr).await {
+        let view = match lab_client::fetch_lab(&addr).await {
             Ok(v) => v,
             Err(e) => return d.dispatch(LiveAction::Failed(e)),
         };
-        let cluster = match view.spec.build() {
+        let cluster = match view.cluster() {
             Ok(c) => Rc::new(c),
             Err(e) => {
                 return d.dispatch(LiveAction::Failed(format!(
@@ -211,7 +212,7 @@ fn connect(
             move || *generation.borrow() == gen
         };
         let (on, closed, d2) = (current.clone(), current, d.clone());
-        let opened = live::stream(
+        let opened = lab_client::stream(
             &addr,
             move |t| {
                 if on() {
@@ -335,11 +336,11 @@ pub fn live_scene(p: &SceneProps) -> Html {
             let req = ProbeRequest {
                 from: live.from.clone(),
                 to: live.to.clone(),
-                proto: live.proto.clone(),
+                proto: live.proto,
             };
             let d = d.clone();
             yew::platform::spawn_local(async move {
-                d.dispatch(LiveAction::Probed(live::probe(&lab.addr, &req).await));
+                d.dispatch(LiveAction::Probed(lab_client::probe(&lab.addr, &req).await));
             });
         })
     };
@@ -391,9 +392,9 @@ pub fn live_scene(p: &SceneProps) -> Html {
                         { " → " }
                         { choose("live-to", &live.to, select(LiveAction::To)) }
                         <select id="live-proto" onchange={select(LiveAction::Proto)}>
-                            <option value="ping" selected={live.proto == "ping"}>{ "ping" }</option>
-                            <option value="udp" selected={live.proto == "udp"}>{ "UDP" }</option>
-                            <option value="nodeport" selected={live.proto == "nodeport"} title="UDP to the node's port 30080, DNAT to the service's pod">{ "NodePort (to a node)" }</option>
+                            <option value={LabProbe::Ping.key()} selected={live.proto == LabProbe::Ping}>{ "ping" }</option>
+                            <option value={LabProbe::Udp.key()} selected={live.proto == LabProbe::Udp}>{ "UDP" }</option>
+                            <option value={LabProbe::NodePort.key()} selected={live.proto == LabProbe::NodePort} title="UDP to the node's port 30080, DNAT to the service's pod">{ "NodePort (to a node)" }</option>
                         </select>
                         <button id="live-send" onclick={on_send}>{ "Send" }</button>
                         { probe_text }
@@ -431,7 +432,7 @@ pub fn live_scene(p: &SceneProps) -> Html {
             { match &live.lab { Some(lab) => html! {
                 <details class="live-kernel">
                     <summary>{ "Routes as the kernels report them" }</summary>
-                    { for lab.view.namespaces.iter().filter(|n| n.role == "node").map(|n| html! {
+                    { for lab.view.namespaces.iter().filter(|n| n.role == Role::Node).map(|n| html! {
                         <div>
                             <h4>{ n.name.clone() }</h4>
                             <ul>{ for n.routes.iter().map(|r| html! {
@@ -448,7 +449,7 @@ pub fn live_scene(p: &SceneProps) -> Html {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use podnet_core::forward::live::{assemble, Capture, Dir, Tap};
+    use podnet_core::forward::capture::{assemble, Capture, Dir, Tap};
     use podnet_core::forward::ProbeKind;
     use podnet_core::topology::scenario;
 
@@ -479,9 +480,14 @@ mod tests {
 
     fn probed(icmp_id: u16) -> LiveAction {
         LiveAction::Probed(Ok(ProbeResult {
+            from: "pod-a".into(),
+            to: "pod-c".into(),
             dst: "10.244.2.2".parse().unwrap(),
+            proto: LabProbe::Ping,
             icmp_id: Some(icmp_id),
+            icmp_seq: Some(1),
             src_port: None,
+            sent_us: 0,
             answered: true,
             rtt_us: Some(300),
         }))

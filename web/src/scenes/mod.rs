@@ -16,7 +16,7 @@ use yew::prelude::*;
 
 use crate::components::player::Player;
 use crate::components::topology::Topology;
-use crate::model::SceneModel;
+use crate::scene_data::SceneModel;
 use crate::state::{Action, Scene, State};
 
 /// What every scene gets.

@@ -22,9 +22,9 @@ use nix::sys::socket::{
     SockFlag, SockProtocol, SockType,
 };
 use nix::sys::time::TimeVal;
-use podnet_core::forward::live::{Dir, Tap};
+use podnet_core::forward::capture::{Dir, Tap};
 use podnet_core::forward::FrameRepr;
-use serde::Serialize;
+use podnet_core::lab_api::CaptureStats;
 
 use crate::netlink::{self, Netns};
 
@@ -69,32 +69,11 @@ pub struct Counters {
     pub ws_lagged: AtomicU64,
 }
 
-/// A snapshot of [`Counters`].
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-pub struct Stats {
-    /// Frames read from the sockets.
-    pub read: u64,
-    /// Frames captured.
-    pub captured: u64,
-    /// Frames ignored.
-    pub ignored: u64,
-    /// Dropped: queue full.
-    pub dropped_queue: u64,
-    /// Dropped: socket buffer full.
-    pub dropped_kernel: u64,
-    /// Dropped: too many open packets.
-    pub dropped_open: u64,
-    /// Traces assembled.
-    pub traces: u64,
-    /// Trace messages WebSocket clients missed.
-    pub ws_lagged: u64,
-}
-
 impl Counters {
     /// The current values.
-    pub fn snapshot(&self) -> Stats {
+    pub fn snapshot(&self) -> CaptureStats {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        Stats {
+        CaptureStats {
             read: g(&self.read),
             captured: g(&self.captured),
             ignored: g(&self.ignored),

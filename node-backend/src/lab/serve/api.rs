@@ -2,7 +2,7 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `GET /api/lab` | the lab as the kernels report it ([`LabView`]) |
+//! | `GET /api/lab` | the lab as the kernels report it ([`LabView`](podnet_core::lab_api::LabView)) |
 //! | `GET /api/traces?after=N` | the last packets captured, after id N |
 //! | `GET /api/stats` | capture counters and memory |
 //! | `POST /api/probe` | `{"from","to","proto"}`: send a ping or UDP datagram inside the lab |
@@ -27,14 +27,13 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use podnet_core::forward::live::{Event, LiveTrace};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use podnet_core::lab_api::{ErrorBody, Event, LiveTrace, ProbeRequest, StatsView};
+use serde::Deserialize;
 use tokio::sync::broadcast;
 
-use super::capture::{Counters, Stats};
-use super::probe::{self, ProbeRequest};
-use super::view::LabView;
+use super::capture::Counters;
+use super::view;
+use crate::lab::probe;
 use crate::lab::LabState;
 
 /// Packets kept for `GET /api/traces`.
@@ -114,7 +113,10 @@ pub fn hosts(listen: SocketAddr) -> Vec<String> {
 }
 
 fn error(status: StatusCode, msg: impl std::fmt::Display) -> Response {
-    (status, Json(json!({ "error": msg.to_string() }))).into_response()
+    let body = ErrorBody {
+        error: msg.to_string(),
+    };
+    (status, Json(body)).into_response()
 }
 
 /// Refuses other hosts and origins; answers CORS preflights for allowed ones.
@@ -166,24 +168,11 @@ async fn guard(State(app): State<Arc<Shared>>, req: Request, next: Next) -> Resp
 
 async fn lab(State(app): State<Arc<Shared>>) -> Response {
     let app2 = app.clone();
-    match tokio::task::spawn_blocking(move || LabView::read(&app2.state)).await {
+    match tokio::task::spawn_blocking(move || view::read(&app2.state)).await {
         Ok(Ok(v)) => Json(v).into_response(),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
-}
-
-/// `GET /api/stats`.
-#[derive(Debug, Serialize)]
-pub struct StatsView {
-    /// Capture counters.
-    pub capture: Stats,
-    /// Packets being assembled.
-    pub open: usize,
-    /// Packets kept for `/api/traces`.
-    pub recent: usize,
-    /// This process's resident memory, KiB.
-    pub rss_kib: u64,
 }
 
 /// Resident memory of this process (`VmRSS`), KiB.

@@ -7,11 +7,11 @@
 
 use std::rc::Rc;
 
-use podnet_core::forward::{Matrix, Network, ProbeKind, Trace};
+use podnet_core::forward::{Matrix, Network, ProbeKind, Proto, Trace};
 use podnet_core::net::parse_cidr;
 use podnet_core::topology::{scenario, Cluster, Dataplane, Endpoint, DEFAULT_UNDERLAY};
 
-use crate::state::{Outside, Proto, SandboxSpec, Scene, State, MAX_NODES};
+use crate::state::{Outside, SandboxSpec, Scene, State, MAX_NODES};
 
 /// The inputs a scene's model depends on (the memo key).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -52,20 +52,11 @@ pub struct SceneModel {
 }
 
 fn probe(c: &Cluster, from: &str, to: &str, kind: ProbeKind) -> Result<(Trace, Endpoint), String> {
-    let find = |name: &str| -> Result<Endpoint, String> {
-        if let Some(p) = c.pod_named(name) {
-            return Ok(Endpoint::Pod(p.id));
-        }
-        if let Some(n) = c.node_named(name) {
-            return Ok(Endpoint::Node(n.id));
-        }
-        c.clients()
-            .iter()
-            .find(|x| x.name == name)
-            .map(|x| Endpoint::Client(x.id))
-            .ok_or(format!("no pod or node named {name:?}"))
-    };
-    let (src, dst) = (find(from)?, find(to)?);
+    let (src, dst) = (c.endpoint_named(from), c.endpoint_named(to));
+    let (src, dst) = (
+        src.map_err(|e| e.to_string())?,
+        dst.map_err(|e| e.to_string())?,
+    );
     let ip = c.address_of(dst).ok_or("receiver has no address")?;
     let net = Network::new(c).map_err(|e| e.to_string())?;
     Ok((net.probe(src, ip, kind).map_err(|e| e.to_string())?, dst))
@@ -125,7 +116,9 @@ impl SceneModel {
             }
             Scene::Outside => {
                 let c = scenario::node_port();
-                let mut m = match key.outside {
+                // The NodePort's packet is for node1; core's verdict says
+                // its Service handed it to pod-d.
+                match key.outside {
                     Outside::ViaNode => {
                         SceneModel::with_trace(c, "node1", "pod-c", ProbeKind::TcpSyn(8080))
                     }
@@ -135,11 +128,7 @@ impl SceneModel {
                     Outside::Direct => {
                         SceneModel::with_trace(c, "laptop", "pod-d", ProbeKind::TcpSyn(8080))
                     }
-                };
-                if key.outside == Outside::NodePort {
-                    m.intended = m.cluster.pod_named("pod-d").map(|p| Endpoint::Pod(p.id));
                 }
-                m
             }
             Scene::Sandbox => sandbox(key.sandbox.as_ref().cloned().unwrap_or_default()),
             // The live scene draws what the lab's server reports, not a model.
@@ -209,11 +198,11 @@ pub fn sandbox(spec: SandboxSpec) -> SceneModel {
             }
         }
     }
-    let kind = match spec.proto {
-        Proto::Ping => ProbeKind::Ping,
-        Proto::Udp => ProbeKind::Udp(53),
-        Proto::Tcp => ProbeKind::TcpSyn(80),
+    let port = match spec.proto {
+        Proto::Tcp => 80,
+        Proto::Ping | Proto::Udp => 53,
     };
+    let kind = spec.proto.probe(port);
     let has = |n: &str| c.pod_named(n).is_some() || c.node_named(n).is_some();
     if error.is_none() && has(&spec.from) && has(&spec.to) {
         return SceneModel::with_trace(c, &spec.from, &spec.to, kind);

@@ -9,12 +9,14 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use podnet_core::forward::live::{assemble, Capture, LiveTrace, PacketKey};
+use podnet_core::forward::capture::{assemble, Capture, PacketKey};
+use podnet_core::lab_api::LiveTrace;
 use podnet_core::topology::Cluster;
 
 use super::capture::{Counters, Frame};
+use crate::lab::probe::now_us;
 
 /// A packet is complete when no frame joined it for this long: every tap of
 /// one path sees it within microseconds, so this is all slack.
@@ -39,13 +41,6 @@ pub struct Collector {
     open: HashMap<PacketKey, Group>,
     next_id: u64,
     counters: Arc<Counters>,
-}
-
-/// Now, µs since the Unix epoch.
-pub fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
 }
 
 impl Collector {

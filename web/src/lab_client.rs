@@ -1,98 +1,12 @@
-//! Talking to `podnet lab serve`: the lab's state, probes and the packet stream.
+//! The client of `podnet lab serve`: the lab's state, probes and the packet stream.
 //!
-//! The wire types are core's ([`LiveTrace`], [`Event`]) where the page needs
-//! them whole; the lab view is read only as far as the page shows it.
-
-use std::net::Ipv4Addr;
+//! Every message is core's ([`podnet_core::lab_api`]), the same types the
+//! server sends, so the two cannot drift apart.
 
 use futures::StreamExt;
 use gloo::net::http::Request;
 use gloo::net::websocket::{futures::WebSocket, Message};
-use podnet_core::forward::live::{Event, LiveTrace};
-use podnet_core::topology::spec::ClusterSpec;
-use serde::{Deserialize, Serialize};
-
-/// A link as the lab's kernel reports it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct LinkView {
-    /// Name.
-    pub name: String,
-    /// Kind (`veth`, `bridge`, or empty).
-    #[serde(default)]
-    pub kind: String,
-    /// MAC.
-    #[serde(default)]
-    pub mac: String,
-    /// Up.
-    #[serde(default)]
-    pub up: bool,
-    /// IPv4 addresses with prefix.
-    #[serde(default)]
-    pub addrs: Vec<String>,
-}
-
-/// A route as the lab's kernel reports it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct RouteView {
-    /// Destination.
-    pub dst: String,
-    /// Gateway.
-    pub via: Option<Ipv4Addr>,
-    /// Routing protocol number.
-    pub proto: u8,
-}
-
-/// One namespace of the lab.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct NsView {
-    /// Namespace name.
-    pub netns: String,
-    /// `lan`, `node`, `pod` or `client`.
-    pub role: String,
-    /// Node, pod or client name.
-    pub name: String,
-    /// Links.
-    pub links: Vec<LinkView>,
-    /// Routes.
-    pub routes: Vec<RouteView>,
-}
-
-/// `GET /api/lab`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct LabView {
-    /// Lab name.
-    pub name: String,
-    /// The cluster as the kernels describe it.
-    pub spec: ClusterSpec,
-    /// Every namespace.
-    pub namespaces: Vec<NsView>,
-}
-
-/// `POST /api/probe`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ProbeRequest {
-    /// Sender name.
-    pub from: String,
-    /// Receiver name.
-    pub to: String,
-    /// `ping`, `udp` or `nodeport`.
-    pub proto: String,
-}
-
-/// The probe's answer.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct ProbeResult {
-    /// The receiver's address.
-    pub dst: Ipv4Addr,
-    /// ICMP identifier (ping).
-    pub icmp_id: Option<u16>,
-    /// UDP source port.
-    pub src_port: Option<u16>,
-    /// An answer came back.
-    pub answered: bool,
-    /// Round trip, µs.
-    pub rtt_us: Option<u64>,
-}
+use podnet_core::lab_api::{ErrorBody, Event, LabView, LiveTrace, ProbeRequest, ProbeResult};
 
 /// `host:port` from what the user typed (a bare host gets port 7070).
 pub fn normalize(addr: &str) -> Result<String, String> {
@@ -120,10 +34,9 @@ pub fn normalize(addr: &str) -> Result<String, String> {
 
 async fn error_of(resp: gloo::net::http::Response) -> String {
     let status = resp.status();
-    let body: serde_json::Value = resp.json().await.unwrap_or_default();
-    match body["error"].as_str() {
-        Some(e) => format!("{status}: {e}"),
-        None => format!("HTTP {status}"),
+    match resp.json::<ErrorBody>().await {
+        Ok(body) => format!("{status}: {}", body.error),
+        Err(_) => format!("HTTP {status}"),
     }
 }
 
@@ -181,22 +94,6 @@ pub fn stream(
         closed("the server closed the stream".into());
     });
     Ok(sink)
-}
-
-/// Whether a captured packet is the request a probe sent.
-pub fn is_probe(t: &LiveTrace, p: &ProbeResult) -> bool {
-    use podnet_core::forward::L4Repr;
-    let Some(sent) = t.trace.sent else {
-        return false;
-    };
-    sent.dst == p.dst
-        && match sent.l4 {
-            L4Repr::IcmpEcho {
-                request: true, id, ..
-            } => p.icmp_id == Some(id),
-            L4Repr::Udp { src_port, .. } => p.src_port == Some(src_port),
-            _ => false,
-        }
 }
 
 #[cfg(test)]

@@ -458,34 +458,6 @@ pub fn compare(model: &Trace, kernel: &Trace) -> Comparison {
     }
 }
 
-/// One packet as a live lab's kernels handled it: what the lab's server
-/// streams to the page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LiveTrace {
-    /// Sequence number, from 1.
-    pub id: u64,
-    /// Kernel timestamp of the first frame, µs since the Unix epoch.
-    pub first_us: u64,
-    /// Kernel timestamp of the last frame.
-    pub last_us: u64,
-    /// When the trace was assembled, µs since the Unix epoch.
-    pub assembled_us: u64,
-    /// Frames captured for it.
-    pub frames: usize,
-    /// The packet's path, in the simulation's format.
-    pub trace: Trace,
-}
-
-/// A message on the live stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Event {
-    /// A packet was captured.
-    Trace(LiveTrace),
-    /// This client was too slow and missed this many messages.
-    Lagged(u64),
-}
-
 /// Runs the captured packet through the model: the same frame, sent by the
 /// same endpoint, so any difference is the model's or the kernel's.
 pub fn replay(network: &Network, kernel: &Trace) -> Result<Trace> {

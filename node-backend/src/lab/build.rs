@@ -1,0 +1,262 @@
+//! `podnet lab up`: builds the lab, one named step at a time.
+//!
+//! The order is the one a real cluster comes up in: the LAN, the nodes on
+//! it, a machine outside the cluster, an agent per node (each writes its CNI
+//! config once it has reconciled), the pods through podnet-cni, and last the
+//! workload the agents are told about (pods and a NodePort service). The
+//! state file is saved after every step that made something, so a failure
+//! anywhere leaves what [`down`](super::down()) needs to remove it all.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnetwork::Ipv4Network;
+use podnet_core::net::MacAddr;
+use podnet_core::topology::spec::{ClientSpec, ClusterSpec, NodeSpec, PodSpec, ServiceSpec};
+
+use super::error::LabError;
+use super::process::{check_root, start_agent};
+use super::state::{LabNode, LabPod, LabState};
+use super::{cni, open_ns, probe, CLIENT_IP, LAN_GSO_MAX, NODE_PORT};
+use crate::netlink::{self, NetlinkError, Netns};
+
+/// How long the agents get to apply a cluster file.
+const APPLY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How to build a lab.
+#[derive(Debug, Clone)]
+pub struct LabConfig {
+    /// Name and prefix.
+    pub name: String,
+    /// Number of nodes (1–200).
+    pub nodes: usize,
+    /// Pods per node.
+    pub pods_per_node: usize,
+    /// host-gw routes between nodes (off: each node only knows its own pods).
+    pub cluster_network: bool,
+    /// Directory with `podnet-agent` and `podnet-cni`.
+    pub bin_dir: PathBuf,
+    /// BIG TCP on the LAN: its links take GSO packets up to [`LAN_GSO_MAX`]
+    /// instead of 64 KiB, like a NIC with BIG TCP on. Each agent passes
+    /// the size on to its pods.
+    pub big_tcp: bool,
+}
+
+impl LabConfig {
+    /// Checks the options before anything is made.
+    fn validate(&self) -> Result<(), LabError> {
+        let bad = |flag, rule| Err(LabError::BadOption { flag, rule });
+        if self.nodes == 0 || self.nodes > 200 {
+            return bad("--nodes", "must be 1 to 200");
+        }
+        if self.pods_per_node > 200 {
+            return bad("--pods-per-node", "must be at most 200");
+        }
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 20
+            && self.name.bytes().all(|b| b.is_ascii_alphanumeric());
+        if !name_ok {
+            return bad("--name", "must be 1-20 letters or digits");
+        }
+        Ok(())
+    }
+}
+
+/// Builds a lab. On failure, what was built is torn down again.
+pub fn up(cfg: &LabConfig) -> Result<LabState, LabError> {
+    check_root("creates network namespaces")?;
+    cfg.validate()?;
+    let clash = netlink::netns_with_prefix(&format!("{}-", cfg.name));
+    if LabState::dir(&cfg.name).exists() || !clash.is_empty() {
+        return Err(LabError::Exists {
+            name: cfg.name.clone(),
+            namespaces: clash.len(),
+        });
+    }
+    build(cfg).inspect_err(|_| {
+        let _ = super::down(&cfg.name);
+    })
+}
+
+fn build(cfg: &LabConfig) -> Result<LabState, LabError> {
+    let mut state = plan(cfg);
+    state.save()?;
+    let gso = cfg.big_tcp.then_some(LAN_GSO_MAX);
+    let lan = build_lan(&state)?;
+    for (k, node) in state.nodes.iter().enumerate() {
+        let port = format!("n{}", k + 1);
+        let mac = MacAddr::on_lan(node.ip);
+        plug_into_lan(&lan, &node.netns, &port, mac, node.ip, gso)?;
+    }
+    plug_into_lan(
+        &lan,
+        &state.client_netns(),
+        "c0",
+        MacAddr::on_lan(CLIENT_IP),
+        CLIENT_IP,
+        gso,
+    )?;
+    if let Some(size) = gso {
+        raise_lan_gso(&lan, size)?;
+    }
+    start_agents(&mut state, cfg)?;
+    add_pods(&mut state, cfg)?;
+    publish_workload(&mut state)?;
+    Ok(state)
+}
+
+/// The lab on paper: node K is `nodeK` at 192.168.1.(10+K) with 10.244.K.0/24.
+fn plan(cfg: &LabConfig) -> LabState {
+    let nodes: Vec<LabNode> = (1..=cfg.nodes)
+        .map(|k| LabNode {
+            name: format!("node{k}"),
+            netns: format!("{}-node{k}", cfg.name),
+            ip: Ipv4Addr::new(192, 168, 1, 10 + k as u8),
+            range: Ipv4Network::new(Ipv4Addr::new(10, 244, k as u8, 0), 24).expect("/24"),
+            agent_pid: None,
+        })
+        .collect();
+    let spec = ClusterSpec {
+        cluster_cidr: "10.244.0.0/16".into(),
+        node_prefix: 24,
+        underlay: "192.168.1.0/24".into(),
+        cluster_network: cfg.cluster_network,
+        nodes: nodes
+            .iter()
+            .map(|n| NodeSpec {
+                name: n.name.clone(),
+                ip: Some(n.ip),
+                pod_cidr: Some(n.range.to_string()),
+            })
+            .collect(),
+        pods: Vec::new(),
+        services: Vec::new(),
+        clients: vec![ClientSpec {
+            name: "client".into(),
+            ip: Some(CLIENT_IP),
+        }],
+    };
+    LabState {
+        name: cfg.name.clone(),
+        spec,
+        nodes,
+        pods: Vec::new(),
+    }
+}
+
+/// The LAN: a bridge `lan0` in its own namespace.
+fn build_lan(state: &LabState) -> Result<Netns, LabError> {
+    let lan = format!("{}-lan", state.name);
+    netlink::add_netns(&lan)?;
+    let lan_ns = open_ns(&lan)?;
+    netlink::run_in(Some(&lan_ns), |h| async move {
+        netlink::ensure_bridge(&h, "lan0", None, [0x02, 0x50, 0x4e, 0, 0, 1])
+            .await
+            .map(|_| ())
+    })?;
+    Ok(lan_ns)
+}
+
+/// A machine on the LAN: its namespace, a veth whose LAN end `port` is a
+/// port of `lan0`, and `ip`/24 on its eth0.
+fn plug_into_lan(
+    lan: &Netns,
+    netns: &str,
+    port: &str,
+    mac: MacAddr,
+    ip: Ipv4Addr,
+    gso: Option<u32>,
+) -> Result<(), LabError> {
+    netlink::add_netns(netns)?;
+    let ns = open_ns(netns)?;
+    let (fd, port) = (ns.fd(), port.to_string());
+    netlink::run_in(Some(lan), move |h| async move {
+        let br = netlink::link(&h, "lan0")
+            .await?
+            .ok_or_else(|| NetlinkError::NoLink("lan0".into()))?;
+        netlink::add_veth_into(&h, &port, "eth0", fd, None, Some(mac.0), gso).await?;
+        netlink::attach(&h, &port, br.header.index, false)
+            .await
+            .map(|_| ())
+    })?;
+    let addr = Ipv4Network::new(ip, 24).expect("/24");
+    netlink::run_in(Some(&ns), move |h| async move {
+        netlink::set_up(&h, "lo").await?;
+        let eth0 = netlink::set_up(&h, "eth0").await?;
+        netlink::ensure_addr(&h, eth0.header.index, addr).await
+    })?;
+    Ok(())
+}
+
+/// BIG TCP on the LAN bridge: its own limit only rises once it has ports.
+fn raise_lan_gso(lan: &Netns, size: u32) -> Result<(), LabError> {
+    netlink::run_in(Some(lan), move |h| async move {
+        let br = netlink::link(&h, "lan0")
+            .await?
+            .ok_or_else(|| NetlinkError::NoLink("lan0".into()))?;
+        netlink::follow_gso(&h, br.header.index, size)
+            .await
+            .map(|_| ())
+    })?;
+    Ok(())
+}
+
+/// One agent per node, then wait until each has reconciled and written its CNI config.
+fn start_agents(state: &mut LabState, cfg: &LabConfig) -> Result<(), LabError> {
+    for i in 0..state.nodes.len() {
+        let pid = start_agent(state, &state.nodes[i], &cfg.bin_dir)?;
+        state.nodes[i].agent_pid = Some(pid);
+        state.save()?;
+    }
+    state.wait_applied(APPLY_TIMEOUT)
+}
+
+/// Pods, through the real CNI plugin with each node's agent-written config.
+fn add_pods(state: &mut LabState, cfg: &LabConfig) -> Result<(), LabError> {
+    for (k, node) in state.nodes.clone().iter().enumerate() {
+        let conf = cni::plugin_conf(state, &node.name)?;
+        for j in 1..=cfg.pods_per_node {
+            let name = format!("pod{}-{j}", k + 1);
+            let netns = format!("{}-{name}", cfg.name);
+            netlink::add_netns(&netns)?;
+            netlink::run_in(Some(&open_ns(&netns)?), |h| async move {
+                netlink::set_up(&h, "lo").await.map(|_| ())
+            })?;
+            let ip = cni::add(&cfg.bin_dir, node, &netns, &name, &conf)?;
+            state.pods.push(LabPod {
+                name,
+                node: node.name.clone(),
+                netns,
+                ip,
+            });
+            state.save()?;
+        }
+    }
+    Ok(())
+}
+
+/// Tells the agents about the pods and a NodePort service in front of the last one.
+fn publish_workload(state: &mut LabState) -> Result<(), LabError> {
+    state.spec.pods = state
+        .pods
+        .iter()
+        .map(|p| PodSpec {
+            name: p.name.clone(),
+            node: p.node.clone(),
+            ip: Some(p.ip),
+        })
+        .collect();
+    if let Some(last) = state.pods.last() {
+        state.spec.services = vec![ServiceSpec {
+            name: "web".into(),
+            protocol: "udp".into(),
+            node_port: NODE_PORT,
+            target_port: probe::PORT,
+            endpoints: vec![last.name.clone()],
+            traffic_policy: None,
+        }];
+    }
+    state.save()?;
+    state.wait_applied(APPLY_TIMEOUT)
+}

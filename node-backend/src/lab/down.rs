@@ -1,0 +1,53 @@
+//! `podnet lab down`: removes every process, namespace and file of a lab.
+//!
+//! It finds what the lab made by name and command line, not only through
+//! the state file, so it is safe to run twice, after a crash, or after a
+//! `kill -9` of `lab up`.
+
+use std::fs;
+
+use super::error::LabError;
+use super::process::{check_root, processes_using, serving, stop};
+use super::state::LabState;
+use crate::netlink;
+
+/// What `down` removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct DownReport {
+    /// Agents stopped.
+    pub agents: usize,
+    /// `podnet lab serve` processes stopped.
+    pub servers: usize,
+    /// Namespaces deleted.
+    pub namespaces: usize,
+}
+
+/// Removes every process, namespace and file of a lab; safe to run twice or after a crash.
+pub fn down(name: &str) -> Result<DownReport, LabError> {
+    check_root("removes network namespaces")?;
+    let mut report = DownReport::default();
+    let cluster_file = LabState::dir(name).join("cluster.json");
+    for pid in processes_using(&cluster_file.display().to_string()) {
+        stop(pid);
+        report.agents += 1;
+    }
+    // A live server keeps the namespaces alive through its capture sockets.
+    if let Some(pid) = serving(name) {
+        stop(pid);
+        report.servers += 1;
+    }
+    // By prefix, so namespaces a crashed `up` never recorded go too. Pods
+    // first: their veths go with them, then nodes, then the LAN.
+    let mut all = netlink::netns_with_prefix(&format!("{name}-"));
+    all.sort_by_key(|n| (!n.contains("-pod"), n.ends_with("-lan")));
+    for ns in all {
+        if netlink::del_netns(&ns)? {
+            report.namespaces += 1;
+        }
+    }
+    let dir = LabState::dir(name);
+    if dir.exists() {
+        fs::remove_dir_all(&dir).map_err(LabError::file("remove", &dir))?;
+    }
+    Ok(report)
+}

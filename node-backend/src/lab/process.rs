@@ -1,0 +1,153 @@
+//! The lab's processes: commands run inside a namespace, the agents, the
+//! live server's pid file, and stopping any of them.
+//!
+//! Every process the lab starts can be found again without the state file
+//! (an agent by the cluster file on its command line, the server by its pid
+//! file checked against its command line), so `down` works after a crash.
+
+use std::fs::{self, File};
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::error::LabError;
+use super::state::{LabNode, LabState};
+
+/// A command that will run inside namespace `ns` (and, if `detach`, in its own session).
+pub fn command_in(
+    ns: &str,
+    program: impl AsRef<std::ffi::OsStr>,
+    detach: bool,
+) -> Result<Command, LabError> {
+    let path = Path::new("/run/netns").join(ns);
+    let file = File::open(&path).map_err(LabError::file("open namespace", &path))?;
+    let mut cmd = Command::new(program);
+    // SAFETY: only async-signal-safe syscalls run between fork and exec; `file`
+    // is moved into the closure, so its descriptor stays open until exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sched::setns(
+                BorrowedFd::borrow_raw(file.as_raw_fd()),
+                nix::sched::CloneFlags::CLONE_NEWNET,
+            )?;
+            if detach {
+                nix::unistd::setsid()?;
+            }
+            Ok(())
+        });
+    }
+    Ok(cmd)
+}
+
+/// Refuses to go on without root, saying what needs it.
+pub(crate) fn check_root(what: &'static str) -> Result<(), LabError> {
+    if nix::unistd::geteuid().is_root() {
+        Ok(())
+    } else {
+        Err(LabError::NotRoot { what })
+    }
+}
+
+/// Starts (or restarts) a node's agent; returns its pid.
+pub fn start_agent(state: &LabState, node: &LabNode, bin_dir: &Path) -> Result<u32, LabError> {
+    let dir = state.node_dir(&node.name);
+    fs::create_dir_all(&dir).map_err(LabError::file("create", &dir))?;
+    let log_path = dir.join("agent.log");
+    let log = File::options()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(LabError::file("open", &log_path))?;
+    let program = bin_dir.join("podnet-agent");
+    let child = command_in(&node.netns, &program, true)?
+        .arg("--cluster")
+        .arg(state.cluster_file())
+        .args(["--node", &node.name, "--interval", "2"])
+        .arg("--cni-conf-dir")
+        .arg(state.cni_dir(&node.name))
+        .arg("--cni-data-dir")
+        .arg(dir.join("ipam"))
+        .arg("--status-file")
+        .arg(dir.join("applied"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(LabError::file("open", &log_path))?)
+        .stderr(log)
+        .spawn()
+        .map_err(|source| LabError::Spawn { program, source })?;
+    Ok(child.id())
+}
+
+impl LabState {
+    /// Stops a node's agent and starts a new one, recording its pid.
+    pub fn restart_agent(&mut self, node: &str, bin_dir: &Path) -> Result<u32, LabError> {
+        let i = self.node_index(node)?;
+        if let Some(pid) = self.nodes[i].agent_pid.take() {
+            stop(pid);
+        }
+        let pid = start_agent(self, &self.nodes[i], bin_dir)?;
+        self.nodes[i].agent_pid = Some(pid);
+        self.save()?;
+        Ok(pid)
+    }
+}
+
+/// Whether a process is alive.
+pub fn alive(pid: u32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
+}
+
+/// Processes whose command line names `needle` (the lab's cluster file):
+/// the lab's agents, found even when the state file lost track of them.
+pub(crate) fn processes_using(needle: &str) -> Vec<u32> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let found = cmdline
+            .split(|&b| b == 0)
+            .any(|arg| arg == needle.as_bytes());
+        (found && pid != std::process::id()).then_some(pid)
+    })
+    .collect()
+}
+
+/// Where `podnet lab serve` records its process id.
+pub fn serve_pid_file(name: &str) -> PathBuf {
+    LabState::dir(name).join("serve.pid")
+}
+
+/// The `podnet lab serve` process of a lab, if one is running.
+pub(crate) fn serving(name: &str) -> Option<u32> {
+    let pid: u32 = fs::read_to_string(serve_pid_file(name))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    // The pid may have been reused since: it must still be a `serve`.
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    cmdline
+        .split(|&b| b == 0)
+        .any(|arg| arg == b"serve")
+        .then_some(pid)
+}
+
+/// Stops a process the lab started (TERM, then KILL).
+pub fn stop(pid: u32) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::sys::wait::{waitpid, WaitPidFlag};
+    use nix::unistd::Pid;
+    let pid = Pid::from_raw(pid as i32);
+    if kill(pid, Signal::SIGTERM).is_ok() {
+        let start = Instant::now();
+        while kill(pid, None).is_ok() && start.elapsed() < Duration::from_secs(2) {
+            let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
+    }
+}

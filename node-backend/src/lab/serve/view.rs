@@ -1,0 +1,140 @@
+//! The lab as its kernels see it: links, addresses and routes read back
+//! through netlink, and which device of which namespace is which tap.
+//!
+//! Nothing here comes from the plan: the cluster the page draws is rebuilt
+//! from what the kernels report (eth0's address, cni0's range, each pod's
+//! eth0 address), so a node whose agent never ran looks like one.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use podnet_core::forward::capture::Tap;
+use podnet_core::lab_api::{LabView, LinkView, NsView, Role, RouteView};
+use podnet_core::topology::{Cluster, Endpoint};
+
+use crate::lab::{LabError, LabState};
+use crate::netlink::{self, Netns};
+
+fn read_ns(netns: &str) -> Result<(Vec<LinkView>, Vec<RouteView>), LabError> {
+    let ns = Netns::open(&Path::new("/run/netns").join(netns))?;
+    Ok(netlink::run_in(Some(&ns), |h| async move {
+        let links = netlink::links(&h).await?;
+        let routes = netlink::routes(&h)
+            .await?
+            .into_iter()
+            .map(|r| RouteView {
+                dst: r.dst.to_string(),
+                via: r.via,
+                proto: r.proto,
+            })
+            .collect();
+        Ok((links, routes))
+    })?)
+}
+
+fn addr_of(links: &[LinkView], name: &str) -> Option<ipnetwork::Ipv4Network> {
+    links
+        .iter()
+        .find(|l| l.name == name)
+        .and_then(|l| l.addrs.first().copied())
+}
+
+/// Reads every namespace of the lab.
+pub fn read(state: &LabState) -> Result<LabView, LabError> {
+    let mut spec = state.spec.clone();
+    let mut namespaces = Vec::new();
+    let mut add = |netns: String, role, name: String| -> Result<Vec<LinkView>, LabError> {
+        let (links, routes) = read_ns(&netns)?;
+        namespaces.push(NsView {
+            netns,
+            role,
+            name,
+            links: links.clone(),
+            routes,
+        });
+        Ok(links)
+    };
+    add(format!("{}-lan", state.name), Role::Lan, "lan".into())?;
+    for n in &state.nodes {
+        let links = add(n.netns.clone(), Role::Node, n.name.clone())?;
+        if let Some(s) = spec.nodes.iter_mut().find(|s| s.name == n.name) {
+            s.ip = addr_of(&links, "eth0").map(|a| a.ip());
+            s.pod_cidr = addr_of(&links, "cni0").map(|a| {
+                ipnetwork::Ipv4Network::new(a.network(), a.prefix())
+                    .map_or_else(|_| a.to_string(), |n| n.to_string())
+            });
+        }
+    }
+    for p in &state.pods {
+        let links = add(p.netns.clone(), Role::Pod, p.name.clone())?;
+        if let Some(s) = spec.pods.iter_mut().find(|s| s.name == p.name) {
+            s.ip = addr_of(&links, "eth0").map(|a| a.ip());
+        }
+    }
+    add(state.client_netns(), Role::Client, "client".into())?;
+    Ok(LabView {
+        name: state.name.clone(),
+        spec,
+        namespaces,
+    })
+}
+
+/// Which interface index of which namespace is which tap.
+pub fn taps(view: &LabView, cluster: &Cluster) -> Vec<(String, HashMap<usize, Tap>)> {
+    // A pod's eth0 names its veth peer's index on the node (IFLA_LINK).
+    let mut peers: HashMap<(String, u32), Tap> = HashMap::new();
+    for ns in view.namespaces.iter().filter(|n| n.role == Role::Pod) {
+        let (Some(pod), Some(eth0)) = (
+            cluster.pod_named(&ns.name),
+            ns.links.iter().find(|l| l.name == "eth0"),
+        ) else {
+            continue;
+        };
+        let node = cluster.node(pod.node).map(|n| n.name.clone());
+        if let (Some(node), Some(peer)) = (node, eth0.peer) {
+            peers.insert((node, peer), Tap::HostVeth(pod.id));
+        }
+    }
+    let mut out = Vec::new();
+    for ns in &view.namespaces {
+        let mut map = HashMap::new();
+        for l in &ns.links {
+            let tap = match ns.role {
+                Role::Pod => cluster
+                    .pod_named(&ns.name)
+                    .filter(|_| l.name == "eth0")
+                    .map(|p| Tap::PodEth(p.id)),
+                Role::Client => cluster
+                    .clients()
+                    .iter()
+                    .find(|c| c.name == ns.name)
+                    .filter(|_| l.name == "eth0")
+                    .map(|c| Tap::ClientEth(c.id)),
+                Role::Node => {
+                    let node = cluster.node_named(&ns.name);
+                    match l.name.as_str() {
+                        "eth0" => node.map(|n| Tap::Uplink(n.id)),
+                        "cni0" => node.map(|n| Tap::Bridge(n.id)),
+                        _ => peers.get(&(ns.name.clone(), l.index)).copied(),
+                    }
+                }
+                // The lab names LAN ports `nK` for nodeK and `c0` for the client.
+                Role::Lan => match l.name.strip_prefix('n') {
+                    Some(k) if l.kind == "veth" => cluster
+                        .node_named(&format!("node{k}"))
+                        .map(|n| Tap::LanPort(Endpoint::Node(n.id))),
+                    _ if l.name == "c0" => cluster
+                        .clients()
+                        .first()
+                        .map(|c| Tap::LanPort(Endpoint::Client(c.id))),
+                    _ => None,
+                },
+            };
+            if let Some(tap) = tap {
+                map.insert(l.index as usize, tap);
+            }
+        }
+        out.push((ns.netns.clone(), map));
+    }
+    out
+}

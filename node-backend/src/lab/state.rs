@@ -1,0 +1,185 @@
+//! The lab's state file: what a lab made, so every later command (and
+//! `down` after a crash) can find it.
+//!
+//! `/run/podnet-lab/<name>/state.json` holds the [`LabState`]; beside it are
+//! the cluster file the agents read, and one directory per node with its CNI
+//! config, IPAM state, agent log and the agent's "applied" status file.
+
+use std::fs;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ipnetwork::Ipv4Network;
+use podnet_core::topology::spec::ClusterSpec;
+use serde::{Deserialize, Serialize};
+
+use super::error::LabError;
+use super::{CLIENT_IP, STATE_ROOT};
+
+/// A node of the lab.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LabNode {
+    /// Name (`node1`).
+    pub name: String,
+    /// Its namespace.
+    pub netns: String,
+    /// eth0's address.
+    pub ip: Ipv4Addr,
+    /// Pod range.
+    pub range: Ipv4Network,
+    /// The agent's process id.
+    pub agent_pid: Option<u32>,
+}
+
+/// A pod of the lab.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LabPod {
+    /// Name (`pod1-1`).
+    pub name: String,
+    /// Its node.
+    pub node: String,
+    /// Its namespace.
+    pub netns: String,
+    /// The address podnet-cni gave it.
+    pub ip: Ipv4Addr,
+}
+
+/// Everything a lab made.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LabState {
+    /// Lab name (the prefix of everything it creates).
+    pub name: String,
+    /// The cluster file the agents read.
+    pub spec: ClusterSpec,
+    /// Nodes.
+    pub nodes: Vec<LabNode>,
+    /// Pods.
+    pub pods: Vec<LabPod>,
+}
+
+impl LabState {
+    /// The state directory of a lab.
+    pub fn dir(name: &str) -> PathBuf {
+        Path::new(STATE_ROOT).join(name)
+    }
+
+    /// Reads a lab's state.
+    pub fn load(name: &str) -> Result<LabState, LabError> {
+        let path = LabState::dir(name).join("state.json");
+        let Ok(text) = fs::read(&path) else {
+            return Err(LabError::NotUp {
+                name: name.into(),
+                path,
+            });
+        };
+        serde_json::from_slice(&text).map_err(|e| LabError::Corrupt {
+            path,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Writes the state and the cluster file.
+    pub(crate) fn save(&self) -> Result<(), LabError> {
+        let dir = LabState::dir(&self.name);
+        fs::create_dir_all(&dir).map_err(LabError::file("create", &dir))?;
+        let state = dir.join("state.json");
+        let text = serde_json::to_vec_pretty(self).expect("plain data serializes");
+        fs::write(&state, text).map_err(LabError::file("write", &state))?;
+        let text = serde_json::to_string_pretty(&self.spec).expect("plain data serializes");
+        fs::write(self.cluster_file(), &text).map_err(LabError::file("write", self.cluster_file()))
+    }
+
+    /// The namespace of the machine outside the cluster.
+    pub fn client_netns(&self) -> String {
+        format!("{}-client", self.name)
+    }
+
+    /// The cluster file the agents read.
+    pub fn cluster_file(&self) -> PathBuf {
+        LabState::dir(&self.name).join("cluster.json")
+    }
+
+    /// A node's own directory (agent log, IPAM state, status file).
+    pub fn node_dir(&self, node: &str) -> PathBuf {
+        LabState::dir(&self.name).join(node)
+    }
+
+    /// A node's CNI config directory.
+    pub fn cni_dir(&self, node: &str) -> PathBuf {
+        self.node_dir(node).join("net.d")
+    }
+
+    /// Waits until every node's agent has applied the cluster file as it is now.
+    pub fn wait_applied(&self, timeout: Duration) -> Result<(), LabError> {
+        let file = self.cluster_file();
+        let text = fs::read_to_string(&file).map_err(LabError::file("read", &file))?;
+        let want = crate::agent::version_of(&text);
+        let start = Instant::now();
+        for node in &self.nodes {
+            let status = self.node_dir(&node.name).join("applied");
+            while fs::read_to_string(&status).ok().as_deref() != Some(want.as_str()) {
+                if start.elapsed() > timeout {
+                    return Err(LabError::AgentTimeout {
+                        node: node.name.clone(),
+                        after: timeout,
+                        log: self.node_dir(&node.name).join("agent.log"),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(())
+    }
+
+    /// The namespace of a node, a pod or the client, by name.
+    pub fn netns_of(&self, target: &str) -> Option<String> {
+        self.member(target).map(|(netns, _)| netns)
+    }
+
+    /// The namespace and address of a node, a pod or the client, by name.
+    pub fn member(&self, target: &str) -> Option<(String, Ipv4Addr)> {
+        if target == "client" {
+            return Some((self.client_netns(), CLIENT_IP));
+        }
+        let node = self
+            .nodes
+            .iter()
+            .find(|n| n.name == target)
+            .map(|n| (n.netns.clone(), n.ip));
+        node.or_else(|| {
+            self.pods
+                .iter()
+                .find(|p| p.name == target)
+                .map(|p| (p.netns.clone(), p.ip))
+        })
+    }
+
+    /// Like [`LabState::netns_of`], with an error that lists the lab's nodes and pods.
+    pub fn netns_or_error(&self, target: &str) -> Result<String, LabError> {
+        self.netns_of(target).ok_or_else(|| LabError::NoMember {
+            kind: "node or pod",
+            name: target.into(),
+            lab: self.name.clone(),
+            have: self
+                .nodes
+                .iter()
+                .map(|n| n.name.clone())
+                .chain(self.pods.iter().map(|p| p.name.clone()))
+                .collect(),
+        })
+    }
+
+    /// The index of a node, with an error that lists the lab's nodes.
+    pub(crate) fn node_index(&self, node: &str) -> Result<usize, LabError> {
+        self.nodes
+            .iter()
+            .position(|n| n.name == node)
+            .ok_or_else(|| LabError::NoMember {
+                kind: "node",
+                name: node.into(),
+                lab: self.name.clone(),
+                have: self.nodes.iter().map(|n| n.name.clone()).collect(),
+            })
+    }
+}
