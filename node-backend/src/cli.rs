@@ -8,7 +8,8 @@ use std::net::Ipv4Addr;
 
 use clap::{Parser, Subcommand};
 use podnet_core::forward::{Cell, Matrix, Network, ProbeKind, Proto};
-use podnet_core::topology::{scenario, Cluster, Dataplane, Endpoint};
+use podnet_core::plan::Plan;
+use podnet_core::topology::{scenario, Cluster, Dataplane, Endpoint, Node};
 use podnet_core::{Error, Result};
 
 use crate::lab::{self, LabError, LabState};
@@ -311,23 +312,7 @@ fn show(c: &Cluster) -> Result<String> {
         c.underlay()
     );
     for node in c.nodes() {
-        let plan = c.plan(node.id)?;
-        let _ = writeln!(
-            out,
-            "\nnode {}  eth0 {}  pods {}  bridge {} {}",
-            node.name, plan.uplink.address, node.pod_range, plan.bridge.name, plan.bridge.address
-        );
-        for v in &plan.veths {
-            let _ = writeln!(
-                out,
-                "  pod {:<16} {:<16} veth {}",
-                v.pod, v.pod_if.address, v.host_name
-            );
-        }
-        let _ = writeln!(out, "  routes:");
-        for r in &plan.routes {
-            let _ = writeln!(out, "    {r}");
-        }
+        show_plan(&mut out, node, &c.plan(node.id)?);
     }
     for cl in c.clients() {
         let _ = writeln!(out, "\nclient {}  {}", cl.name, cl.ip);
@@ -349,6 +334,26 @@ fn show(c: &Cluster) -> Result<String> {
         );
     }
     Ok(out)
+}
+
+/// A node's plan: what its agent programs.
+fn show_plan(out: &mut String, node: &Node, plan: &Plan) {
+    let _ = writeln!(
+        out,
+        "\nnode {}  eth0 {}  pods {}  bridge {} {}",
+        node.name, plan.uplink.address, node.pod_range, plan.bridge.name, plan.bridge.address
+    );
+    for v in &plan.veths {
+        let _ = writeln!(
+            out,
+            "  pod {:<16} {:<16} veth {}",
+            v.pod, v.pod_if.address, v.host_name
+        );
+    }
+    let _ = writeln!(out, "  routes:");
+    for r in &plan.routes {
+        let _ = writeln!(out, "    {r}");
+    }
 }
 
 fn trace(c: &Cluster, from: &str, to: &str, kind: ProbeKind) -> Result<String> {

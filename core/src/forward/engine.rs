@@ -182,83 +182,94 @@ impl<'c> Network<'c> {
             lan_ports: HashMap::new(),
         };
         for node in cluster.nodes() {
-            let plan = cluster.plan(node.id)?;
-            let node_ports = plan
-                .nat
-                .iter()
-                .filter_map(|rule| match rule {
-                    NatRule::NodePort {
-                        service,
-                        protocol,
-                        node_port,
-                        endpoints,
-                        masquerade,
-                    } => Some(NodePortRule {
-                        service: cluster.service_named(service)?.id,
-                        protocol: *protocol,
-                        port: *node_port,
-                        endpoints: endpoints.clone(),
-                        masquerade: *masquerade,
-                    }),
-                    NatRule::Masquerade { .. } => None,
-                })
-                .collect();
-            let masquerade = plan.nat.iter().find_map(|rule| match rule {
-                NatRule::Masquerade { src, except_dst } => Some((*src, *except_dst)),
-                NatRule::NodePort { .. } => None,
-            });
-            let index = net.nodes.len();
-            net.node_ix.insert(node.id.0, index);
-            net.lan_arp.entry(node.underlay_ip).or_insert(node.mac);
-            net.lan_ports
-                .entry(node.mac)
-                .or_insert(LanPort::Node(index));
-            net.nodes.push(NodeRt {
-                node,
-                index,
-                routes: RouteTable::new(plan.routes),
-                bridge_arp: HashMap::new(),
-                fdb: HashMap::new(),
-                node_ports,
-                masquerade,
-            });
+            net.compile_node(node)?;
         }
         for pod in cluster.pods() {
-            let Some(&node) = net.node_ix.get(&pod.node.0) else {
-                return Err(Error::Unknown {
-                    kind: "node",
-                    name: format!("{:?} of pod {}", pod.node, pod.full_name()),
-                });
-            };
-            let rt = &mut net.nodes[node];
-            let addr =
-                Ipv4Network::new(pod.ip, rt.node.pod_range.prefix()).expect("prefix of a range");
-            let index = net.pods.len();
-            rt.bridge_arp.insert(pod.ip, pod.mac);
-            rt.fdb.insert(pod.mac, index);
-            net.pod_ix.insert(pod.id.0, index);
-            net.pods.push(PodRt {
-                pod,
-                node,
-                routes: RouteTable::new(crate::plan::pod_routes(
-                    addr,
-                    pod.ifname,
-                    rt.node.ipam.gateway(),
-                )),
-            });
+            net.compile_pod(pod)?;
         }
         for client in cluster.clients() {
-            let index = net.clients.len();
-            net.lan_arp.entry(client.ip).or_insert(client.mac);
-            net.lan_ports
-                .entry(client.mac)
-                .or_insert(LanPort::Client(index));
-            net.clients.push(ClientRt {
-                client,
-                routes: RouteTable::new(client_routes(client.ip, cluster.underlay())),
-            });
+            net.compile_client(client);
         }
         Ok(net)
+    }
+
+    /// A node: its plan's routes and NAT rules, and its place on the LAN.
+    fn compile_node(&mut self, node: &'c Node) -> Result<()> {
+        let plan = self.cluster.plan(node.id)?;
+        let mut node_ports = Vec::new();
+        let mut masquerade = None;
+        for rule in &plan.nat {
+            match rule {
+                NatRule::NodePort {
+                    service,
+                    protocol,
+                    node_port,
+                    endpoints,
+                    masquerade,
+                } => node_ports.extend(self.cluster.service_named(service).map(|s| NodePortRule {
+                    service: s.id,
+                    protocol: *protocol,
+                    port: *node_port,
+                    endpoints: endpoints.clone(),
+                    masquerade: *masquerade,
+                })),
+                NatRule::Masquerade { src, except_dst } => {
+                    masquerade = masquerade.or(Some((*src, *except_dst)));
+                }
+            }
+        }
+        let index = self.nodes.len();
+        self.node_ix.insert(node.id.0, index);
+        self.lan_arp.entry(node.underlay_ip).or_insert(node.mac);
+        self.lan_ports
+            .entry(node.mac)
+            .or_insert(LanPort::Node(index));
+        self.nodes.push(NodeRt {
+            node,
+            index,
+            routes: RouteTable::new(plan.routes),
+            bridge_arp: HashMap::new(),
+            fdb: HashMap::new(),
+            node_ports,
+            masquerade,
+        });
+        Ok(())
+    }
+
+    /// A pod: the routes CNI puts inside it, and its entries in its node's ARP and FDB.
+    fn compile_pod(&mut self, pod: &'c Pod) -> Result<()> {
+        let Some(&node) = self.node_ix.get(&pod.node.0) else {
+            return Err(Error::Unknown {
+                kind: "node",
+                name: format!("{:?} of pod {}", pod.node, pod.full_name()),
+            });
+        };
+        let rt = &mut self.nodes[node];
+        let addr = Ipv4Network::new(pod.ip, rt.node.pod_range.prefix()).expect("prefix of a range");
+        let index = self.pods.len();
+        rt.bridge_arp.insert(pod.ip, pod.mac);
+        rt.fdb.insert(pod.mac, index);
+        self.pod_ix.insert(pod.id.0, index);
+        let routes = crate::plan::pod_routes(addr, pod.ifname, rt.node.ipam.gateway());
+        self.pods.push(PodRt {
+            pod,
+            node,
+            routes: RouteTable::new(routes),
+        });
+        Ok(())
+    }
+
+    /// An outside client: its place on the LAN and its one route.
+    fn compile_client(&mut self, client: &'c Client) {
+        let index = self.clients.len();
+        self.lan_arp.entry(client.ip).or_insert(client.mac);
+        self.lan_ports
+            .entry(client.mac)
+            .or_insert(LanPort::Client(index));
+        self.clients.push(ClientRt {
+            client,
+            routes: RouteTable::new(client_routes(client.ip, self.cluster.underlay())),
+        });
     }
 
     /// The cluster this was compiled from.

@@ -13,7 +13,7 @@
 //! - [`state`]: the state file ([`LabState`])
 //! - [`process`]: commands in a namespace, the agents, stopping processes
 //! - [`cni`]: calling `podnet-cni` as a runtime does
-//! - [`status`], [`down`](mod@down), [`check`]: the other subcommands
+//! - [`status`](mod@status), [`down`](mod@down), [`check`]: the other subcommands
 //! - [`probe`]: traffic between lab members (UDP responder, UDP, ICMP),
 //!   for `lab check` and `lab serve` alike
 //! - [`serve`]: `lab serve`, the lab's kernels and packets for the explainer

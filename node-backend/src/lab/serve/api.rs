@@ -9,7 +9,7 @@
 //! | `GET /api/stream` | WebSocket: every packet as it is assembled ([`Event`]) |
 //! | anything else | the built explainer, when started with `--web DIR` |
 //!
-//! Every request passes [`guard`] first: the Host header must name this
+//! Every request passes `guard` first: the Host header must name this
 //! server (so a DNS-rebinding page cannot reach it under another name), and
 //! a browser's Origin must be on the allow list, else 403 before any work.
 

@@ -165,62 +165,14 @@ pub fn start(
 ) -> std::io::Result<JoinHandle<()>> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let handle = std::thread::spawn(move || {
-        let run = || {
-            let fd = match open_socket() {
-                Ok(fd) => fd,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e));
-                    return;
-                }
-            };
-            let _ = ready_tx.send(Ok(()));
-            let mut buf = vec![0u8; 65536];
-            let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
-            let mut polls = 0u32;
-            while !stop.load(Ordering::Relaxed) {
-                polls = polls.wrapping_add(1);
-                if polls.is_multiple_of(64) {
-                    counters
-                        .dropped_kernel
-                        .fetch_add(kernel_drops(&fd), Ordering::Relaxed);
-                }
-                let mut iov = [IoSliceMut::new(&mut buf)];
-                let got = recvmsg::<LinkAddr>(
-                    fd.as_raw_fd(),
-                    &mut iov,
-                    Some(&mut cmsg),
-                    MsgFlags::empty(),
-                );
-                let Ok(msg) = got else { continue };
-                let (n, addr) = (msg.bytes, msg.address);
-                let mut at_us = 0;
-                if let Ok(cmsgs) = msg.cmsgs() {
-                    for c in cmsgs {
-                        if let ControlMessageOwned::ScmTimestampns(ts) = c {
-                            at_us = ts.tv_sec() as u64 * 1_000_000 + ts.tv_nsec() as u64 / 1_000;
-                        }
-                    }
-                }
-                counters.read.fetch_add(1, Ordering::Relaxed);
-                let Some(addr) = addr else { continue };
-                let frame = decode(&taps, addr.ifindex(), addr.pkttype(), at_us, &buf[..n]);
-                let Some(frame) = frame else {
-                    counters.ignored.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                };
-                match tx.try_send(frame) {
-                    Ok(()) => {
-                        counters.captured.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(TrySendError::Full(_)) => {
-                        counters.dropped_queue.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(TrySendError::Disconnected(_)) => return,
-                }
+        let run = || match open_socket() {
+            Ok(fd) => {
+                let _ = ready_tx.send(Ok(()));
+                capture(&fd, &taps, &tx, &counters, &stop);
             }
-            counters
-                .dropped_kernel
-                .fetch_add(kernel_drops(&fd), Ordering::Relaxed);
+            Err(e) => {
+                let _ = ready_tx.send(Err(e));
+            }
         };
         if let Err(e) = netlink::on_thread_in(&ns, run) {
             let _ = ready_tx.send(Err(std::io::Error::other(e.to_string())));
@@ -231,4 +183,69 @@ pub fn start(
         Ok(Err(e)) => Err(e),
         Err(_) => Err(std::io::Error::other("the capture socket did not open")),
     }
+}
+
+/// Reads frames until `stop`, decodes the ones on a tap and queues them.
+fn capture(
+    fd: &OwnedFd,
+    taps: &HashMap<usize, Tap>,
+    tx: &SyncSender<Frame>,
+    counters: &Counters,
+    stop: &AtomicBool,
+) {
+    let mut buf = vec![0u8; 65536];
+    let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
+    let mut polls = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        polls = polls.wrapping_add(1);
+        if polls.is_multiple_of(64) {
+            counters
+                .dropped_kernel
+                .fetch_add(kernel_drops(fd), Ordering::Relaxed);
+        }
+        let Some((n, addr, at_us)) = receive(fd, &mut buf, &mut cmsg) else {
+            continue;
+        };
+        counters.read.fetch_add(1, Ordering::Relaxed);
+        let Some(addr) = addr else { continue };
+        let frame = decode(taps, addr.ifindex(), addr.pkttype(), at_us, &buf[..n]);
+        let Some(frame) = frame else {
+            counters.ignored.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        match tx.try_send(frame) {
+            Ok(()) => {
+                counters.captured.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Full(_)) => {
+                counters.dropped_queue.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Disconnected(_)) => return,
+        }
+    }
+    counters
+        .dropped_kernel
+        .fetch_add(kernel_drops(fd), Ordering::Relaxed);
+}
+
+/// One frame from the socket: its length, where it was seen and the
+/// kernel's timestamp (µs since the Unix epoch; 0 if none came with it).
+// nix's recvmsg takes the control-message buffer as a Vec.
+#[allow(clippy::ptr_arg)]
+fn receive(
+    fd: &OwnedFd,
+    buf: &mut [u8],
+    cmsg: &mut Vec<u8>,
+) -> Option<(usize, Option<LinkAddr>, u64)> {
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = recvmsg::<LinkAddr>(fd.as_raw_fd(), &mut iov, Some(cmsg), MsgFlags::empty()).ok()?;
+    let mut at_us = 0;
+    if let Ok(cmsgs) = msg.cmsgs() {
+        for c in cmsgs {
+            if let ControlMessageOwned::ScmTimestampns(ts) = c {
+                at_us = ts.tv_sec() as u64 * 1_000_000 + ts.tv_nsec() as u64 / 1_000;
+            }
+        }
+    }
+    Some((msg.bytes, msg.address, at_us))
 }

@@ -81,8 +81,24 @@ pub fn read(state: &LabState) -> Result<LabView, LabError> {
 
 /// Which interface index of which namespace is which tap.
 pub fn taps(view: &LabView, cluster: &Cluster) -> Vec<(String, HashMap<usize, Tap>)> {
-    // A pod's eth0 names its veth peer's index on the node (IFLA_LINK).
-    let mut peers: HashMap<(String, u32), Tap> = HashMap::new();
+    let peers = host_veths(view, cluster);
+    view.namespaces
+        .iter()
+        .map(|ns| {
+            let map = ns
+                .links
+                .iter()
+                .filter_map(|l| Some((l.index as usize, tap_of(ns, l, cluster, &peers)?)))
+                .collect();
+            (ns.netns.clone(), map)
+        })
+        .collect()
+}
+
+/// Each pod's host veth, by (node, interface index): a pod's eth0 names its
+/// veth peer's index on the node (IFLA_LINK).
+fn host_veths(view: &LabView, cluster: &Cluster) -> HashMap<(String, u32), Tap> {
+    let mut peers = HashMap::new();
     for ns in view.namespaces.iter().filter(|n| n.role == Role::Pod) {
         let (Some(pod), Some(eth0)) = (
             cluster.pod_named(&ns.name),
@@ -95,46 +111,43 @@ pub fn taps(view: &LabView, cluster: &Cluster) -> Vec<(String, HashMap<usize, Ta
             peers.insert((node, peer), Tap::HostVeth(pod.id));
         }
     }
-    let mut out = Vec::new();
-    for ns in &view.namespaces {
-        let mut map = HashMap::new();
-        for l in &ns.links {
-            let tap = match ns.role {
-                Role::Pod => cluster
-                    .pod_named(&ns.name)
-                    .filter(|_| l.name == "eth0")
-                    .map(|p| Tap::PodEth(p.id)),
-                Role::Client => cluster
-                    .clients()
-                    .iter()
-                    .find(|c| c.name == ns.name)
-                    .filter(|_| l.name == "eth0")
-                    .map(|c| Tap::ClientEth(c.id)),
-                Role::Node => {
-                    let node = cluster.node_named(&ns.name);
-                    match l.name.as_str() {
-                        "eth0" => node.map(|n| Tap::Uplink(n.id)),
-                        "cni0" => node.map(|n| Tap::Bridge(n.id)),
-                        _ => peers.get(&(ns.name.clone(), l.index)).copied(),
-                    }
-                }
-                // The lab names LAN ports `nK` for nodeK and `c0` for the client.
-                Role::Lan => match l.name.strip_prefix('n') {
-                    Some(k) if l.kind == "veth" => cluster
-                        .node_named(&format!("node{k}"))
-                        .map(|n| Tap::LanPort(Endpoint::Node(n.id))),
-                    _ if l.name == "c0" => cluster
-                        .clients()
-                        .first()
-                        .map(|c| Tap::LanPort(Endpoint::Client(c.id))),
-                    _ => None,
-                },
-            };
-            if let Some(tap) = tap {
-                map.insert(l.index as usize, tap);
+    peers
+}
+
+/// Which tap a link of a namespace is, if any.
+fn tap_of(
+    ns: &NsView,
+    l: &LinkView,
+    cluster: &Cluster,
+    peers: &HashMap<(String, u32), Tap>,
+) -> Option<Tap> {
+    match ns.role {
+        Role::Pod => cluster
+            .pod_named(&ns.name)
+            .filter(|_| l.name == "eth0")
+            .map(|p| Tap::PodEth(p.id)),
+        Role::Client => cluster
+            .client_named(&ns.name)
+            .filter(|_| l.name == "eth0")
+            .map(|c| Tap::ClientEth(c.id)),
+        Role::Node => {
+            let node = cluster.node_named(&ns.name);
+            match l.name.as_str() {
+                "eth0" => node.map(|n| Tap::Uplink(n.id)),
+                "cni0" => node.map(|n| Tap::Bridge(n.id)),
+                _ => peers.get(&(ns.name.clone(), l.index)).copied(),
             }
         }
-        out.push((ns.netns.clone(), map));
+        // The lab names LAN ports `nK` for nodeK and `c0` for the client.
+        Role::Lan => match l.name.strip_prefix('n') {
+            Some(k) if l.kind == "veth" => cluster
+                .node_named(&format!("node{k}"))
+                .map(|n| Tap::LanPort(Endpoint::Node(n.id))),
+            _ if l.name == "c0" => cluster
+                .clients()
+                .first()
+                .map(|c| Tap::LanPort(Endpoint::Client(c.id))),
+            _ => None,
+        },
     }
-    out
 }
