@@ -232,7 +232,7 @@ fn add_check_del_round_trip_and_pods_ping_through_the_bridge() {
     let (code, v) = lab.cni(&[("CNI_COMMAND", "VERSION")], &lab.conf(""));
     assert_eq!(
         (code, v["supportedVersions"].as_array().map(Vec::len)),
-        (0, Some(2))
+        (0, Some(5))
     );
     for _ in 0..2 {
         assert_eq!(lab.del(0, "pod-a").0, 0, "DEL is idempotent");
@@ -350,6 +350,56 @@ fn a_second_add_for_one_container_fails_and_leaves_the_first_intact() {
         "the first attachment still works"
     );
     assert_eq!(lab.allocations().len(), 1);
+}
+
+#[test]
+fn old_config_versions_and_what_containerd_sends_work_end_to_end() {
+    let lab = Lab::new(1);
+    let args = "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0;K8S_POD_INFRA_CONTAINER_ID=sandbox1;K8S_POD_UID=9b1e";
+    for version in ["0.3.0", "0.3.1", "0.4.0", "1.0.0"] {
+        let mut conf: Value = serde_json::from_str(&lab.conf("")).unwrap();
+        conf["cniVersion"] = Value::from(version);
+        let conf = conf.to_string();
+        let vars = |command, netns: &str| {
+            vec![
+                ("CNI_COMMAND", command),
+                ("CNI_CONTAINERID", "sandbox1"),
+                ("CNI_IFNAME", "eth0"),
+                ("CNI_ARGS", args),
+            ]
+            .into_iter()
+            .chain(std::iter::once(("CNI_NETNS", netns)))
+            .map(|(k, v)| (k, v.to_string()))
+            .collect::<Vec<_>>()
+        };
+        let run = |command, netns: &str, stdin: &str| {
+            let v = vars(command, netns);
+            let v: Vec<(&str, &str)> = v.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            lab.cni(&v, stdin)
+        };
+        let (code, result) = run("ADD", &lab.netns(0), &conf);
+        assert_eq!(code, 0, "{version}: {result}");
+        assert_eq!(result["cniVersion"], version);
+        let tagged = result["ips"][0].get("version").cloned();
+        if version.starts_with("0.") {
+            assert_eq!(tagged, Some(Value::from("4")), "{version}: {result}");
+        } else {
+            assert_eq!(tagged, None, "{version}: {result}");
+        }
+        assert!(lab.ping(0, result["ips"][0]["gateway"].as_str().unwrap()));
+        if version != "0.3.0" && version != "0.3.1" {
+            let mut with_prev: Value = serde_json::from_str(&conf).unwrap();
+            with_prev["prevResult"] = result.clone();
+            let (code, out) = run("CHECK", &lab.netns(0), &with_prev.to_string());
+            assert_eq!(code, 0, "{version} CHECK: {out}");
+        }
+        // The runtime's DEL, then its second DEL once the sandbox is gone (empty CNI_NETNS).
+        assert_eq!(run("DEL", &lab.netns(0), &conf).0, 0, "{version} DEL");
+        let (code, out) = run("DEL", "", &conf);
+        assert_eq!(code, 0, "{version} second DEL: {out}");
+        assert!(lab.allocations().is_empty(), "{version}: address freed");
+        assert!(!lab.links(&lab.node).iter().any(|l| l.starts_with("veth")));
+    }
 }
 
 #[test]

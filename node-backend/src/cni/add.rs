@@ -12,7 +12,7 @@ use ipnetwork::Ipv4Network;
 use podnet_core::net::MacAddr;
 use serde_json::json;
 
-use super::conf::NetConf;
+use super::conf::{self, NetConf};
 use super::error::{CniError, CniResult, Code};
 use super::store::Store;
 use super::{netlink_error, Attachment};
@@ -107,6 +107,9 @@ fn plumb(conf: &NetConf, att: &Attachment, pod_ns: &Netns, ip: Ipv4Addr) -> CniR
         .map_err(netlink_error)?
     };
     let mut ipc = json!({ "address": addr.to_string(), "interface": 2 });
+    if conf::tags_ip_version(&conf.cni_version) {
+        ipc["version"] = json!("4");
+    }
     let mut routes = vec![];
     if is_gateway {
         ipc["gateway"] = json!(gw.to_string());

@@ -14,8 +14,36 @@ use serde_json::Value;
 use super::error::{CniError, CniResult, Code};
 use crate::netlink::{GSO_LEGACY_MAX, GSO_MAX};
 
-/// CNI versions podnet-cni speaks.
-pub const SUPPORTED_VERSIONS: [&str; 2] = ["1.0.0", "1.1.0"];
+/// CNI versions podnet-cni speaks: 1.x, and the 0.3/0.4 versions existing
+/// network configs carry (flannel's and kind's 0.3.1, kindnet's 0.4.0).
+pub const SUPPORTED_VERSIONS: [&str; 5] = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
+
+/// A version as (major, minor, patch); `None` if it is not `a.b.c`.
+fn triple(version: &str) -> Option<(u32, u32, u32)> {
+    let mut it = version.split('.').map(|p| p.parse::<u32>().ok());
+    let t = (it.next()??, it.next()??, it.next()??);
+    it.next().is_none().then_some(t)
+}
+
+/// The first spec version that has a verb (CHECK came in 0.4.0, GC and
+/// STATUS in 1.1.0), as the reference plugins' skeleton checks it.
+pub fn introduced(verb: &str) -> &'static str {
+    match verb {
+        "CHECK" => "0.4.0",
+        "GC" | "STATUS" => "1.1.0",
+        _ => "0.3.0",
+    }
+}
+
+/// Whether a config of `version` may be called with `verb`.
+pub fn allows(version: &str, verb: &str) -> bool {
+    triple(version) >= triple(introduced(verb))
+}
+
+/// Whether results use the 0.3/0.4 format, where each IP says `"version": "4"`.
+pub fn tags_ip_version(version: &str) -> bool {
+    triple(version) < triple("1.0.0")
+}
 
 /// host-local's default state directory.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/cni/networks";

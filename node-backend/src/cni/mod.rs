@@ -1,15 +1,18 @@
 //! The CNI plugin, `podnet-cni`: a bridge + veth + host-local-style IPAM plugin.
 //!
-//! Contract (CNI spec 1.0.0 and 1.1.0): the runtime sets `CNI_COMMAND`
+//! Contract (CNI spec 1.1.0, 1.0.0, and 0.4.0/0.3.x for the configs existing
+//! clusters carry, each answered in its own result format): the runtime sets `CNI_COMMAND`
 //! (ADD, DEL, CHECK, VERSION, GC, STATUS) and, per command, `CNI_CONTAINERID`,
 //! `CNI_NETNS`, `CNI_IFNAME`, `CNI_ARGS`, `CNI_PATH`, and writes the network
 //! configuration to stdin. [`run`] validates everything before touching the
 //! kernel, then answers with a result (ADD), nothing (the others), or the
 //! spec's error JSON and a non-zero exit. One file per verb:
-//! [`add`], [`del`], [`check`], [`gc`], [`status`]; config in [`conf`];
+//! [`add`], [`del`], [`check`], [`gc`], [`status`]; config in [`conf`],
+//! `CNI_ARGS` in [`args`];
 //! the IPAM state on disk, under a lock, in [`store`].
 
 pub mod add;
+pub mod args;
 pub mod check;
 pub mod conf;
 pub mod del;
@@ -142,6 +145,19 @@ pub fn run(env: &Env, stdin: &[u8]) -> Outcome {
         "VERSION" => Ok(version(stdin)),
         "ADD" | "DEL" | "CHECK" | "GC" | "STATUS" => {
             let conf: NetConf = conf::parse(stdin)?;
+            if !conf::allows(&conf.cni_version, command) {
+                return Err(CniError::new(
+                    Code::IncompatibleVersion,
+                    format!("cniVersion {} has no {command}", conf.cni_version),
+                )
+                .details(format!(
+                    "{command} came in CNI {}",
+                    conf::introduced(command)
+                )));
+            }
+            if matches!(command, "ADD" | "DEL" | "CHECK") {
+                args::CniArgs::parse(env.args.as_deref())?;
+            }
             match command {
                 "ADD" => add::run(&conf, &Attachment::from_env(env, true)?),
                 "DEL" => {
@@ -195,8 +211,62 @@ mod tests {
         assert_eq!(out.exit, 0);
         assert_eq!(
             out.stdout,
-            r#"{"cniVersion":"1.1.0","supportedVersions":["1.0.0","1.1.0"]}"#
+            r#"{"cniVersion":"1.1.0","supportedVersions":["0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]}"#
         );
+        // A runtime asking in an older version is answered in it.
+        let out = run(
+            &env(&[("CNI_COMMAND", "VERSION")]),
+            br#"{"cniVersion":"0.3.1"}"#,
+        );
+        assert!(
+            out.stdout.starts_with(r#"{"cniVersion":"0.3.1","#),
+            "{}",
+            out.stdout
+        );
+    }
+
+    #[test]
+    fn a_verb_newer_than_the_config_is_code_1() {
+        let conf = |v: &str| {
+            format!(r#"{{"cniVersion":"{v}","name":"n","ipam":{{"subnet":"10.1.0.0/24"}}}}"#)
+        };
+        let full = [
+            ("CNI_CONTAINERID", "c1"),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_NETNS", "/nonexistent"),
+        ];
+        for (verb, version) in [
+            ("CHECK", "0.3.1"),
+            ("CHECK", "0.3.0"),
+            ("STATUS", "1.0.0"),
+            ("GC", "0.4.0"),
+        ] {
+            let mut e = full.to_vec();
+            e.push(("CNI_COMMAND", verb));
+            let out = run(&env(&e), conf(version).as_bytes());
+            let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+            assert_eq!(v["code"], 1, "{verb} {version}: {}", out.stdout);
+            assert_eq!(v["cniVersion"], version);
+            assert!(v["msg"].as_str().unwrap().contains(verb));
+        }
+    }
+
+    #[test]
+    fn bad_cni_args_are_code_4_before_anything_is_touched() {
+        let conf = br#"{"cniVersion":"0.4.0","name":"n","ipam":{"subnet":"10.1.0.0/24"}}"#;
+        let out = run(
+            &env(&[
+                ("CNI_COMMAND", "ADD"),
+                ("CNI_CONTAINERID", "c1"),
+                ("CNI_IFNAME", "eth0"),
+                ("CNI_NETNS", "/nonexistent"),
+                ("CNI_ARGS", "K8S_POD_NAME=a;SOMETHING=else"),
+            ]),
+            conf,
+        );
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(v["code"], 4, "{}", out.stdout);
+        assert!(v["details"].as_str().unwrap().contains("SOMETHING"));
     }
 
     #[test]
