@@ -58,6 +58,15 @@ fi
 deb chromium chromium-driver iproute2 iputils-ping nftables ca-certificates
 command -v npm >/dev/null || deb nodejs npm
 
+# A real Kubernetes for the agent's API mode: etcd, containerd and runc from
+# Debian, kubectl from Debian's kubernetes-client unless a kubectl is already
+# installed (this machine image ships one in another package, which owns
+# /usr/bin/kubectl), and the 1.20.2 server binaries built from Debian's
+# source package, once, into /var/cache/podnet/kubernetes.
+deb etcd-server containerd runc openssl
+command -v kubectl >/dev/null || deb kubernetes-client
+bash "$(dirname "$0")/kube-build.sh" >/dev/null
+
 # playwright-core drives /usr/bin/chromium; it never downloads a browser.
 e2e="$(dirname "$0")/../tests/e2e"
 if [ ! -d "$e2e/node_modules/playwright-core" ] || [ "$e2e/package-lock.json" -nt "$e2e/node_modules/.package-lock.json" ]; then

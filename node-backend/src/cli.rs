@@ -108,6 +108,12 @@ pub enum LabAction {
         /// without BIG TCP (by default they take 512 KiB and pods follow).
         #[arg(long)]
         no_big_tcp: bool,
+        /// A real Kubernetes control plane on the LAN (etcd, kube-apiserver,
+        /// kube-controller-manager in namespace NAME-cp): node IPAM gives the
+        /// ranges and the agents read Nodes from the API. Needs the binaries
+        /// from scripts/kube-build.sh.
+        #[arg(long)]
+        api: bool,
         /// Where podnet-agent and podnet-cni are (default: next to this program).
         #[arg(long)]
         bin_dir: Option<std::path::PathBuf>,
@@ -192,6 +198,7 @@ fn lab_action(action: &LabAction, name: &str) -> std::result::Result<(String, i3
             pods_per_node,
             no_cluster_network,
             no_big_tcp,
+            api,
             bin_dir,
         } => lab_up(&lab::LabConfig {
             name: name.to_string(),
@@ -200,6 +207,7 @@ fn lab_action(action: &LabAction, name: &str) -> std::result::Result<(String, i3
             cluster_network: !no_cluster_network,
             bin_dir: bin_dir.clone().unwrap_or_else(own_dir),
             big_tcp: !no_big_tcp,
+            api: *api,
         }),
         LabAction::Status => Ok((lab::status(&LabState::load(name)?)?, 0)),
         LabAction::Exec { target, command } => lab_exec(name, target, command),

@@ -1,7 +1,9 @@
 //! `podnet-agent`: keeps one node's kernel equal to its [`Plan`].
 //!
-//! Each pass reads the cluster file, builds the cluster with core, takes this
-//! node's plan and reconciles: the bridge with its gateway address, IPv4
+//! The cluster comes from a cluster file (the netns lab) or from the
+//! Kubernetes API ([`kubernetes`]: Node objects, their `spec.podCIDR` and
+//! InternalIP). Each pass builds the cluster with core, takes this node's
+//! plan and reconciles ([`apply`]): the bridge with its gateway address, IPv4
 //! forwarding, the host-gw routes to every other node's range (tagged with
 //! routing protocol [`RouteProto::PODNET_NUMBER`]; routes of any other
 //! protocol are never changed or removed), and the CNI config file for
@@ -9,6 +11,7 @@
 //! cluster file changes.
 
 pub mod diff;
+pub mod kubernetes;
 pub mod nat;
 
 use std::fs;
@@ -90,6 +93,8 @@ pub struct Report {
 pub struct AgentState {
     /// The NAT ruleset applied last, to apply only changes.
     last_nat: Option<Option<String>>,
+    /// Why the Kubernetes mode is waiting, as last logged.
+    waiting: Option<kubernetes::NotYet>,
 }
 
 /// Reads the cluster file and computes this node's plan; also returns the file's version.
@@ -111,8 +116,8 @@ pub fn plan(cfg: &AgentConfig) -> Result<(Plan, String), AgentError> {
 
 /// The CNI network config for this node's range; pods get the uplink's
 /// GSO size `gso` (BIG TCP when above 64 KiB).
-pub fn cni_conf(plan: &Plan, data_dir: &Path, gso: u32) -> String {
-    let conf = json!({
+pub fn cni_conf(plan: &Plan, data_dir: &Path, gso: u32, status_file: Option<&Path>) -> String {
+    let mut conf = json!({
         "cniVersion": "1.1.0",
         "name": "podnet",
         "plugins": [{
@@ -129,12 +134,27 @@ pub fn cni_conf(plan: &Plan, data_dir: &Path, gso: u32) -> String {
             }
         }]
     });
+    if let Some(file) = status_file {
+        conf["plugins"][0]["agentStatusFile"] = json!(file.display().to_string());
+    }
     serde_json::to_string_pretty(&conf).unwrap_or_default()
 }
 
-/// One reconcile pass.
+/// One reconcile pass from the cluster file.
 pub fn reconcile(cfg: &AgentConfig, memory: &mut AgentState) -> Result<Report, AgentError> {
     let (plan, version) = plan(cfg)?;
+    apply(cfg, &plan, &version, memory)
+}
+
+/// Makes the kernel equal to `plan`, writes the CNI config if it changed,
+/// and records `version` as applied. The cluster file and the Kubernetes
+/// API both end here.
+pub fn apply(
+    cfg: &AgentConfig,
+    plan: &Plan,
+    version: &str,
+    memory: &mut AgentState,
+) -> Result<Report, AgentError> {
     let mut report = Report::default();
     let owner = RouteProto::PODNET_NUMBER;
     let desired: Vec<_> = plan
@@ -205,31 +225,42 @@ pub fn reconcile(cfg: &AgentConfig, memory: &mut AgentState) -> Result<Report, A
         .iter()
         .map(|(dst, p)| format!("{dst} (held by protocol {p})"))
         .collect();
-    let conf = cni_conf(&plan, &cfg.cni_data_dir, gso);
-    let path = cfg.cni_conf_dir.join("10-podnet.conflist");
-    if fs::read_to_string(&path).ok().as_deref() != Some(conf.as_str()) {
-        let io =
-            |e: std::io::Error| AgentError::Io(format!("cannot write {}: {e}", path.display()));
-        fs::create_dir_all(&cfg.cni_conf_dir).map_err(io)?;
-        let tmp = path.with_extension("tmp");
-        fs::write(&tmp, &conf).map_err(io)?;
-        fs::rename(&tmp, &path).map_err(io)?;
-        report.cni_conf_written = true;
-    }
-    let nat = nat::render(&plan);
+    let conf = cni_conf(plan, &cfg.cni_data_dir, gso, cfg.status_file.as_deref());
+    report.cni_conf_written = write_cni_conf(cfg, &conf)?;
+    let nat = nat::render(plan);
     if memory.last_nat.as_ref() != Some(&nat) {
         nat::apply(nat.as_deref()).map_err(AgentError::Io)?;
         memory.last_nat = Some(nat);
         report.nat_applied = true;
     }
     if let Some(status) = &cfg.status_file {
-        fs::write(status, &version)
+        fs::write(status, version)
             .map_err(|e| AgentError::Io(format!("cannot write {}: {e}", status.display())))?;
     }
     Ok(report)
 }
 
-fn log(report: &Report) {
+/// Writes the conflist atomically (a temporary file renamed over it) and
+/// only when its content changes, so the kubelet never reads half a file
+/// and is not woken for nothing. Returns whether it was written.
+fn write_cni_conf(cfg: &AgentConfig, conf: &str) -> Result<bool, AgentError> {
+    let path = cfg.cni_conf_dir.join(CNI_CONF_FILE);
+    if fs::read_to_string(&path).ok().as_deref() == Some(conf) {
+        return Ok(false);
+    }
+    let io = |e: std::io::Error| AgentError::Io(format!("cannot write {}: {e}", path.display()));
+    fs::create_dir_all(&cfg.cni_conf_dir).map_err(io)?;
+    let tmp = cfg.cni_conf_dir.join(format!(".{CNI_CONF_FILE}.tmp"));
+    fs::write(&tmp, conf).map_err(io)?;
+    fs::rename(&tmp, &path).map_err(io)?;
+    Ok(true)
+}
+
+/// The file name of podnet's network config in the CNI config directory.
+pub const CNI_CONF_FILE: &str = "10-podnet.conflist";
+
+/// Logs what a pass changed.
+pub fn log(report: &Report) {
     for r in &report.added {
         info!(route = %r, "route added");
     }

@@ -1,21 +1,35 @@
 //! `podnet-agent`: programs this node's bridge, forwarding and host-gw routes
-//! from the cluster file, and keeps them so. See `podnet-agent --help`.
+//! from a cluster file or the Kubernetes API, and keeps them so. See
+//! `podnet-agent --help`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use podnet_node::agent::kubernetes::{self, KubeSource};
 use podnet_node::agent::{reconcile, run, AgentConfig, AgentState};
 
-/// Keep this node's pod network equal to the cluster file.
+/// Keep this node's pod network equal to the cluster: from a cluster file,
+/// or from the Kubernetes API (Node objects: spec.podCIDR and InternalIP).
+///
+/// Without --cluster the agent reads the API: with --kubeconfig, or with the
+/// in-cluster config when it runs in a pod (service-account token,
+/// KUBERNETES_SERVICE_HOST). It writes the CNI config only once its Node
+/// has a podCIDR, so the kubelet keeps the Node NotReady until then.
 #[derive(Debug, Parser)]
-#[command(name = "podnet-agent", version, about)]
+#[command(name = "podnet-agent", version, about, long_about)]
 struct Args {
     /// Cluster file (JSON: clusterCidr, nodePrefix, underlay, nodes[name, ip, podCidr]).
+    #[arg(long, conflicts_with = "kubeconfig")]
+    cluster: Option<PathBuf>,
+    /// Kubeconfig for the API server (default without --cluster: in-cluster config).
     #[arg(long)]
-    cluster: PathBuf,
-    /// This node's name in the cluster file.
-    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// The cluster range kube-controller-manager allocates node ranges from (API mode).
+    #[arg(long, default_value = "10.244.0.0/16")]
+    cluster_cidr: ipnetwork::Ipv4Network,
+    /// This node's name (as in the cluster file, or its Node object).
+    #[arg(long, env = "NODE_NAME")]
     node: String,
     /// Where to write the CNI config for podnet-cni.
     #[arg(long, default_value = "/etc/cni/net.d")]
@@ -26,8 +40,8 @@ struct Args {
     /// Write the applied cluster file's version here after each successful pass.
     #[arg(long)]
     status_file: Option<PathBuf>,
-    /// Reconcile once and exit (status 0 when in sync).
-    #[arg(long)]
+    /// Reconcile once and exit (status 0 when in sync; cluster-file mode).
+    #[arg(long, requires = "cluster")]
     once: bool,
     /// Seconds between passes (a change of the cluster file triggers one at once).
     #[arg(long, default_value_t = 10)]
@@ -44,13 +58,28 @@ fn main() {
         .init();
     let a = Args::parse();
     let cfg = AgentConfig {
-        cluster_file: a.cluster,
+        cluster_file: a.cluster.clone().unwrap_or_default(),
         node: a.node,
         cni_conf_dir: a.cni_conf_dir,
         cni_data_dir: a.cni_data_dir,
         status_file: a.status_file,
     };
-    if a.once {
+    let interval = Duration::from_secs(a.interval.max(1));
+    if a.cluster.is_none() {
+        let src = KubeSource {
+            kubeconfig: a.kubeconfig,
+            cluster_cidr: a.cluster_cidr,
+        };
+        let from = src
+            .kubeconfig
+            .as_ref()
+            .map_or("in-cluster config".to_string(), |k| k.display().to_string());
+        tracing::info!(node = %cfg.node, api = %from, "podnet-agent started (Kubernetes API)");
+        if let Err(e) = kubernetes::run(&cfg, &src, interval) {
+            eprintln!("podnet-agent: {e}");
+            std::process::exit(1);
+        }
+    } else if a.once {
         match reconcile(&cfg, &mut AgentState::default()) {
             Ok(r) => {
                 println!(
@@ -71,6 +100,6 @@ fn main() {
         }
     } else {
         tracing::info!(node = %cfg.node, file = %cfg.cluster_file.display(), "podnet-agent started");
-        run(&cfg, Duration::from_secs(a.interval.max(1)));
+        run(&cfg, interval);
     }
 }

@@ -92,6 +92,7 @@ struct RawConf {
     mtu: Option<u32>,
     hairpin_mode: Option<bool>,
     gso_max_size: Option<u32>,
+    agent_status_file: Option<PathBuf>,
     #[serde(default)]
     ipam: RawIpam,
     prev_result: Option<Value>,
@@ -120,6 +121,9 @@ pub struct NetConf {
     /// bridge and the veths, set when above the legacy 64 KiB (BIG TCP). The
     /// agent writes the node uplink's size here.
     pub gso_max_size: Option<u32>,
+    /// `agentStatusFile` (a podnet extension): the file podnet-agent writes
+    /// once it has programmed this node; STATUS answers 50 while it is missing.
+    pub agent_status_file: Option<PathBuf>,
     /// What the IPAM hands out.
     pub ipam: IpamConfig,
     /// Where the IPAM state lives (`<dataDir>/<name>/`).
@@ -274,6 +278,7 @@ pub fn parse(stdin: &[u8]) -> CniResult<NetConf> {
         mtu: raw.mtu,
         hairpin: raw.hairpin_mode.unwrap_or(false),
         gso_max_size: raw.gso_max_size.filter(|&g| g != GSO_LEGACY_MAX),
+        agent_status_file: raw.agent_status_file,
         ipam: config,
         data_dir: PathBuf::from(
             ipam.data_dir

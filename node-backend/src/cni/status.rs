@@ -1,4 +1,5 @@
-//! STATUS: can this plugin take another ADD? (state readable, an address free)
+//! STATUS: can this plugin take another ADD? (the node agent has programmed
+//! the node, the IPAM state is readable, an address is free)
 
 use super::conf::NetConf;
 use super::error::{CniError, CniResult, Code};
@@ -6,6 +7,13 @@ use super::store::Store;
 
 /// Runs STATUS.
 pub fn run(conf: &NetConf) -> CniResult<()> {
+    if let Some(file) = conf.agent_status_file.as_ref().filter(|f| !f.is_file()) {
+        return Err(CniError::new(
+            Code::NotAvailable,
+            "podnet-agent has not programmed this node yet",
+        )
+        .details(format!("{} does not exist", file.display())));
+    }
     let ipam = Store::open(&conf.data_dir, &conf.name)
         .and_then(|s| s.read(&conf.ipam))
         .map_err(|e| {

@@ -15,6 +15,7 @@ use ipnetwork::Ipv4Network;
 use podnet_core::net::MacAddr;
 use podnet_core::topology::spec::{ClientSpec, ClusterSpec, NodeSpec, PodSpec, ServiceSpec};
 
+use super::control_plane::ControlPlane;
 use super::error::LabError;
 use super::process::{check_root, start_agent};
 use super::state::{LabNode, LabPod, LabState};
@@ -41,6 +42,10 @@ pub struct LabConfig {
     /// instead of 64 KiB, like a NIC with BIG TCP on. Each agent passes
     /// the size on to its pods.
     pub big_tcp: bool,
+    /// A real Kubernetes control plane on the LAN: node IPAM hands out the
+    /// ranges, and the agents read Nodes from the API instead of a cluster
+    /// file. The lab registers the Node objects a kubelet would.
+    pub api: bool,
 }
 
 impl LabConfig {
@@ -97,13 +102,49 @@ fn build(cfg: &LabConfig) -> Result<LabState, LabError> {
         CLIENT_IP,
         gso,
     )?;
+    if cfg.api {
+        let ip = CONTROL_PLANE_IP;
+        let netns = format!("{}-cp", cfg.name);
+        plug_into_lan(&lan, &netns, "cp", MacAddr::on_lan(ip), ip, gso)?;
+    }
     if let Some(size) = gso {
         raise_lan_gso(&lan, size)?;
+    }
+    if cfg.api {
+        start_control_plane(&mut state)?;
     }
     start_agents(&mut state, cfg)?;
     add_pods(&mut state, cfg)?;
     publish_workload(&mut state)?;
     Ok(state)
+}
+
+/// The control plane, the Nodes a kubelet would register, and the ranges
+/// node IPAM gives them (which replace the lab's own numbering).
+fn start_control_plane(state: &mut LabState) -> Result<(), LabError> {
+    let netns = format!("{}-cp", state.name);
+    let dir = LabState::dir(&state.name).join("cp");
+    let cp = ControlPlane::start(&netns, CONTROL_PLANE_IP, &dir)?;
+    state.control_plane = Some(cp.clone());
+    state.save()?;
+    for n in &state.nodes {
+        cp.register_node(&n.name, n.ip)?;
+    }
+    let names: Vec<&str> = state.nodes.iter().map(|n| n.name.as_str()).collect();
+    let ranges = cp.wait_pod_cidrs(&names, APPLY_TIMEOUT)?;
+    for (name, cidr) in ranges {
+        let (Some(n), Ok(range)) = (
+            state.nodes.iter_mut().find(|n| n.name == name),
+            cidr.parse::<Ipv4Network>(),
+        ) else {
+            continue;
+        };
+        n.range = range;
+        if let Some(s) = state.spec.nodes.iter_mut().find(|s| s.name == name) {
+            s.pod_cidr = Some(range.to_string());
+        }
+    }
+    state.save()
 }
 
 /// The lab on paper: node K is `nodeK` at 192.168.1.(10+K) with 10.244.K.0/24.
@@ -142,6 +183,7 @@ fn plan(cfg: &LabConfig) -> LabState {
         spec,
         nodes,
         pods: Vec::new(),
+        control_plane: None,
     }
 }
 
@@ -212,6 +254,9 @@ fn start_agents(state: &mut LabState, cfg: &LabConfig) -> Result<(), LabError> {
     state.wait_applied(APPLY_TIMEOUT)
 }
 
+/// The control plane's address on the LAN.
+pub const CONTROL_PLANE_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 2);
+
 /// Pods, through the real CNI plugin with each node's agent-written config.
 fn add_pods(state: &mut LabState, cfg: &LabConfig) -> Result<(), LabError> {
     for (k, node) in state.nodes.clone().iter().enumerate() {
@@ -247,6 +292,11 @@ fn publish_workload(state: &mut LabState) -> Result<(), LabError> {
             ip: Some(p.ip),
         })
         .collect();
+    if state.control_plane.is_some() {
+        // The agents read the API, not this file: it is the model's view
+        // for `lab check`. NodePorts are kube-proxy's there.
+        return state.save();
+    }
     if let Some(last) = state.pods.last() {
         state.spec.services = vec![ServiceSpec {
             name: "web".into(),

@@ -7,14 +7,14 @@
 use std::fs;
 
 use super::error::LabError;
-use super::process::{check_root, processes_using, serving, stop};
+use super::process::{check_root, processes_under, serving, stop};
 use super::state::LabState;
 use crate::netlink;
 
 /// What `down` removed.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct DownReport {
-    /// Agents stopped.
+    /// Agents and control-plane processes stopped.
     pub agents: usize,
     /// `podnet lab serve` processes stopped.
     pub servers: usize,
@@ -26,8 +26,8 @@ pub struct DownReport {
 pub fn down(name: &str) -> Result<DownReport, LabError> {
     check_root("removes network namespaces")?;
     let mut report = DownReport::default();
-    let cluster_file = LabState::dir(name).join("cluster.json");
-    for pid in processes_using(&cluster_file.display().to_string()) {
+    // Agents and the control plane: every process that names the lab's directory.
+    for pid in processes_under(&LabState::dir(name)) {
         stop(pid);
         report.agents += 1;
     }

@@ -106,6 +106,22 @@ pub enum LabError {
     /// The live server could not start or stopped with an error.
     #[error("podnet lab serve: {0}")]
     Serve(String),
+    /// A tool the lab needs is not installed.
+    #[error("{what} is missing: {fix}")]
+    Missing {
+        /// What.
+        what: String,
+        /// The command that installs it.
+        fix: &'static str,
+    },
+    /// kubectl refused.
+    #[error("kubectl {args}: {stderr}")]
+    Kubectl {
+        /// Its arguments.
+        args: String,
+        /// What it said.
+        stderr: String,
+    },
     /// The kernel refused.
     #[error(transparent)]
     Netlink(#[from] NetlinkError),

@@ -13,6 +13,8 @@
 //! - [`state`]: the state file ([`LabState`])
 //! - [`process`]: commands in a namespace, the agents, stopping processes
 //! - [`cni`]: calling `podnet-cni` as a runtime does
+//! - [`control_plane`]: etcd, kube-apiserver and kube-controller-manager in
+//!   the lab (`lab up --api`), the agents reading Nodes from the API
 //! - [`status`](mod@status), [`down`](mod@down), [`check`]: the other subcommands
 //! - [`probe`]: traffic between lab members (UDP responder, UDP, ICMP),
 //!   for `lab check` and `lab serve` alike
@@ -22,6 +24,7 @@
 pub mod build;
 pub mod check;
 pub mod cni;
+pub mod control_plane;
 pub mod down;
 pub mod error;
 pub mod probe;

@@ -61,9 +61,15 @@ pub fn start_agent(state: &LabState, node: &LabNode, bin_dir: &Path) -> Result<u
         .open(&log_path)
         .map_err(LabError::file("open", &log_path))?;
     let program = bin_dir.join("podnet-agent");
-    let child = command_in(&node.netns, &program, true)?
-        .arg("--cluster")
-        .arg(state.cluster_file())
+    let mut cmd = command_in(&node.netns, &program, true)?;
+    match &state.control_plane {
+        Some(cp) => cmd
+            .arg("--kubeconfig")
+            .arg(&cp.kubeconfig)
+            .args(["--cluster-cidr", super::control_plane::CLUSTER_CIDR]),
+        None => cmd.arg("--cluster").arg(state.cluster_file()),
+    };
+    let child = cmd
         .args(["--node", &node.name, "--interval", "2"])
         .arg("--cni-conf-dir")
         .arg(state.cni_dir(&node.name))
@@ -98,21 +104,24 @@ pub fn alive(pid: u32) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
 }
 
-/// Processes whose command line names `needle` (the lab's cluster file):
-/// the lab's agents, found even when the state file lost track of them.
-pub(crate) fn processes_using(needle: &str) -> Vec<u32> {
-    let Ok(dir) = fs::read_dir("/proc") else {
+/// Processes with an argument that names a path under `dir` (the lab's
+/// state directory): its agents and control plane, found even when the
+/// state file lost track of them.
+pub(crate) fn processes_under(dir: &Path) -> Vec<u32> {
+    let needle = format!("{}/", dir.display());
+    let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
     };
-    dir.filter_map(|e| {
-        let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
-        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let found = cmdline
-            .split(|&b| b == 0)
-            .any(|arg| arg == needle.as_bytes());
-        (found && pid != std::process::id()).then_some(pid)
-    })
-    .collect()
+    entries
+        .filter_map(|e| {
+            let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let found = cmdline
+                .split(|&b| b == 0)
+                .any(|arg| String::from_utf8_lossy(arg).contains(&needle));
+            (found && pid != std::process::id()).then_some(pid)
+        })
+        .collect()
 }
 
 /// Where `podnet lab serve` records its process id.

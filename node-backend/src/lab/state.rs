@@ -14,6 +14,7 @@ use ipnetwork::Ipv4Network;
 use podnet_core::topology::spec::ClusterSpec;
 use serde::{Deserialize, Serialize};
 
+use super::control_plane::ControlPlane;
 use super::error::LabError;
 use super::{CLIENT_IP, STATE_ROOT};
 
@@ -56,6 +57,9 @@ pub struct LabState {
     pub nodes: Vec<LabNode>,
     /// Pods.
     pub pods: Vec<LabPod>,
+    /// The Kubernetes control plane, when the agents read the API (`lab up --api`).
+    #[serde(default)]
+    pub control_plane: Option<ControlPlane>,
 }
 
 impl LabState {
@@ -110,15 +114,28 @@ impl LabState {
         self.node_dir(node).join("net.d")
     }
 
-    /// Waits until every node's agent has applied the cluster file as it is now.
+    /// Waits until every node's agent has applied the cluster file as it is
+    /// now (API mode: has applied a plan and written its CNI config).
     pub fn wait_applied(&self, timeout: Duration) -> Result<(), LabError> {
         let file = self.cluster_file();
         let text = fs::read_to_string(&file).map_err(LabError::file("read", &file))?;
         let want = crate::agent::version_of(&text);
+        let applied = |node: &str| {
+            let status = fs::read_to_string(self.node_dir(node).join("applied")).ok();
+            match self.control_plane {
+                None => status.as_deref() == Some(want.as_str()),
+                Some(_) => {
+                    status.is_some()
+                        && self
+                            .cni_dir(node)
+                            .join(crate::agent::CNI_CONF_FILE)
+                            .is_file()
+                }
+            }
+        };
         let start = Instant::now();
         for node in &self.nodes {
-            let status = self.node_dir(&node.name).join("applied");
-            while fs::read_to_string(&status).ok().as_deref() != Some(want.as_str()) {
+            while !applied(&node.name) {
                 if start.elapsed() > timeout {
                     return Err(LabError::AgentTimeout {
                         node: node.name.clone(),

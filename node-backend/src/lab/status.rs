@@ -19,6 +19,25 @@ pub fn status(state: &LabState) -> Result<String, LabError> {
         "lab {}  LAN {}  cluster {}",
         state.name, state.spec.underlay, state.spec.cluster_cidr
     );
+    if let Some(cp) = &state.control_plane {
+        let up = |pid: Option<u32>| {
+            if pid.is_some_and(alive) {
+                "running"
+            } else {
+                "NOT running"
+            }
+        };
+        let _ = writeln!(
+            out,
+            "control plane in {}: API https://{}:{} ({}), node IPAM ({}), kubeconfig {}",
+            cp.netns,
+            cp.ip,
+            super::control_plane::API_PORT,
+            up(cp.apiserver),
+            up(cp.controller_manager),
+            cp.kubeconfig.display()
+        );
+    }
     for n in &state.nodes {
         let running = n.agent_pid.is_some_and(alive);
         let _ = writeln!(
