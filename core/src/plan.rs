@@ -60,12 +60,16 @@ pub enum NatRule {
         /// Whether the source is rewritten to the node (policy Cluster).
         masquerade: bool,
     },
-    /// The bridge plugin's `ipMasq`: pod traffic leaving the cluster range gets the node's address.
+    /// Pod traffic leaving for anywhere but `except` gets the node's address:
+    /// the bridge plugin's `ipMasq` (except the cluster range), or podnet's
+    /// egress masquerade (except the cluster range and every node, so pod↔pod
+    /// and pod↔node stay without NAT; flannel's `--ip-masq` with the nodes
+    /// left out).
     Masquerade {
         /// Sources it applies to (this node's range).
         src: Ipv4Network,
-        /// Destinations it never applies to (the cluster range).
-        except_dst: Ipv4Network,
+        /// Destinations it never applies to.
+        except: Vec<Ipv4Network>,
     },
 }
 
@@ -186,7 +190,16 @@ impl Cluster {
         if self.ip_masq {
             nat.push(NatRule::Masquerade {
                 src: node.pod_range,
-                except_dst: self.cidr(),
+                except: vec![self.cidr()],
+            });
+        } else if self.egress_masq {
+            let nodes = self
+                .nodes()
+                .iter()
+                .map(|n| Ipv4Network::new(n.underlay_ip, 32).expect("a /32 is always valid"));
+            nat.push(NatRule::Masquerade {
+                src: node.pod_range,
+                except: std::iter::once(self.cidr()).chain(nodes).collect(),
             });
         }
         Ok(Plan {

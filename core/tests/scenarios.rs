@@ -431,3 +431,29 @@ fn names_and_protocols_are_looked_up_in_one_place() {
     let e = "icmp".parse::<Proto>().unwrap_err().to_string();
     assert!(e.contains("ping, udp, tcp"), "{e}");
 }
+
+#[test]
+fn egress_masquerade_hides_pods_from_the_outside_but_not_from_each_other_or_the_nodes() {
+    let mut c = scenario::node_port();
+    c.egress_masq = true;
+    let net = Network::new(&c).unwrap();
+    let a = c.endpoint_named("pod-a").unwrap();
+    let seen = |to: &str| {
+        let ip = c.address_of(c.endpoint_named(to).unwrap()).unwrap();
+        net.probe(a, ip, ProbeKind::Udp(53))
+            .unwrap()
+            .received()
+            .map(|f| f.src)
+    };
+    assert_eq!(
+        seen("laptop"),
+        Some(ip("192.168.1.11")),
+        "to the outside: the node's address"
+    );
+    assert_eq!(seen("pod-c"), Some(ip("10.244.1.2")), "pod to pod: no NAT");
+    assert_eq!(seen("node2"), Some(ip("10.244.1.2")), "pod to node: no NAT");
+    let m = Matrix::compute(&net).unwrap();
+    assert!(m.requirements().pod_to_pod.all_ok());
+    assert!(m.requirements().pod_to_node.all_ok());
+    assert!(m.requirements().node_to_pod.all_ok());
+}

@@ -87,6 +87,12 @@ fn nodes_from_the_api_meet_the_requirements_and_follow_every_change() {
         report.contains("every node's kernel table equals its plan"),
         "{report}"
     );
+    // A pod reaching outside the cluster leaves with its node's address.
+    let egress = format!(
+        "egress from pod1-1 to client: kernel source seen {ip}; model source seen {ip} ✓",
+        ip = state.nodes[0].ip
+    );
+    assert!(report.contains(&egress), "{egress}\n{report}");
 
     let cp = control_plane(&lab);
     // A Node joins: every peer routes to its range within a fraction of a second.

@@ -30,6 +30,11 @@ fn three_nodes_meet_the_requirements_and_the_model_matches_the_kernel() {
         report.contains("route choice (ip route get): 27/27 lookups agree with the model"),
         "{report}"
     );
+    // A pod reaching outside the cluster leaves with its node's address (egress masquerade).
+    for (pod, node_ip) in [("pod1-1", "192.168.1.11"), ("pod3-2", "192.168.1.13")] {
+        let line = format!("egress from {pod} to client: kernel source seen {node_ip}; model source seen {node_ip} ✓");
+        assert!(report.contains(&line), "{line}\n{report}");
+    }
     // The NodePort from outside, through every node: DNAT to pod3-2 and masquerade, as modelled.
     for (via, seen) in [
         ("node1", "192.168.1.11"),

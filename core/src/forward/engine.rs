@@ -69,7 +69,7 @@ struct NodeRt<'c> {
     /// The bridge's forwarding database: MAC → pod index.
     fdb: HashMap<MacAddr, usize>,
     node_ports: Vec<NodePortRule>,
-    masquerade: Option<(Ipv4Network, Ipv4Network)>,
+    masquerade: Option<(Ipv4Network, Vec<Ipv4Network>)>,
 }
 
 impl NodeRt<'_> {
@@ -213,8 +213,8 @@ impl<'c> Network<'c> {
                     endpoints: endpoints.clone(),
                     masquerade: *masquerade,
                 })),
-                NatRule::Masquerade { src, except_dst } => {
-                    masquerade = masquerade.or(Some((*src, *except_dst)));
+                NatRule::Masquerade { src, except } => {
+                    masquerade = masquerade.or_else(|| Some((*src, except.clone())));
                 }
             }
         }
@@ -608,11 +608,13 @@ impl<'c> Network<'c> {
         Ok(())
     }
 
-    /// Masquerade on the way out: kube-proxy's mark, or the bridge plugin's ipMasq.
+    /// Masquerade on the way out: kube-proxy's mark, or the node's pod masquerade rule.
     fn process_snat<R: Recorder>(&self, rt: &NodeRt, route: &Route, w: &mut Walk<R>) {
         let f = &mut w.f;
-        let ip_masq = rt.masquerade.is_some_and(|(src, except)| {
-            src.contains(f.src) && !except.contains(f.dst) && route.dev != rt.node.bridge
+        let ip_masq = rt.masquerade.as_ref().is_some_and(|(src, except)| {
+            src.contains(f.src)
+                && !except.iter().any(|n| n.contains(f.dst))
+                && route.dev != rt.node.bridge
         });
         let to = rt.addr_on(route.dev);
         if (w.mark_masq || ip_masq) && f.src != to {

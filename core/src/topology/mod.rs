@@ -211,6 +211,10 @@ pub struct Cluster {
     dataplane: Dataplane,
     /// Masquerade pod traffic leaving the cluster range (the bridge plugin's `ipMasq`).
     pub ip_masq: bool,
+    /// Masquerade pod traffic to anything but the cluster range and the
+    /// nodes (egress: a pod reaching the outside leaves with its node's
+    /// address; pod↔pod and pod↔node stay without NAT).
+    pub egress_masq: bool,
     /// MTU of the bridge and veths.
     pub mtu: u16,
     nodes: Vec<Node>,
@@ -258,6 +262,7 @@ impl Cluster {
             underlay: NodeIpam::new(lan)?,
             dataplane: Dataplane::HostGw,
             ip_masq: false,
+            egress_masq: false,
             mtu: 1500,
             nodes: Vec::new(),
             pods: Vec::new(),

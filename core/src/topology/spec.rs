@@ -110,6 +110,10 @@ pub struct ClusterSpec {
     /// Whether nodes route to each other's ranges (host-gw); default true.
     #[serde(default = "default_true")]
     pub cluster_network: bool,
+    /// Whether pod traffic to anything but the cluster range and the nodes
+    /// leaves with its node's address (egress masquerade); default true.
+    #[serde(default = "default_true")]
+    pub egress_masquerade: bool,
     /// The nodes.
     pub nodes: Vec<NodeSpec>,
     /// Pods, for services and for checking a real cluster against the model.
@@ -142,6 +146,7 @@ impl ClusterSpec {
         } else {
             Dataplane::None
         });
+        c.egress_masq = self.egress_masquerade;
         let (given, rest): (Vec<_>, Vec<_>) = self.nodes.iter().partition(|n| n.pod_cidr.is_some());
         for n in given.into_iter().chain(rest) {
             let range = n.pod_cidr.as_deref().map(parse_cidr).transpose()?;

@@ -190,6 +190,7 @@ pub fn cluster_spec(
         node_prefix: prefix,
         underlay: lan.to_string(),
         cluster_network: true,
+        egress_masquerade: true,
         nodes: specs,
         pods: Vec::new(),
         services: Vec::new(),

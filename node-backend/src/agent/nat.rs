@@ -58,9 +58,11 @@ pub fn render(plan: &Plan) -> Option<String> {
                 };
                 dnat.push(format!("{matcher} {action} comment \"nodeport {service}\""));
             }
-            NatRule::Masquerade { src, except_dst } => {
+            NatRule::Masquerade { src, except } => {
+                let except: Vec<String> = except.iter().map(|n| n.to_string()).collect();
                 post.push(format!(
-                    "ip saddr {src} ip daddr != {except_dst} oifname != \"{}\" masquerade",
+                    "ip saddr {src} ip daddr != {{ {} }} oifname != \"{}\" masquerade",
+                    except.join(", "),
                     plan.bridge.name
                 ));
             }
@@ -138,5 +140,17 @@ mod tests {
             "no local endpoint on node1: {local}"
         );
         assert!(render(&scenario::demo().plan(node1).unwrap()).is_none());
+    }
+
+    #[test]
+    fn egress_masquerade_leaves_the_cluster_and_the_nodes_alone() {
+        let mut c = scenario::demo();
+        c.egress_masq = true;
+        let node1 = c.node_named("node1").unwrap().id;
+        let text = render(&c.plan(node1).unwrap()).unwrap();
+        assert!(
+            text.contains("ip saddr 10.244.1.0/24 ip daddr != { 10.244.0.0/16, 192.168.1.11/32, 192.168.1.12/32 } oifname != \"cni0\" masquerade"),
+            "{text}"
+        );
     }
 }

@@ -163,6 +163,7 @@ fn plan(cfg: &LabConfig) -> LabState {
         node_prefix: 24,
         underlay: "192.168.1.0/24".into(),
         cluster_network: cfg.cluster_network,
+        egress_masquerade: true,
         nodes: nodes
             .iter()
             .map(|n| NodeSpec {

@@ -98,6 +98,27 @@ pub struct Report {
     pub route_choices: usize,
     /// Route choices where the kernel and the plan's longest-prefix match differ.
     pub route_choice_diffs: Vec<String>,
+    /// Every pod to the machine outside the cluster: egress masquerade.
+    pub egress: Vec<EgressProbe>,
+}
+
+/// A pod reaching the machine outside the cluster, real and modelled: it
+/// should arrive with its node's address (egress masquerade).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EgressProbe {
+    /// The pod.
+    pub from: String,
+    /// The source the outside machine saw (None: no answer).
+    pub real_seen: Option<Ipv4Addr>,
+    /// The source the model delivers it with (None: dropped).
+    pub model_seen: Option<Ipv4Addr>,
+}
+
+impl EgressProbe {
+    /// The kernel and the model agree.
+    pub fn agrees(&self) -> bool {
+        self.real_seen == self.model_seen
+    }
 }
 
 struct Ep {
@@ -115,6 +136,8 @@ type Addrs = (Option<Ipv4Addr>, Option<Ipv4Addr>);
 struct Measured {
     pairs: Vec<Vec<Addrs>>,
     node_ports: Vec<Addrs>,
+    /// Every pod to the client.
+    egress: Vec<Addrs>,
 }
 
 fn class(addrs: Addrs) -> Class {
@@ -144,6 +167,7 @@ pub fn run(state: &LabState) -> Result<Report, LabError> {
     let route_diffs = compare_route_tables(state, &cluster)?;
     let (route_choices, route_choice_diffs) = compare_route_choices(state, &cluster, &eps)?;
     let node_ports = compare_node_ports(state, &net, &measured.node_ports)?;
+    let egress = compare_egress(&net, &eps, &measured.egress)?;
     Ok(Report {
         endpoints: eps.iter().map(|e| e.name.clone()).collect(),
         pairs,
@@ -151,6 +175,7 @@ pub fn run(state: &LabState) -> Result<Report, LabError> {
         node_ports,
         route_choices,
         route_choice_diffs,
+        egress,
     })
 }
 
@@ -183,19 +208,24 @@ fn endpoints(state: &LabState, cluster: &Cluster) -> Result<Vec<Ep>, LabError> {
     nodes.chain(pods).collect()
 }
 
-/// Responders everywhere, then every sender in parallel to every receiver,
-/// then the client to every node's NodePort.
+/// Responders everywhere (the client too), then every sender in parallel to
+/// every receiver, then the client to every node's NodePort, then every pod
+/// to the client.
 fn measure(state: &LabState, eps: &[Ep]) -> Result<Measured, LabError> {
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel();
     let mut threads = Vec::new();
-    for e in eps {
-        let (ns, ip, tx, stop) = (open_ns(&e.netns)?, e.ip, tx.clone(), stop.clone());
+    let client = (state.client_netns(), super::CLIENT_IP);
+    let listeners = eps.iter().map(|e| (e.netns.clone(), e.ip)).chain([client]);
+    let mut count = 0;
+    for (netns, ip) in listeners {
+        let (ns, tx, stop) = (open_ns(&netns)?, tx.clone(), stop.clone());
         threads.push(std::thread::spawn(move || {
             probe::responder(ns, ip, tx, stop)
         }));
+        count += 1;
     }
-    let ready = eps.iter().try_for_each(|_| {
+    let ready = (0..count).try_for_each(|_| {
         rx.recv()
             .map_err(|e| LabError::Check(e.to_string()))?
             .map_err(|e| LabError::Check(format!("UDP responder: {e}")))
@@ -204,6 +234,7 @@ fn measure(state: &LabState, eps: &[Ep]) -> Result<Measured, LabError> {
         Ok(Measured {
             pairs: measure_pairs(eps)?,
             node_ports: measure_node_ports(state)?,
+            egress: measure_egress(eps)?,
         })
     });
     stop.store(true, Ordering::Relaxed);
@@ -256,6 +287,32 @@ fn measure_node_ports(state: &LabState) -> Result<Vec<Addrs>, LabError> {
                 .collect()
         },
     )?)
+}
+
+/// Every pod to the machine outside the cluster.
+fn measure_egress(eps: &[Ep]) -> Result<Vec<Addrs>, LabError> {
+    eps.iter()
+        .filter(|e| matches!(e.model, Endpoint::Pod(_)))
+        .map(|e| {
+            let to = || addrs(probe::udp(super::CLIENT_IP, probe::PORT, TIMEOUT));
+            Ok(netlink::on_thread_in(&open_ns(&e.netns)?, to)?)
+        })
+        .collect()
+}
+
+/// Every pod to the client: the source the client saw beside the model's.
+fn compare_egress(net: &Network, eps: &[Ep], real: &[Addrs]) -> Result<Vec<EgressProbe>, LabError> {
+    let pods = eps.iter().filter(|e| matches!(e.model, Endpoint::Pod(_)));
+    pods.zip(real)
+        .map(|(e, real)| {
+            let t = net.probe(e.model, super::CLIENT_IP, ProbeKind::Udp(probe::PORT))?;
+            Ok(EgressProbe {
+                from: e.name.clone(),
+                real_seen: real.1,
+                model_seen: t.received().map(|f| f.src),
+            })
+        })
+        .collect()
 }
 
 /// Every ordered pair, the kernel's result beside the model's.
@@ -430,6 +487,7 @@ impl Report {
                 .node_ports
                 .iter()
                 .all(|n| n.agrees() && n.real_seen.is_some())
+            && self.egress.iter().all(EgressProbe::agrees)
     }
 
     /// Pairs where model and kernel disagree.
@@ -443,6 +501,7 @@ impl Report {
         self.render_requirements(&mut out);
         self.render_agreement(&mut out);
         self.render_node_ports(&mut out);
+        self.render_egress(&mut out);
         self.render_routes(&mut out);
         out
     }
@@ -528,6 +587,21 @@ impl Report {
                 out,
                 "NodePort from client via {}: kernel {real}; model {model} {mark}",
                 np.via
+            );
+        }
+    }
+
+    fn render_egress(&self, out: &mut String) {
+        let seen =
+            |s: Option<Ipv4Addr>| s.map_or("no answer".to_string(), |s| format!("source seen {s}"));
+        for e in &self.egress {
+            let mark = if e.agrees() { "✓" } else { "≠" };
+            let _ = writeln!(
+                out,
+                "egress from {} to client: kernel {}; model {} {mark}",
+                e.from,
+                seen(e.real_seen),
+                seen(e.model_seen)
             );
         }
     }
