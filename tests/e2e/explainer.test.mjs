@@ -96,6 +96,15 @@ test('a NodePort is DNATed to the pod and the pcap export downloads', async () =
   assert.equal(bytes.readUInt32LE(20), 1, 'Ethernet link type');
 });
 
+test('a pod reaching the laptop leaves with its node\'s address (egress masquerade)', async () => {
+  await page.click('#tab-g');
+  await page.click('#case-egress');
+  await page.keyboard.press('Space');
+  await page.waitForSelector('#verdict', { timeout: 20_000 });
+  assert.equal(await page.textContent('#verdict'), 'Delivered to laptop; source rewritten from 10.244.1.2 to 192.168.1.11 (NAT).');
+  assert.ok(await page.locator('li.hop', { hasText: 'SNAT (masquerade): 10.244.1.2 -> 192.168.1.11' }).count() === 1);
+});
+
 test('bad sandbox input shows a clear message and never breaks the page', async () => {
   await page.click('#tab-h');
   await page.fill('#sb-cidr', '10.244.0.0/33');

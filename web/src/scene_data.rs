@@ -115,7 +115,9 @@ impl SceneModel {
                 SceneModel::with_trace(scenario::demo(), "pod-a", "pod-c", ProbeKind::Ping)
             }
             Scene::Outside => {
-                let c = scenario::node_port();
+                let mut c = scenario::node_port();
+                // As podnet-agent programs it: pods leave the cluster with their node's address.
+                c.egress_masq = true;
                 // The NodePort's packet is for node1; core's verdict says
                 // its Service handed it to pod-d.
                 match key.outside {
@@ -127,6 +129,9 @@ impl SceneModel {
                     }
                     Outside::Direct => {
                         SceneModel::with_trace(c, "laptop", "pod-d", ProbeKind::TcpSyn(8080))
+                    }
+                    Outside::Egress => {
+                        SceneModel::with_trace(c, "pod-a", "laptop", ProbeKind::TcpSyn(80))
                     }
                 }
             }
@@ -257,6 +262,24 @@ mod tests {
             Verdict::Delivered {
                 to: f.intended.unwrap()
             }
+        );
+    }
+
+    #[test]
+    fn a_pod_reaching_outside_leaves_with_its_node_s_address() {
+        let m = build(&State {
+            scene: Scene::Outside,
+            outside: Outside::Egress,
+            ..State::default()
+        });
+        let t = m.trace.unwrap();
+        assert!(t
+            .hops
+            .iter()
+            .any(|h| matches!(h.step, podnet_core::forward::Step::Snat { .. })));
+        assert_eq!(
+            t.summary(&m.cluster, m.intended).text,
+            "Delivered to laptop; source rewritten from 10.244.1.2 to 192.168.1.11 (NAT)."
         );
     }
 

@@ -86,17 +86,25 @@ pub enum Outside {
     NodePort,
     /// From a laptop straight to the pod's IP (fails: no route).
     Direct,
+    /// The other way: a pod reaches the laptop (egress masquerade).
+    Egress,
 }
 
 impl Outside {
     /// All cases.
-    pub const ALL: [Outside; 3] = [Outside::ViaNode, Outside::NodePort, Outside::Direct];
+    pub const ALL: [Outside; 4] = [
+        Outside::ViaNode,
+        Outside::NodePort,
+        Outside::Direct,
+        Outside::Egress,
+    ];
 
     fn key(self) -> &'static str {
         match self {
             Outside::ViaNode => "node",
             Outside::NodePort => "nodeport",
             Outside::Direct => "direct",
+            Outside::Egress => "egress",
         }
     }
 
@@ -106,6 +114,7 @@ impl Outside {
             Outside::ViaNode => "SSH into node1, then the pod",
             Outside::NodePort => "NodePort from a laptop",
             Outside::Direct => "Pod IP from a laptop",
+            Outside::Egress => "A pod reaches the laptop",
         }
     }
 }

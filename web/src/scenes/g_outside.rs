@@ -1,4 +1,5 @@
-//! g. Reaching a pod: SSH into its node, or a NodePort service from outside.
+//! g. Reaching a pod: SSH into its node, or a NodePort service from outside;
+//! and the way out, a pod reaching the outside with its node's address.
 
 use yew::prelude::*;
 
@@ -16,6 +17,7 @@ pub fn outside_scene(p: &SceneProps) -> Html {
             "Service {} opens port {} on every node. kube-proxy rewrites the destination to a pod (DNAT) and, with externalTrafficPolicy Cluster, the source to the node (SNAT) so the reply comes back the same way:",
             s.name, s.node_port)),
         Outside::Direct => "The laptop is on the same LAN, but it has no route to the pod range: pod addresses are internal to the cluster.".to_string(),
+        Outside::Egress => "The other way round: pod-a connects to the laptop. The laptop has no route back to pod addresses, so on the way out node1 rewrites the source to its own address (egress masquerade, as flannel's --ip-masq does). Traffic to pods and nodes keeps its source: the CNI requirements hold.".to_string(),
     };
     html! {
         <section class="scene" id="scene-g">
