@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use podnet_node::lab::cni::first_plugin;
 use podnet_node::lab::control_plane::ControlPlane;
 
 mod common;
@@ -27,10 +28,7 @@ fn control_plane(lab: &Lab) -> ControlPlane {
 /// podnet-cni STATUS with the first plugin of a conflist: (exit code, answer).
 fn cni_status(conflist: &str) -> (i32, serde_json::Value) {
     use std::io::Write;
-    let list: serde_json::Value = serde_json::from_str(conflist).unwrap();
-    let mut plugin = list["plugins"][0].clone();
-    plugin["cniVersion"] = list["cniVersion"].clone();
-    plugin["name"] = list["name"].clone();
+    let plugin = first_plugin(&serde_json::from_str(conflist).unwrap());
     let mut child = std::process::Command::new(common::bin_dir().join("podnet-cni"))
         .env("CNI_COMMAND", "STATUS")
         .stdin(std::process::Stdio::piped())
@@ -129,9 +127,8 @@ fn nodes_from_the_api_meet_the_requirements_and_follow_every_change() {
     cp.kubectl(&["create", "-f", "-"], Some(&stray.to_string()))
         .unwrap();
     wait_for("the agent to leave the stray Node out", || {
-        agent_log(&lab, "node1").contains("Node left out")
+        agent_log(&lab, "node1").contains("podCIDR 10.99.0.0/24 is outside the cluster range")
     });
-    assert!(agent_log(&lab, "node1").contains("outside the cluster range"));
     let routes = lab.routes("node1");
     assert!(!routes.contains("10.99.0.0"), "{routes}");
     let node2 = state.nodes[1].range;
@@ -236,4 +233,48 @@ fn no_cni_config_until_the_node_has_a_range() {
         std::fs::metadata(&conf).unwrap().modified().unwrap(),
         written
     );
+}
+
+#[test]
+fn the_manifest_is_accepted_by_the_api_server_and_grants_only_node_reads() {
+    let lab = Lab::up(&["--api", "--nodes", "1", "--pods-per-node", "0"]);
+    let cp = control_plane(&lab);
+    let manifest = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/podnet.yaml"),
+    )
+    .unwrap();
+    // The server validates every object (schema, RBAC, the DaemonSet spec).
+    let out = cp
+        .kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&manifest))
+        .unwrap();
+    for object in [
+        "serviceaccount/podnet",
+        "clusterrole.rbac.authorization.k8s.io/podnet",
+        "clusterrolebinding.rbac.authorization.k8s.io/podnet",
+        "daemonset.apps/podnet",
+    ] {
+        assert!(out.contains(object), "{object}: {out}");
+    }
+    cp.kubectl(&["apply", "-f", "-"], Some(&manifest)).unwrap();
+    let can = |verb: &str, what: &str| {
+        cp.kubectl(
+            &[
+                "auth",
+                "can-i",
+                verb,
+                what,
+                "--as=system:serviceaccount:kube-system:podnet",
+            ],
+            None,
+        )
+        .map(|o| o.trim().to_string())
+        .unwrap_or_else(|_| "no".into())
+    };
+    for verb in ["get", "list", "watch"] {
+        assert_eq!(can(verb, "nodes"), "yes", "{verb} nodes");
+    }
+    assert_eq!(can("delete", "nodes"), "no");
+    assert_eq!(can("patch", "nodes"), "no");
+    assert_eq!(can("list", "pods"), "no");
+    assert_eq!(can("list", "secrets"), "no");
 }

@@ -75,6 +75,9 @@ pub enum NotYet {
     },
 }
 
+/// Why a peer that registered a moment ago is not routed to yet.
+const NO_POD_CIDR: &str = "no spec.podCIDR yet";
+
 /// A Node's IPv4 pod range (`spec.podCIDR`, else the first IPv4 of `spec.podCIDRs`).
 fn pod_cidr(node: &Node) -> Option<&str> {
     let spec = node.spec.as_ref()?;
@@ -100,7 +103,7 @@ fn internal_ip(node: &Node) -> Option<Ipv4Addr> {
 fn node_spec(node: &Node, src: &KubeSource, prefix: Option<u8>) -> Result<NodeSpec, String> {
     let name = node.metadata.name.clone().unwrap_or_default();
     let ip = internal_ip(node).ok_or("no IPv4 InternalIP in status.addresses")?;
-    let cidr = pod_cidr(node).ok_or("no spec.podCIDR yet")?;
+    let cidr = pod_cidr(node).ok_or(NO_POD_CIDR)?;
     let range = parse_cidr(cidr).map_err(|e| format!("podCIDR {cidr:?}: {e}"))?;
     if !src.cluster_cidr.contains(range.network()) || range.prefix() < src.cluster_cidr.prefix() {
         return Err(format!(
@@ -324,7 +327,12 @@ pub fn run(cfg: &AgentConfig, src: &KubeSource, interval: Duration) -> Result<()
             Ok(Some((report, skipped))) => {
                 log(&report);
                 for s in skipped.iter().filter(|s| !skipped_before.contains(s)) {
-                    warn!(node = %s.node, reason = %s.reason, "Node left out");
+                    if s.reason == NO_POD_CIDR {
+                        // Normal for a moment after a Node registers.
+                        info!(node = %s.node, reason = %s.reason, "Node left out until it has a range");
+                    } else {
+                        warn!(node = %s.node, reason = %s.reason, "Node left out");
+                    }
                 }
                 skipped_before = skipped;
             }

@@ -21,10 +21,16 @@ pub(crate) fn plugin_conf(state: &LabState, node: &str) -> Result<serde_json::Va
         path: path.clone(),
         reason: e.to_string(),
     })?;
+    Ok(first_plugin(&list))
+}
+
+/// A conflist's first plugin with the list's version and name: what a
+/// runtime passes that plugin on stdin.
+pub fn first_plugin(list: &serde_json::Value) -> serde_json::Value {
     let mut plugin = list["plugins"][0].clone();
     plugin["cniVersion"] = list["cniVersion"].clone();
     plugin["name"] = list["name"].clone();
-    Ok(plugin)
+    plugin
 }
 
 /// `ADD` for a pod namespace on a node; returns the address it got.

@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::error::LabError;
-use super::process::{command_in, stop};
+use super::process::{command_in, spawn_logged, stop};
 
 /// Where `scripts/kube-build.sh` puts the Kubernetes binaries.
 pub const DEFAULT_KUBE_BIN: &str = "/var/cache/podnet/kubernetes/bin";
@@ -186,6 +186,8 @@ impl ControlPlane {
             format!("--cert-dir={d}/pki"),
             format!("--service-cluster-ip-range={SERVICE_CIDR}"),
             "--insecure-port=0".into(),
+            // As kubeadm sets it: a CNI agent's DaemonSet is privileged.
+            "--allow-privileged=true".into(),
         ]
     }
 
@@ -203,20 +205,9 @@ impl ControlPlane {
 
     /// One process in the control-plane namespace, its output in `<name>.log`.
     fn spawn(&self, name: &str, program: PathBuf, args: &[String]) -> Result<u32, LabError> {
-        let log_path = self.dir.join(format!("{name}.log"));
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(LabError::file("open", &log_path))?;
-        let child = command_in(&self.netns, &program, true)?
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(LabError::file("open", &log_path))?)
-            .stderr(log)
-            .spawn()
-            .map_err(|source| LabError::Spawn { program, source })?;
-        Ok(child.id())
+        let mut cmd = command_in(&self.netns, &program, true)?;
+        cmd.args(args);
+        spawn_logged(cmd, program, &self.dir.join(format!("{name}.log")))
     }
 
     /// Starts the API server (again) and waits until it answers `/readyz`.

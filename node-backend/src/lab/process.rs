@@ -54,12 +54,6 @@ pub(crate) fn check_root(what: &'static str) -> Result<(), LabError> {
 pub fn start_agent(state: &LabState, node: &LabNode, bin_dir: &Path) -> Result<u32, LabError> {
     let dir = state.node_dir(&node.name);
     fs::create_dir_all(&dir).map_err(LabError::file("create", &dir))?;
-    let log_path = dir.join("agent.log");
-    let log = File::options()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(LabError::file("open", &log_path))?;
     let program = bin_dir.join("podnet-agent");
     let mut cmd = command_in(&node.netns, &program, true)?;
     match &state.control_plane {
@@ -69,17 +63,31 @@ pub fn start_agent(state: &LabState, node: &LabNode, bin_dir: &Path) -> Result<u
             .args(["--cluster-cidr", super::control_plane::CLUSTER_CIDR]),
         None => cmd.arg("--cluster").arg(state.cluster_file()),
     };
-    let child = cmd
-        .args(["--node", &node.name, "--interval", "2"])
+    cmd.args(["--node", &node.name, "--interval", "2"])
         .arg("--cni-conf-dir")
         .arg(state.cni_dir(&node.name))
         .arg("--cni-data-dir")
         .arg(dir.join("ipam"))
         .arg("--status-file")
-        .arg(dir.join("applied"))
+        .arg(dir.join("applied"));
+    spawn_logged(cmd, program, &dir.join("agent.log"))
+}
+
+/// Starts a lab process in the background, its output appended to `log`; returns its pid.
+pub(crate) fn spawn_logged(
+    mut cmd: Command,
+    program: PathBuf,
+    log: &Path,
+) -> Result<u32, LabError> {
+    let file = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(LabError::file("open", log))?;
+    let child = cmd
         .stdin(Stdio::null())
-        .stdout(log.try_clone().map_err(LabError::file("open", &log_path))?)
-        .stderr(log)
+        .stdout(file.try_clone().map_err(LabError::file("open", log))?)
+        .stderr(file)
         .spawn()
         .map_err(|source| LabError::Spawn { program, source })?;
     Ok(child.id())
