@@ -185,6 +185,17 @@ fn an_api_server_restart_keeps_the_routes_and_later_events_still_apply() {
         "node1",
         &format!("{node2} via 192.168.1.12")
     ));
+    // The agent saw the outage (and, after the restart, its watch expire),
+    // backed off and carried on.
+    let log = agent_log(&lab, "node1");
+    let seen: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("watching Nodes failed"))
+        .collect();
+    for l in &seen {
+        println!("agent: {l}");
+    }
+    assert!(!seen.is_empty(), "{log}");
 }
 
 #[test]

@@ -230,20 +230,24 @@ pub const DEFAULT_UNDERLAY: &str = "192.168.1.0/24";
 /// Valid node ports, as kube-apiserver's default `--service-node-port-range`.
 pub const NODE_PORT_RANGE: std::ops::RangeInclusive<u16> = 30000..=32767;
 
+/// A Kubernetes object name (DNS-1123 subdomain): dot-separated labels of
+/// lowercase letters, digits and '-', each starting and ending with a letter
+/// or digit, 253 bytes in all at most. Real Node names are often FQDNs.
 fn check_name(kind: &'static str, name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
-    if ok {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if name.len() <= 253 && name.split('.').all(label_ok) {
         Ok(())
     } else {
         Err(Error::config(
             kind,
-            format!("{name:?} must be 1-63 lowercase letters, digits or '-', starting and ending with a letter or digit"),
+            format!("{name:?} must be dot-separated labels of 1-63 lowercase letters, digits or '-', each starting and ending with a letter or digit (a Kubernetes name)"),
         ))
     }
 }
@@ -761,6 +765,20 @@ mod tests {
         let pod = c.pod(p).unwrap();
         assert!(c.node(n2).unwrap().pod_range.contains(pod.ip));
         assert_eq!(pod.host_veth.as_str().len(), 12);
+    }
+
+    #[test]
+    fn names_are_kubernetes_names() {
+        let mut c = Cluster::parse("10.244.0.0/16", 24, DEFAULT_UNDERLAY).unwrap();
+        // Node names are DNS subdomains: FQDNs are common.
+        assert!(c.add_node("worker-1.lab.example").is_ok());
+        for bad in ["a..b", ".a", "a.", "-a.b", "a.b-", "", "A.b", "a_b"] {
+            assert!(c.add_node(bad).is_err(), "{bad:?}");
+        }
+        let long = vec!["abc"; 64].join(".");
+        assert_eq!(long.len(), 255);
+        assert!(c.add_node(&long).is_err(), "over 253 bytes");
+        assert!(c.add_node(&vec!["abc"; 63].join(".")).is_ok(), "251 bytes");
     }
 
     #[test]

@@ -390,10 +390,11 @@ mod tests {
             node("twin", "192.168.1.17", Some("10.244.1.0/24")),
             node("far", "10.0.0.5", Some("10.244.3.0/24")),
             node("noaddr", "fe80::1", Some("10.244.4.0/24")),
+            node("w3.lab.example", "192.168.1.18", Some("10.244.5.0/24")),
         ];
         let (spec, skipped) = cluster_spec(&nodes, "node1", &src(), lan).unwrap();
         let names: Vec<&str> = spec.nodes.iter().map(|n| n.name.as_str()).collect();
-        assert_eq!(names, ["node1", "node2"]);
+        assert_eq!(names, ["node1", "node2", "w3.lab.example"]);
         let left: Vec<&str> = skipped.iter().map(|s| s.node.as_str()).collect();
         assert_eq!(left.len(), 7, "{skipped:?}");
         for n in [

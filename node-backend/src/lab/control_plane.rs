@@ -234,7 +234,7 @@ impl ControlPlane {
                 return Ok(());
             }
             if start.elapsed() > timeout {
-                return Err(LabError::Serve(format!(
+                return Err(LabError::ControlPlane(format!(
                     "kube-apiserver did not become ready in {timeout:?}; see {}",
                     self.dir.join("apiserver.log").display()
                 )));
@@ -320,7 +320,7 @@ impl ControlPlane {
                 return Ok(got);
             }
             if start.elapsed() > timeout {
-                return Err(LabError::Serve(format!(
+                return Err(LabError::ControlPlane(format!(
                     "kube-controller-manager gave no podCIDR to {nodes:?} in {timeout:?}; see {}",
                     self.dir.join("controller-manager.log").display()
                 )));
@@ -353,7 +353,7 @@ fn run_quiet(cmd: &mut Command) -> Result<(), LabError> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(LabError::Serve(format!(
+        Err(LabError::ControlPlane(format!(
             "openssl failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         )))

@@ -106,6 +106,9 @@ pub enum LabError {
     /// The live server could not start or stopped with an error.
     #[error("podnet lab serve: {0}")]
     Serve(String),
+    /// The lab's Kubernetes control plane did not come up or answer.
+    #[error("the lab's control plane: {0}")]
+    ControlPlane(String),
     /// A tool the lab needs is not installed.
     #[error("{what} is missing: {fix}")]
     Missing {
