@@ -65,6 +65,10 @@ command -v npm >/dev/null || deb nodejs npm
 # source package, once, into /var/cache/podnet/kubernetes.
 deb etcd-server containerd runc openssl
 command -v kubectl >/dev/null || deb kubernetes-client
+# The Kubernetes lab's nodes: kube-proxy's iptables and conntrack, the
+# standard CNI plugins a node image carries (loopback; the reference bridge
+# for the benchmarks), busybox for the test image, gcc for the pause image.
+deb iptables conntrack containernetworking-plugins busybox-static gcc libc6-dev binutils
 bash "$(dirname "$0")/kube-build.sh" >/dev/null
 
 # playwright-core drives /usr/bin/chromium; it never downloads a browser.

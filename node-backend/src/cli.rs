@@ -112,8 +112,15 @@ pub enum LabAction {
         /// kube-controller-manager in namespace NAME-cp): node IPAM gives the
         /// ranges and the agents read Nodes from the API. Needs the binaries
         /// from scripts/kube-build.sh.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "kubernetes")]
         api: bool,
+        /// A real Kubernetes cluster: the control plane (with kube-scheduler)
+        /// in NAME-cp, and on every node containerd, a kubelet and kube-proxy.
+        /// podnet is installed with `kubectl apply -f deploy/podnet.yaml`; the
+        /// pods are a Deployment with a NodePort Service. Takes about a minute;
+        /// needs scripts/install.sh (containerd, Kubernetes 1.20.2).
+        #[arg(long)]
+        kubernetes: bool,
         /// Where podnet-agent and podnet-cni are (default: next to this program).
         #[arg(long)]
         bin_dir: Option<std::path::PathBuf>,
@@ -199,6 +206,7 @@ fn lab_action(action: &LabAction, name: &str) -> std::result::Result<(String, i3
             no_cluster_network,
             no_big_tcp,
             api,
+            kubernetes,
             bin_dir,
         } => lab_up(&lab::LabConfig {
             name: name.to_string(),
@@ -208,11 +216,12 @@ fn lab_action(action: &LabAction, name: &str) -> std::result::Result<(String, i3
             bin_dir: bin_dir.clone().unwrap_or_else(own_dir),
             big_tcp: !no_big_tcp,
             api: *api,
+            kubernetes: *kubernetes,
         }),
-        LabAction::Status => Ok((lab::status(&LabState::load(name)?)?, 0)),
+        LabAction::Status => Ok((lab::status(&LabState::current(name)?)?, 0)),
         LabAction::Exec { target, command } => lab_exec(name, target, command),
         LabAction::Check => {
-            let report = lab::check::run(&LabState::load(name)?)?;
+            let report = lab::check::run(&LabState::current(name)?)?;
             Ok((report.render(), if report.all_ok() { 0 } else { 1 }))
         }
         LabAction::Serve {
@@ -241,8 +250,16 @@ fn lab_exec(
     target: &str,
     command: &[String],
 ) -> std::result::Result<(String, i32), LabError> {
-    let ns = LabState::load(name)?.netns_or_error(target)?;
-    let status = lab::command_in(&ns, &command[0], false)?
+    let state = LabState::current(name)?;
+    let ns = state.netns_or_error(target)?;
+    // A Kubernetes node's own files (/etc/cni/net.d, …) are in its mount namespace.
+    let mount_ns = state
+        .nodes
+        .iter()
+        .find(|n| n.name == target)
+        .and_then(|n| n.runtime.as_ref())
+        .map(|rt| rt.mount_ns());
+    let status = lab::command_in_ns(&ns, mount_ns.as_deref(), &command[0], false)?
         .args(&command[1..])
         .status()
         .map_err(|source| LabError::Spawn {

@@ -40,6 +40,11 @@ pub struct AgentConfig {
     pub cni_data_dir: PathBuf,
     /// Where to record which cluster file version was applied (a hash), if anywhere.
     pub status_file: Option<PathBuf>,
+    /// The `cniVersion` of the config it writes: what the node's runtime
+    /// speaks (containerd 1.6 stops at 1.0.0; 1.1.0 adds STATUS and GC).
+    pub cni_version: String,
+    /// Where podnet-cni logs each call (`logFile` in the config), if anywhere.
+    pub cni_log_file: Option<PathBuf>,
 }
 
 /// The version of a cluster file's text that the agent records once applied.
@@ -116,9 +121,10 @@ pub fn plan(cfg: &AgentConfig) -> Result<(Plan, String), AgentError> {
 
 /// The CNI network config for this node's range; pods get the uplink's
 /// GSO size `gso` (BIG TCP when above 64 KiB).
-pub fn cni_conf(plan: &Plan, data_dir: &Path, gso: u32, status_file: Option<&Path>) -> String {
+pub fn cni_conf(plan: &Plan, cfg: &AgentConfig, gso: u32) -> String {
+    let (version, data_dir) = (&cfg.cni_version, &cfg.cni_data_dir);
     let mut conf = json!({
-        "cniVersion": "1.1.0",
+        "cniVersion": version,
         "name": "podnet",
         "plugins": [{
             "type": "podnet-cni",
@@ -134,8 +140,11 @@ pub fn cni_conf(plan: &Plan, data_dir: &Path, gso: u32, status_file: Option<&Pat
             }
         }]
     });
-    if let Some(file) = status_file {
+    if let Some(file) = &cfg.status_file {
         conf["plugins"][0]["agentStatusFile"] = json!(file.display().to_string());
+    }
+    if let Some(file) = &cfg.cni_log_file {
+        conf["plugins"][0]["logFile"] = json!(file.display().to_string());
     }
     serde_json::to_string_pretty(&conf).unwrap_or_default()
 }
@@ -225,7 +234,7 @@ pub fn apply(
         .iter()
         .map(|(dst, p)| format!("{dst} (held by protocol {p})"))
         .collect();
-    let conf = cni_conf(plan, &cfg.cni_data_dir, gso, cfg.status_file.as_deref());
+    let conf = cni_conf(plan, cfg, gso);
     report.cni_conf_written = write_cni_conf(cfg, &conf)?;
     let nat = nat::render(plan);
     if memory.last_nat.as_ref() != Some(&nat) {

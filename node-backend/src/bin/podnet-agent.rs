@@ -37,6 +37,13 @@ struct Args {
     /// podnet-cni's IPAM state directory (written into the CNI config).
     #[arg(long, default_value = "/var/lib/cni/networks")]
     cni_data_dir: PathBuf,
+    /// The cniVersion of the config it writes. 1.0.0 is what runtimes such as
+    /// containerd 1.6 speak; 1.1.0 lets them call STATUS and GC.
+    #[arg(long, default_value = "1.0.0", value_parser = clap::builder::PossibleValuesParser::new(podnet_node::cni::conf::SUPPORTED_VERSIONS))]
+    cni_version: String,
+    /// Have podnet-cni log every call here, one JSON line each (`logFile` in the config).
+    #[arg(long)]
+    cni_log_file: Option<PathBuf>,
     /// Write the applied cluster file's version here after each successful pass.
     #[arg(long)]
     status_file: Option<PathBuf>,
@@ -63,6 +70,8 @@ fn main() {
         cni_conf_dir: a.cni_conf_dir,
         cni_data_dir: a.cni_data_dir,
         status_file: a.status_file,
+        cni_version: a.cni_version,
+        cni_log_file: a.cni_log_file,
     };
     let interval = Duration::from_secs(a.interval.max(1));
     if a.cluster.is_none() {

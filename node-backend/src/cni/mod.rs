@@ -176,8 +176,11 @@ pub fn run(env: &Env, stdin: &[u8]) -> Outcome {
             format!("CNI_COMMAND {other:?} is not one of ADD, DEL, CHECK, VERSION, GC, STATUS"),
         )),
     })();
-    match result {
-        Ok(stdout) => Outcome { stdout, exit: 0 },
+    let outcome = match &result {
+        Ok(stdout) => Outcome {
+            stdout: stdout.clone(),
+            exit: 0,
+        },
         Err(e) => {
             let v = requested_version(stdin).unwrap_or_else(|| "1.1.0".into());
             Outcome {
@@ -185,6 +188,42 @@ pub fn run(env: &Env, stdin: &[u8]) -> Outcome {
                 exit: 1,
             }
         }
+    };
+    log_call(env, stdin, &result);
+    outcome
+}
+
+/// `logFile` (a podnet extension, like other plugins' log file options):
+/// one JSON line per call, so an admin sees every ADD and DEL a runtime
+/// made, with its namespace (empty on the DEL a runtime repeats after the
+/// namespace is gone). Read from the raw config, so refused calls are
+/// logged too; a log that cannot be written never fails the call.
+fn log_call(env: &Env, stdin: &[u8], result: &CniResult<String>) {
+    use std::io::Write;
+    let Some(path) = serde_json::from_slice::<serde_json::Value>(stdin)
+        .ok()
+        .and_then(|v| v.get("logFile")?.as_str().map(std::path::PathBuf::from))
+    else {
+        return;
+    };
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let line = json!({
+        "timeMs": ms,
+        "command": env.command,
+        "containerId": env.container_id,
+        "netns": env.netns.clone().unwrap_or_default(),
+        "ifname": env.ifname,
+        "ok": result.is_ok(),
+        "error": result.as_ref().err().map(|e| e.to_string()),
+    });
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    {
+        let _ = writeln!(f, "{line}");
     }
 }
 

@@ -9,7 +9,7 @@
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ipnetwork::Ipv4Network;
 use podnet_core::net::MacAddr;
@@ -19,7 +19,7 @@ use super::control_plane::ControlPlane;
 use super::error::LabError;
 use super::process::{check_root, start_agent};
 use super::state::{LabNode, LabPod, LabState};
-use super::{cni, open_ns, probe, CLIENT_IP, LAN_GSO_MAX, NODE_PORT};
+use super::{cni, kubernetes, open_ns, probe, CLIENT_IP, LAN_GSO_MAX, NODE_PORT};
 use crate::netlink::{self, NetlinkError, Netns};
 
 /// How long the agents get to apply a cluster file.
@@ -46,6 +46,10 @@ pub struct LabConfig {
     /// ranges, and the agents read Nodes from the API instead of a cluster
     /// file. The lab registers the Node objects a kubelet would.
     pub api: bool,
+    /// A real Kubernetes cluster: the control plane, and on every node
+    /// containerd, a kubelet and kube-proxy; podnet installed from
+    /// `deploy/podnet.yaml`; the pods a Deployment's (see [`super::kubernetes`]).
+    pub kubernetes: bool,
 }
 
 impl LabConfig {
@@ -63,6 +67,16 @@ impl LabConfig {
             && self.name.bytes().all(|b| b.is_ascii_alphanumeric());
         if !name_ok {
             return bad("--name", "must be 1-20 letters or digits");
+        }
+        if self.kubernetes && self.nodes > 10 {
+            // Each node is a kubelet, containerd and kube-proxy.
+            return bad("--nodes", "must be 1 to 10 with --kubernetes");
+        }
+        if self.kubernetes && !self.cluster_network {
+            return bad(
+                "--no-cluster-network",
+                "does not apply to --kubernetes (podnet's DaemonSet always routes between nodes)",
+            );
         }
         Ok(())
     }
@@ -102,13 +116,16 @@ fn build(cfg: &LabConfig) -> Result<LabState, LabError> {
         CLIENT_IP,
         gso,
     )?;
-    if cfg.api {
+    if cfg.api || cfg.kubernetes {
         let ip = CONTROL_PLANE_IP;
         let netns = format!("{}-cp", cfg.name);
         plug_into_lan(&lan, &netns, "cp", MacAddr::on_lan(ip), ip, gso)?;
     }
     if let Some(size) = gso {
         raise_lan_gso(&lan, size)?;
+    }
+    if cfg.kubernetes {
+        return build_kubernetes(state, cfg);
     }
     if cfg.api {
         start_control_plane(&mut state)?;
@@ -119,12 +136,32 @@ fn build(cfg: &LabConfig) -> Result<LabState, LabError> {
     Ok(state)
 }
 
+/// A Kubernetes lab on the LAN just built: the control plane, the nodes'
+/// runtimes and kubelets, podnet from its manifest, the workload.
+fn build_kubernetes(mut state: LabState, cfg: &LabConfig) -> Result<LabState, LabError> {
+    let start = Instant::now();
+    kubernetes::check_tools()?;
+    kubernetes::progress(
+        start,
+        "control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler",
+    );
+    let netns = format!("{}-cp", state.name);
+    let dir = LabState::dir(&state.name).join("cp");
+    let cp = ControlPlane::start(&netns, CONTROL_PLANE_IP, &dir, true)?;
+    state.control_plane = Some(cp);
+    state.save()?;
+    kubernetes::start_nodes(&mut state, &cfg.bin_dir, start)?;
+    kubernetes::install_podnet(&state, start)?;
+    kubernetes::deploy_workload(&mut state, cfg.nodes * cfg.pods_per_node, start)?;
+    Ok(state)
+}
+
 /// The control plane, the Nodes a kubelet would register, and the ranges
 /// node IPAM gives them (which replace the lab's own numbering).
 fn start_control_plane(state: &mut LabState) -> Result<(), LabError> {
     let netns = format!("{}-cp", state.name);
     let dir = LabState::dir(&state.name).join("cp");
-    let cp = ControlPlane::start(&netns, CONTROL_PLANE_IP, &dir)?;
+    let cp = ControlPlane::start(&netns, CONTROL_PLANE_IP, &dir, false)?;
     state.control_plane = Some(cp.clone());
     state.save()?;
     for n in &state.nodes {
@@ -156,6 +193,7 @@ fn plan(cfg: &LabConfig) -> LabState {
             ip: Ipv4Addr::new(192, 168, 1, 10 + k as u8),
             range: Ipv4Network::new(Ipv4Addr::new(10, 244, k as u8, 0), 24).expect("/24"),
             agent_pid: None,
+            runtime: None,
         })
         .collect();
     let spec = ClusterSpec {
@@ -185,6 +223,7 @@ fn plan(cfg: &LabConfig) -> LabState {
         nodes,
         pods: Vec::new(),
         control_plane: None,
+        kubernetes: cfg.kubernetes,
     }
 }
 

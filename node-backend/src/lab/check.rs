@@ -72,14 +72,18 @@ pub struct NodePortProbe {
     pub via: String,
     /// The source address the pod saw (None: no answer).
     pub real_seen: Option<Ipv4Addr>,
-    /// Who the model delivers it to, and the source seen there.
-    pub model: Option<(String, Ipv4Addr)>,
+    /// Who the model delivers it to, and the source seen there: one entry
+    /// per endpoint of the service (kube-proxy picks one at random), `None`
+    /// where the model drops it.
+    pub model: Vec<Option<(String, Ipv4Addr)>>,
 }
 
 impl NodePortProbe {
-    /// The kernel and the model agree.
+    /// The kernel did what the model says one of the endpoints would.
     pub fn agrees(&self) -> bool {
-        self.real_seen == self.model.as_ref().map(|m| m.1)
+        self.model
+            .iter()
+            .any(|m| self.real_seen == m.as_ref().map(|m| m.1))
     }
 }
 
@@ -367,8 +371,11 @@ fn compare_route_tables(state: &LabState, cluster: &Cluster) -> Result<Vec<Strin
         let kernel = netlink::run_in(Some(&open_ns(&n.netns)?), |h| async move {
             netlink::routes(&h).await
         })?;
+        // A Kubernetes lab's nodes have the LAN's default route (Service
+        // addresses need one before kube-proxy rewrites them); it is not podnet's.
         let have: BTreeSet<String> = kernel
             .iter()
+            .filter(|r| !(state.kubernetes && r.dst.prefix() == 0))
             .map(|r| format!("{} via {:?}", r.dst, r.via))
             .collect();
         for r in want.difference(&have) {
@@ -427,32 +434,55 @@ fn compare_route_choices(
     Ok((asked_total, diffs))
 }
 
-/// The NodePort through every node: the source the pod saw beside the model's.
+/// The NodePort through every node: the source the pod saw beside the
+/// model's, for each endpoint the service could pick.
 fn compare_node_ports(
     state: &LabState,
     net: &Network,
     real: &[Addrs],
 ) -> Result<Vec<NodePortProbe>, LabError> {
-    let cluster = net.cluster();
-    let (Some(port), Some(client)) = (
-        state.spec.services.first().map(|s| s.node_port),
-        cluster.clients().first(),
+    let (Some(service), Some(client)) = (
+        state.spec.services.first(),
+        net.cluster().clients().first().map(|c| c.id),
     ) else {
         return Ok(Vec::new());
     };
+    // One model per endpoint: the engine's own pick is one of them.
+    let clusters = service
+        .endpoints
+        .iter()
+        .map(|e| {
+            let mut spec = state.spec.clone();
+            spec.services[0].endpoints = vec![e.clone()];
+            spec.build()
+        })
+        .collect::<Result<Vec<Cluster>, _>>()?;
+    let nets = clusters
+        .iter()
+        .map(Network::new)
+        .collect::<Result<Vec<_>, _>>()?;
     let mut out = Vec::new();
     for (n, real) in state.nodes.iter().zip(real) {
-        let t = net.probe(Endpoint::Client(client.id), n.ip, ProbeKind::Udp(port))?;
-        let model = match (t.verdict, t.received()) {
-            (Verdict::Delivered { to }, Some(f)) => Some((
-                cluster
-                    .name_of(to)
-                    .trim_start_matches("default/")
-                    .to_string(),
-                f.src,
-            )),
-            _ => None,
-        };
+        let model = nets
+            .iter()
+            .map(|net| {
+                let t = net.probe(
+                    Endpoint::Client(client),
+                    n.ip,
+                    ProbeKind::Udp(service.node_port),
+                )?;
+                Ok(match (t.verdict, t.received()) {
+                    (Verdict::Delivered { to }, Some(f)) => Some((
+                        net.cluster()
+                            .name_of(to)
+                            .trim_start_matches("default/")
+                            .to_string(),
+                        f.src,
+                    )),
+                    _ => None,
+                })
+            })
+            .collect::<Result<Vec<_>, LabError>>()?;
         out.push(NodePortProbe {
             via: n.name.clone(),
             real_seen: real.1,
@@ -579,9 +609,16 @@ impl Report {
             let real = np.real_seen.map_or("no answer".to_string(), |s| {
                 format!("answered, source seen {s}")
             });
-            let model = np.model.as_ref().map_or("dropped".to_string(), |(to, s)| {
-                format!("to {to}, source seen {s}")
-            });
+            let model = np
+                .model
+                .iter()
+                .map(|m| {
+                    m.as_ref().map_or("dropped".to_string(), |(to, s)| {
+                        format!("to {to}, source seen {s}")
+                    })
+                })
+                .collect::<Vec<_>>()
+                .join(" | ");
             let mark = if np.agrees() { "✓" } else { "≠" };
             let _ = writeln!(
                 out,

@@ -47,6 +47,14 @@ pub struct ControlPlane {
     pub apiserver: Option<u32>,
     /// kube-controller-manager's pid.
     pub controller_manager: Option<u32>,
+    /// kube-scheduler's pid (a Kubernetes lab's; the API-only lab has no Pods to place).
+    #[serde(default)]
+    pub scheduler: Option<u32>,
+    /// Every controller a cluster with kubelets needs (Deployments,
+    /// DaemonSets, Endpoints, service-account tokens, node lifecycle), not
+    /// only node IPAM.
+    #[serde(default)]
+    pub full: bool,
 }
 
 /// The Kubernetes binaries' directory, checked: a clear error names the command that builds them.
@@ -54,7 +62,13 @@ pub fn kube_bin() -> Result<PathBuf, LabError> {
     let dir = std::env::var_os("PODNET_KUBE_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| DEFAULT_KUBE_BIN.into());
-    for b in ["kube-apiserver", "kube-controller-manager"] {
+    for b in [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kubelet",
+        "kube-proxy",
+    ] {
         if !dir.join(b).is_file() {
             return Err(LabError::Missing {
                 what: format!("{} (Kubernetes 1.20.2)", dir.join(b).display()),
@@ -110,7 +124,14 @@ impl ControlPlane {
     /// Starts etcd, the API server and the controller manager in `netns`
     /// (which must exist and have `ip` on its LAN link), and waits until the
     /// API server is ready.
-    pub fn start(netns: &str, ip: Ipv4Addr, dir: &Path) -> Result<ControlPlane, LabError> {
+    /// With `full`, also kube-scheduler and every controller a cluster with
+    /// kubelets needs.
+    pub fn start(
+        netns: &str,
+        ip: Ipv4Addr,
+        dir: &Path,
+        full: bool,
+    ) -> Result<ControlPlane, LabError> {
         let bin = kube_bin()?;
         fs::create_dir_all(dir).map_err(LabError::file("create", dir))?;
         let mut cp = ControlPlane {
@@ -122,6 +143,8 @@ impl ControlPlane {
             etcd: None,
             apiserver: None,
             controller_manager: None,
+            scheduler: None,
+            full,
         };
         cp.write_keys_and_kubeconfig()?;
         cp.etcd = Some(cp.spawn("etcd", "etcd".into(), &cp.etcd_args())?);
@@ -129,6 +152,13 @@ impl ControlPlane {
         let cm = cp.bin.join("kube-controller-manager");
         cp.controller_manager =
             Some(cp.spawn("controller-manager", cm, &cp.controller_manager_args())?);
+        if full {
+            let args = [
+                format!("--kubeconfig={}", cp.kubeconfig.display()),
+                "--leader-elect=false".into(),
+            ];
+            cp.scheduler = Some(cp.spawn("scheduler", cp.bin.join("kube-scheduler"), &args)?);
+        }
         Ok(cp)
     }
 
@@ -193,14 +223,25 @@ impl ControlPlane {
 
     fn controller_manager_args(&self) -> Vec<String> {
         let d = self.dir.display();
-        vec![
+        let mut args = vec![
             format!("--kubeconfig={d}/kubeconfig"),
             "--allocate-node-cidrs".into(),
             format!("--cluster-cidr={CLUSTER_CIDR}"),
             "--node-cidr-mask-size=24".into(),
-            "--controllers=nodeipam,serviceaccount".into(),
             "--leader-elect=false".into(),
-        ]
+        ];
+        if self.full {
+            // Tokens for Pods' service accounts, with the API server's own
+            // certificate as their CA, so in-cluster clients verify it.
+            args.extend([
+                "--controllers=*".into(),
+                format!("--service-account-private-key-file={d}/sa.key"),
+                format!("--root-ca-file={d}/pki/apiserver.crt"),
+            ]);
+        } else {
+            args.push("--controllers=nodeipam,serviceaccount".into());
+        }
+        args
     }
 
     /// One process in the control-plane namespace, its output in `<name>.log`.
@@ -333,6 +374,7 @@ impl ControlPlane {
     /// `podnet lab up` that started them; `lab down` stops them.
     pub fn stop(&mut self) {
         for pid in [
+            self.scheduler.take(),
             self.controller_manager.take(),
             self.apiserver.take(),
             self.etcd.take(),

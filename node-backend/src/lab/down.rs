@@ -7,7 +7,8 @@
 use std::fs;
 
 use super::error::LabError;
-use super::process::{check_root, processes_under, serving, stop};
+use super::kubernetes::node::{release_mount_ns, remove_host_dirs};
+use super::process::{check_root, descendants, processes_under, serving, stop, stop_all};
 use super::state::LabState;
 use crate::netlink;
 
@@ -26,11 +27,15 @@ pub struct DownReport {
 pub fn down(name: &str) -> Result<DownReport, LabError> {
     check_root("removes network namespaces")?;
     let mut report = DownReport::default();
-    // Agents and the control plane: every process that names the lab's directory.
-    for pid in processes_under(&LabState::dir(name)) {
-        stop(pid);
-        report.agents += 1;
-    }
+    // Agents, the control plane, and a Kubernetes lab's kubelets,
+    // containerds, shims and kube-proxies: every process that names the
+    // lab's directory. The containers are the shims' children: found first,
+    // stopped once nothing is left to restart them.
+    let lab = processes_under(&LabState::dir(name));
+    let containers = descendants(&lab);
+    report.agents = lab.len() + containers.len();
+    stop_all(&lab);
+    stop_all(&containers);
     // A live server keeps the namespaces alive through its capture sockets.
     if let Some(pid) = serving(name) {
         stop(pid);
@@ -46,6 +51,14 @@ pub fn down(name: &str) -> Result<DownReport, LabError> {
         }
     }
     let dir = LabState::dir(name);
+    // Each Kubernetes node's mount namespace, with every mount made in it.
+    for node in fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let runtime = node.path().join("k8s");
+        if runtime.join("ns").is_dir() {
+            release_mount_ns(&runtime);
+        }
+    }
+    remove_host_dirs(&dir.join("host-dirs"));
     if dir.exists() {
         fs::remove_dir_all(&dir).map_err(LabError::file("remove", &dir))?;
     }

@@ -109,6 +109,10 @@ pub enum LabError {
     /// The lab's Kubernetes control plane did not come up or answer.
     #[error("the lab's control plane: {0}")]
     ControlPlane(String),
+    /// A node's runtime (images, containerd, kubelet, kube-proxy) or its
+    /// Kubernetes objects did not come up as they should.
+    #[error("the Kubernetes lab: {0}")]
+    Kubernetes(String),
     /// A tool the lab needs is not installed.
     #[error("{what} is missing: {fix}")]
     Missing {

@@ -27,6 +27,7 @@ pub mod cni;
 pub mod control_plane;
 pub mod down;
 pub mod error;
+pub mod kubernetes;
 pub mod probe;
 pub mod process;
 pub mod serve;
@@ -34,12 +35,12 @@ pub mod state;
 pub mod status;
 
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use build::{up, LabConfig};
 pub use down::{down, DownReport};
 pub use error::LabError;
-pub use process::{command_in, serve_pid_file, start_agent, stop};
+pub use process::{command_in, command_in_ns, serve_pid_file, start_agent, stop};
 pub use state::{LabNode, LabPod, LabState};
 pub use status::status;
 
@@ -59,5 +60,16 @@ pub const LAN_GSO_MAX: u32 = netlink::GSO_MAX;
 
 /// Opens one of the lab's namespaces.
 fn open_ns(name: &str) -> Result<Netns, LabError> {
-    Ok(Netns::open(&Path::new("/run/netns").join(name))?)
+    Ok(Netns::open(&ns_path(name))?)
+}
+
+/// A lab member's network namespace: a name under `/run/netns`, or (a
+/// Kubernetes lab's pods, whose namespaces containerd keeps inside the
+/// node) a path such as `/proc/PID/ns/net`.
+pub fn ns_path(ns: &str) -> PathBuf {
+    if ns.starts_with('/') {
+        PathBuf::from(ns)
+    } else {
+        Path::new("/run/netns").join(ns)
+    }
 }

@@ -11,7 +11,6 @@
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -200,7 +199,7 @@ pub fn now_us() -> u64 {
 /// Runs a page's probe inside the lab.
 pub fn run(state: &LabState, req: &ProbeRequest) -> Result<ProbeResult, ProbeError> {
     let (netns, dst) = validate(state, req)?;
-    let ns = Netns::open(&Path::new("/run/netns").join(&netns)).map_err(io)?;
+    let ns = Netns::open(&crate::lab::ns_path(&netns)).map_err(io)?;
     let mut result = ProbeResult {
         from: req.from.clone(),
         to: req.to.clone(),

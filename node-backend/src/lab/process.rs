@@ -15,23 +15,45 @@ use std::time::{Duration, Instant};
 use super::error::LabError;
 use super::state::{LabNode, LabState};
 
-/// A command that will run inside namespace `ns` (and, if `detach`, in its own session).
+/// A command that will run inside network namespace `ns` (a lab name, or a
+/// path such as `/proc/PID/ns/net`) and, if `detach`, in its own session.
 pub fn command_in(
     ns: &str,
     program: impl AsRef<std::ffi::OsStr>,
     detach: bool,
 ) -> Result<Command, LabError> {
-    let path = Path::new("/run/netns").join(ns);
+    command_in_ns(ns, None, program, detach)
+}
+
+/// Like [`command_in`], also inside the mount namespace kept at `mount_ns`
+/// (a Kubernetes lab node's).
+pub fn command_in_ns(
+    ns: &str,
+    mount_ns: Option<&Path>,
+    program: impl AsRef<std::ffi::OsStr>,
+    detach: bool,
+) -> Result<Command, LabError> {
+    let path = super::ns_path(ns);
     let file = File::open(&path).map_err(LabError::file("open namespace", &path))?;
+    let mnt = match mount_ns {
+        Some(p) => Some(File::open(p).map_err(LabError::file("open namespace", p))?),
+        None => None,
+    };
     let mut cmd = Command::new(program);
-    // SAFETY: only async-signal-safe syscalls run between fork and exec; `file`
-    // is moved into the closure, so its descriptor stays open until exec.
+    // SAFETY: only async-signal-safe syscalls run between fork and exec; the
+    // files are moved into the closure, so their descriptors stay open until exec.
     unsafe {
         cmd.pre_exec(move || {
             nix::sched::setns(
                 BorrowedFd::borrow_raw(file.as_raw_fd()),
                 nix::sched::CloneFlags::CLONE_NEWNET,
             )?;
+            if let Some(m) = &mnt {
+                nix::sched::setns(
+                    BorrowedFd::borrow_raw(m.as_raw_fd()),
+                    nix::sched::CloneFlags::CLONE_NEWNS,
+                )?;
+            }
             if detach {
                 nix::unistd::setsid()?;
             }
@@ -63,13 +85,21 @@ pub fn start_agent(state: &LabState, node: &LabNode, bin_dir: &Path) -> Result<u
             .args(["--cluster-cidr", super::control_plane::CLUSTER_CIDR]),
         None => cmd.arg("--cluster").arg(state.cluster_file()),
     };
-    cmd.args(["--node", &node.name, "--interval", "2"])
-        .arg("--cni-conf-dir")
-        .arg(state.cni_dir(&node.name))
-        .arg("--cni-data-dir")
-        .arg(dir.join("ipam"))
-        .arg("--status-file")
-        .arg(dir.join("applied"));
+    // The lab's runtime is podnet's own, which speaks 1.1.0 (STATUS, GC).
+    cmd.args([
+        "--node",
+        &node.name,
+        "--interval",
+        "2",
+        "--cni-version",
+        "1.1.0",
+    ])
+    .arg("--cni-conf-dir")
+    .arg(state.cni_dir(&node.name))
+    .arg("--cni-data-dir")
+    .arg(dir.join("ipam"))
+    .arg("--status-file")
+    .arg(dir.join("applied"));
     spawn_logged(cmd, program, &dir.join("agent.log"))
 }
 
@@ -166,5 +196,64 @@ pub fn stop(pid: u32) {
         }
         let _ = kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
+    }
+}
+
+/// Every process below `roots` in the process tree (children, their
+/// children, …), read from `/proc`.
+pub(crate) fn descendants(roots: &[u32]) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // "pid (comm) state ppid …": comm may hold spaces and parentheses.
+            let ppid = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut found: Vec<u32> = Vec::new();
+    let mut frontier: Vec<u32> = roots.to_vec();
+    while let Some(p) = frontier.pop() {
+        for &(child, parent) in &parents {
+            if parent == p && !found.contains(&child) && !roots.contains(&child) {
+                found.push(child);
+                frontier.push(child);
+            }
+        }
+    }
+    found
+}
+
+/// Stops many processes at once: TERM to all, up to 3 s for them to go, then KILL.
+pub(crate) fn stop_all(pids: &[u32]) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::sys::wait::{waitpid, WaitPidFlag};
+    use nix::unistd::Pid;
+    let pids: Vec<Pid> = pids.iter().map(|&p| Pid::from_raw(p as i32)).collect();
+    for &p in &pids {
+        let _ = kill(p, Signal::SIGTERM);
+    }
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        let left = pids.iter().filter(|&&p| {
+            let _ = waitpid(p, Some(WaitPidFlag::WNOHANG));
+            kill(p, None).is_ok()
+        });
+        if left.count() == 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for &p in &pids {
+        let _ = kill(p, Signal::SIGKILL);
+        let _ = waitpid(p, Some(WaitPidFlag::WNOHANG));
     }
 }

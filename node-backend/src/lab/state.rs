@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::control_plane::ControlPlane;
 use super::error::LabError;
+use super::kubernetes::NodeRuntime;
 use super::{CLIENT_IP, STATE_ROOT};
 
 /// A node of the lab.
@@ -29,8 +30,12 @@ pub struct LabNode {
     pub ip: Ipv4Addr,
     /// Pod range.
     pub range: Ipv4Network,
-    /// The agent's process id.
+    /// The agent's process id (the lab's own agent; a Kubernetes lab's
+    /// runs in podnet's DaemonSet pod instead).
     pub agent_pid: Option<u32>,
+    /// containerd, kubelet and kube-proxy (a Kubernetes lab).
+    #[serde(default)]
+    pub runtime: Option<NodeRuntime>,
 }
 
 /// A pod of the lab.
@@ -60,6 +65,11 @@ pub struct LabState {
     /// The Kubernetes control plane, when the agents read the API (`lab up --api`).
     #[serde(default)]
     pub control_plane: Option<ControlPlane>,
+    /// A Kubernetes lab (`lab up --kubernetes`): kubelets and containerd on
+    /// every node, podnet installed from `deploy/podnet.yaml`, the workload
+    /// as Kubernetes objects. Its pods are read from the API.
+    #[serde(default)]
+    pub kubernetes: bool,
 }
 
 impl LabState {

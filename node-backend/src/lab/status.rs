@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use podnet_core::route::RouteProto;
 
 use super::error::LabError;
+use super::kubernetes::{self, ApiView};
 use super::open_ns;
 use super::process::alive;
 use super::state::LabState;
@@ -29,31 +30,91 @@ pub fn status(state: &LabState) -> Result<String, LabError> {
         };
         let _ = writeln!(
             out,
-            "control plane in {}: API https://{}:{} ({}), node IPAM ({}), kubeconfig {}",
+            "control plane in {}: API https://{}:{} ({}), node IPAM ({}){}, kubeconfig {}",
             cp.netns,
             cp.ip,
             super::control_plane::API_PORT,
             up(cp.apiserver),
             up(cp.controller_manager),
+            if cp.full {
+                format!(", kube-scheduler ({})", up(cp.scheduler))
+            } else {
+                String::new()
+            },
             cp.kubeconfig.display()
         );
     }
+    let api = match &state.control_plane {
+        Some(cp) if state.kubernetes => Some(ApiView {
+            nodes: kubernetes::nodes(cp)?,
+            pods: kubernetes::pods(cp)?,
+        }),
+        _ => None,
+    };
     for n in &state.nodes {
-        let running = n.agent_pid.is_some_and(alive);
-        let _ = writeln!(
-            out,
-            "\n{}  eth0 {}  pods {}  agent {}",
-            n.name,
-            n.ip,
-            n.range,
-            if running { "running" } else { "NOT running" }
-        );
-        for p in state.pods.iter().filter(|p| p.node == n.name) {
-            let _ = writeln!(out, "  {:<10} {}", p.name, p.ip);
+        let running = |pid: Option<u32>| {
+            if pid.is_some_and(alive) {
+                "running"
+            } else {
+                "NOT running"
+            }
+        };
+        match (&api, &n.runtime) {
+            (Some(api), Some(rt)) => {
+                let node = api.nodes.iter().find(|v| v.name == n.name);
+                let ready = match node {
+                    Some(v) if v.ready => "Ready".to_string(),
+                    Some(v) => format!("NotReady ({})", v.reason),
+                    None => "not registered".to_string(),
+                };
+                let cidr = node
+                    .and_then(|v| v.pod_cidr.as_deref())
+                    .unwrap_or("none yet");
+                let _ = writeln!(
+                    out,
+                    "\n{}  eth0 {}  podCIDR {cidr}  {ready}\n  kubelet {}, containerd {}, kube-proxy {}",
+                    n.name,
+                    n.ip,
+                    running(rt.kubelet),
+                    running(rt.containerd),
+                    running(rt.kube_proxy)
+                );
+                let _ = writeln!(out, "  pods (API):");
+                for p in api
+                    .pods
+                    .iter()
+                    .filter(|p| p.node.as_deref() == Some(&n.name))
+                {
+                    let ip = p.ip.map_or("-".to_string(), |ip| ip.to_string());
+                    let _ = writeln!(out, "    {:<44} {:<15} {}", p.name, ip, p.phase);
+                }
+            }
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "\n{}  eth0 {}  pods {}  agent {}",
+                    n.name,
+                    n.ip,
+                    n.range,
+                    running(n.agent_pid)
+                );
+                for p in state.pods.iter().filter(|p| p.node == n.name) {
+                    let _ = writeln!(out, "  {:<10} {}", p.name, p.ip);
+                }
+            }
         }
-        let routes = netlink::run_in(Some(&open_ns(&n.netns)?), |h| async move {
-            netlink::routes(&h).await
+        let (bridge, routes) = netlink::run_in(Some(&open_ns(&n.netns)?), |h| async move {
+            let bridge = match netlink::link(&h, "cni0").await? {
+                Some(l) => Some(netlink::addresses(&h, l.header.index).await?),
+                None => None,
+            };
+            Ok((bridge, netlink::routes(&h).await?))
         })?;
+        let bridge = bridge.map_or("no cni0 bridge".to_string(), |a| {
+            let a: Vec<String> = a.iter().map(|a| a.to_string()).collect();
+            format!("bridge cni0 {}", a.join(" "))
+        });
+        let _ = writeln!(out, "  kernel: {bridge}");
         let _ = writeln!(out, "  routes:");
         for r in routes {
             let via = r.via.map(|v| format!(" via {v}")).unwrap_or_default();
@@ -67,6 +128,7 @@ pub fn status(state: &LabState) -> Result<String, LabError> {
 fn proto_name(proto: u8) -> String {
     match proto {
         2 => "kernel".into(),
+        4 => "static".into(),
         RouteProto::PODNET_NUMBER => "podnet".into(),
         p => p.to_string(),
     }

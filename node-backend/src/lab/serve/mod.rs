@@ -124,7 +124,7 @@ fn start_capture(
             continue;
         }
         taps += map.len();
-        let ns = crate::netlink::Netns::open(&std::path::Path::new("/run/netns").join(&netns))?;
+        let ns = crate::netlink::Netns::open(&crate::lab::ns_path(&netns))?;
         let t = capture::start(ns, map, tx.clone(), counters.clone(), stop.clone())
             .map_err(|e| LabError::Serve(format!("cannot capture in {netns}: {e}")))?;
         threads.push(t);

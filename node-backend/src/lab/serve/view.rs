@@ -6,7 +6,6 @@
 //! eth0 address), so a node whose agent never ran looks like one.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use podnet_core::forward::capture::Tap;
 use podnet_core::lab_api::{LabView, LinkView, NsView, Role, RouteView};
@@ -16,7 +15,7 @@ use crate::lab::{LabError, LabState};
 use crate::netlink::{self, Netns};
 
 fn read_ns(netns: &str) -> Result<(Vec<LinkView>, Vec<RouteView>), LabError> {
-    let ns = Netns::open(&Path::new("/run/netns").join(netns))?;
+    let ns = Netns::open(&crate::lab::ns_path(netns))?;
     Ok(netlink::run_in(Some(&ns), |h| async move {
         let links = netlink::links(&h).await?;
         let routes = netlink::routes(&h)

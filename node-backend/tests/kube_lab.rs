@@ -1,0 +1,378 @@
+//! The Kubernetes lab (`podnet lab up --kubernetes`), as root, with nothing
+//! faked: etcd, kube-apiserver, kube-controller-manager and kube-scheduler
+//! 1.20.2 in `L-cp`; containerd, a kubelet and kube-proxy in every node
+//! namespace; podnet installed from `deploy/podnet.yaml` (its DaemonSet's
+//! agent writes the CNI config the kubelets wait for); the Pods a
+//! Deployment's, wired by containerd through podnet-cni. Each lab is torn
+//! down on drop, also when an assertion fails; the two tests take turns
+//! (each lab is a whole cluster on two cores).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use podnet_node::lab::control_plane::ControlPlane;
+use podnet_node::lab::kubernetes::{self, MANIFEST};
+use podnet_node::lab::LabState;
+
+mod common;
+
+use common::{text, Lab, PODNET};
+
+static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn cp(lab: &Lab) -> ControlPlane {
+    lab.state()
+        .control_plane
+        .expect("a Kubernetes lab has a control plane")
+}
+
+fn current(lab: &Lab) -> LabState {
+    LabState::current(&lab.name).expect("the lab as the API sees it")
+}
+
+/// Polls `f` every 250 ms until it returns something; fails after `within`.
+fn poll<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < within,
+            "timed out after {within:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn check_passes(lab: &Lab, when: &str) {
+    let out = lab.podnet(&["lab", "check"]);
+    assert!(
+        out.status.success(),
+        "lab check {when}:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// (pod name, IP) of the workload, sorted.
+fn pods(lab: &Lab) -> Vec<(String, String)> {
+    let mut v: Vec<_> = current(lab)
+        .pods
+        .iter()
+        .map(|p| (p.name.clone(), p.ip.to_string()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// podnet-cni's log on a node: (command, containerId, netns) per call.
+fn cni_calls(state: &LabState, node: &str) -> Vec<(String, String, String)> {
+    let rt = state
+        .nodes
+        .iter()
+        .find(|n| n.name == node)
+        .unwrap()
+        .runtime
+        .clone()
+        .unwrap();
+    let log = std::fs::read_to_string(rt.host_path("/run/podnet/cni.log")).unwrap_or_default();
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| {
+            let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            (s("command"), s("containerId"), s("netns"))
+        })
+        .collect()
+}
+
+/// Everything a lab could leave behind on the machine.
+#[derive(Debug, PartialEq, Eq)]
+struct Leftovers {
+    processes: Vec<String>,
+    mounts: Vec<String>,
+    namespaces: Vec<String>,
+    host_links: BTreeSet<String>,
+    state_dir: bool,
+}
+
+fn leftovers(name: &str, host_links_before: &BTreeSet<String>) -> Leftovers {
+    let dir = format!("/run/podnet-lab/{name}/");
+    let processes = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            (cmd.contains(&dir) && pid != std::process::id()).then_some(cmd)
+        })
+        .collect();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&dir) || l.contains(&dir[..dir.len() - 1]))
+        .map(str::to_string)
+        .collect();
+    let namespaces = podnet_node::netlink::netns_with_prefix(&format!("{name}-"));
+    Leftovers {
+        processes,
+        mounts,
+        namespaces,
+        host_links: host_links()
+            .difference(host_links_before)
+            .cloned()
+            .collect(),
+        state_dir: Path::new(&dir).exists(),
+    }
+}
+
+fn host_links() -> BTreeSet<String> {
+    let out = Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .unwrap();
+    text(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(':').nth(1).map(|n| n.trim().to_string()))
+        .collect()
+}
+
+fn nothing_left() -> Leftovers {
+    Leftovers {
+        processes: vec![],
+        mounts: vec![],
+        namespaces: vec![],
+        host_links: BTreeSet::new(),
+        state_dir: false,
+    }
+}
+
+#[test]
+fn a_real_cluster_comes_up_on_podnet_and_keeps_its_pods_through_deletes_and_restarts() {
+    let _one = ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let links_before = host_links();
+    let lab = Lab::up(&["--kubernetes", "--nodes", "2", "--pods-per-node", "2"]);
+    let control = cp(&lab);
+
+    // Every Node Ready; the workload's Pods Running on both nodes, each
+    // with an address from its node's podCIDR; the whole matrix and the
+    // NodePort through kube-proxy as the model says.
+    let nodes = kubernetes::nodes(&control).unwrap();
+    assert_eq!(nodes.len(), 2);
+    assert!(nodes.iter().all(|n| n.ready), "{nodes:?}");
+    let state = current(&lab);
+    assert_eq!(state.pods.len(), 4, "{:?}", state.pods);
+    for n in &state.nodes {
+        let on: Vec<_> = state.pods.iter().filter(|p| p.node == n.name).collect();
+        assert!(!on.is_empty(), "the scheduler put no Pod on {}", n.name);
+        assert!(
+            on.iter().all(|p| n.range.contains(p.ip)),
+            "{} {:?} {:?}",
+            n.name,
+            n.range,
+            on
+        );
+        let api_cidr = nodes
+            .iter()
+            .find(|v| v.name == n.name)
+            .unwrap()
+            .pod_cidr
+            .clone();
+        assert_eq!(
+            api_cidr,
+            Some(n.range.to_string()),
+            "the range is node IPAM's"
+        );
+    }
+    check_passes(&lab, "after lab up");
+
+    // Deleting a Pod: the kubelet stops its sandbox (DEL with its
+    // namespace), removes it (DEL again, the namespace gone), the address
+    // goes back, and the Deployment's replacement gets one.
+    let victim = state.pods[0].clone();
+    let node = state
+        .nodes
+        .iter()
+        .find(|n| n.name == victim.node)
+        .unwrap()
+        .clone();
+    let rt = node.runtime.clone().unwrap();
+    let sandbox = rt
+        .sandboxes()
+        .into_iter()
+        .find(|s| s.1 == victim.name)
+        .expect("the victim's sandbox in containerd")
+        .3;
+    let ipam_file = rt.host_path("/var/lib/cni/networks/podnet/ipam.json");
+    let ipam = std::fs::read_to_string(&ipam_file).unwrap();
+    assert!(
+        ipam.contains(&sandbox),
+        "the sandbox's address is not in the IPAM state: {ipam}"
+    );
+    control
+        .kubectl(&["delete", "pod", &victim.name, "--wait=true"], None)
+        .unwrap();
+    let dels = poll(
+        "both DELs of the deleted Pod's sandbox",
+        Duration::from_secs(60),
+        || {
+            let dels: Vec<_> = cni_calls(&state, &node.name)
+                .into_iter()
+                .filter(|(c, id, _)| c == "DEL" && *id == sandbox)
+                .collect();
+            (dels.iter().any(|d| !d.2.is_empty()) && dels.iter().any(|d| d.2.is_empty()))
+                .then_some(dels)
+        },
+    );
+    assert!(
+        !dels[0].2.is_empty(),
+        "the first DEL has the namespace: {dels:?}"
+    );
+    let ipam = std::fs::read_to_string(&ipam_file).unwrap();
+    assert!(
+        !ipam.contains(&sandbox),
+        "the deleted sandbox still holds an address: {ipam}"
+    );
+    let after = poll(
+        "the replacement Pod Running",
+        Duration::from_secs(90),
+        || {
+            let p = pods(&lab);
+            (p.len() == 4 && !p.iter().any(|(n, _)| *n == victim.name)).then_some(p)
+        },
+    );
+    let fresh = current(&lab);
+    for p in &fresh.pods {
+        let n = fresh.nodes.iter().find(|n| n.name == p.node).unwrap();
+        assert!(n.range.contains(p.ip), "{p:?} outside {}", n.range);
+    }
+
+    // Restarting a kubelet, then a containerd: the running Pods are the
+    // same Pods at the same addresses, and still reachable.
+    let mut s = lab.state();
+    s.restart_kubelet("node1").unwrap();
+    s.restart_containerd("node2").unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    poll(
+        "both Nodes Ready after the restarts",
+        Duration::from_secs(60),
+        || {
+            kubernetes::nodes(&control)
+                .ok()?
+                .iter()
+                .all(|n| n.ready)
+                .then_some(())
+        },
+    );
+    assert_eq!(
+        pods(&lab),
+        after,
+        "the restarts replaced or re-addressed Pods"
+    );
+    check_passes(
+        &lab,
+        "after restarting node1's kubelet and node2's containerd",
+    );
+
+    // Without podnet's DaemonSet the running Pods keep working: the agent
+    // leaves the routes in place when it stops. A route lost meanwhile is
+    // back once the manifest is applied again.
+    control
+        .kubectl(
+            &[
+                "-n",
+                "kube-system",
+                "delete",
+                "daemonset",
+                "podnet",
+                "--wait=true",
+            ],
+            None,
+        )
+        .unwrap();
+    poll("the DaemonSet's Pods gone", Duration::from_secs(60), || {
+        let p = kubernetes::pods(&control).ok()?;
+        (!p.iter().any(|p| p.name.starts_with("kube-system/podnet-"))).then_some(())
+    });
+    check_passes(&lab, "with the DaemonSet deleted");
+    let peer = fresh.nodes[1].range.to_string();
+    let del = lab.podnet(&["lab", "exec", "node1", "--", "ip", "route", "del", &peer]);
+    assert!(del.status.success(), "{}", text(&del.stderr));
+    assert!(
+        !lab.podnet(&["lab", "check"]).status.success(),
+        "a lost route must fail the check"
+    );
+    control
+        .kubectl(&["apply", "-f", "-"], Some(MANIFEST))
+        .unwrap();
+    poll(
+        "the route back after kubectl apply",
+        Duration::from_secs(90),
+        || lab.routes("node1").contains(&peer).then_some(()),
+    );
+    check_passes(&lab, "after re-applying deploy/podnet.yaml");
+
+    // lab down: no process, mount, namespace, link or state left.
+    let name = lab.name.clone();
+    let down = lab.podnet(&["lab", "down"]);
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    assert_eq!(leftovers(&name, &links_before), nothing_left());
+}
+
+#[test]
+fn lab_down_after_a_kill_9_of_lab_up_leaves_nothing_behind() {
+    let _one = ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let links_before = host_links();
+    let name = format!("pk{}", std::process::id() % 100_000);
+    let mut up = Command::new(PODNET)
+        .args(["lab", "--name", &name, "up", "--kubernetes", "--nodes", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = Lab { name: name.clone() };
+    // Killed once the nodes run podnet's DaemonSet Pods: containers,
+    // shims, kubelet mounts and pod namespaces all exist by then.
+    let state_file = LabState::dir(&name).join("state.json");
+    poll(
+        "podnet's agents running in their DaemonSet Pods",
+        Duration::from_secs(180),
+        || {
+            let s: LabState = serde_json::from_slice(&std::fs::read(&state_file).ok()?).ok()?;
+            let cp = s.control_plane.clone()?;
+            let pods = kubernetes::pods(&cp).ok()?;
+            (pods
+                .iter()
+                .filter(|p| p.name.starts_with("kube-system/podnet-") && p.phase == "Running")
+                .count()
+                == 2)
+                .then_some(())
+        },
+    );
+    up.kill().unwrap();
+    let _ = up.wait();
+    let down = Command::new(PODNET)
+        .args(["lab", "--name", &name, "down"])
+        .output()
+        .unwrap();
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    let agents = Command::new("pgrep")
+        .args(["-f", "/bin/podnet-agent"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&agents.stdout).trim().is_empty(),
+        "DaemonSet agents left: {}",
+        text(&agents.stdout)
+    );
+    assert_eq!(leftovers(&name, &links_before), nothing_left());
+    drop(guard);
+}
