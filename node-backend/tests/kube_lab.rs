@@ -13,6 +13,10 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use podnet_core::forward::capture::{compare, replay};
+use podnet_core::forward::{L4Repr, Network};
+use podnet_core::lab_api::LiveTrace;
+use podnet_core::topology::spec::ClusterSpec;
 use podnet_node::lab::control_plane::ControlPlane;
 use podnet_node::lab::kubernetes::{self, MANIFEST};
 use podnet_node::lab::LabState;
@@ -151,6 +155,64 @@ fn nothing_left() -> Leftovers {
     }
 }
 
+/// `lab serve` on the Kubernetes lab: the page's cluster is the API's
+/// Pods at the kernels' addresses, and a ping between Pods on two nodes is
+/// captured and replays on the model hop for hop.
+fn live_mode_draws_the_cluster_the_api_reports(lab: &Lab, state: &LabState) {
+    let (mut server, addr) = common::serve(&lab.name);
+    let stop = |server: &mut std::process::Child| {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(server.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = server.wait();
+    };
+    let (status, body) = common::http(&addr, "GET", "/api/lab", &[], "");
+    assert_eq!(status, 200, "{body}");
+    let view: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let spec: ClusterSpec = serde_json::from_value(view["spec"].clone()).unwrap();
+    let seen: BTreeSet<(String, Option<std::net::Ipv4Addr>)> =
+        spec.pods.iter().map(|p| (p.name.clone(), p.ip)).collect();
+    let api: BTreeSet<_> = state
+        .pods
+        .iter()
+        .map(|p| (p.name.clone(), Some(p.ip)))
+        .collect();
+    assert_eq!(seen, api, "the page's Pods are not the API's");
+    let from = state.pods.iter().find(|p| p.node == "node1").unwrap();
+    let to = state.pods.iter().find(|p| p.node == "node2").unwrap();
+    let req = serde_json::json!({ "from": from.name, "to": to.name, "proto": "ping" }).to_string();
+    let (status, body) = common::http(
+        &addr,
+        "POST",
+        "/api/probe",
+        &[("Content-Type", "application/json")],
+        &req,
+    );
+    assert_eq!(status, 200, "{body}");
+    let r: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(r["answered"], true, "{r}");
+    let id = r["icmp_id"].as_u64().unwrap() as u16;
+    let cluster = spec.build().unwrap();
+    let net = Network::new(&cluster).unwrap();
+    let trace = poll("the captured ping", Duration::from_secs(10), || {
+        let (_, body) = common::http(&addr, "GET", "/api/traces", &[], "");
+        let traces: Vec<LiveTrace> = serde_json::from_str(&body).ok()?;
+        traces.into_iter().find(|t| {
+            matches!(t.trace.sent.map(|f| f.l4), Some(L4Repr::IcmpEcho { request: true, id: i, .. }) if i == id)
+        })
+    });
+    let model = replay(&net, &trace.trace).unwrap();
+    let agrees = compare(&model, &trace.trace).agrees();
+    stop(&mut server);
+    assert!(
+        agrees,
+        "kernel: {:#?}\nmodel: {:#?}",
+        trace.trace.explain(&cluster),
+        model.explain(&cluster)
+    );
+}
+
 #[test]
 fn a_real_cluster_comes_up_on_podnet_and_keeps_its_pods_through_deletes_and_restarts() {
     let _one = ONE_CLUSTER_AT_A_TIME
@@ -191,6 +253,7 @@ fn a_real_cluster_comes_up_on_podnet_and_keeps_its_pods_through_deletes_and_rest
         );
     }
     check_passes(&lab, "after lab up");
+    live_mode_draws_the_cluster_the_api_reports(&lab, &state);
 
     // Deleting a Pod: the kubelet stops its sandbox (DEL with its
     // namespace), removes it (DEL again, the namespace gone), the address

@@ -4,18 +4,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Lab, PODNET};
+use common::Served;
 use podnet_core::forward::capture::{compare, replay};
 use podnet_core::forward::{L4Repr, Network};
-use podnet_core::lab_api::LiveTrace;
 use podnet_core::topology::spec::ClusterSpec;
 use podnet_node::netlink::{self, Netns};
 use serde_json::{json, Value};
@@ -25,122 +22,6 @@ const WAIT: Duration = Duration::from_secs(5);
 
 fn wait_until<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
     common::wait_until(what, WAIT, f)
-}
-
-/// A lab with its server running.
-struct Served {
-    server: Child,
-    addr: String,
-    // Dropped after the server: the lab goes last.
-    lab: Lab,
-}
-
-impl Served {
-    fn up(args: &[&str]) -> Served {
-        let lab = Lab::up(args);
-        let mut server = Command::new(PODNET)
-            .args([
-                "lab",
-                "--name",
-                &lab.name,
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start podnet lab serve");
-        let mut line = String::new();
-        BufReader::new(server.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read the address");
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|s| s.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_string();
-        Served { server, addr, lab }
-    }
-
-    /// One HTTP/1.1 request; (status, body).
-    fn request(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> (u16, String) {
-        let mut s = TcpStream::connect(&self.addr).expect("connect");
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-            req += &format!("Host: {}\r\n", self.addr);
-        }
-        for (k, v) in headers {
-            req += &format!("{k}: {v}\r\n");
-        }
-        req += "\r\n";
-        req += body;
-        s.write_all(req.as_bytes()).expect("send");
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).expect("read");
-        let status = resp
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = resp.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        // Small bodies arrive in one chunk; strip the chunk framing if any.
-        let body = match body.split_once("\r\n") {
-            Some((len, rest))
-                if u32::from_str_radix(len.trim(), 16).is_ok()
-                    && !body.starts_with('{')
-                    && !body.starts_with('[') =>
-            {
-                rest.rsplit_once("\r\n0\r\n")
-                    .map_or(rest, |(b, _)| b)
-                    .trim_end()
-                    .to_string()
-            }
-            _ => body.to_string(),
-        };
-        (status, body)
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let (status, body) = self.request("GET", path, &[], "");
-        assert_eq!(status, 200, "GET {path}: {body}");
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
-    }
-
-    fn probe(&self, from: &str, to: &str) -> Value {
-        let body = json!({ "from": from, "to": to, "proto": "ping" }).to_string();
-        let (status, text) = self.request(
-            "POST",
-            "/api/probe",
-            &[("Content-Type", "application/json")],
-            &body,
-        );
-        assert_eq!(status, 200, "probe {from} -> {to}: {text}");
-        serde_json::from_str(&text).expect("probe result")
-    }
-
-    fn traces(&self) -> Vec<LiveTrace> {
-        serde_json::from_value(self.get("/api/traces")).expect("traces")
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.server.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let _ = self.server.wait();
-    }
 }
 
 #[test]

@@ -2,12 +2,16 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use podnet_core::lab_api::LiveTrace;
 use podnet_node::lab::{self, LabState};
+use serde_json::{json, Value};
 
 pub const PODNET: &str = env!("CARGO_BIN_EXE_podnet");
 pub static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -114,4 +118,138 @@ pub fn gso_sizes(ns: &str, names: &[&str]) -> Vec<u32> {
                 .gso_max
         })
         .collect()
+}
+
+/// A lab with its server running.
+pub struct Served {
+    pub server: Child,
+    pub addr: String,
+    // Dropped after the server: the lab goes last.
+    pub lab: Lab,
+}
+
+impl Served {
+    pub fn up(args: &[&str]) -> Served {
+        Served::on(Lab::up(args))
+    }
+
+    /// Starts `podnet lab serve` on a lab that is up.
+    pub fn on(lab: Lab) -> Served {
+        let (server, addr) = serve(&lab.name);
+        Served { server, addr, lab }
+    }
+}
+
+/// Starts `podnet lab serve` for lab `name` on a free loopback port: (process, address).
+pub fn serve(name: &str) -> (Child, String) {
+    {
+        let mut server = Command::new(PODNET)
+            .args(["lab", "--name", name, "serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start podnet lab serve");
+        let mut line = String::new();
+        BufReader::new(server.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read the address");
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        (server, addr)
+    }
+}
+
+impl Served {
+    /// One HTTP/1.1 request; (status, body).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String) {
+        http(&self.addr, method, path, headers, body)
+    }
+
+    pub fn get(&self, path: &str) -> Value {
+        let (status, body) = self.request("GET", path, &[], "");
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+    }
+
+    pub fn probe(&self, from: &str, to: &str) -> Value {
+        let body = json!({ "from": from, "to": to, "proto": "ping" }).to_string();
+        let (status, text) = self.request(
+            "POST",
+            "/api/probe",
+            &[("Content-Type", "application/json")],
+            &body,
+        );
+        assert_eq!(status, 200, "probe {from} -> {to}: {text}");
+        serde_json::from_str(&text).expect("probe result")
+    }
+
+    pub fn traces(&self) -> Vec<LiveTrace> {
+        serde_json::from_value(self.get("/api/traces")).expect("traces")
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.server.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.server.wait();
+    }
+}
+
+/// One HTTP/1.1 request to `addr`; (status, body).
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    let mut s = TcpStream::connect(&addr).expect("connect");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req += &format!("Host: {}\r\n", addr);
+    }
+    for (k, v) in headers {
+        req += &format!("{k}: {v}\r\n");
+    }
+    req += "\r\n";
+    req += body;
+    s.write_all(req.as_bytes()).expect("send");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read");
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    // Small bodies arrive in one chunk; strip the chunk framing if any.
+    let body = match body.split_once("\r\n") {
+        Some((len, rest))
+            if u32::from_str_radix(len.trim(), 16).is_ok()
+                && !body.starts_with('{')
+                && !body.starts_with('[') =>
+        {
+            rest.rsplit_once("\r\n0\r\n")
+                .map_or(rest, |(b, _)| b)
+                .trim_end()
+                .to_string()
+        }
+        _ => body.to_string(),
+    };
+    (status, body)
 }

@@ -56,7 +56,8 @@ fn failed(what: &str) -> impl FnOnce(std::io::Error) -> LabError + '_ {
 /// Serves until SIGINT or SIGTERM. Prints the address once listening.
 pub fn serve(cfg: Config) -> Result<(), LabError> {
     check_root("serve captures packets in the lab's namespaces")?;
-    let state = LabState::load(&cfg.lab)?;
+    // A Kubernetes lab's Pods as the API and containerd report them now.
+    let state = LabState::current(&cfg.lab)?;
     let lab = view::read(&state)?;
     let cluster = lab.cluster()?;
     let counters = Arc::new(Counters::default());
