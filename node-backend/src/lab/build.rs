@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use ipnetwork::Ipv4Network;
 use podnet_core::net::MacAddr;
-use podnet_core::topology::spec::{ClientSpec, ClusterSpec, NodeSpec, PodSpec, ServiceSpec};
+use podnet_core::topology::spec::{ClientSpec, ClusterSpec, NodeSpec, ServiceSpec};
 
 use super::control_plane::ControlPlane;
 use super::error::LabError;
@@ -323,15 +323,7 @@ fn add_pods(state: &mut LabState, cfg: &LabConfig) -> Result<(), LabError> {
 
 /// Tells the agents about the pods and a NodePort service in front of the last one.
 fn publish_workload(state: &mut LabState) -> Result<(), LabError> {
-    state.spec.pods = state
-        .pods
-        .iter()
-        .map(|p| PodSpec {
-            name: p.name.clone(),
-            node: p.node.clone(),
-            ip: Some(p.ip),
-        })
-        .collect();
+    state.spec.pods = state.pod_specs();
     if state.control_plane.is_some() {
         // The agents read the API, not this file: it is the model's view
         // for `lab check`. NodePorts are kube-proxy's there.

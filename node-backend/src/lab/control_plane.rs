@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::error::LabError;
-use super::process::{command_in, spawn_logged, stop};
+use super::process::{command_in, run_checked, spawn_logged, stop, which};
 
 /// Where `scripts/kube-build.sh` puts the Kubernetes binaries.
 pub const DEFAULT_KUBE_BIN: &str = "/var/cache/podnet/kubernetes/bin";
@@ -97,14 +97,6 @@ pub fn kube_bin() -> Result<PathBuf, LabError> {
     Ok(dir)
 }
 
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(program))
-        .find(|p| p.is_file())
-}
-
 /// The admin token in the API server's token file (the lab is a sandbox; nothing else can reach it).
 fn token(dir: &Path) -> Result<String, LabError> {
     let path = dir.join("token");
@@ -165,18 +157,20 @@ impl ControlPlane {
     fn write_keys_and_kubeconfig(&self) -> Result<(), LabError> {
         let (key, public) = (self.dir.join("sa.key"), self.dir.join("sa.pub"));
         if !key.is_file() {
-            run_quiet(
+            run_checked(
                 Command::new("openssl")
                     .args(["genrsa", "-out"])
                     .arg(&key)
                     .arg("2048"),
+                LabError::ControlPlane,
             )?;
-            run_quiet(
+            run_checked(
                 Command::new("openssl")
                     .args(["rsa", "-pubout", "-in"])
                     .arg(&key)
                     .arg("-out")
                     .arg(&public),
+                LabError::ControlPlane,
             )?;
         }
         let token = token(&self.dir)?;
@@ -384,20 +378,5 @@ impl ControlPlane {
         {
             stop(pid);
         }
-    }
-}
-
-fn run_quiet(cmd: &mut Command) -> Result<(), LabError> {
-    let out = cmd.output().map_err(|source| LabError::Spawn {
-        program: "openssl".into(),
-        source,
-    })?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(LabError::ControlPlane(format!(
-            "openssl failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
     }
 }

@@ -63,6 +63,30 @@ pub fn command_in_ns(
     Ok(cmd)
 }
 
+/// Where `program` is on `PATH`, if anywhere.
+pub(crate) fn which(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+/// Runs a helper program to completion; its stderr goes into the error `wrap` makes.
+pub(crate) fn run_checked(cmd: &mut Command, wrap: fn(String) -> LabError) -> Result<(), LabError> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let out = cmd.output().map_err(|source| LabError::Spawn {
+        program: program.clone().into(),
+        source,
+    })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(wrap(format!(
+            "{program} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
 /// Refuses to go on without root, saying what needs it.
 pub(crate) fn check_root(what: &'static str) -> Result<(), LabError> {
     if nix::unistd::geteuid().is_root() {

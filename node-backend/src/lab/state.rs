@@ -104,6 +104,18 @@ impl LabState {
         fs::write(self.cluster_file(), &text).map_err(LabError::file("write", self.cluster_file()))
     }
 
+    /// The lab's pods as the cluster file lists them (name, node, address).
+    pub(crate) fn pod_specs(&self) -> Vec<podnet_core::topology::spec::PodSpec> {
+        self.pods
+            .iter()
+            .map(|p| podnet_core::topology::spec::PodSpec {
+                name: p.name.clone(),
+                node: p.node.clone(),
+                ip: Some(p.ip),
+            })
+            .collect()
+    }
+
     /// The namespace of the machine outside the cluster.
     pub fn client_netns(&self) -> String {
         format!("{}-client", self.name)

@@ -21,6 +21,7 @@ use std::process::Command;
 use serde_json::json;
 
 use super::super::error::LabError;
+use super::super::process::which;
 use super::run;
 
 /// The sandbox ("pause") image.
@@ -149,14 +150,6 @@ fn static_busybox() -> Result<PathBuf, LabError> {
             fix: "apt-get install busybox-static (or bash scripts/install.sh)",
         })
     }
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(program))
-        .find(|p| p.is_file())
 }
 
 fn compile_pause(out: &Path) -> Result<(), LabError> {

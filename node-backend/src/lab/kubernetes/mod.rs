@@ -21,13 +21,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ipnetwork::Ipv4Network;
-use podnet_core::topology::spec::{PodSpec, ServiceSpec};
+use podnet_core::topology::spec::ServiceSpec;
 use serde_json::{json, Value};
 
 pub use node::NodeRuntime;
 
 use super::control_plane::ControlPlane;
 use super::error::LabError;
+use super::process::{run_checked, which};
 use super::state::{LabPod, LabState};
 use super::{probe, NODE_PORT};
 
@@ -50,19 +51,7 @@ pub fn progress(start: Instant, what: &str) {
 
 /// Runs a helper program; its stderr becomes the error.
 pub(crate) fn run(cmd: &mut Command) -> Result<(), LabError> {
-    let program = cmd.get_program().to_string_lossy().into_owned();
-    let out = cmd.output().map_err(|source| LabError::Spawn {
-        program: program.clone().into(),
-        source,
-    })?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(LabError::Kubernetes(format!(
-            "{program} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
-    }
+    run_checked(cmd, LabError::Kubernetes)
 }
 
 /// Checks what a Kubernetes lab needs beyond the control plane, naming the command that installs each.
@@ -84,9 +73,7 @@ pub fn check_tools() -> Result<(), LabError> {
         ("unshare", "apt-get install util-linux"),
         ("strip", "apt-get install binutils"),
     ] {
-        let found = std::env::var_os("PATH")
-            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
-        if !found {
+        if which(tool).is_none() {
             return Err(LabError::Missing {
                 what: tool.into(),
                 fix,
@@ -469,15 +456,7 @@ pub fn refresh(state: &mut LabState) -> Result<ApiView, LabError> {
     }
     lab_pods.sort_by(|a, b| (&a.node, &a.name).cmp(&(&b.node, &b.name)));
     state.pods = lab_pods;
-    state.spec.pods = state
-        .pods
-        .iter()
-        .map(|p| PodSpec {
-            name: p.name.clone(),
-            node: p.node.clone(),
-            ip: Some(p.ip),
-        })
-        .collect();
+    state.spec.pods = state.pod_specs();
     let eps: Vec<String> = endpoints(&cp)?
         .into_iter()
         .filter(|e| state.pods.iter().any(|p| &p.name == e))
