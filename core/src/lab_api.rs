@@ -98,6 +98,30 @@ pub struct LabView {
     pub spec: ClusterSpec,
     /// Every namespace.
     pub namespaces: Vec<NsView>,
+    /// A Kubernetes lab: how each node joined, as `lab up` saw it on the API server.
+    #[serde(default)]
+    pub joins: Vec<NodeJoinView>,
+}
+
+/// One node joining a Kubernetes lab, observed on its API server by `lab
+/// up`: milliseconds since `lab up` started, for each of the moments
+/// [`join::timeline`](crate::join::timeline) models.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NodeJoinView {
+    /// Node name.
+    pub name: String,
+    /// The Node object appeared (its kubelet registered it).
+    pub registered_ms: Option<u64>,
+    /// `spec.podCIDR` appeared.
+    pub range_ms: Option<u64>,
+    /// The range node IPAM gave.
+    pub pod_cidr: Option<String>,
+    /// The CNI config appeared in the node's `/etc/cni/net.d`.
+    pub cni_config_ms: Option<u64>,
+    /// The Ready condition turned True.
+    pub ready_ms: Option<u64>,
+    /// The Ready condition's message while NotReady, as the kubelet wrote it.
+    pub not_ready_message: Option<String>,
 }
 
 impl LabView {

@@ -11,6 +11,7 @@
 //! - [`plan`]: the desired kernel state of one node
 //! - [`route`]: routes and longest-prefix match
 //! - [`forward`]: a frame through the model, as a [`Trace`](forward::Trace); the CNI requirement [`Matrix`](forward::Matrix)
+//! - [`join`]: nodes joining a cluster: NotReady, a range from node IPAM, the CNI config, Ready
 //! - [`lab_api`]: the messages `podnet lab serve` and the browser exchange
 //! - [`net`], [`error`]: small value types and the one error type
 //!
@@ -29,6 +30,7 @@
 pub mod alloc;
 pub mod error;
 pub mod forward;
+pub mod join;
 pub mod lab_api;
 pub mod net;
 pub mod plan;

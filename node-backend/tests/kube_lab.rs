@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use podnet_core::forward::capture::{compare, replay};
 use podnet_core::forward::{L4Repr, Network};
-use podnet_core::lab_api::LiveTrace;
+use podnet_core::join;
+use podnet_core::lab_api::{LiveTrace, NodeJoinView};
 use podnet_core::topology::spec::ClusterSpec;
 use podnet_node::lab::control_plane::ControlPlane;
 use podnet_node::lab::kubernetes::{self, MANIFEST};
@@ -179,6 +180,31 @@ fn live_mode_draws_the_cluster_the_api_reports(lab: &Lab, state: &LabState) {
         .map(|p| (p.name.clone(), Some(p.ip)))
         .collect();
     assert_eq!(seen, api, "the page's Pods are not the API's");
+    // How the nodes joined, as lab up saw it on the API server: the four
+    // moments in order, the kubelet's NotReady words and node IPAM's
+    // ranges in registration order, both as core's join model has them.
+    let mut joins: Vec<NodeJoinView> = serde_json::from_value(view["joins"].clone()).unwrap();
+    assert_eq!(joins.len(), 2, "{joins:?}");
+    joins.sort_by_key(|j| (j.registered_ms, j.name.clone()));
+    for j in &joins {
+        let t = [j.registered_ms, j.range_ms, j.cni_config_ms, j.ready_ms];
+        assert!(t.iter().all(Option::is_some), "{j:?}");
+        assert!(t.windows(2).all(|w| w[0] <= w[1]), "out of order: {j:?}");
+        assert_eq!(
+            j.not_ready_message.as_deref(),
+            Some(join::NOT_READY_MESSAGE),
+            "{j:?}"
+        );
+    }
+    let names: Vec<&str> = joins.iter().map(|j| j.name.as_str()).collect();
+    let predicted = join::predicted_ranges("10.244.0.0/16".parse().unwrap(), 24, &names).unwrap();
+    for (j, (_, range)) in joins.iter().zip(&predicted) {
+        assert_eq!(
+            j.pod_cidr,
+            Some(range.to_string()),
+            "node IPAM vs the model: {joins:?}"
+        );
+    }
     let from = state.pods.iter().find(|p| p.node == "node1").unwrap();
     let to = state.pods.iter().find(|p| p.node == "node2").unwrap();
     let req = serde_json::json!({ "from": from.name, "to": to.name, "proto": "ping" }).to_string();

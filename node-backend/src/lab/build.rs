@@ -151,7 +151,7 @@ fn build_kubernetes(mut state: LabState, cfg: &LabConfig) -> Result<LabState, La
     state.control_plane = Some(cp);
     state.save()?;
     kubernetes::start_nodes(&mut state, &cfg.bin_dir, start)?;
-    kubernetes::install_podnet(&state, start)?;
+    kubernetes::install_podnet(&mut state, start)?;
     kubernetes::deploy_workload(&mut state, cfg.nodes * cfg.pods_per_node, start)?;
     Ok(state)
 }
@@ -224,6 +224,7 @@ fn plan(cfg: &LabConfig) -> LabState {
         pods: Vec::new(),
         control_plane: None,
         kubernetes: cfg.kubernetes,
+        joins: Vec::new(),
     }
 }
 

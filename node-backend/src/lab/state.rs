@@ -70,6 +70,9 @@ pub struct LabState {
     /// as Kubernetes objects. Its pods are read from the API.
     #[serde(default)]
     pub kubernetes: bool,
+    /// A Kubernetes lab: how each node joined, as `lab up` saw it.
+    #[serde(default)]
+    pub joins: Vec<podnet_core::lab_api::NodeJoinView>,
 }
 
 impl LabState {

@@ -7,7 +7,7 @@
 //! spread over the nodes by the scheduler, with a NodePort Service in front.
 //!
 //! The steps, in the order a cluster comes up: [`start_nodes`] (Nodes
-//! register NotReady: "cni config uninitialized"), [`install_podnet`] (the
+//! register NotReady: "cni plugin not initialized"), [`install_podnet`] (the
 //! DaemonSet's agent writes the CNI config, Nodes turn Ready),
 //! [`deploy_workload`], then [`refresh`], which reads the cluster back from
 //! the API and the runtimes — what every later `lab` command starts from.
@@ -21,6 +21,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ipnetwork::Ipv4Network;
+use podnet_core::lab_api::NodeJoinView;
 use podnet_core::topology::spec::ServiceSpec;
 use serde_json::{json, Value};
 
@@ -128,20 +129,97 @@ pub fn start_nodes(state: &mut LabState, bin_dir: &Path, start: Instant) -> Resu
         start,
         "waiting for the kubelets to register their Nodes and node IPAM to give each a podCIDR",
     );
-    let names: Vec<&str> = state.nodes.iter().map(|n| n.name.as_str()).collect();
-    let ranges = cp.wait_pod_cidrs(&names, TIMEOUT)?;
-    for (name, cidr) in ranges {
-        if let Some(n) = state.nodes.iter_mut().find(|n| n.name == name) {
-            progress(
-                start,
-                &format!("{name}: podCIDR {cidr} (NotReady until a CNI config appears)"),
-            );
-            if let Ok(range) = cidr.parse::<Ipv4Network>() {
-                n.range = range;
-            }
-        }
+    observe_until(state, start, "every Node registered with a podCIDR", |j| {
+        j.range_ms.is_some()
+    })?;
+    for j in state.joins.clone() {
+        let cidr = j.pod_cidr.unwrap_or_default();
+        progress(
+            start,
+            &format!(
+                "{}: podCIDR {cidr} (NotReady until a CNI config appears)",
+                j.name
+            ),
+        );
     }
     state.save()
+}
+
+/// Follows every Node on the API server (and each node's CNI config on
+/// disk) until `done` holds for all of them, recording when each moment of
+/// its joining was first seen (the state's `joins`) and keeping the lab's
+/// ranges equal to the API's.
+fn observe_until(
+    state: &mut LabState,
+    start: Instant,
+    what: &str,
+    done: impl Fn(&NodeJoinView) -> bool,
+) -> Result<(), LabError> {
+    let cp = control_plane(state)?.clone();
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let now = start.elapsed().as_millis() as u64;
+        let api = nodes(&cp)?;
+        for node in state.nodes.iter_mut() {
+            let j = match state.joins.iter().position(|j| j.name == node.name) {
+                Some(i) => &mut state.joins[i],
+                None => {
+                    state.joins.push(NodeJoinView {
+                        name: node.name.clone(),
+                        ..NodeJoinView::default()
+                    });
+                    state.joins.last_mut().expect("just pushed")
+                }
+            };
+            let conf = node.runtime.as_ref().map(|rt| {
+                rt.host_path("/etc/cni/net.d")
+                    .join(crate::agent::CNI_CONF_FILE)
+            });
+            if j.cni_config_ms.is_none() && conf.is_some_and(|c| c.is_file()) {
+                j.cni_config_ms = Some(now);
+            }
+            let Some(v) = api.iter().find(|v| v.name == node.name) else {
+                continue;
+            };
+            j.registered_ms.get_or_insert(now);
+            if let (None, Some(cidr)) = (j.range_ms, &v.pod_cidr) {
+                j.range_ms = Some(now);
+                j.pod_cidr = Some(cidr.clone());
+                if let Ok(range) = cidr.parse::<Ipv4Network>() {
+                    node.range = range;
+                }
+            }
+            if v.ready {
+                j.ready_ms.get_or_insert(now);
+            } else if j.ready_ms.is_none() {
+                // The last word before Ready: the first may be the kubelet's
+                // "runtime status check may not have completed yet".
+                j.not_ready_message = Some(v.reason.clone());
+            }
+        }
+        let all = state.nodes.iter().all(|n| {
+            state
+                .joins
+                .iter()
+                .find(|j| j.name == n.name)
+                .is_some_and(&done)
+        });
+        if all {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let why: Vec<String> = api
+                .iter()
+                .map(|n| format!("{}: {}", n.name, n.reason))
+                .collect();
+            return Err(LabError::Kubernetes(format!(
+                "not yet {what} after {TIMEOUT:?} (Nodes: {}); see {} and the DaemonSet (kubectl -n kube-system get pods -o wide)",
+                if why.is_empty() { "none".to_string() } else { why.join("; ") },
+                state.node_dir(&state.nodes[0].name).join("k8s/kubelet.log").display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn netlink_default_route(netns: &str) -> Result<(), LabError> {
@@ -156,35 +234,17 @@ fn netlink_default_route(netns: &str) -> Result<(), LabError> {
 }
 
 /// `kubectl apply -f deploy/podnet.yaml`, then waits until every Node is Ready.
-pub fn install_podnet(state: &LabState, start: Instant) -> Result<(), LabError> {
-    let cp = control_plane(state)?;
+pub fn install_podnet(state: &mut LabState, start: Instant) -> Result<(), LabError> {
+    let cp = control_plane(state)?.clone();
     progress(start, "kubectl apply -f deploy/podnet.yaml");
     cp.kubectl(&["apply", "-f", "-"], Some(MANIFEST))?;
     progress(
         start,
         "waiting for every Node to turn Ready (podnet's agent writes the CNI config)",
     );
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let nodes = nodes(cp)?;
-        let not_ready: Vec<&NodeView> = nodes.iter().filter(|n| !n.ready).collect();
-        if not_ready.is_empty() && nodes.len() >= state.nodes.len() {
-            progress(start, "every Node is Ready");
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            let why: Vec<String> = not_ready
-                .iter()
-                .map(|n| format!("{}: {}", n.name, n.reason))
-                .collect();
-            return Err(LabError::Kubernetes(format!(
-                "Nodes not Ready after {TIMEOUT:?}: {}; see the DaemonSet (kubectl -n kube-system get pods -o wide) and {}",
-                why.join("; "),
-                state.node_dir(&state.nodes[0].name).join("k8s/kubelet.log").display()
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    observe_until(state, start, "every Node Ready", |j| j.ready_ms.is_some())?;
+    progress(start, "every Node is Ready");
+    state.save()
 }
 
 /// The workload: a Deployment of `replicas` busybox Pods spread over the

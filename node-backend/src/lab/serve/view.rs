@@ -75,6 +75,7 @@ pub fn read(state: &LabState) -> Result<LabView, LabError> {
         name: state.name.clone(),
         spec,
         namespaces,
+        joins: state.joins.clone(),
     })
 }
 
