@@ -27,7 +27,7 @@ after(async () => {
 });
 
 test('every scene opens from its tab and is photographed', async () => {
-  for (const key of 'abcdefghi') {
+  for (const key of 'abcdefghij') {
     await page.click(`#tab-${key}`);
     await page.waitForSelector(`#scene-${key}`);
     assert.match(await page.textContent('#scene-title'), new RegExp(`^${key}\\.`));
@@ -103,6 +103,33 @@ test('a pod reaching the laptop leaves with its node\'s address (egress masquera
   await page.waitForSelector('#verdict', { timeout: 20_000 });
   assert.equal(await page.textContent('#verdict'), 'Delivered to laptop; source rewritten from 10.244.1.2 to 192.168.1.11 (NAT).');
   assert.ok(await page.locator('li.hop', { hasText: 'SNAT (masquerade): 10.244.1.2 -> 192.168.1.11' }).count() === 1);
+});
+
+test('nodes join: NotReady until the CNI config, ranges from node IPAM in order, then Ready', async () => {
+  await page.click('#tab-j');
+  await page.waitForSelector('#scene-j');
+  assert.equal(await page.textContent('#join-position'), 'step 1 of 8');
+  assert.match(await page.textContent('.join-node[data-node="node1"] .condition'), /^NotReady$/);
+  assert.match(await page.textContent('.join-node[data-node="node1"] .message'), /cni plugin not initialized/);
+  await page.click('#join-next');
+  await page.click('#join-next');
+  assert.match(await page.textContent('#join-now'), /node IPAM gives node1 .* spec\.podCIDR = 10\.244\.0\.0\/24/);
+  await page.click('#join-next');
+  assert.match(await page.textContent('.join-node[data-node="node2"]'), /spec\.podCIDR: 10\.244\.1\.0\/24/);
+  await page.click('#join-next');
+  assert.match(await page.textContent('.join-node[data-node="node1"] .condition'), /^NotReady$/, 'a config is not Ready yet');
+  await page.click('#join-next');
+  assert.match(await page.textContent('.join-node[data-node="node1"] .condition'), /^Ready$/);
+  assert.match(await page.textContent('.join-node[data-node="node2"] .condition'), /^NotReady$/);
+  await page.click('#join-next');
+  await page.click('#join-next');
+  assert.equal(await page.textContent('#join-position'), 'step 8 of 8');
+  assert.ok(await page.locator('#join-next').isDisabled());
+  assert.equal(await page.locator('.join-node.ready').count(), 2);
+  assert.ok(new URL(page.url()).search.includes('step=7'), 'the step is in the URL');
+  await page.screenshot({ path: join(out, 'scene-j-ready.png'), fullPage: true });
+  await page.click('#join-back');
+  assert.equal(await page.textContent('#join-position'), 'step 7 of 8');
 });
 
 test('bad sandbox input shows a clear message and never breaks the page', async () => {

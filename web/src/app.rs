@@ -37,8 +37,11 @@ pub fn app() -> Html {
     let state = use_reducer(initial_state);
     let model = use_memo(ModelKey::of(&state), SceneModel::build);
     // The live scene sets the length itself, from the packet it shows.
-    let len =
-        (state.scene != Scene::Live).then(|| model.trace.as_ref().map_or(0, |t| t.hops.len()));
+    let len = (state.scene != Scene::Live).then(|| match (&model.trace, &model.join) {
+        (Some(t), _) => t.hops.len(),
+        (None, Some(j)) => j.len(),
+        (None, None) => 0,
+    });
     {
         let d = state.dispatcher();
         use_effect_with(len, move |&len| {
@@ -102,7 +105,15 @@ pub fn app() -> Html {
     });
     let on = {
         let d = state.dispatcher();
-        Callback::from(move |a: Action| d.dispatch(a))
+        // The length this render drew, first: the effect that sets it runs
+        // after the render, and a click right after a scene change must not
+        // step in the old scene's length.
+        Callback::from(move |a: Action| {
+            if let (Some(len), Action::Step(_) | Action::Seek(_) | Action::TogglePlay) = (len, &a) {
+                d.dispatch(Action::SetLen(len));
+            }
+            d.dispatch(a)
+        })
     };
     let props = SceneProps {
         model,

@@ -8,6 +8,7 @@
 use std::rc::Rc;
 
 use podnet_core::forward::{Matrix, Network, ProbeKind, Proto, Trace};
+use podnet_core::join::{timeline, JoinStep};
 use podnet_core::net::parse_cidr;
 use podnet_core::topology::{scenario, Cluster, Dataplane, Endpoint, DEFAULT_UNDERLAY};
 
@@ -49,6 +50,8 @@ pub struct SceneModel {
     pub matrix: Option<Rc<Matrix>>,
     /// What was wrong with the input.
     pub error: Option<String>,
+    /// How the nodes join (scene j), step by step.
+    pub join: Option<Rc<Vec<JoinStep>>>,
 }
 
 fn probe(c: &Cluster, from: &str, to: &str, kind: ProbeKind) -> Result<(Trace, Endpoint), String> {
@@ -70,6 +73,7 @@ impl SceneModel {
             intended: None,
             matrix: None,
             error: None,
+            join: None,
         }
     }
 
@@ -138,6 +142,16 @@ impl SceneModel {
             Scene::Sandbox => sandbox(key.sandbox.as_ref().cloned().unwrap_or_default()),
             // The live scene draws what the lab's server reports, not a model.
             Scene::Live => SceneModel::plain(scenario::demo()),
+            Scene::Join => {
+                let mut m = SceneModel::plain(scenario::demo());
+                let c = &m.cluster;
+                let names: Vec<&str> = c.nodes().iter().map(|n| n.name.as_str()).collect();
+                match timeline(c.cidr(), c.node_prefix(), &names) {
+                    Ok(steps) => m.join = Some(Rc::new(steps)),
+                    Err(e) => m.error = Some(e.to_string()),
+                }
+                m
+            }
         }
     }
 }

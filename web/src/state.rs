@@ -31,11 +31,13 @@ pub enum Scene {
     Sandbox,
     /// i. A real lab: its kernels' state and captured packets, beside the model.
     Live,
+    /// j. Nodes joining a real cluster: NotReady, a range from node IPAM, the CNI config, Ready.
+    Join,
 }
 
 impl Scene {
     /// All scenes in order.
-    pub const ALL: [Scene; 9] = [
+    pub const ALL: [Scene; 10] = [
         Scene::Pod,
         Scene::Node,
         Scene::Unconnected,
@@ -45,6 +47,7 @@ impl Scene {
         Scene::Outside,
         Scene::Sandbox,
         Scene::Live,
+        Scene::Join,
     ];
 
     /// The letter used in the URL and the menu.
@@ -73,6 +76,7 @@ impl Scene {
             Scene::Outside => "Reaching a pod from outside",
             Scene::Sandbox => "Sandbox",
             Scene::Live => "Live lab",
+            Scene::Join => "How a node joins the cluster",
         }
     }
 }

@@ -5,6 +5,7 @@
 use gloo::timers::future::TimeoutFuture;
 use podnet_core::forward::{FrameRepr, ProbeKind};
 use podnet_web::components::headers::{Headers, HeadersProps};
+use podnet_web::components::joins::{Observed, ObservedProps};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 use web_sys::{Element, Event, EventInit, HtmlInputElement};
@@ -30,8 +31,8 @@ async fn text_becomes(root: &Element, sel: &str, want: &str) -> String {
 async fn every_scene_opens_from_its_tab() {
     let root = mount();
     settle().await;
-    assert_eq!(count(&root, "nav button.tab"), 9);
-    for key in 'a'..='i' {
+    assert_eq!(count(&root, "nav button.tab"), 10);
+    for key in 'a'..='j' {
         click(&root, &format!("#tab-{key}")).await;
         assert!(
             root.query_selector(&format!("#scene-{key}"))
@@ -41,6 +42,7 @@ async fn every_scene_opens_from_its_tab() {
         );
         assert!(text(&root, "#scene-title").starts_with(&format!("{key}.")));
     }
+    click(&root, "#tab-a").await;
 }
 
 #[wasm_bindgen_test]
@@ -51,9 +53,13 @@ async fn the_cross_node_packet_steps_and_plays_to_delivery_without_nat() {
     assert_eq!(count(&root, "li.hop"), 14);
     assert_eq!(text(&root, "#hop-counter"), "hop 1/14");
     click(&root, "#btn-step").await;
+    let got = text_becomes(&root, "#hop-counter", "hop 2/14").await;
     assert_eq!(
-        text_becomes(&root, "#hop-counter", "hop 2/14").await,
-        "hop 2/14"
+        got,
+        "hop 2/14",
+        "url {:?} title {:?}",
+        gloo::utils::window().location().search(),
+        text(&root, "#scene-title")
     );
     click(&root, "#btn-back").await;
     assert_eq!(text(&root, "#hop-counter"), "hop 1/14");
@@ -235,4 +241,58 @@ async fn the_comparison_marks_every_place_where_model_and_kernel_differ() {
         format!("Model and kernel differ at 3 of {n} places.")
     );
     assert!(text(&root, "#live-compare tr.differs").contains("✗ ttl"));
+}
+
+#[wasm_bindgen_test]
+async fn the_join_scene_steps_from_not_ready_to_ready() {
+    TimeoutFuture::new(3000).await;
+    let root = mount();
+    settle().await;
+    click(&root, "#tab-j").await;
+    assert_eq!(text(&root, "#join-position"), "step 1 of 8");
+    assert_eq!(
+        count(&root, ".join-node.not-ready"),
+        1,
+        "only node1 registered"
+    );
+    for _ in 0..7 {
+        click(&root, "#join-next").await;
+    }
+    assert_eq!(text(&root, "#join-position"), "step 8 of 8");
+    assert_eq!(count(&root, ".join-node.ready"), 2);
+    assert!(text(&root, ".join-node[data-node='node2']").contains("10.244.1.0/24"));
+}
+
+#[wasm_bindgen_test]
+async fn observed_joins_are_checked_against_the_ranges_node_ipam_would_give() {
+    use podnet_core::lab_api::NodeJoinView;
+    let doc = gloo::utils::document();
+    let root = doc.create_element("div").unwrap();
+    doc.body().unwrap().append_child(&root).unwrap();
+    let join = |name: &str, at: u64, cidr: &str| NodeJoinView {
+        name: name.into(),
+        registered_ms: Some(at),
+        range_ms: Some(at + 100),
+        pod_cidr: Some(cidr.into()),
+        cni_config_ms: Some(at + 5000),
+        ready_ms: Some(at + 7000),
+        not_ready_message: Some(podnet_core::join::NOT_READY_MESSAGE.into()),
+    };
+    // node2 registered first, so node IPAM gave it the first range; node1's is wrong on purpose.
+    let joins = vec![
+        join("node1", 900, "10.244.7.0/24"),
+        join("node2", 800, "10.244.0.0/24"),
+    ];
+    yew::Renderer::<Observed>::with_root_and_props(
+        root.clone(),
+        ObservedProps {
+            joins,
+            cluster: std::rc::Rc::new(podnet_core::topology::scenario::demo()),
+        },
+    )
+    .render();
+    settle().await;
+    assert!(text(&root, "tr[data-node='node2'] .prediction").contains("10.244.0.0/24 ✓"));
+    assert!(text(&root, "tr[data-node='node1'] .prediction").contains("10.244.1.0/24 ≠"));
+    assert!(text(&root, ".message").contains("the model's words too"));
 }

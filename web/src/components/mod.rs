@@ -3,6 +3,7 @@
 pub mod compare;
 pub mod download;
 pub mod headers;
+pub mod joins;
 pub mod matrix;
 pub mod player;
 pub mod topology;

@@ -442,6 +442,9 @@ pub fn live_scene(p: &SceneProps) -> Html {
                     }) }
                 </details>
             }, None => html! {} } }
+            { match &live.lab { Some(lab) if !lab.view.joins.is_empty() => html! {
+                <crate::components::joins::Observed joins={lab.view.joins.clone()} cluster={lab.cluster.clone()} />
+            }, _ => html! {} } }
         </section>
     }
 }

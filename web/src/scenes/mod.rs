@@ -9,6 +9,7 @@ mod f_packet;
 mod g_outside;
 mod h_sandbox;
 mod i_live;
+mod j_join;
 
 use std::rc::Rc;
 
@@ -60,5 +61,6 @@ pub fn view(p: SceneProps) -> Html {
         Scene::Outside => html! { <g_outside::OutsideScene ..p /> },
         Scene::Sandbox => html! { <h_sandbox::SandboxScene ..p /> },
         Scene::Live => html! { <i_live::LiveScene ..p /> },
+        Scene::Join => html! { <j_join::JoinScene ..p /> },
     }
 }
