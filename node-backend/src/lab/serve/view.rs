@@ -9,9 +9,13 @@ use std::collections::HashMap;
 
 use podnet_core::forward::capture::Tap;
 use podnet_core::lab_api::{LabView, LinkView, NsView, Role, RouteView};
+use podnet_core::topology::spec::ClientSpec;
 use podnet_core::topology::{Cluster, Endpoint};
 
 use crate::lab::{LabError, LabState};
+
+/// The control plane's name in the page's cluster.
+pub const CONTROL_PLANE: &str = "control-plane";
 use crate::netlink::{self, Netns};
 
 fn read_ns(netns: &str) -> Result<(Vec<LinkView>, Vec<RouteView>), LabError> {
@@ -71,6 +75,16 @@ pub fn read(state: &LabState) -> Result<LabView, LabError> {
         }
     }
     add(state.client_netns(), Role::Client, "client".into())?;
+    // The control plane is a machine on the LAN outside the cluster: in the
+    // model too, so the kubelets' and agents' packets to the API server
+    // are followed to it rather than lost at the node.
+    if let Some(cp) = &state.control_plane {
+        add(cp.netns.clone(), Role::Client, CONTROL_PLANE.into())?;
+        spec.clients.push(ClientSpec {
+            name: CONTROL_PLANE.into(),
+            ip: Some(cp.ip),
+        });
+    }
     Ok(LabView {
         name: state.name.clone(),
         spec,
@@ -138,7 +152,8 @@ fn tap_of(
                 _ => peers.get(&(ns.name.clone(), l.index)).copied(),
             }
         }
-        // The lab names LAN ports `nK` for nodeK and `c0` for the client.
+        // The lab names LAN ports `nK` for nodeK, `c0` for the client and
+        // `cp` for the control plane.
         Role::Lan => match l.name.strip_prefix('n') {
             Some(k) if l.kind == "veth" => cluster
                 .node_named(&format!("node{k}"))
@@ -146,6 +161,9 @@ fn tap_of(
             _ if l.name == "c0" => cluster
                 .clients()
                 .first()
+                .map(|c| Tap::LanPort(Endpoint::Client(c.id))),
+            _ if l.name == "cp" => cluster
+                .client_named(CONTROL_PLANE)
                 .map(|c| Tap::LanPort(Endpoint::Client(c.id))),
             _ => None,
         },

@@ -1,0 +1,76 @@
+// Live mode on a Kubernetes lab, end to end: `podnet lab up --kubernetes`
+// (real kubelets, containerd, Pods of a Deployment), `podnet lab serve`,
+// and the built explainer in headless Chromium. The page draws the Pods the
+// API server reports, a real ping between Pods on two nodes plays with the
+// model agreeing, and the Live scene shows how the nodes joined as lab up
+// saw it on the API server, beside the ranges core predicts.
+// Needs root and target/debug/podnet (and scripts/install.sh's Kubernetes).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { root, serveDist, launch, newPage } from './harness.mjs';
+
+const bin = process.env.PODNET ?? join(root, 'target/debug/podnet');
+const lab = `e2ek${process.pid % 10000}`;
+const out = join(root, 'tests/e2e/out');
+let web, server, serverUrl, browser, page;
+const errors = [];
+
+function podnet(...args) {
+  return execFileSync(bin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+before(async () => {
+  await mkdir(out, { recursive: true });
+  try { podnet('lab', 'down', '--name', lab); } catch { /* nothing to remove */ }
+  podnet('lab', 'up', '--name', lab, '--kubernetes', '--nodes', '2', '--pods-per-node', '1');
+  web = await serveDist();
+  server = spawn(bin, ['lab', 'serve', '--name', lab, '--listen', '127.0.0.1:0', '--allow-origin', new URL(web.url).origin],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  serverUrl = await new Promise((ok, fail) => {
+    let text = '';
+    server.stdout.on('data', (d) => {
+      text += d;
+      const m = text.match(/on (http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) ok(m[1]);
+    });
+    server.on('exit', (code) => fail(new Error(`podnet lab serve exited with ${code}`)));
+  });
+  browser = await launch();
+  page = await newPage(browser, errors);
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill('SIGTERM');
+  await web?.close();
+  podnet('lab', 'down', '--name', lab);
+});
+
+test('a Kubernetes lab in the Live scene: its Pods, a real ping, and how its nodes joined', async () => {
+  const view = await (await fetch(`${serverUrl}/api/lab`)).json();
+  const pods = view.spec.pods.map((p) => p.name);
+  assert.equal(pods.length, 2, pods.join(' '));
+  assert.ok(pods.every((p) => p.startsWith('web-')), 'the Deployment\'s Pods, by their Kubernetes names');
+  const on = (node) => view.spec.pods.find((p) => p.node === node);
+  await page.goto(`${web.url}?scene=i`);
+  await page.waitForSelector('#scene-i');
+  await page.fill('#live-addr', serverUrl);
+  await page.click('#live-connect');
+  await page.waitForSelector('#live-status.ok');
+  await page.selectOption('#live-from', on('node1').name);
+  await page.selectOption('#live-to', on('node2').name);
+  await page.click('#live-send');
+  await page.waitForSelector('#live-probe-result.ok');
+  await page.waitForSelector('#live-compare-summary');
+  assert.match(await page.textContent('#live-compare-summary'), /^Model and kernel agree at all \d+ places\.$/);
+  // How the nodes joined: both rows, each range the one core predicts.
+  await page.waitForSelector('.join-observed');
+  assert.equal(await page.locator('.join-observed tr[data-node]').count(), 2);
+  assert.equal(await page.locator('.join-observed .prediction.agrees').count(), 2);
+  assert.match(await page.textContent('.join-observed .message'), /cni plugin not initialized.*\(the model's words too\)/);
+  await page.screenshot({ path: join(out, 'scene-i-kubernetes.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+});
