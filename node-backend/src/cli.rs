@@ -79,6 +79,17 @@ pub enum Command {
     },
     /// The CNI requirements: every node and pod pings every node and pod.
     Matrix(ScenarioArgs),
+    /// Build podnet's container image (`podnet:0.1.0`, as deploy/podnet.yaml
+    /// names it) as an OCI archive, for `ctr -n k8s.io images import` on
+    /// every node. Holds podnet-agent, podnet-cni, install-cni and nft.
+    Image {
+        /// Where to write the archive.
+        #[arg(long, default_value = "podnet.oci.tar")]
+        out: std::path::PathBuf,
+        /// Where podnet-agent and podnet-cni are (default: next to this program).
+        #[arg(long)]
+        bin_dir: Option<std::path::PathBuf>,
+    },
     /// A real multi-node cluster on this machine, from network namespaces (needs root).
     Lab {
         /// What to do with it.
@@ -191,10 +202,21 @@ pub enum CliError {
 
 /// Runs a command; returns what to print and the exit status.
 pub fn run_with_status(cli: &Cli) -> std::result::Result<(String, i32), CliError> {
-    let Command::Lab { action, name } = &cli.command else {
-        return Ok((run(cli)?, 0));
-    };
-    Ok(lab_action(action, name)?)
+    match &cli.command {
+        Command::Lab { action, name } => Ok(lab_action(action, name)?),
+        Command::Image { out, bin_dir } => {
+            let bin_dir = bin_dir.clone().unwrap_or_else(own_dir);
+            lab::kubernetes::images::podnet_archive(&bin_dir, out)?;
+            let text = format!(
+                "{}: image {} (import on every node: ctr -n k8s.io images import {})\n",
+                out.display(),
+                lab::kubernetes::images::PODNET,
+                out.display()
+            );
+            Ok((text, 0))
+        }
+        _ => Ok((run(cli)?, 0)),
+    }
 }
 
 /// One `podnet lab` subcommand: what to print and the exit status.
@@ -316,9 +338,9 @@ pub fn run(cli: &Cli) -> Result<String> {
             port,
         } => trace(&scenario.cluster()?, from, to, proto.probe(*port)),
         Command::Matrix(args) => matrix(&args.cluster()?),
-        Command::Lab { .. } => Err(Error::Unknown {
+        Command::Lab { .. } | Command::Image { .. } => Err(Error::Unknown {
             kind: "command",
-            name: "lab (use run_with_status)".into(),
+            name: "lab or image (use run_with_status)".into(),
         }),
     }
 }

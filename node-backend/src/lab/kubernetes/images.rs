@@ -95,6 +95,12 @@ pub fn build_all(bin_dir: &Path, lab_dir: &Path) -> Result<Vec<(&'static str, Pa
     }
     // Rebuilt for every lab: it holds this build's podnet.
     let podnet = lab_dir.join("podnet.oci.tar");
+    podnet_archive(bin_dir, &podnet)?;
+    Ok(vec![(PAUSE, pause), (BUSYBOX, busybox), (PODNET, podnet)])
+}
+
+/// podnet's image ([`PODNET`]) from the binaries in `bin_dir`, written to `out`.
+pub fn podnet_archive(bin_dir: &Path, out: &Path) -> Result<(), LabError> {
     let mut entries = Vec::new();
     for (src, dst) in [
         (bin_dir.join("podnet-agent"), "bin/podnet-agent"),
@@ -120,8 +126,7 @@ pub fn build_all(bin_dir: &Path, lab_dir: &Path) -> Result<Vec<(&'static str, Pa
         dst: "bin/install-cni".into(),
         text: INSTALL_CNI,
     });
-    archive(&podnet, PODNET, &entries, &["/bin/podnet-agent"])?;
-    Ok(vec![(PAUSE, pause), (BUSYBOX, busybox), (PODNET, podnet)])
+    archive(out, PODNET, &entries, &["/bin/podnet-agent"])
 }
 
 fn missing(path: &Path) -> LabError {
