@@ -101,10 +101,30 @@ struct Leftovers {
     mounts: Vec<String>,
     namespaces: Vec<String>,
     host_links: BTreeSet<String>,
+    /// Mount points the lab created on the machine (`/etc/cni/net.d`, …) and left.
+    host_dirs: BTreeSet<String>,
     state_dir: bool,
 }
 
-fn leftovers(name: &str, host_links_before: &BTreeSet<String>) -> Leftovers {
+/// The node paths that exist on the machine.
+fn host_dirs() -> BTreeSet<String> {
+    podnet_node::lab::kubernetes::node::NODE_PATHS
+        .iter()
+        .filter(|(p, _)| Path::new(p).exists())
+        .map(|(p, _)| p.to_string())
+        .collect()
+}
+
+/// What the machine had before a lab: its links and the node paths.
+fn before() -> (BTreeSet<String>, BTreeSet<String>) {
+    (host_links(), host_dirs())
+}
+
+fn leftovers(
+    name: &str,
+    (links_before, dirs_before): &(BTreeSet<String>, BTreeSet<String>),
+) -> Leftovers {
+    let host_links_before = links_before;
     let dir = format!("/run/podnet-lab/{name}/");
     let processes = std::fs::read_dir("/proc")
         .unwrap()
@@ -131,6 +151,7 @@ fn leftovers(name: &str, host_links_before: &BTreeSet<String>) -> Leftovers {
             .difference(host_links_before)
             .cloned()
             .collect(),
+        host_dirs: host_dirs().difference(dirs_before).cloned().collect(),
         state_dir: Path::new(&dir).exists(),
     }
 }
@@ -152,6 +173,7 @@ fn nothing_left() -> Leftovers {
         mounts: vec![],
         namespaces: vec![],
         host_links: BTreeSet::new(),
+        host_dirs: BTreeSet::new(),
         state_dir: false,
     }
 }
@@ -244,7 +266,7 @@ fn a_real_cluster_comes_up_on_podnet_and_keeps_its_pods_through_deletes_and_rest
     let _one = ONE_CLUSTER_AT_A_TIME
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    let links_before = host_links();
+    let links_before = before();
     let lab = Lab::up(&["--kubernetes", "--nodes", "2", "--pods-per-node", "2"]);
     let control = cp(&lab);
 
@@ -419,7 +441,7 @@ fn lab_down_after_a_kill_9_of_lab_up_leaves_nothing_behind() {
     let _one = ONE_CLUSTER_AT_A_TIME
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    let links_before = host_links();
+    let links_before = before();
     let name = format!("pk{}", std::process::id() % 100_000);
     let mut up = Command::new(PODNET)
         .args(["lab", "--name", &name, "up", "--kubernetes", "--nodes", "2"])

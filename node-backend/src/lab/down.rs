@@ -58,9 +58,9 @@ pub fn down(name: &str) -> Result<DownReport, LabError> {
             release_mount_ns(&runtime);
         }
     }
-    remove_host_dirs(&dir.join("host-dirs"));
     if dir.exists() {
         fs::remove_dir_all(&dir).map_err(LabError::file("remove", &dir))?;
     }
+    remove_host_dirs();
     Ok(report)
 }

@@ -113,7 +113,7 @@ pub fn start_nodes(state: &mut LabState, bin_dir: &Path, start: Instant) -> Resu
         );
         netlink_default_route(&netns)?;
         let dir = state.node_dir(&name).join("k8s");
-        let rt = NodeRuntime::prepare(dir, &lab_dir.join("host-dirs"))?;
+        let rt = NodeRuntime::prepare(dir, &node::host_dirs_record())?;
         state.nodes[i].runtime = Some(rt);
         state.save()?;
         let rt = state.nodes[i].runtime.as_mut().expect("just set");

@@ -345,6 +345,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     }
 }
 
+/// Where the host directories Kubernetes labs created as mount points are
+/// recorded: shared by all labs, since another lab's nodes may be using
+/// them (removing a mount point detaches it in every namespace).
+pub fn host_dirs_record() -> PathBuf {
+    Path::new(super::super::STATE_ROOT).join("host-dirs")
+}
+
 /// Creates a host directory the node paths are mounted on, when missing,
 /// and records every directory it made, outermost first.
 fn ensure_host_dir(path: &Path, record: &Path) -> Result<(), LabError> {
@@ -368,14 +375,25 @@ fn ensure_host_dir(path: &Path, record: &Path) -> Result<(), LabError> {
     fs::write(record, text).map_err(LabError::file("write", record))
 }
 
-/// Removes what [`ensure_host_dir`] made, innermost first, where still empty.
-pub fn remove_host_dirs(record: &Path) {
-    let Ok(text) = fs::read_to_string(record) else {
+/// Removes what [`ensure_host_dir`] made, innermost first, where still
+/// empty, once no lab is left that could be using them.
+pub fn remove_host_dirs() {
+    let record = host_dirs_record();
+    let labs_left = fs::read_dir(super::super::STATE_ROOT)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.path().is_dir());
+    let Ok(text) = fs::read_to_string(&record) else {
         return;
     };
+    if labs_left {
+        return;
+    }
     for d in text.lines().rev() {
         let _ = fs::remove_dir(d);
     }
+    let _ = fs::remove_file(&record);
 }
 
 /// Unmounts a node's mount namespace (after its processes are gone): every
