@@ -1,5 +1,6 @@
 // Shared by the end-to-end test and the figures script: serve the built
 // dist/ on 127.0.0.1 and drive Debian's Chromium with playwright-core.
+import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
@@ -51,4 +52,28 @@ export async function newPage(browser, errors) {
   page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
   page.on('pageerror', (e) => errors.push(`page: ${e.message}`));
   return page;
+}
+
+/** The podnet binary the lab tests run (PODNET, else the debug build). */
+export const podnetBin = process.env.PODNET ?? join(root, 'target/debug/podnet');
+
+/** Runs podnet to completion; returns its stdout (throws on failure). */
+export function podnet(...args) {
+  return execFileSync(podnetBin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Starts `podnet lab serve` for `lab` on a free port, allowing pages from
+ * `allowOrigin`; resolves to { url, process }. */
+export function serveLab(lab, allowOrigin) {
+  const server = spawn(podnetBin, ['lab', 'serve', '--name', lab, '--listen', '127.0.0.1:0', '--allow-origin', allowOrigin],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((ok, fail) => {
+    let text = '';
+    server.stdout.on('data', (d) => {
+      text += d;
+      const m = text.match(/on (http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) ok({ url: m[1], process: server });
+    });
+    server.on('exit', (code) => fail(new Error(`podnet lab serve exited with ${code}`)));
+  });
 }

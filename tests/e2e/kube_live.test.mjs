@@ -7,37 +7,21 @@
 // Needs root and target/debug/podnet (and scripts/install.sh's Kubernetes).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { root, serveDist, launch, newPage } from './harness.mjs';
+import { root, serveDist, launch, newPage, podnet, serveLab } from './harness.mjs';
 
-const bin = process.env.PODNET ?? join(root, 'target/debug/podnet');
 const lab = `e2ek${process.pid % 10000}`;
 const out = join(root, 'tests/e2e/out');
 let web, server, serverUrl, browser, page;
 const errors = [];
-
-function podnet(...args) {
-  return execFileSync(bin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
 
 before(async () => {
   await mkdir(out, { recursive: true });
   try { podnet('lab', 'down', '--name', lab); } catch { /* nothing to remove */ }
   podnet('lab', 'up', '--name', lab, '--kubernetes', '--nodes', '2', '--pods-per-node', '1');
   web = await serveDist();
-  server = spawn(bin, ['lab', 'serve', '--name', lab, '--listen', '127.0.0.1:0', '--allow-origin', new URL(web.url).origin],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
-  serverUrl = await new Promise((ok, fail) => {
-    let text = '';
-    server.stdout.on('data', (d) => {
-      text += d;
-      const m = text.match(/on (http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) ok(m[1]);
-    });
-    server.on('exit', (code) => fail(new Error(`podnet lab serve exited with ${code}`)));
-  });
+  ({ url: serverUrl, process: server } = await serveLab(lab, new URL(web.url).origin));
   browser = await launch();
   page = await newPage(browser, errors);
 });

@@ -4,35 +4,14 @@
 // exercised too. Needs root (network namespaces) and target/debug/podnet.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { root, serveDist, launch, newPage } from './harness.mjs';
+import { root, serveDist, launch, newPage, podnet, serveLab } from './harness.mjs';
 
-const bin = process.env.PODNET ?? join(root, 'target/debug/podnet');
 const lab = `e2e${process.pid % 10000}`;
 const out = join(root, 'tests/e2e/out');
 let web, other, server, serverUrl, browser, page;
 const errors = [];
-
-function podnet(...args) {
-  return execFileSync(bin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-/** Starts `podnet lab serve` on a free port; resolves to its URL. */
-function serve(allowOrigin) {
-  server = spawn(bin, ['lab', 'serve', '--name', lab, '--listen', '127.0.0.1:0', '--allow-origin', allowOrigin],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((ok, fail) => {
-    let text = '';
-    server.stdout.on('data', (d) => {
-      text += d;
-      const m = text.match(/on (http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) ok(m[1]);
-    });
-    server.on('exit', (code) => fail(new Error(`podnet lab serve exited with ${code}`)));
-  });
-}
 
 before(async () => {
   await mkdir(out, { recursive: true });
@@ -40,7 +19,7 @@ before(async () => {
   podnet('lab', 'up', '--name', lab, '--nodes', '2', '--pods-per-node', '1');
   web = await serveDist();
   other = await serveDist();
-  serverUrl = await serve(new URL(web.url).origin);
+  ({ url: serverUrl, process: server } = await serveLab(lab, new URL(web.url).origin));
   browser = await launch();
   page = await newPage(browser, errors);
 });
