@@ -316,11 +316,12 @@ pub fn deploy_workload(
         let running = view
             .pods
             .iter()
-            .filter(|p| p.name.starts_with(&format!("default/{WORKLOAD}-")))
+            .filter(|p| workload_pod(&p.name).is_some())
             .filter(|p| p.phase == "Running" && p.ip.is_some())
             .count();
         let endpoints = state.spec.services.first().map_or(0, |s| s.endpoints.len());
-        if running >= replicas && state.pods.len() >= replicas && endpoints >= replicas {
+        // `state.pods` holds the Running ones whose sandbox was found.
+        if state.pods.len() >= replicas && endpoints >= replicas {
             progress(
                 start,
                 &format!("{running} Pods Running, every one an endpoint of Service {WORKLOAD}"),
@@ -340,6 +341,15 @@ pub fn deploy_workload(
         }
         std::thread::sleep(Duration::from_millis(250));
     }
+}
+
+/// The Pod name of a workload Pod (`default/web-…`, as the API lists
+/// Pods: namespace/name), or `None` for any other Pod.
+fn workload_pod(api_name: &str) -> Option<&str> {
+    api_name.strip_prefix("default/").filter(|n| {
+        n.strip_prefix(WORKLOAD)
+            .is_some_and(|rest| rest.starts_with('-'))
+    })
 }
 
 /// A Node as the API reports it.
@@ -489,11 +499,7 @@ pub fn refresh(state: &mut LabState) -> Result<ApiView, LabError> {
             .iter()
             .filter(|p| p.node.as_deref() == Some(&node.name))
         {
-            let Some(name) = p
-                .name
-                .strip_prefix("default/")
-                .filter(|n| n.starts_with(WORKLOAD))
-            else {
+            let Some(name) = workload_pod(&p.name) else {
                 continue;
             };
             let (Some(ip), "Running") = (p.ip, p.phase.as_str()) else {
