@@ -1,5 +1,6 @@
 //! Core benchmarks: allocation at Kubernetes' scale limits, one trace in a
-//! big cluster, and the full CNI requirement matrix.
+//! big cluster (plain host-gw, and inside VXLAN across a router), and the
+//! full CNI requirement matrix.
 //!
 //! `cargo bench -p podnet-core` runs criterion for each and then prints one
 //! `FIGURE` line per benchmark with the median, the target from the issue and
@@ -13,7 +14,7 @@ use criterion::{BatchSize, Criterion};
 use podnet_core::alloc::{AllocKey, ClusterAllocator, NodeIpam};
 use podnet_core::forward::{Matrix, Network, ProbeKind, Verdict};
 use podnet_core::net::parse_cidr;
-use podnet_core::topology::{Cluster, Endpoint};
+use podnet_core::topology::{Cluster, Dataplane, Endpoint};
 
 const NODES: usize = 5_000;
 const PODS_PER_NODE: usize = 110;
@@ -51,6 +52,19 @@ fn cluster(nodes: usize, pods: usize) -> Cluster {
         for p in 0..pods {
             c.add_pod(id, &format!("pod{n}-{p}")).unwrap();
         }
+    }
+    c
+}
+
+/// `nodes` nodes with one pod each, alternating between two LANs behind a
+/// router, every peer through VXLAN.
+fn overlay_cluster(nodes: usize) -> Cluster {
+    let mut c = Cluster::parse("10.0.0.0/8", 24, "172.16.0.0/16").unwrap();
+    c.set_dataplane(Dataplane::Vxlan);
+    c.add_lan(parse_cidr("172.17.0.0/16").unwrap()).unwrap();
+    for n in 0..nodes {
+        let id = c.add_node_on(&format!("node{n}"), (n % 2) as u8).unwrap();
+        c.add_pod(id, &format!("pod{n}")).unwrap();
     }
     c
 }
@@ -106,6 +120,21 @@ fn main() {
         b.iter(probe)
     });
 
+    let overlay = overlay_cluster(1_000);
+    let overlay_net = Network::new(&overlay).unwrap();
+    let (o_from, o_to) = (overlay.pods()[0].id, overlay.pods()[999].clone());
+    let encap = || {
+        overlay_net
+            .probe(Endpoint::Pod(o_from), o_to.ip, ProbeKind::Ping)
+            .unwrap()
+    };
+    let t = encap();
+    assert_eq!(t.verdict, Verdict::Delivered { to: Endpoint::Pod(o_to.id) });
+    assert!(t.encapsulated(), "across the router inside VXLAN");
+    c.bench_function("trace: pod -> pod inside VXLAN across a router, 1,000 nodes", |b| {
+        b.iter(encap)
+    });
+
     let mid = cluster(100, 10);
     let mid_net = Network::new(&mid).unwrap();
     let matrix = || Matrix::compute(&mid_net).unwrap();
@@ -135,6 +164,12 @@ fn main() {
     figure(
         "one cross-node trace, 1,000 nodes",
         per_trace,
+        Duration::from_micros(10),
+    );
+    let per_encap = time(5, || (0..n).map(|_| encap().hops.len()).sum::<usize>()) / n;
+    figure(
+        "one VXLAN-encapsulated trace across a router, 1,000 nodes",
+        per_encap,
         Duration::from_micros(10),
     );
     figure(

@@ -67,6 +67,9 @@ impl MacAddr {
     pub const POD_NETWORK_PREFIX: [u8; 2] = [0x0a, 0x58];
     /// The first two bytes of every MAC on the LAN (nodes and clients; QEMU's prefix).
     pub const LAN_PREFIX: [u8; 2] = [0x52, 0x54];
+    /// Prefix of a node's VTEP MAC (locally administered, like the
+    /// random MAC the kernel gives a VXLAN device).
+    pub const VTEP_PREFIX: [u8; 2] = [0x0e, 0x50];
 
     /// A locally administered address derived from an IPv4 address: two
     /// prefix bytes and the four address bytes, so MACs are stable and readable.

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::net::{ifname, IfName, MacAddr};
 use crate::route::{Route, RouteProto};
-use crate::topology::{Cluster, Dataplane, NodeId, Protocol, TrafficPolicy};
+use crate::topology::{vxlan, Cluster, Dataplane, NodeId, Protocol, TrafficPolicy};
 
 /// An address on an interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +73,56 @@ pub enum NatRule {
     },
 }
 
+/// A node's VXLAN tunnel endpoint and what it needs to reach each peer:
+/// flannel's layout, which the kernel's VXLAN driver needs and nothing more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VtepPlan {
+    /// The device (`podnet.1`).
+    pub name: IfName,
+    /// Its VXLAN network identifier.
+    pub vni: u32,
+    /// UDP destination port of the outer packets.
+    pub port: u16,
+    /// Outer source: this node's underlay address.
+    pub local: Ipv4Addr,
+    /// Its address: the range's network address, /32.
+    pub address: Ipv4Network,
+    /// Its MAC.
+    pub mac: MacAddr,
+    /// Its MTU: the underlay's less the 50 bytes of encapsulation.
+    pub mtu: u16,
+    /// The peers reached through it.
+    pub peers: Vec<VtepPeer>,
+}
+
+/// One peer behind a VTEP: `ip route` (range via its VTEP address, onlink),
+/// `ip neigh` (that address → its VTEP MAC) and `bridge fdb` (that MAC →
+/// its underlay address).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VtepPeer {
+    /// The peer node.
+    pub node: String,
+    /// Its pod range.
+    pub range: Ipv4Network,
+    /// Its VTEP address: the route's gateway and the neighbour entry.
+    pub vtep_ip: Ipv4Addr,
+    /// Its VTEP MAC: the neighbour entry's and the FDB entry's.
+    pub mac: MacAddr,
+    /// Its underlay address: where the FDB entry sends the outer packets.
+    pub underlay: Ipv4Addr,
+}
+
+/// A peer host-gw cannot route to, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedPeer {
+    /// The peer node.
+    pub node: String,
+    /// The route host-gw would need.
+    pub route: Route,
+    /// Why the kernel would not take it.
+    pub reason: String,
+}
+
 /// The desired kernel state of one node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
@@ -92,6 +142,10 @@ pub struct Plan {
     pub routes: Vec<Route>,
     /// NAT rules.
     pub nat: Vec<NatRule>,
+    /// The VXLAN device, when the backend has one.
+    pub vtep: Option<VtepPlan>,
+    /// Peers the backend cannot reach (host-gw across a router).
+    pub skipped: Vec<SkippedPeer>,
 }
 
 impl Plan {
@@ -115,13 +169,57 @@ pub fn pod_routes(addr: Ipv4Network, pod_if: IfName, gateway: Ipv4Addr) -> Vec<R
 }
 
 impl Cluster {
+    /// A LAN machine's routes: connected to its LAN and, when there is a
+    /// router, every other LAN via the router's address on its own. They
+    /// are the underlay's (an admin's or DHCP's), not podnet's.
+    pub fn lan_routes(&self, ip: Ipv4Addr, dev: IfName) -> Vec<Route> {
+        let Some(lan) = self.lan_of(ip) else {
+            return Vec::new();
+        };
+        let lans = self.lans();
+        let own = lans[usize::from(lan)];
+        let mut routes = vec![Route::connected(
+            Ipv4Network::new(ip, own.prefix()).expect("prefix of the LAN"),
+            dev,
+        )];
+        if let Some(router) = self.router() {
+            let gw = router.ports[usize::from(lan)].0;
+            let others = lans.iter().enumerate().filter(|&(i, _)| i != usize::from(lan));
+            routes.extend(others.map(|(_, &l)| Route::via(l, gw, dev, RouteProto::Static)));
+        }
+        routes
+    }
+
+    /// The peers of node `id` and how its backend reaches each: host-gw
+    /// (`true`, on its LAN) or the VTEP (`false`); `None` for a peer it
+    /// cannot route to at all (overlapping range, or host-gw off-LAN).
+    fn peer_paths<'a>(
+        &'a self,
+        node: &'a crate::topology::Node,
+    ) -> impl Iterator<Item = (&'a crate::topology::Node, Option<bool>)> + 'a {
+        let dataplane = self.dataplane();
+        self.nodes()
+            .iter()
+            .filter(move |n| n.id != node.id && !n.pod_range.overlaps(node.pod_range))
+            .map(move |n| {
+                let same_lan = n.lan == node.lan && self.lan_of(n.underlay_ip).is_some();
+                let path = match dataplane {
+                    Dataplane::None => None,
+                    Dataplane::HostGw => same_lan.then_some(true),
+                    Dataplane::Vxlan => Some(false),
+                    Dataplane::Auto => Some(same_lan),
+                };
+                (n, path)
+            })
+    }
+
     /// The plan of one node.
     pub fn plan(&self, id: NodeId) -> Result<Plan> {
         let node = self.node(id).ok_or_else(|| Error::Unknown {
             kind: "node",
             name: format!("{id:?}"),
         })?;
-        let lan = self.underlay();
+        let lan = self.lans()[usize::from(node.lan)];
         let uplink = InterfacePlan {
             name: node.uplink,
             address: Ipv4Network::new(node.underlay_ip, lan.prefix()).expect("prefix of the LAN"),
@@ -150,21 +248,46 @@ impl Cluster {
                 }
             })
             .collect();
-        let mut routes = vec![
-            Route::connected(uplink.address, uplink.name),
-            Route::connected(bridge.address, bridge.name),
-        ];
-        if self.dataplane() == Dataplane::HostGw {
-            // A peer whose range overlaps ours cannot be routed to: the connected
-            // route would shadow it and the kernel would refuse a duplicate.
-            let peers = self.nodes().iter().filter(|n| {
-                n.id != id && !n.pod_range.overlaps(node.pod_range) && lan.contains(n.underlay_ip)
-            });
-            routes.extend(
-                peers.map(|n| {
-                    Route::via(n.pod_range, n.underlay_ip, node.uplink, RouteProto::Podnet)
+        let mut routes = self.lan_routes(node.underlay_ip, node.uplink);
+        routes.insert(1, Route::connected(bridge.address, bridge.name));
+        let vtep_name = ifname(vxlan::DEVICE);
+        let mut vtep = self.dataplane().has_vtep().then(|| VtepPlan {
+            name: vtep_name,
+            vni: vxlan::VNI,
+            port: vxlan::PORT,
+            local: node.underlay_ip,
+            address: Ipv4Network::new(node.vtep_ip(), 32).expect("a /32 is always valid"),
+            mac: node.vtep_mac,
+            mtu: self.mtu.saturating_sub(vxlan::OVERHEAD),
+            peers: Vec::new(),
+        });
+        let mut skipped = Vec::new();
+        // A peer whose range overlaps ours cannot be routed to: the connected
+        // route would shadow it and the kernel would refuse a duplicate.
+        for (n, path) in self.peer_paths(node) {
+            let direct = Route::via(n.pod_range, n.underlay_ip, node.uplink, RouteProto::Podnet);
+            match (path, vtep.as_mut()) {
+                (Some(true), _) => routes.push(direct),
+                (Some(false), Some(v)) => {
+                    routes.push(Route::via(n.pod_range, n.vtep_ip(), vtep_name, RouteProto::Podnet).onlink());
+                    v.peers.push(VtepPeer {
+                        node: n.name.clone(),
+                        range: n.pod_range,
+                        vtep_ip: n.vtep_ip(),
+                        mac: n.vtep_mac,
+                        underlay: n.underlay_ip,
+                    });
+                }
+                _ if self.dataplane() == Dataplane::HostGw => skipped.push(SkippedPeer {
+                    node: n.name.clone(),
+                    route: direct,
+                    reason: format!(
+                        "{} is not on {}'s LAN {lan}: a host-gw next hop must be on-link, and the kernel refuses this route (\"Nexthop has invalid gateway\")",
+                        n.underlay_ip, node.name
+                    ),
                 }),
-            );
+                _ => {}
+            }
         }
         let mut nat: Vec<NatRule> = self
             .services()
@@ -206,11 +329,13 @@ impl Cluster {
             node: node.name.clone(),
             uplink,
             bridge,
-            mtu: self.mtu,
+            mtu: self.pod_mtu(),
             ip_forward: node.ip_forward,
             veths,
             routes,
             nat,
+            vtep,
+            skipped,
         })
     }
 }

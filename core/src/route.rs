@@ -57,6 +57,10 @@ pub struct Route {
     pub src: Option<Ipv4Addr>,
     /// Who installed it.
     pub proto: RouteProto,
+    /// `onlink`: the gateway is taken as on the device's link even though no
+    /// address there covers it (a VXLAN route's gateway is the peer's VTEP).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub onlink: bool,
 }
 
 impl Route {
@@ -68,6 +72,7 @@ impl Route {
             dev,
             src: Some(addr.ip()),
             proto: RouteProto::Kernel,
+            onlink: false,
         }
     }
 
@@ -79,6 +84,15 @@ impl Route {
             dev,
             src: None,
             proto,
+            onlink: false,
+        }
+    }
+
+    /// The same route marked `onlink`.
+    pub fn onlink(self) -> Route {
+        Route {
+            onlink: true,
+            ..self
         }
     }
 
@@ -105,6 +119,9 @@ impl fmt::Display for Route {
             RouteProto::Kernel => f.write_str(" proto kernel scope link")?,
             RouteProto::Static => f.write_str(" proto static")?,
             RouteProto::Podnet => f.write_str(" proto podnet")?,
+        }
+        if self.onlink {
+            f.write_str(" onlink")?;
         }
         if let Some(src) = self.src {
             write!(f, " src {src}")?;

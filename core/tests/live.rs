@@ -49,6 +49,7 @@ fn captured(c: &Cluster) -> Vec<Capture> {
         dir,
         at_us: 1_000,
         frame,
+        outer: None,
     };
     vec![
         cap(Tap::PodEth(pc), Dir::In, frame(62, br2, pod_c)),

@@ -177,3 +177,119 @@ proptest! {
         }
     }
 }
+
+/// Frames fed to the fuzz test, counted so the test can say how many.
+static FUZZED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Real frames of the overlay scenario (plain on the pod side,
+/// VXLAN-encapsulated on the underlay), the seeds the fuzzer mutates.
+fn overlay_seeds() -> (Cluster, Vec<Vec<u8>>) {
+    use podnet_core::topology::scenario;
+    let c = scenario::routed(Dataplane::Vxlan);
+    let mut seeds = Vec::new();
+    {
+        let net = Network::new(&c).unwrap();
+        for from in c.endpoints() {
+            for to in c.endpoints() {
+                let dst = c.address_of(to).unwrap();
+                for kind in [ProbeKind::Ping, ProbeKind::Udp(53), ProbeKind::TcpSyn(80)] {
+                    let t = net.probe(from, dst, kind).unwrap();
+                    seeds.extend((0..t.hops.len()).filter_map(|i| t.frame_bytes(i)));
+                }
+            }
+        }
+    }
+    (c, seeds)
+}
+
+/// One mutation of a seed, chosen by `op`: flip bytes, cut, grow, splice
+/// in random bytes, or rewrite the fields a VXLAN parser trusts (UDP port,
+/// VXLAN flags, inner EtherType, IPv4 length and IHL).
+fn mutate(seed: &[u8], op: u8, at: usize, byte: u8, noise: &[u8]) -> Vec<u8> {
+    let mut f = seed.to_vec();
+    let i = if f.is_empty() { 0 } else { at % f.len() };
+    match op % 8 {
+        0 => {
+            if let Some(b) = f.get_mut(i) {
+                *b ^= byte | 1;
+            }
+        }
+        1 => f.truncate(i),
+        2 => f.extend_from_slice(noise),
+        3 => {
+            let end = (i + noise.len()).min(f.len());
+            f[i..end].copy_from_slice(&noise[..end - i]);
+        }
+        4 => {
+            // The outer UDP destination port: VXLAN or not.
+            if f.len() > 37 {
+                f[36..38].copy_from_slice(&[0x21, 0x18 ^ (byte & 1)]);
+            }
+        }
+        5 => {
+            // VXLAN flags and the inner EtherType.
+            for (pos, v) in [(42, byte), (62, byte), (63, !byte)] {
+                if let Some(b) = f.get_mut(pos) {
+                    *b = v;
+                }
+            }
+        }
+        6 => {
+            // IPv4 version/IHL and total length of the outer or inner header.
+            for pos in [14, 16, 17, 64, 66, 67] {
+                if let Some(b) = f.get_mut(pos) {
+                    *b = byte.wrapping_add(pos as u8);
+                }
+            }
+        }
+        _ => f = noise.to_vec(),
+    }
+    f
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    /// ≥ 100,000 random and mutated frames, plain and VXLAN, through the
+    /// frame parser and the engine: every one is a value or a typed error.
+    /// Run by the test below, which counts them.
+    fn fuzzed_frames_plain_and_encapsulated_never_panic(
+        muts in proptest::collection::vec(
+            (any::<usize>(), any::<u8>(), any::<usize>(), any::<u8>(), proptest::collection::vec(any::<u8>(), 0..96)),
+            100,
+        ),
+    ) {
+        thread_local! {
+            static SEEDS: (Cluster, Vec<Vec<u8>>) = overlay_seeds();
+        }
+        SEEDS.with(|(c, seeds)| {
+            let net = Network::new(c).unwrap();
+            let from = c.endpoints();
+            for (s, op, at, byte, noise) in &muts {
+                let frame = mutate(&seeds[s % seeds.len()], *op, *at, *byte, noise);
+                match podnet_core::forward::parse_packet(&frame) {
+                    Ok(_) | Err(podnet_core::Error::MalformedFrame(_) | podnet_core::Error::UnsupportedFrame(_)) => {}
+                    Err(other) => panic!("untyped parse error {other:?}"),
+                }
+                let sender = from[*at % from.len()];
+                if let Ok(t) = net.trace(sender, &frame) {
+                    assert!(!t.hops.is_empty());
+                    for i in 0..t.hops.len() {
+                        let _ = t.frame_bytes(i);
+                    }
+                }
+                FUZZED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+    }
+}
+
+#[test]
+fn the_fuzz_test_feeds_at_least_100000_frames() {
+    // proptest's 1000 cases of 100 frames each.
+    let before = FUZZED.load(std::sync::atomic::Ordering::Relaxed);
+    fuzzed_frames_plain_and_encapsulated_never_panic();
+    let fed = FUZZED.load(std::sync::atomic::Ordering::Relaxed) - before;
+    assert!(fed >= 100_000, "fed {fed} frames");
+    println!("fuzz: {fed} frames (plain and VXLAN) through the parser and the engine, no panic");
+}

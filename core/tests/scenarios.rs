@@ -49,7 +49,7 @@ fn cross_node_pod_to_pod_keeps_the_source_and_follows_host_gw() {
             Node(n1.id),
             Node(n1.id),
             Uplink(n1.id),
-            Lan,
+            Lan(0),
             Uplink(n2.id),
             Node(n2.id),
             Node(n2.id),
@@ -84,7 +84,7 @@ fn cross_node_pod_to_pod_keeps_the_source_and_follows_host_gw() {
     assert_eq!(got.src_mac, n2.bridge_mac);
     assert!(!t.nat_seen());
     // On the LAN the frame goes node1 eth0 -> node2 eth0 while the IPs stay the pods'.
-    let lan = t.hops.iter().find(|h| h.place == Lan).unwrap().frame;
+    let lan = t.hops.iter().find(|h| h.place == Lan(0)).unwrap().frame;
     assert_eq!(
         (lan.src_mac, lan.dst_mac, lan.src, lan.dst),
         (n1.mac, n2.mac, a.ip, cpod.ip)
@@ -108,7 +108,7 @@ fn same_node_pods_talk_through_the_bridge_only() {
     assert!(t
         .hops
         .iter()
-        .all(|h| !matches!(h.place, Place::Node(_) | Place::Lan)));
+        .all(|h| !matches!(h.place, Place::Node(_) | Place::Lan(_))));
     assert_eq!(t.received().unwrap().ttl, 64);
 }
 
@@ -288,7 +288,7 @@ fn forwarding_off_ttl_and_masquerade() {
             .unwrap()
             .verdict
             != Verdict::Dropped {
-                at: Place::Lan,
+                at: Place::Lan(0),
                 reason: DropReason::TtlExceeded
             }
     );
@@ -456,4 +456,163 @@ fn egress_masquerade_hides_pods_from_the_outside_but_not_from_each_other_or_the_
     assert!(m.requirements().pod_to_pod.all_ok());
     assert!(m.requirements().pod_to_node.all_ok());
     assert!(m.requirements().node_to_pod.all_ok());
+}
+
+/// The overlay scene's story: the same pods, two LANs, three backends.
+mod overlay {
+    use super::*;
+    use podnet_core::forward::{parse_packet, Encap, L4Repr};
+    use podnet_core::topology::vxlan;
+
+    fn ping(c: &podnet_core::topology::Cluster, from: &str, to: &str) -> podnet_core::forward::Trace {
+        let net = Network::new(c).unwrap();
+        let (a, b) = (c.pod_named(from).unwrap(), c.pod_named(to).unwrap());
+        net.probe(Endpoint::Pod(a.id), b.ip, ProbeKind::Ping).unwrap()
+    }
+
+    #[test]
+    fn host_gw_across_a_router_has_no_on_link_next_hop() {
+        let c = scenario::routed(Dataplane::HostGw);
+        let n1 = c.node_named("node1").unwrap();
+        let plan = c.plan(n1.id).unwrap();
+        assert_eq!(plan.skipped.len(), 1, "node2 is behind the router");
+        assert_eq!(plan.skipped[0].node, "node2");
+        assert!(plan.skipped[0].reason.contains("on-link"), "{}", plan.skipped[0].reason);
+        let t = ping(&c, "pod-a", "pod-c");
+        assert_eq!(
+            t.verdict,
+            Verdict::Dropped {
+                at: Place::Node(n1.id),
+                reason: DropReason::NoRoute { dst: ip("10.244.2.2") }
+            }
+        );
+        // The peer on node1's own LAN still works directly.
+        let t = ping(&c, "pod-a", "pod-e");
+        assert!(matches!(t.verdict, Verdict::Delivered { .. }));
+        assert!(!t.encapsulated());
+        // The underlay itself is routed: node1 reaches node2's address.
+        let net = Network::new(&c).unwrap();
+        let n2 = c.node_named("node2").unwrap();
+        let t = net.probe(Endpoint::Node(n1.id), n2.underlay_ip, ProbeKind::Ping).unwrap();
+        assert_eq!(t.verdict, Verdict::Delivered { to: Endpoint::Node(n2.id) });
+        assert!(t.hops.iter().any(|h| h.place == Place::Router));
+    }
+
+    #[test]
+    fn vxlan_carries_the_pod_packet_inside_udp_across_the_router() {
+        let c = scenario::routed(Dataplane::Vxlan);
+        let (n1, n2) = (c.node_named("node1").unwrap(), c.node_named("node2").unwrap());
+        let plan = c.plan(n1.id).unwrap();
+        let routes: Vec<String> = plan.owned_routes().map(|r| r.to_string()).collect();
+        assert_eq!(
+            routes,
+            [
+                "10.244.2.0/24 via 10.244.2.0 dev podnet.1 proto podnet onlink",
+                "10.244.3.0/24 via 10.244.3.0 dev podnet.1 proto podnet onlink",
+            ]
+        );
+        let v = plan.vtep.as_ref().unwrap();
+        assert_eq!((v.vni, v.port, v.mtu, plan.mtu), (1, 8472, 1450, 1450));
+        assert_eq!(v.address.to_string(), "10.244.1.0/32");
+        assert_eq!(v.peers[0].underlay, n2.underlay_ip);
+        let t = ping(&c, "pod-a", "pod-c");
+        let (a, cpod) = (c.pod_named("pod-a").unwrap(), c.pod_named("pod-c").unwrap());
+        assert_eq!(t.verdict, Verdict::Delivered { to: Endpoint::Pod(cpod.id) });
+        assert_eq!(t.received().unwrap().src, a.ip, "no NAT");
+        // On the underlay: the pod packet inside, node addresses outside.
+        let lan: Vec<&podnet_core::forward::Hop> =
+            t.hops.iter().filter(|h| matches!(h.place, Place::Lan(_))).collect();
+        assert_eq!(lan.len(), 2, "LAN 1 to the router, LAN 2 to node2");
+        for h in &lan {
+            let e = h.outer.expect("encapsulated on the underlay");
+            assert_eq!((e.outer.src, e.outer.dst), (n1.underlay_ip, n2.underlay_ip));
+            assert_eq!((h.frame.src, h.frame.dst), (a.ip, cpod.ip));
+            assert_eq!(e.vni, vxlan::VNI);
+            assert!(matches!(e.outer.l4, L4Repr::Udp { dst_port: 8472, .. }));
+            assert_eq!(h.frame.dst_mac, n2.vtep_mac);
+        }
+        assert_eq!(lan[0].outer.unwrap().outer.ttl, 64);
+        assert_eq!(lan[1].outer.unwrap().outer.ttl, 63, "the router lowers the outer TTL");
+        assert_eq!(lan[1].frame.ttl, 63, "and leaves the inner one alone");
+        assert!(t.hops.iter().any(|h| h.step == Step::Encap { vni: 1, remote: n2.underlay_ip }));
+        assert!(t.hops.iter().any(|h| h.step == Step::Decap { vni: 1 }));
+        // The bytes on the wire are a real VXLAN frame, 50 bytes longer.
+        let i = t.hops.iter().position(|h| h.outer.is_some()).unwrap();
+        let bytes = t.frame_bytes(i).unwrap();
+        let (inner, encap, _) = parse_packet(&bytes).unwrap();
+        assert_eq!(inner, t.hops[i].frame);
+        assert_eq!(encap, t.hops[i].outer);
+        let plain = t.hops[i].frame.emit(&t.payload).unwrap();
+        assert_eq!(bytes.len(), plain.len() + 50);
+        // And the whole CNI requirement holds without NAT.
+        let m = Matrix::compute(&Network::new(&c).unwrap()).unwrap();
+        assert!(m.requirements().met(), "{:?}", m.requirements());
+    }
+
+    #[test]
+    fn auto_goes_direct_on_the_lan_and_through_the_tunnel_across_it() {
+        let c = scenario::routed(Dataplane::Auto);
+        let n1 = c.node_named("node1").unwrap();
+        let routes: Vec<String> =
+            c.plan(n1.id).unwrap().owned_routes().map(|r| r.to_string()).collect();
+        assert_eq!(
+            routes,
+            [
+                "10.244.2.0/24 via 10.244.2.0 dev podnet.1 proto podnet onlink",
+                "10.244.3.0/24 via 192.168.1.13 dev eth0 proto podnet",
+            ]
+        );
+        assert!(ping(&c, "pod-a", "pod-c").encapsulated());
+        let direct = ping(&c, "pod-a", "pod-e");
+        assert!(!direct.encapsulated());
+        assert!(matches!(direct.verdict, Verdict::Delivered { .. }));
+        assert!(Matrix::compute(&Network::new(&c).unwrap()).unwrap().requirements().met());
+    }
+
+    #[test]
+    fn a_packet_over_the_overlay_mtu_is_dropped_with_df_and_fragmented_without() {
+        let mut c = scenario::routed(Dataplane::Vxlan);
+        // A pod whose MTU was left at the link's 1500 (what a wrong CNI
+        // config does) sends 1500 bytes: the VTEP's 1450 decides.
+        c.mtu = 1500;
+        let net = Network::new(&c).unwrap();
+        let (a, cpod) = (c.pod_named("pod-a").unwrap(), c.pod_named("pod-c").unwrap());
+        let n1 = c.node_named("node1").unwrap();
+        let mut f = ProbeKind::Udp(8080).frame(Ipv4Addr::UNSPECIFIED, cpod.ip);
+        let big = vec![0u8; 1400];
+        let t = net.trace_repr(Endpoint::Pod(a.id), f, big.clone()).unwrap();
+        assert_eq!(t.verdict, Verdict::Delivered { to: Endpoint::Pod(cpod.id) }, "1428 fits");
+        let t = net.trace_repr(Endpoint::Pod(a.id), f, vec![0u8; 1440]).unwrap();
+        assert_eq!(
+            t.verdict,
+            Verdict::Dropped {
+                at: Place::Pod(a.id),
+                reason: DropReason::TooBig { mtu: 1450, len: 1468 }
+            },
+            "the pod's own MTU is 1450"
+        );
+        let _ = n1;
+        f.dont_fragment = false;
+        let t = net.trace_repr(Endpoint::Pod(a.id), f, vec![0u8; 1440]).unwrap();
+        assert!(matches!(t.verdict, Verdict::Delivered { .. }));
+        assert!(t.hops.iter().any(|h| h.step == Step::Fragment { mtu: 1450, count: 2 }));
+    }
+
+    #[test]
+    fn a_pcap_of_an_overlay_trace_holds_real_vxlan_frames() {
+        let c = scenario::routed(Dataplane::Vxlan);
+        let t = ping(&c, "pod-a", "pod-c");
+        let file = pcap::to_pcap(&t);
+        let (mut at, mut vxlan_frames) = (24, 0);
+        while at + 16 <= file.len() {
+            let len = u32::from_le_bytes(file[at + 8..at + 12].try_into().unwrap()) as usize;
+            let frame = &file[at + 16..at + 16 + len];
+            if let (_, Some(Encap { vni: 1, .. }), _) = parse_packet(frame).unwrap() {
+                vxlan_frames += 1;
+            }
+            at += 16 + len;
+        }
+        assert!(vxlan_frames >= 4, "{vxlan_frames}");
+        let _ = FrameRepr::parse;
+    }
 }

@@ -18,7 +18,7 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 
 use super::engine::Network;
-use super::frame::{FrameRepr, L4Repr};
+use super::frame::{Encap, FrameRepr, L4Repr};
 use super::trace::{DropReason, Hop, Place, Step, Trace, Verdict};
 use crate::error::Result;
 use crate::net::IfName;
@@ -39,6 +39,8 @@ pub enum Tap {
     LanPort(Endpoint),
     /// A client's interface.
     ClientEth(ClientId),
+    /// The router's port on a LAN (by index).
+    RouterPort(u8),
 }
 
 /// Which way a frame crossed a tap.
@@ -59,8 +61,11 @@ pub struct Capture {
     pub dir: Dir,
     /// When, in microseconds since the Unix epoch (the kernel's timestamp).
     pub at_us: u64,
-    /// The headers.
+    /// The headers (the inner ones of a VXLAN packet).
     pub frame: FrameRepr,
+    /// The outer headers of a VXLAN packet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outer: Option<Encap>,
 }
 
 /// What identifies one packet along its path, whatever routers and NAT do
@@ -155,8 +160,8 @@ fn stage(tap: Tap, dir: Dir) -> u8 {
         (Tap::HostVeth(_), Dir::In) => 1,
         (Tap::Bridge(_), Dir::In) => 2,
         (Tap::Uplink(_) | Tap::ClientEth(_), Dir::Out) => 3,
-        (Tap::LanPort(_), Dir::In) => 4,
-        (Tap::LanPort(_), Dir::Out) => 5,
+        (Tap::LanPort(_) | Tap::RouterPort(_), Dir::In) => 4,
+        (Tap::LanPort(_) | Tap::RouterPort(_), Dir::Out) => 5,
         (Tap::Uplink(_) | Tap::ClientEth(_), Dir::In) => 6,
         (Tap::Bridge(_), Dir::Out) => 7,
         (Tap::HostVeth(_), Dir::Out) => 8,
@@ -182,7 +187,12 @@ fn arrive(for_this_machine: bool) -> Step {
 /// nothing was captured.
 pub fn assemble(cluster: &Cluster, captures: &[Capture], payload: Vec<u8>) -> Option<Trace> {
     let mut caps: Vec<&Capture> = captures.iter().collect();
-    caps.sort_by_key(|c| (Reverse(c.frame.ttl), stage(c.tap, c.dir), c.at_us));
+    // Inside VXLAN the inner TTL holds across the underlay and the outer
+    // one falls at each router; frames outside VXLAN sort first in a segment.
+    caps.sort_by_key(|c| {
+        let outer_ttl = c.outer.map_or(u8::MAX, |e| e.outer.ttl);
+        (Reverse(c.frame.ttl), Reverse(outer_ttl), stage(c.tap, c.dir), c.at_us)
+    });
     let mut hops: Vec<Hop> = Vec::with_capacity(caps.len());
     for (i, c) in caps.iter().enumerate() {
         let f = c.frame;
@@ -207,8 +217,12 @@ pub fn assemble(cluster: &Cluster, captures: &[Capture], payload: Vec<u8>) -> Op
             }
             (Tap::Uplink(n), Dir::Out) => (Place::Uplink(n), Step::Transmit { dev: eth0() }),
             (Tap::Uplink(n), Dir::In) => (Place::Uplink(n), Step::Receive { dev: eth0() }),
-            (Tap::LanPort(_), Dir::In) => continue,
-            (Tap::LanPort(to), Dir::Out) => (Place::Lan, Step::Switch { to }),
+            (Tap::LanPort(_) | Tap::RouterPort(_), Dir::In) => continue,
+            (Tap::LanPort(to), Dir::Out) => {
+                let ip = cluster.address_of(to).unwrap_or(Ipv4Addr::UNSPECIFIED);
+                (Place::Lan(cluster.lan_of(ip).unwrap_or(0)), Step::Switch { to })
+            }
+            (Tap::RouterPort(k), Dir::Out) => (Place::Lan(k), Step::SwitchToRouter),
             (Tap::ClientEth(c), Dir::Out) => (Place::Client(c), Step::Transmit { dev: eth0() }),
             (Tap::ClientEth(c), Dir::In) => (
                 Place::Client(c),
@@ -219,15 +233,18 @@ pub fn assemble(cluster: &Cluster, captures: &[Capture], payload: Vec<u8>) -> Op
             place,
             step,
             frame: f,
+            outer: c.outer,
         });
     }
     let first = hops.first()?;
     let sent = first.frame;
     let from = match first.place {
         Place::Pod(p) | Place::Veth(p) => Endpoint::Pod(p),
-        Place::Bridge(n) | Place::Node(n) | Place::Uplink(n) => Endpoint::Node(n),
+        Place::Bridge(n) | Place::Node(n) | Place::Uplink(n) | Place::Vtep(n) => {
+            Endpoint::Node(n)
+        }
         Place::Client(c) => Endpoint::Client(c),
-        Place::Lan => owner(cluster, sent.src)?,
+        Place::Lan(_) | Place::Router => owner(cluster, sent.src)?,
     };
     let verdict = verdict(cluster, hops.last()?);
     Some(Trace {
@@ -283,6 +300,9 @@ pub struct Seen {
     pub place: Place,
     /// The headers as they left that place.
     pub frame: FrameRepr,
+    /// The outer headers, inside VXLAN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outer: Option<Encap>,
 }
 
 /// The hops of a modelled trace that a capture can see, one per place: a
@@ -292,7 +312,7 @@ pub fn observable(model: &Trace) -> Vec<Seen> {
     let mut prev: Option<Place> = None;
     let visible = model.hops.iter().filter(|h| {
         let seen = match (h.place, h.step) {
-            (Place::Node(_), _) => false,
+            (Place::Node(_) | Place::Vtep(_) | Place::Router, _) => false,
             (Place::Bridge(_), Step::BridgeForward { .. }) => {
                 matches!(prev, Some(Place::Node(_)))
             }
@@ -309,10 +329,13 @@ fn by_place<'a>(hops: impl Iterator<Item = &'a Hop>) -> Vec<Seen> {
     let mut out: Vec<Seen> = Vec::new();
     for h in hops {
         match out.last_mut() {
-            Some(last) if last.place == h.place => last.frame = h.frame,
+            Some(last) if last.place == h.place => {
+                (last.frame, last.outer) = (h.frame, h.outer);
+            }
             _ => out.push(Seen {
                 place: h.place,
                 frame: h.frame,
+                outer: h.outer,
             }),
         }
     }
@@ -336,6 +359,10 @@ pub enum Field {
     DstMac,
     /// Transport header (ports, ICMP id and sequence).
     L4,
+    /// The VXLAN outer headers: present on one side only, or a different
+    /// outer address, TTL, MAC, UDP port or VNI (the outer UDP source
+    /// port is the kernel's hash and not compared).
+    Outer,
 }
 
 impl Field {
@@ -349,6 +376,7 @@ impl Field {
             Field::SrcMac => "src mac",
             Field::DstMac => "dst mac",
             Field::L4 => "l4",
+            Field::Outer => "outer",
         }
     }
 }
@@ -392,8 +420,21 @@ impl Comparison {
     }
 }
 
-fn differs(a: &FrameRepr, b: &FrameRepr) -> Vec<Field> {
+fn differs(a: &Seen, b: &Seen) -> Vec<Field> {
+    let outer_differs = match (a.outer, b.outer) {
+        (None, None) => false,
+        (Some(x), Some(y)) => {
+            let port = |e: Encap| e.outer.l4.ports().map(|p| p.1);
+            let (o, p) = (x.outer, y.outer);
+            x.vni != y.vni
+                || port(x) != port(y)
+                || (o.src, o.dst, o.ttl, o.src_mac, o.dst_mac) != (p.src, p.dst, p.ttl, p.src_mac, p.dst_mac)
+        }
+        _ => true,
+    };
+    let (a, b) = (&a.frame, &b.frame);
     [
+        (Field::Outer, outer_differs),
         (Field::Src, a.src != b.src),
         (Field::Dst, a.dst != b.dst),
         (Field::Ttl, a.ttl != b.ttl),
@@ -427,7 +468,7 @@ pub fn compare(model: &Trace, kernel: &Trace) -> Comparison {
             rows.push(Row {
                 model: Some(m[i]),
                 kernel: Some(k[j]),
-                differs: differs(&m[i].frame, &k[j].frame),
+                differs: differs(&m[i], &k[j]),
             });
             i += 1;
             j += 1;

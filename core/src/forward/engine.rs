@@ -16,11 +16,11 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use ipnetwork::Ipv4Network;
 
-use super::frame::{FrameRepr, L4Repr, ProbeKind};
+use super::frame::{parse_packet, Encap, FrameRepr, L4Repr, ProbeKind};
 use super::trace::{DropReason, Hop, Place, Step, Trace, Verdict};
 use crate::error::{Error, Result};
-use crate::net::{IfName, MacAddr};
-use crate::plan::{client_routes, NatRule};
+use crate::net::{ifname, IfName, MacAddr};
+use crate::plan::{NatRule, VtepPlan};
 use crate::route::{Route, RouteTable};
 use crate::topology::{Client, Cluster, Endpoint, Node, Pod, Protocol, ServiceId};
 
@@ -36,17 +36,43 @@ pub struct Network<'c> {
     pods: Vec<PodRt<'c>>,
     pod_ix: HashMap<u32, usize>,
     clients: Vec<ClientRt<'c>>,
-    /// ARP on the LAN: who answers for an address (first one wins, as the
-    /// first ARP reply does).
-    lan_arp: HashMap<Ipv4Addr, MacAddr>,
-    /// The LAN switch's MAC table.
-    lan_ports: HashMap<MacAddr, LanPort>,
+    /// Each LAN's ARP answers and switch.
+    lans: Vec<LanRt>,
+    /// The router between the LANs, if there is more than one.
+    router: Option<RouterRt>,
+}
+
+/// One LAN: who answers ARP for an address (first one wins, as the first
+/// ARP reply does), and its switch's MAC table.
+#[derive(Debug, Default)]
+struct LanRt {
+    arp: HashMap<Ipv4Addr, MacAddr>,
+    ports: HashMap<MacAddr, LanPort>,
 }
 
 #[derive(Debug, Clone, Copy)]
 enum LanPort {
     Node(usize),
     Client(usize),
+    Router,
+}
+
+/// The router: .1 on every LAN, a connected route to each, nothing else
+/// (it knows no pod range: the underlay of a routed lab network).
+#[derive(Debug)]
+struct RouterRt {
+    ports: Vec<(Ipv4Addr, MacAddr)>,
+    routes: RouteTable,
+}
+
+/// A node's VTEP as the kernel's VXLAN driver holds it.
+#[derive(Debug)]
+struct VtepRt {
+    plan: VtepPlan,
+    /// `ip neigh` on the device: peer VTEP address → its MAC.
+    neigh: HashMap<Ipv4Addr, MacAddr>,
+    /// `bridge fdb` on the device: peer VTEP MAC → its underlay address.
+    fdb: HashMap<MacAddr, Ipv4Addr>,
 }
 
 #[derive(Debug)]
@@ -70,18 +96,25 @@ struct NodeRt<'c> {
     fdb: HashMap<MacAddr, usize>,
     node_ports: Vec<NodePortRule>,
     masquerade: Option<(Ipv4Network, Vec<Ipv4Network>)>,
+    vtep: Option<VtepRt>,
+    /// MTU of the bridge and veths; the uplink's.
+    pod_mtu: u16,
+    link_mtu: u16,
 }
 
 impl NodeRt<'_> {
     fn is_local(&self, ip: Ipv4Addr) -> bool {
-        ip == self.node.underlay_ip || ip == self.node.ipam.gateway() || ip.is_loopback()
+        ip == self.node.underlay_ip
+            || ip == self.node.ipam.gateway()
+            || ip.is_loopback()
+            || self.vtep.as_ref().is_some_and(|v| v.plan.address.ip() == ip)
     }
 
     fn addr_on(&self, dev: IfName) -> Ipv4Addr {
-        if dev == self.node.bridge {
-            self.node.ipam.gateway()
-        } else {
-            self.node.underlay_ip
+        match &self.vtep {
+            _ if dev == self.node.bridge => self.node.ipam.gateway(),
+            Some(v) if dev == v.plan.name => v.plan.address.ip(),
+            _ => self.node.underlay_ip,
         }
     }
 
@@ -103,6 +136,7 @@ struct PodRt<'c> {
 #[derive(Debug)]
 struct ClientRt<'c> {
     client: &'c Client,
+    lan: usize,
     routes: RouteTable,
 }
 
@@ -112,6 +146,7 @@ struct Host {
     place: Place,
     ip: Ipv4Addr,
     mac: MacAddr,
+    mtu: u16,
 }
 
 /// Where the frame is between steps.
@@ -122,22 +157,24 @@ enum At {
     Bridge(usize),
     NodeSend(usize),
     NodeRecv(usize),
-    Lan,
+    Lan(usize),
+    Router,
     ClientSend(usize),
     ClientRecv(usize),
 }
 
 /// Receives each step of a walk.
 pub(crate) trait Recorder {
-    fn hop(&mut self, place: Place, step: Step, frame: &FrameRepr);
+    fn hop(&mut self, place: Place, step: Step, frame: &FrameRepr, outer: Option<Encap>);
 }
 
 impl Recorder for Vec<Hop> {
-    fn hop(&mut self, place: Place, step: Step, frame: &FrameRepr) {
+    fn hop(&mut self, place: Place, step: Step, frame: &FrameRepr, outer: Option<Encap>) {
         self.push(Hop {
             place,
             step,
             frame: *frame,
+            outer,
         });
     }
 }
@@ -146,7 +183,7 @@ impl Recorder for Vec<Hop> {
 pub(crate) struct Quiet;
 
 impl Recorder for Quiet {
-    fn hop(&mut self, _: Place, _: Step, _: &FrameRepr) {}
+    fn hop(&mut self, _: Place, _: Step, _: &FrameRepr, _: Option<Encap>) {}
 }
 
 /// How a walk ended, without the hops.
@@ -178,9 +215,25 @@ impl<'c> Network<'c> {
             pods: Vec::with_capacity(cluster.pods().len()),
             pod_ix: HashMap::with_capacity(cluster.pods().len()),
             clients: Vec::new(),
-            lan_arp: HashMap::new(),
-            lan_ports: HashMap::new(),
+            lans: cluster.lans().iter().map(|_| LanRt::default()).collect(),
+            router: None,
         };
+        if let Some(r) = cluster.router() {
+            for (k, &(ip, mac)) in r.ports.iter().enumerate() {
+                net.lans[k].arp.insert(ip, mac);
+                net.lans[k].ports.insert(mac, LanPort::Router);
+            }
+            let lans = cluster.lans();
+            let routes = r.ports.iter().zip(&lans).enumerate().map(|(k, (&(ip, _), lan))| {
+                let dev = ifname(&format!("lan{k}"));
+                Route::connected(Ipv4Network::new(ip, lan.prefix()).expect("prefix of a LAN"), dev)
+            });
+            let routes = RouteTable::new(routes);
+            net.router = Some(RouterRt {
+                ports: r.ports,
+                routes,
+            });
+        }
         for node in cluster.nodes() {
             net.compile_node(node)?;
         }
@@ -220,10 +273,15 @@ impl<'c> Network<'c> {
         }
         let index = self.nodes.len();
         self.node_ix.insert(node.id.0, index);
-        self.lan_arp.entry(node.underlay_ip).or_insert(node.mac);
-        self.lan_ports
-            .entry(node.mac)
-            .or_insert(LanPort::Node(index));
+        if let Some(lan) = self.lans.get_mut(usize::from(node.lan)) {
+            lan.arp.entry(node.underlay_ip).or_insert(node.mac);
+            lan.ports.entry(node.mac).or_insert(LanPort::Node(index));
+        }
+        let vtep = plan.vtep.map(|v| VtepRt {
+            neigh: v.peers.iter().map(|p| (p.vtep_ip, p.mac)).collect(),
+            fdb: v.peers.iter().map(|p| (p.mac, p.underlay)).collect(),
+            plan: v,
+        });
         self.nodes.push(NodeRt {
             node,
             index,
@@ -232,6 +290,9 @@ impl<'c> Network<'c> {
             fdb: HashMap::new(),
             node_ports,
             masquerade,
+            vtep,
+            pod_mtu: plan.mtu,
+            link_mtu: self.cluster.mtu,
         });
         Ok(())
     }
@@ -262,13 +323,15 @@ impl<'c> Network<'c> {
     /// An outside client: its place on the LAN and its one route.
     fn compile_client(&mut self, client: &'c Client) {
         let index = self.clients.len();
-        self.lan_arp.entry(client.ip).or_insert(client.mac);
-        self.lan_ports
-            .entry(client.mac)
-            .or_insert(LanPort::Client(index));
+        let lan = usize::from(self.cluster.lan_of(client.ip).unwrap_or(0));
+        if let Some(l) = self.lans.get_mut(lan) {
+            l.arp.entry(client.ip).or_insert(client.mac);
+            l.ports.entry(client.mac).or_insert(LanPort::Client(index));
+        }
         self.clients.push(ClientRt {
             client,
-            routes: RouteTable::new(client_routes(client.ip, self.cluster.underlay())),
+            lan,
+            routes: RouteTable::new(self.cluster.lan_routes(client.ip, ifname("eth0"))),
         });
     }
 
@@ -277,16 +340,28 @@ impl<'c> Network<'c> {
         self.cluster
     }
 
-    /// Walks a real frame (bytes) sent by `from`.
+    /// Walks a real frame (bytes) sent by `from`; a VXLAN-encapsulated
+    /// one is sent as it is, its inner frame carried inside.
     pub fn trace(&self, from: Endpoint, frame: &[u8]) -> Result<Trace> {
-        let (repr, payload) = FrameRepr::parse(frame)?;
-        self.trace_repr(from, repr, payload.to_vec())
+        let (repr, encap, payload) = parse_packet(frame)?;
+        let mut hops = Vec::with_capacity(16);
+        let len = repr.ip_len(payload.len());
+        let out = self.walk_from(from, repr, encap, len, &mut hops)?;
+        Ok(Trace {
+            from,
+            injected: encap.map_or(repr, |e| e.outer),
+            sent: out.sent,
+            payload: payload.to_vec(),
+            hops,
+            verdict: out.verdict,
+        })
     }
 
     /// Walks a frame given as headers plus payload.
     pub fn trace_repr(&self, from: Endpoint, frame: FrameRepr, payload: Vec<u8>) -> Result<Trace> {
         let mut hops = Vec::with_capacity(16);
-        let out = self.walk(from, frame, &mut hops)?;
+        let len = frame.ip_len(payload.len());
+        let out = self.walk_from(from, frame, None, len, &mut hops)?;
         Ok(Trace {
             from,
             injected: frame,
@@ -340,9 +415,29 @@ impl<'c> Network<'c> {
         frame: FrameRepr,
         rec: &mut R,
     ) -> Result<Outcome> {
+        let len = frame.ip_len(0);
+        self.walk_from(from, frame, None, len, rec)
+    }
+
+    /// [`Network::walk`] for a frame `len` bytes long (IPv4 total length),
+    /// inside `encap` if given.
+    fn walk_from<R: Recorder>(
+        &self,
+        from: Endpoint,
+        frame: FrameRepr,
+        encap: Option<Encap>,
+        len: usize,
+        rec: &mut R,
+    ) -> Result<Outcome> {
         let mut at = self.start(from)?;
+        let (f, inner) = match encap {
+            Some(e) => (e.outer, Some((frame, e.vni))),
+            None => (frame, None),
+        };
         let mut w = Walk {
-            f: frame,
+            f,
+            inner,
+            len,
             sent: None,
             mark_masq: false,
             rec,
@@ -354,7 +449,8 @@ impl<'c> Network<'c> {
                 At::PodRecv(p) => Err(self.process_pod_ingress(p, &w)),
                 At::NodeSend(n) => self.process_node(n, true, &mut w),
                 At::NodeRecv(n) => self.process_node(n, false, &mut w),
-                At::Lan => self.process_lan(&mut w),
+                At::Lan(k) => self.process_lan(k, &mut w),
+                At::Router => self.process_router(&mut w),
                 At::ClientSend(c) => self.process_client_egress(c, &mut w),
                 At::ClientRecv(c) => Err(self.process_client_ingress(c, &w)),
             };
@@ -363,7 +459,7 @@ impl<'c> Network<'c> {
                 Err(end) => return Ok(w.finish(end)),
             }
         }
-        Ok(w.finish(End::drop(Place::Lan, DropReason::HopLimit)))
+        Ok(w.finish(End::drop(Place::Router, DropReason::HopLimit)))
     }
 
     /// A pod sends: its own route table and ARP on eth0, then across its veth.
@@ -375,6 +471,7 @@ impl<'c> Network<'c> {
             place: Place::Pod(rt.pod.id),
             ip: rt.pod.ip,
             mac: rt.pod.mac,
+            mtu: node.pod_mtu,
         };
         self.host_send(&host, &rt.routes, |ip| node.arp_on_bridge(ip), w)?;
         Ok(self.process_veth_to_bridge(p, w))
@@ -422,6 +519,11 @@ impl<'c> Network<'c> {
     /// NodePort DNAT, local delivery, routing, masquerade, then out.
     fn process_node<R: Recorder>(&self, n: usize, local: bool, w: &mut Walk<R>) -> Next {
         let rt = &self.nodes[n];
+        if !local && rt.is_local(w.f.dst) && w.inner.is_some() {
+            if let Some(v) = &rt.vtep {
+                return self.process_decap(rt, v, w);
+            }
+        }
         if rt.is_local(w.f.dst) {
             self.process_dnat(rt, w)?;
         }
@@ -432,7 +534,7 @@ impl<'c> Network<'c> {
         self.process_snat(rt, route, w);
         let next = self.process_egress(rt, route, w)?;
         if local {
-            w.sent = Some(w.f);
+            w.sent = Some(w.inner.map_or(w.f, |(inner, _)| inner));
         }
         Ok(next)
     }
@@ -477,15 +579,41 @@ impl<'c> Network<'c> {
         Ok(route)
     }
 
-    /// The LAN switch: to the node or client whose MAC the frame carries.
-    fn process_lan<R: Recorder>(&self, w: &mut Walk<R>) -> Next {
+    /// The VXLAN socket on the node's UDP port takes an encapsulated frame
+    /// for the node's address: VNI and inner destination MAC must be the
+    /// VTEP's, then the inner frame comes in through `podnet.1`.
+    fn process_decap<R: Recorder>(&self, rt: &NodeRt, v: &VtepRt, w: &mut Walk<R>) -> Next {
+        let place = Place::Vtep(rt.node.id);
+        let Some((inner, vni)) = w.inner else {
+            return Ok(At::NodeRecv(rt.index));
+        };
+        let port_ok = matches!(w.f.l4, L4Repr::Udp { dst_port, .. } if dst_port == v.plan.port);
+        if !port_ok || vni != v.plan.vni {
+            return Err(End::drop(
+                Place::Node(rt.node.id),
+                DropReason::NotForThisHost { dst: inner.dst },
+            ));
+        }
+        w.hop(place, Step::Decap { vni });
+        (w.f, w.inner) = (inner, None);
+        if w.f.dst_mac != v.plan.mac {
+            return Err(End::drop(place, DropReason::UnknownMac { mac: w.f.dst_mac }));
+        }
+        w.hop(place, Step::Receive { dev: v.plan.name });
+        Ok(At::NodeRecv(rt.index))
+    }
+
+    /// A LAN's switch: to the node, client or router port whose MAC the frame carries.
+    fn process_lan<R: Recorder>(&self, k: usize, w: &mut Walk<R>) -> Next {
         // The mark lives in one node's skb; it does not cross the wire.
         w.mark_masq = false;
-        match self.lan_ports.get(&w.f.dst_mac) {
+        let place = Place::Lan(k as u8);
+        let port = self.lans.get(k).and_then(|l| l.ports.get(&w.f.dst_mac));
+        match port {
             Some(&LanPort::Node(m)) => {
                 let node = self.nodes[m].node;
                 w.hop(
-                    Place::Lan,
+                    place,
                     Step::Switch {
                         to: Endpoint::Node(node.id),
                     },
@@ -495,18 +623,56 @@ impl<'c> Network<'c> {
             }
             Some(&LanPort::Client(c)) => {
                 w.hop(
-                    Place::Lan,
+                    place,
                     Step::Switch {
                         to: Endpoint::Client(self.clients[c].client.id),
                     },
                 );
                 Ok(At::ClientRecv(c))
             }
+            Some(LanPort::Router) => {
+                w.hop(place, Step::SwitchToRouter);
+                Ok(At::Router)
+            }
             None => Err(End::drop(
-                Place::Lan,
+                place,
                 DropReason::UnknownMac { mac: w.f.dst_mac },
             )),
         }
+    }
+
+    /// The router forwards between LANs: TTL, its connected routes, ARP on
+    /// the outgoing LAN. It has no route to any pod range.
+    fn process_router<R: Recorder>(&self, w: &mut Walk<R>) -> Next {
+        let place = Place::Router;
+        let Some(r) = &self.router else {
+            return Err(End::drop(place, DropReason::NoRoute { dst: w.f.dst }));
+        };
+        if r.ports.iter().any(|&(ip, _)| ip == w.f.dst) {
+            return Err(End::drop(place, DropReason::NotForThisHost { dst: w.f.dst }));
+        }
+        let Some(route) = r.routes.lookup(w.f.dst) else {
+            return Err(End::drop(place, DropReason::NoRoute { dst: w.f.dst }));
+        };
+        if w.f.ttl <= 1 {
+            return Err(End::drop(place, DropReason::TtlExceeded));
+        }
+        w.f.ttl -= 1;
+        w.hop(place, Step::Forward { route: *route });
+        let k = r.routes.routes().iter().position(|x| x == route).unwrap_or(0);
+        let Some(&mac) = self.lans.get(k).and_then(|l| l.arp.get(&w.f.dst)) else {
+            return Err(End::drop(place, DropReason::NoArpReply { ip: w.f.dst }));
+        };
+        (w.f.src_mac, w.f.dst_mac) = (r.ports[k].1, mac);
+        w.hop(
+            place,
+            Step::Arp {
+                ip: w.f.dst,
+                mac,
+                dev: route.dev,
+            },
+        );
+        Ok(At::Lan(k))
     }
 
     /// An outside client sends: its route table and ARP on the LAN.
@@ -517,9 +683,11 @@ impl<'c> Network<'c> {
             place: Place::Client(rt.client.id),
             ip: rt.client.ip,
             mac: rt.client.mac,
+            mtu: self.cluster.mtu,
         };
-        self.host_send(&host, &rt.routes, |ip| self.lan_arp.get(&ip).copied(), w)?;
-        Ok(At::Lan)
+        let lan = &self.lans[rt.lan];
+        self.host_send(&host, &rt.routes, |ip| lan.arp.get(&ip).copied(), w)?;
+        Ok(At::Lan(rt.lan))
     }
 
     /// An outside client receives: only what carries its address.
@@ -555,6 +723,7 @@ impl<'c> Network<'c> {
             .lookup(w.f.dst)
             .ok_or(drop(DropReason::NoRoute { dst: w.f.dst }))?;
         w.hop(host.place, Step::Send { route: *route });
+        w.check_mtu(host.place, host.mtu, true)?;
         let next = route.next_hop(w.f.dst);
         let mac = arp(next).ok_or(drop(DropReason::NoArpReply { ip: next }))?;
         (w.f.src_mac, w.f.dst_mac) = (host.mac, mac);
@@ -625,17 +794,26 @@ impl<'c> Network<'c> {
     }
 
     /// ARP for the next hop on the route's device and put the frame on that
-    /// link: the bridge (to a pod) or the uplink (to the LAN).
+    /// link: the bridge (to a pod), the uplink (to the LAN) or the VTEP
+    /// (into VXLAN, then out of the uplink).
     fn process_egress<R: Recorder>(&self, rt: &NodeRt, route: &Route, w: &mut Walk<R>) -> Next {
         let next = route.next_hop(w.f.dst);
         let place = Place::Node(rt.node.id);
+        let local = w.sent.is_none();
         let no_reply = || End::drop(place, DropReason::NoArpReply { ip: next });
         let (mac, src_mac, at) = if route.dev == rt.node.bridge {
+            w.check_mtu(place, rt.pod_mtu, local)?;
             let mac = rt.arp_on_bridge(next).ok_or_else(no_reply)?;
             (mac, rt.node.bridge_mac, At::Bridge(rt.index))
         } else if route.dev == rt.node.uplink {
-            let mac = *self.lan_arp.get(&next).ok_or_else(no_reply)?;
-            (mac, rt.node.mac, At::Lan)
+            if w.inner.is_none() {
+                w.check_mtu(place, rt.link_mtu, local)?;
+            }
+            let lan = self.lans.get(usize::from(rt.node.lan));
+            let mac = *lan.and_then(|l| l.arp.get(&next)).ok_or_else(no_reply)?;
+            (mac, rt.node.mac, At::Lan(usize::from(rt.node.lan)))
+        } else if let Some(v) = rt.vtep.as_ref().filter(|v| v.plan.name == route.dev) {
+            return self.process_encap(rt, v, next, w);
         } else {
             return Err(End::drop(place, DropReason::NoRoute { dst: w.f.dst }));
         };
@@ -648,11 +826,74 @@ impl<'c> Network<'c> {
                 dev: route.dev,
             },
         );
-        if matches!(at, At::Lan) {
+        if matches!(at, At::Lan(_)) {
             w.hop(Place::Uplink(rt.node.id), Step::Transmit { dev: route.dev });
         }
         Ok(at)
     }
+
+    /// The VXLAN driver: the neighbour entry gives the peer VTEP's MAC, the
+    /// MTU is the device's, the FDB entry for that MAC gives the peer's
+    /// underlay address; the frame goes inside UDP from this node's
+    /// address, and that outer packet is routed like any the node sends.
+    fn process_encap<R: Recorder>(
+        &self,
+        rt: &NodeRt,
+        v: &VtepRt,
+        next: Ipv4Addr,
+        w: &mut Walk<R>,
+    ) -> Next {
+        let place = Place::Vtep(rt.node.id);
+        let local = w.sent.is_none();
+        w.check_mtu(place, v.plan.mtu, local)?;
+        let Some(&mac) = v.neigh.get(&next) else {
+            return Err(End::drop(place, DropReason::NoArpReply { ip: next }));
+        };
+        (w.f.src_mac, w.f.dst_mac) = (v.plan.mac, mac);
+        w.hop(
+            place,
+            Step::Arp {
+                ip: next,
+                mac,
+                dev: v.plan.name,
+            },
+        );
+        let Some(&remote) = v.fdb.get(&mac) else {
+            return Err(End::drop(place, DropReason::UnknownMac { mac }));
+        };
+        let outer = FrameRepr {
+            src_mac: rt.node.mac,
+            dst_mac: MacAddr::default(),
+            src: v.plan.local,
+            dst: remote,
+            ttl: 64,
+            ident: w.f.ident,
+            // The kernel's VXLAN default (`df unset`): outer DF clear.
+            dont_fragment: false,
+            l4: L4Repr::Udp {
+                src_port: flow_port(&w.f),
+                dst_port: v.plan.port,
+            },
+        };
+        w.inner = Some((w.f, v.plan.vni));
+        w.f = outer;
+        w.hop(place, Step::Encap { vni: v.plan.vni, remote });
+        let node = Place::Node(rt.node.id);
+        let Some(route) = rt.routes.lookup(remote).filter(|r| r.dev == rt.node.uplink) else {
+            return Err(End::drop(node, DropReason::NoRoute { dst: remote }));
+        };
+        w.hop(node, Step::Send { route: *route });
+        self.process_egress(rt, route, w)
+    }
+}
+
+/// The outer UDP source port: the kernel hashes the inner flow into the
+/// ephemeral range so ECMP and RSS spread flows; the model's hash is its
+/// own (captures are compared without it).
+fn flow_port(f: &FrameRepr) -> u16 {
+    let (a, b) = f.l4.ports().unwrap_or((0, 0));
+    let h = u32::from(f.src) ^ u32::from(f.dst).rotate_left(7) ^ (u32::from(a) << 16 | u32::from(b));
+    32768 + (h.wrapping_mul(2_654_435_761) >> 16) as u16 % (61000 - 32768)
 }
 
 /// What a stage returns: where the frame goes next, or how the walk ends.
@@ -692,7 +933,12 @@ impl End {
 
 /// One walk's packet: the frame as it is now, and what the kernel keeps with it.
 struct Walk<'r, R> {
+    /// The outermost headers: the outer ones while encapsulated.
     f: FrameRepr,
+    /// The frame inside VXLAN and the VNI, while encapsulated.
+    inner: Option<(FrameRepr, u32)>,
+    /// The (inner) packet's IPv4 total length.
+    len: usize,
     /// The frame as it left the sender, once it has.
     sent: Option<FrameRepr>,
     /// kube-proxy's "masquerade me" mark, set by a NodePort DNAT.
@@ -702,7 +948,39 @@ struct Walk<'r, R> {
 
 impl<R: Recorder> Walk<'_, R> {
     fn hop(&mut self, place: Place, step: Step) {
-        self.rec.hop(place, step, &self.f);
+        match self.inner {
+            Some((inner, vni)) => {
+                let outer = Encap { outer: self.f, vni };
+                self.rec.hop(place, step, &inner, Some(outer));
+            }
+            None => self.rec.hop(place, step, &self.f, None),
+        }
+    }
+
+    /// A packet over a device's MTU: dropped if DF is set (or the sender's
+    /// own socket is told "message too long"), else fragmented.
+    fn check_mtu(&mut self, place: Place, mtu: u16, _local: bool) -> Result<(), End> {
+        let mtu_len = usize::from(mtu);
+        if self.len <= mtu_len {
+            return Ok(());
+        }
+        let f = self.inner.map_or(self.f, |(i, _)| i);
+        let len = u16::try_from(self.len).unwrap_or(u16::MAX);
+        if f.dont_fragment || mtu_len < 28 {
+            return Err(End::drop(place, DropReason::TooBig { mtu, len }));
+        }
+        // Each fragment carries up to (mtu - 20) rounded down to 8 bytes.
+        let per = (mtu_len - 20) / 8 * 8;
+        let count = (self.len - 20).div_ceil(per);
+        self.hop(
+            place,
+            Step::Fragment {
+                mtu,
+                count: u16::try_from(count).unwrap_or(u16::MAX),
+            },
+        );
+        self.len = mtu_len;
+        Ok(())
     }
 
     /// Records the last hop and returns the outcome.
@@ -712,7 +990,8 @@ impl<R: Recorder> Walk<'_, R> {
             Verdict::Dropped { reason, .. } => Step::Drop(reason),
         };
         self.hop(end.place, step);
-        let received = matches!(end.verdict, Verdict::Delivered { .. }).then_some(self.f);
+        let f = self.inner.map_or(self.f, |(i, _)| i);
+        let received = matches!(end.verdict, Verdict::Delivered { .. }).then_some(f);
         Outcome {
             verdict: end.verdict,
             sent: self.sent,

@@ -327,6 +327,80 @@ impl FrameRepr {
     }
 }
 
+impl FrameRepr {
+    /// The IPv4 total length of this frame carrying `payload` bytes after
+    /// its transport header (what an MTU is compared with).
+    pub fn ip_len(&self, payload: usize) -> usize {
+        let l4 = match self.l4 {
+            L4Repr::IcmpEcho { .. } | L4Repr::Icmp { .. } | L4Repr::Udp { .. } => 8,
+            L4Repr::Tcp { .. } => 20,
+            L4Repr::Unknown { .. } => 0,
+        };
+        20 + l4 + payload
+    }
+}
+
+/// The 8-byte VXLAN header (RFC 7348): flags with the I bit, 24 reserved
+/// bits, the 24-bit VNI, 8 reserved bits.
+pub const VXLAN_HEADER_LEN: usize = 8;
+
+/// The outer headers of a VXLAN-encapsulated frame: Ethernet, IPv4 and UDP
+/// (as a [`FrameRepr`] whose transport is [`L4Repr::Udp`]) and the VNI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Encap {
+    /// Outer Ethernet, IPv4 and UDP.
+    pub outer: FrameRepr,
+    /// The VXLAN network identifier (24 bits).
+    pub vni: u32,
+}
+
+impl Encap {
+    /// The 8-byte VXLAN header.
+    pub fn header(&self) -> [u8; VXLAN_HEADER_LEN] {
+        let v = self.vni.to_be_bytes();
+        [0x08, 0, 0, 0, v[1], v[2], v[3], 0]
+    }
+
+    /// The whole encapsulated frame: outer headers, VXLAN header, `inner` frame bytes.
+    pub fn emit(&self, inner: &[u8]) -> Result<Vec<u8>> {
+        let mut payload = Vec::with_capacity(VXLAN_HEADER_LEN + inner.len());
+        payload.extend_from_slice(&self.header());
+        payload.extend_from_slice(inner);
+        self.outer.emit(&payload)
+    }
+}
+
+/// UDP ports whose payload is taken for VXLAN: podnet's and flannel's
+/// 8472, and IANA's 4789.
+pub const VXLAN_PORTS: [u16; 2] = [8472, 4789];
+
+/// Parses a frame that may be VXLAN-encapsulated: a UDP datagram to a
+/// [`VXLAN_PORTS`] port with the I flag set is opened, and the inner frame
+/// is returned with the outer headers beside it. Any input gives a value or
+/// a typed error, never a panic.
+pub fn parse_packet(bytes: &[u8]) -> Result<(FrameRepr, Option<Encap>, &[u8])> {
+    let (outer, payload) = FrameRepr::parse(bytes)?;
+    let vxlan = matches!(outer.l4, L4Repr::Udp { dst_port, .. } if VXLAN_PORTS.contains(&dst_port));
+    if !vxlan {
+        return Ok((outer, None, payload));
+    }
+    let Some((header, inner)) = payload.split_first_chunk::<VXLAN_HEADER_LEN>() else {
+        return Err(Error::MalformedFrame(format!(
+            "VXLAN: {} bytes after UDP, the header alone is 8",
+            payload.len()
+        )));
+    };
+    if header[0] & 0x08 == 0 {
+        return Err(Error::MalformedFrame(
+            "VXLAN: the I flag (a valid VNI) is not set".into(),
+        ));
+    }
+    let vni = u32::from_be_bytes([0, header[4], header[5], header[6]]);
+    let (inner, rest) = FrameRepr::parse(inner)
+        .map_err(|e| Error::MalformedFrame(format!("VXLAN VNI {vni}: inner frame: {e}")))?;
+    Ok((inner, Some(Encap { outer, vni }), rest))
+}
+
 /// A test packet's protocol as a person names it: the CLI's `--proto`, the
 /// sandbox's menu and URL, and (through [`LabProbe`](crate::lab_api::LabProbe))
 /// the lab's probes.
@@ -455,6 +529,26 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn vxlan_round_trip_and_truncations_are_errors() {
+        let inner = ProbeKind::Ping.frame(Ipv4Addr::new(10, 244, 1, 2), Ipv4Addr::new(10, 244, 2, 2));
+        let mut outer = ProbeKind::Udp(8472).frame(Ipv4Addr::new(192, 168, 1, 11), Ipv4Addr::new(192, 168, 2, 12));
+        outer.dont_fragment = false;
+        let encap = Encap { outer, vni: 0x00ab_cdef };
+        let inner_bytes = inner.emit(b"data").unwrap();
+        let bytes = encap.emit(&inner_bytes).unwrap();
+        assert_eq!(bytes.len(), inner_bytes.len() + 50, "VXLAN adds 50 bytes");
+        let (got, e, payload) = parse_packet(&bytes).unwrap();
+        assert_eq!((got, e, payload), (inner, Some(encap), &b"data"[..]));
+        for cut in 0..bytes.len() {
+            // Every truncation is a typed error or a shorter valid frame, never a panic.
+            let _ = parse_packet(&bytes[..cut]);
+        }
+        let mut no_flag = bytes.clone();
+        no_flag[42] = 0;
+        assert!(matches!(parse_packet(&no_flag), Err(Error::MalformedFrame(m)) if m.contains("I flag")));
     }
 
     #[test]

@@ -24,6 +24,6 @@ pub mod reach;
 pub mod trace;
 
 pub use engine::{Network, Outcome};
-pub use frame::{FrameRepr, L4Repr, ProbeKind, Proto};
+pub use frame::{parse_packet, Encap, FrameRepr, L4Repr, ProbeKind, Proto};
 pub use reach::{Cell, Matrix, Requirements, Tally};
 pub use trace::{describe, DropReason, Hop, Place, Step, Summary, Trace, Verdict};

@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use serde::{Deserialize, Serialize};
 
-use super::frame::FrameRepr;
+use super::frame::{Encap, FrameRepr};
 use crate::net::{IfName, MacAddr};
 use crate::route::Route;
 use crate::topology::{ClientId, Cluster, Endpoint, NodeId, PodId, ServiceId};
@@ -28,8 +28,12 @@ pub enum Place {
     Node(NodeId),
     /// A node's uplink (eth0).
     Uplink(NodeId),
-    /// The LAN switch between nodes and clients.
-    Lan,
+    /// A LAN's switch (by index into [`Cluster::lans`]).
+    Lan(u8),
+    /// The router between the LANs.
+    Router,
+    /// A node's VXLAN device (`podnet.1`): encapsulation and decapsulation.
+    Vtep(NodeId),
     /// A machine outside the cluster.
     Client(ClientId),
 }
@@ -51,7 +55,12 @@ impl Place {
             Place::Bridge(n) => format!("{} cni0", node(n)),
             Place::Node(n) => format!("{} kernel", node(n)),
             Place::Uplink(n) => format!("{} eth0", node(n)),
-            Place::Lan => "LAN".into(),
+            Place::Lan(k) => match cluster.lans().get(usize::from(k)) {
+                Some(l) if cluster.lans().len() > 1 => format!("LAN {l}"),
+                _ => "LAN".into(),
+            },
+            Place::Router => "router".into(),
+            Place::Vtep(n) => format!("{} {}", node(n), crate::topology::vxlan::DEVICE),
             Place::Client(c) => cluster.name_of(Endpoint::Client(c)),
         }
     }
@@ -97,6 +106,30 @@ pub enum Step {
     Switch {
         /// Who received it.
         to: Endpoint,
+    },
+    /// The LAN switch delivered the frame to the router's port.
+    SwitchToRouter,
+    /// The VTEP put the frame inside UDP to the peer's underlay address
+    /// (its FDB entry for the destination MAC).
+    Encap {
+        /// The VNI.
+        vni: u32,
+        /// The peer's underlay address.
+        remote: Ipv4Addr,
+    },
+    /// The node's VXLAN socket took the UDP datagram and its VTEP
+    /// unwrapped the inner frame.
+    Decap {
+        /// The VNI.
+        vni: u32,
+    },
+    /// The packet was larger than the device's MTU without DF: the kernel
+    /// fragmented it (the model follows the first fragment).
+    Fragment {
+        /// The MTU.
+        mtu: u16,
+        /// How many fragments.
+        count: u16,
     },
     /// A node port rule rewrote the destination (kube-proxy DNAT).
     Dnat {
@@ -159,6 +192,15 @@ pub enum DropReason {
     },
     /// The path was longer than any real one (a loop in the model).
     HopLimit,
+    /// Larger than the device's MTU with DF set: a forwarding node answers
+    /// ICMP "fragmentation needed" with the MTU; a sender's own kernel
+    /// refuses it (EMSGSIZE, "message too long").
+    TooBig {
+        /// The device's MTU.
+        mtu: u16,
+        /// The packet's IPv4 length.
+        len: u16,
+    },
     /// A capture saw the packet here and nowhere after: the kernel dropped
     /// it without saying why, or it left the lab.
     Vanished,
@@ -179,6 +221,10 @@ impl std::fmt::Display for DropReason {
             DropReason::UnknownMac { mac } => write!(f, "no port knows {mac}"),
             DropReason::HopLimit => f.write_str("too many hops (loop)"),
             DropReason::Vanished => f.write_str("not seen after this point"),
+            DropReason::TooBig { mtu, len } => write!(
+                f,
+                "{len} bytes is over the MTU {mtu} and DF is set (ICMP fragmentation needed, mtu {mtu})"
+            ),
         }
     }
 }
@@ -190,8 +236,11 @@ pub struct Hop {
     pub place: Place,
     /// What happened there.
     pub step: Step,
-    /// The headers after the step.
+    /// The headers after the step (the inner frame when encapsulated).
     pub frame: FrameRepr,
+    /// The outer headers, while the frame crosses the underlay inside VXLAN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outer: Option<Encap>,
 }
 
 /// How a packet's journey ended.
@@ -255,9 +304,17 @@ impl Trace {
 
     /// The bytes on the wire at a hop (real frames: Wireshark reads them).
     pub fn frame_bytes(&self, hop: usize) -> Option<Vec<u8>> {
-        self.hops
-            .get(hop)
-            .and_then(|h| h.frame.emit(&self.payload).ok())
+        let h = self.hops.get(hop)?;
+        let inner = h.frame.emit(&self.payload).ok()?;
+        match h.outer {
+            Some(e) => e.emit(&inner).ok(),
+            None => Some(inner),
+        }
+    }
+
+    /// Whether any hop crossed the underlay inside VXLAN.
+    pub fn encapsulated(&self) -> bool {
+        self.hops.iter().any(|h| h.outer.is_some())
     }
 
     /// The first destination rewrite on the path: (service, before, after).
@@ -330,8 +387,14 @@ impl Trace {
             .iter()
             .map(|h| {
                 let f = &h.frame;
+                let outer = h.outer.map_or_else(String::new, |e| {
+                    format!(
+                        " in [{} > {} udp {} vni {} ttl {}]",
+                        e.outer.src, e.outer.dst, crate::topology::vxlan::PORT, e.vni, e.outer.ttl
+                    )
+                });
                 format!(
-                    "{:<28} {:<64} [{} > {} ttl {}]",
+                    "{:<28} {:<64} [{} > {} ttl {}]{outer}",
                     h.place.label(cluster),
                     describe(&h.step, cluster),
                     f.src,
@@ -361,6 +424,14 @@ pub fn describe(step: &Step, cluster: &Cluster) -> String {
         Step::BridgeUp => "dst MAC is the bridge's own: up to the node's IP stack".into(),
         Step::BridgeForward { port } => format!("bridge FDB: out of port {port}"),
         Step::Switch { to } => format!("switch: to {}", cluster.name_of(*to)),
+        Step::SwitchToRouter => "switch: to the router".into(),
+        Step::Encap { vni, remote } => {
+            format!("VXLAN encap (VNI {vni}): FDB sends it to {remote}, +50 bytes")
+        }
+        Step::Decap { vni } => format!("VXLAN decap (VNI {vni}): the inner frame comes out"),
+        Step::Fragment { mtu, count } => {
+            format!("fragment: over the MTU {mtu} without DF, {count} fragments")
+        }
         Step::Dnat { service, from, to } => {
             let name = cluster.service(*service).map_or("?", |s| s.name.as_str());
             format!("DNAT (NodePort {name}): {from} -> {to}")

@@ -56,14 +56,82 @@ pub enum Endpoint {
     Client(ClientId),
 }
 
-/// How nodes reach each other's pod ranges.
+/// How nodes reach each other's pod ranges (a CNI plugin's backend).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum Dataplane {
     /// No cluster network: each node knows only its own pods.
     None,
-    /// host-gw: a route on every node to every other node's range via that node's underlay IP.
+    /// host-gw: a route on every node to every other node's range via that
+    /// node's underlay IP. Only a peer on the same LAN can be a next hop.
     #[default]
     HostGw,
+    /// VXLAN: every other node's range through the VTEP, pod frames inside
+    /// UDP on the underlay (flannel's default backend).
+    Vxlan,
+    /// host-gw to peers on the same LAN, VXLAN to the rest (flannel's
+    /// `DirectRouting`).
+    Auto,
+}
+
+impl Dataplane {
+    /// Every backend a cluster network can have, in menu order.
+    pub const BACKENDS: [Dataplane; 3] = [Dataplane::HostGw, Dataplane::Vxlan, Dataplane::Auto];
+
+    /// The name in a cluster file, on the command line and in a URL.
+    pub fn key(self) -> &'static str {
+        match self {
+            Dataplane::None => "none",
+            Dataplane::HostGw => "host-gw",
+            Dataplane::Vxlan => "vxlan",
+            Dataplane::Auto => "auto",
+        }
+    }
+
+    /// Whether nodes have a VTEP (and pods the overlay's smaller MTU).
+    pub fn has_vtep(self) -> bool {
+        matches!(self, Dataplane::Vxlan | Dataplane::Auto)
+    }
+}
+
+impl std::str::FromStr for Dataplane {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Dataplane> {
+        [Dataplane::None]
+            .into_iter()
+            .chain(Dataplane::BACKENDS)
+            .find(|d| d.key() == s)
+            .ok_or_else(|| {
+                Error::config(
+                    "backend",
+                    format!("{s:?} is not one of host-gw, vxlan, auto, none"),
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for Dataplane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// The VXLAN device podnet creates on every node: flannel's numbers (VNI 1,
+/// UDP 8472, the Linux kernel's original VXLAN port; IANA's is 4789), and a
+/// name in flannel's `flannel.<VNI>` style.
+pub mod vxlan {
+    /// The device name.
+    pub const DEVICE: &str = "podnet.1";
+    /// The VXLAN network identifier.
+    pub const VNI: u32 = 1;
+    /// The UDP destination port.
+    pub const PORT: u16 = 8472;
+    /// The IANA port, which Wireshark decodes as VXLAN by default.
+    pub const IANA_PORT: u16 = 4789;
+    /// What encapsulation adds to an IP packet: the inner Ethernet header
+    /// 14, VXLAN 8, outer UDP 8 and outer IPv4 20.
+    pub const OVERHEAD: u16 = 50;
+    /// The underlay's MTU (Ethernet).
+    pub const UNDERLAY_MTU: u16 = 1500;
 }
 
 /// What service traffic from outside may be sent to.
@@ -118,6 +186,10 @@ pub struct Node {
     pub mac: MacAddr,
     /// Name of the uplink device.
     pub uplink: IfName,
+    /// The LAN it is on: an index into [`Cluster::lans`].
+    pub lan: u8,
+    /// MAC of its VTEP (used when the backend has one).
+    pub vtep_mac: MacAddr,
     /// This node's pod range (`spec.podCIDR`).
     pub pod_range: Ipv4Network,
     /// Pod address allocation in that range.
@@ -136,6 +208,12 @@ impl Node {
     /// The bridge's address and prefix (the pods' gateway).
     pub fn gateway(&self) -> Ipv4Network {
         Ipv4Network::new(self.ipam.gateway(), self.pod_range.prefix()).expect("prefix of a range")
+    }
+
+    /// Its VTEP's address: the range's network address, as flannel gives
+    /// `flannel.1` (10.244.1.0 for 10.244.1.0/24; IPAM never hands it out).
+    pub fn vtep_ip(&self) -> Ipv4Addr {
+        self.pod_range.network()
     }
 }
 
@@ -207,7 +285,9 @@ pub struct Client {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cluster {
     allocator: ClusterAllocator,
-    underlay: NodeIpam,
+    /// The LANs nodes and clients sit on; the first is the underlay, the
+    /// others are joined to it by one router.
+    lans: Vec<NodeIpam>,
     dataplane: Dataplane,
     /// Masquerade pod traffic leaving the cluster range (the bridge plugin's `ipMasq`).
     pub ip_masq: bool,
@@ -215,7 +295,7 @@ pub struct Cluster {
     /// nodes (egress: a pod reaching the outside leaves with its node's
     /// address; pod↔pod and pod↔node stay without NAT).
     pub egress_masq: bool,
-    /// MTU of the bridge and veths.
+    /// MTU of the links (the underlay's); pods get [`Cluster::pod_mtu`].
     pub mtu: u16,
     nodes: Vec<Node>,
     pods: Vec<Pod>,
@@ -226,6 +306,26 @@ pub struct Cluster {
 
 /// The LAN nodes and clients sit on unless told otherwise.
 pub const DEFAULT_UNDERLAY: &str = "192.168.1.0/24";
+
+/// At most this many LANs: a lab router's ports, a sandbox's rows.
+pub const MAX_LANS: usize = 16;
+
+/// The router joining a cluster's LANs: address .1 on each.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Router {
+    /// Per LAN (by index): its address there and that port's MAC.
+    pub ports: Vec<(Ipv4Addr, MacAddr)>,
+}
+
+/// The automatic address range of a LAN: .11 on, like the seed's pictures
+/// (.1 is the router's).
+fn lan_ipam(lan: Ipv4Network) -> Result<NodeIpam> {
+    let mut cfg = IpamConfig::new(lan);
+    if lan.size() > 16 {
+        cfg.range_start = Some(Ipv4Addr::from(u32::from(lan.network()) + 11));
+    }
+    NodeIpam::new(cfg)
+}
 
 /// Valid node ports, as kube-apiserver's default `--service-node-port-range`.
 pub const NODE_PORT_RANGE: std::ops::RangeInclusive<u16> = 30000..=32767;
@@ -256,14 +356,15 @@ impl Cluster {
     /// An empty cluster: the cluster range, each node's prefix, and the LAN the nodes share.
     pub fn new(cidr: Ipv4Network, node_prefix: u8, underlay: Ipv4Network) -> Result<Cluster> {
         let allocator = ClusterAllocator::new(cidr, node_prefix)?;
-        let mut lan = IpamConfig::new(underlay);
-        // .1 is the LAN's router; nodes start at .11 like the seed's pictures.
-        if underlay.size() > 16 {
-            lan.range_start = Some(Ipv4Addr::from(u32::from(underlay.network()) + 11));
+        if underlay.overlaps(cidr) {
+            return Err(Error::config(
+                "underlay",
+                format!("{underlay} overlaps the cluster range {cidr}"),
+            ));
         }
         Ok(Cluster {
             allocator,
-            underlay: NodeIpam::new(lan)?,
+            lans: vec![lan_ipam(underlay)?],
             dataplane: Dataplane::HostGw,
             ip_masq: false,
             egress_masq: false,
@@ -296,9 +397,77 @@ impl Cluster {
         self.allocator.node_prefix()
     }
 
-    /// The LAN between nodes.
+    /// The first LAN (the only one unless [`Cluster::add_lan`] added more).
     pub fn underlay(&self) -> Ipv4Network {
-        self.underlay.subnet()
+        self.lans[0].subnet()
+    }
+
+    /// Every LAN, by index.
+    pub fn lans(&self) -> Vec<Ipv4Network> {
+        self.lans.iter().map(NodeIpam::subnet).collect()
+    }
+
+    /// The index of the LAN an address is on.
+    pub fn lan_of(&self, ip: Ipv4Addr) -> Option<u8> {
+        self.lans
+            .iter()
+            .position(|l| l.subnet().contains(ip))
+            .map(|i| i as u8)
+    }
+
+    /// Adds a LAN behind the router (which has .1 on every LAN); returns its index.
+    pub fn add_lan(&mut self, subnet: Ipv4Network) -> Result<u8> {
+        let subnet = Ipv4Network::new(subnet.network(), subnet.prefix()).expect("a network");
+        if self.lans.len() >= MAX_LANS {
+            return Err(Error::config(
+                "LAN",
+                format!("at most {MAX_LANS} LANs: {subnet} would be one more"),
+            ));
+        }
+        if subnet.prefix() > 29 {
+            return Err(Error::config(
+                "LAN",
+                format!("{subnet} is too small for a router and a node (at most /29)"),
+            ));
+        }
+        if let Some(other) = self
+            .lans()
+            .into_iter()
+            .chain([self.cidr()])
+            .find(|l| l.overlaps(subnet))
+        {
+            return Err(Error::config(
+                "LAN",
+                format!("{subnet} overlaps {other}"),
+            ));
+        }
+        self.lans.push(lan_ipam(subnet)?);
+        Ok((self.lans.len() - 1) as u8)
+    }
+
+    /// The router between the LANs, when there is more than one.
+    pub fn router(&self) -> Option<Router> {
+        (self.lans.len() > 1).then(|| Router {
+            ports: self
+                .lans
+                .iter()
+                .map(|l| {
+                    let ip = Ipv4Addr::from(u32::from(l.subnet().network()) + 1);
+                    (ip, MacAddr::on_lan(ip))
+                })
+                .collect(),
+        })
+    }
+
+    /// The MTU of the bridge, the veths and the pods: the link MTU, less
+    /// the 50 bytes of VXLAN encapsulation when the backend has a VTEP
+    /// (flannel's rule, even for peers `auto` reaches directly).
+    pub fn pod_mtu(&self) -> u16 {
+        if self.dataplane.has_vtep() {
+            self.mtu.saturating_sub(vxlan::OVERHEAD)
+        } else {
+            self.mtu
+        }
     }
 
     /// The range allocator's state.
@@ -454,6 +623,17 @@ impl Cluster {
         self.add_node_at(name, None, None)
     }
 
+    /// Adds a node on LAN `lan` with the next free range and address there.
+    pub fn add_node_on(&mut self, name: &str, lan: u8) -> Result<NodeId> {
+        let ipam = self.lans.get(usize::from(lan)).ok_or_else(|| Error::Unknown {
+            kind: "LAN",
+            name: format!("#{lan} (this cluster has {})", self.lans.len()),
+        })?;
+        let mut probe = ipam.clone();
+        let ip = probe.allocate(AllocKey::new(format!("node/{name}"), "eth0"))?;
+        self.add_node_at(name, None, Some(ip))
+    }
+
     /// Adds a node whose range is already decided (its `spec.podCIDR`).
     pub fn add_node_with_range(&mut self, name: &str, range: Ipv4Network) -> Result<NodeId> {
         self.add_node_at(name, Some(range), None)
@@ -495,7 +675,7 @@ impl Cluster {
         let key = AllocKey::new(format!("node/{name}"), "eth0");
         let underlay_ip = match ip {
             Some(ip) => self.claim_lan_address(key, ip)?,
-            None => self.underlay.allocate(key)?,
+            None => self.lans[0].allocate(key)?,
         };
         let id = NodeId(self.next_id());
         self.nodes.push(Node {
@@ -504,6 +684,8 @@ impl Cluster {
             underlay_ip,
             mac: MacAddr::on_lan(underlay_ip),
             uplink: ifname("eth0"),
+            lan: self.lan_of(underlay_ip).unwrap_or(0),
+            vtep_mac: MacAddr::from_ip(MacAddr::VTEP_PREFIX, underlay_ip),
             pod_range: range,
             bridge_mac: MacAddr::on_pod_network(ipam.gateway()),
             ipam,
@@ -518,8 +700,17 @@ impl Cluster {
     /// start at .11 (the seed's pictures); a given one may be anywhere in
     /// the LAN, but never the network or broadcast address or a taken one.
     fn claim_lan_address(&mut self, key: AllocKey, ip: Ipv4Addr) -> Result<Ipv4Addr> {
-        let lan = self.underlay.subnet();
-        if !lan.contains(ip) || ip == lan.network() || ip == lan.broadcast() {
+        let Some(index) = self.lan_of(ip) else {
+            let lans: Vec<String> = self.lans().iter().map(|l| l.to_string()).collect();
+            return Err(Error::Unusable {
+                ip,
+                reason: format!("not on the LAN {}", lans.join(" or ")),
+            });
+        };
+        let lan = self.lans[usize::from(index)].subnet();
+        let router = Ipv4Addr::from(u32::from(lan.network()) + 1);
+        if ip == lan.network() || ip == lan.broadcast() || (self.lans.len() > 1 && ip == router)
+        {
             return Err(Error::Unusable {
                 ip,
                 reason: format!("not a host address of the LAN {lan}"),
@@ -536,7 +727,7 @@ impl Cluster {
                 container_id: holder.to_string(),
             });
         }
-        match self.underlay.allocate_ip(key, ip) {
+        match self.lans[usize::from(index)].allocate_ip(key, ip) {
             // Below the automatic range: nothing there to collide with but the checks above.
             Err(Error::Unusable { .. }) => Ok(ip),
             r => r.map(|()| ip),
@@ -558,9 +749,10 @@ impl Cluster {
             self.allocator.release(range)?;
         }
         // A claimed address below the automatic range was never in the IPAM.
-        let _ = self
-            .underlay
-            .release(&AllocKey::new(format!("node/{name}"), "eth0"));
+        let key = AllocKey::new(format!("node/{name}"), "eth0");
+        for lan in &mut self.lans {
+            let _ = lan.release(&key);
+        }
         self.nodes.retain(|n| n.id != id);
         Ok(())
     }
@@ -734,7 +926,7 @@ impl Cluster {
         let key = AllocKey::new(format!("client/{name}"), "eth0");
         let ip = match ip {
             Some(ip) => self.claim_lan_address(key, ip)?,
-            None => self.underlay.allocate(key)?,
+            None => self.lans[0].allocate(key)?,
         };
         let id = ClientId(self.next_id());
         self.clients.push(Client {

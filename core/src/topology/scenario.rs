@@ -6,6 +6,7 @@
 //! | [`unconnected_nodes`] | two nodes set up on their own, both on 10.244.0.0/24: "this isn't going to work" |
 //! | [`demo`] | a cluster network: node1 10.244.1.0/24, node2 10.244.2.0/24, host-gw routes |
 //! | [`node_port`] | the demo plus a NodePort service and a laptop outside the cluster |
+//! | [`routed`] | the demo's nodes on two LANs behind a router, with a backend: host-gw fails, VXLAN delivers |
 
 use crate::net::parse_cidr;
 
@@ -14,7 +15,15 @@ use super::{Cluster, Dataplane, Protocol, DEFAULT_UNDERLAY};
 const BUILT_IN: &str = "built-in scenarios are valid";
 
 /// Names of the scenarios, in the seed's order, for menus and the CLI.
-pub const NAMES: [&str; 4] = ["one-node", "unconnected-nodes", "demo", "node-port"];
+pub const NAMES: [&str; 7] = [
+    "one-node",
+    "unconnected-nodes",
+    "demo",
+    "node-port",
+    "routed-host-gw",
+    "routed-vxlan",
+    "routed-auto",
+];
 
 /// A scenario by name.
 pub fn by_name(name: &str) -> Option<Cluster> {
@@ -23,6 +32,9 @@ pub fn by_name(name: &str) -> Option<Cluster> {
         "unconnected-nodes" => Some(unconnected_nodes()),
         "demo" => Some(demo()),
         "node-port" => Some(node_port()),
+        "routed-host-gw" => Some(routed(Dataplane::HostGw)),
+        "routed-vxlan" => Some(routed(Dataplane::Vxlan)),
+        "routed-auto" => Some(routed(Dataplane::Auto)),
         _ => None,
     }
 }
@@ -84,6 +96,38 @@ pub fn node_port() -> Cluster {
         .expect(BUILT_IN);
     c.add_client("laptop", Some("192.168.1.100".parse().expect(BUILT_IN)))
         .expect(BUILT_IN);
+    c
+}
+
+/// The overlay's second LAN.
+pub const SECOND_LAN: &str = "192.168.2.0/24";
+
+/// The demo's pods on three nodes: node1 (192.168.1.11) and node3
+/// (192.168.1.13) on the first LAN, node2 (192.168.2.12) on a second one
+/// behind a router (.1 on both). host-gw reaches node3 but not node2: its
+/// next hop is not on-link. VXLAN reaches both; `auto` goes direct to node3
+/// and through the tunnel to node2.
+pub fn routed(backend: Dataplane) -> Cluster {
+    let mut c = Cluster::parse("10.244.0.0/16", 24, DEFAULT_UNDERLAY).expect(BUILT_IN);
+    c.set_dataplane(backend);
+    c.add_lan(parse_cidr(SECOND_LAN).expect(BUILT_IN))
+        .expect(BUILT_IN);
+    for (node, ip, range, pods) in [
+        ("node1", "192.168.1.11", "10.244.1.0/24", &["pod-a", "pod-b"][..]),
+        ("node2", "192.168.2.12", "10.244.2.0/24", &["pod-c", "pod-d"][..]),
+        ("node3", "192.168.1.13", "10.244.3.0/24", &["pod-e"][..]),
+    ] {
+        let n = c
+            .add_node_at(
+                node,
+                Some(parse_cidr(range).expect(BUILT_IN)),
+                Some(ip.parse().expect(BUILT_IN)),
+            )
+            .expect(BUILT_IN);
+        for p in pods {
+            c.add_pod(n, p).expect(BUILT_IN);
+        }
+    }
     c
 }
 

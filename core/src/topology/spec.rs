@@ -6,6 +6,7 @@
 //!
 //! ```json
 //! { "clusterCidr": "10.244.0.0/16", "nodePrefix": 24, "underlay": "192.168.1.0/24",
+//!   "backend": "vxlan", "lans": ["192.168.2.0/24"],
 //!   "nodes": [ { "name": "node1", "ip": "192.168.1.11", "podCidr": "10.244.1.0/24" },
 //!              { "name": "node2" } ] }
 //! ```
@@ -107,9 +108,15 @@ pub struct ClusterSpec {
     /// The LAN between nodes, default 192.168.1.0/24.
     #[serde(default = "default_underlay")]
     pub underlay: String,
-    /// Whether nodes route to each other's ranges (host-gw); default true.
+    /// Whether nodes route to each other's ranges; default true.
     #[serde(default = "default_true")]
     pub cluster_network: bool,
+    /// How: "host-gw" (default), "vxlan" or "auto".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    /// More LANs behind a router (which has .1 on each); nodes may be on any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lans: Vec<String>,
     /// Whether pod traffic to anything but the cluster range and the nodes
     /// leaves with its node's address (egress masquerade); default true.
     #[serde(default = "default_true")]
@@ -141,11 +148,15 @@ impl ClusterSpec {
             self.node_prefix,
             parse_cidr(&self.underlay)?,
         )?;
+        let backend: Dataplane = self.backend.as_deref().unwrap_or("host-gw").parse()?;
         c.set_dataplane(if self.cluster_network {
-            Dataplane::HostGw
+            backend
         } else {
             Dataplane::None
         });
+        for lan in &self.lans {
+            c.add_lan(parse_cidr(lan)?)?;
+        }
         c.egress_masq = self.egress_masquerade;
         let (given, rest): (Vec<_>, Vec<_>) = self.nodes.iter().partition(|n| n.pod_cidr.is_some());
         for n in given.into_iter().chain(rest) {
