@@ -26,7 +26,8 @@ pub struct Cli {
 /// Which scenario, and whether its cluster network is on.
 #[derive(Debug, clap::Args)]
 pub struct ScenarioArgs {
-    /// Built-in scenario: one-node, unconnected-nodes, demo, node-port.
+    /// Built-in scenario: one-node, unconnected-nodes, demo, node-port,
+    /// routed-host-gw, routed-vxlan, routed-auto (see `podnet scenarios`).
     #[arg(short, long, default_value = "demo")]
     pub scenario: String,
     /// Turn the cluster network (host-gw routes) off, as before a CNI plugin runs.
@@ -44,6 +45,14 @@ impl ScenarioArgs {
             c.set_dataplane(Dataplane::None);
         }
         Ok(c)
+    }
+}
+
+/// `--backend`: a cluster network's backend, checked by core.
+fn parse_backend(s: &str) -> std::result::Result<Dataplane, String> {
+    match s.parse() {
+        Ok(Dataplane::None) => Err("none: use --no-cluster-network".into()),
+        r => r.map_err(|e: Error| e.to_string()),
     }
 }
 
@@ -113,8 +122,18 @@ pub enum LabAction {
         #[arg(long, default_value_t = 2)]
         pods_per_node: usize,
         /// Build it without host-gw routes (each node only reaches its own pods).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "backend")]
         no_cluster_network: bool,
+        /// How pod traffic crosses nodes: host-gw (routes via peers, which
+        /// must share a LAN), vxlan (every peer through podnet.1, VNI 1,
+        /// UDP 8472, pod MTU 1450) or auto (host-gw on a LAN, VXLAN across).
+        #[arg(long, default_value = "host-gw", value_parser = parse_backend)]
+        backend: Dataplane,
+        /// Put the nodes on this many LANs (192.168.1.0/24, 192.168.2.0/24, …;
+        /// node K on LAN (K-1) mod N) joined by a router namespace NAME-router
+        /// with .1 on each.
+        #[arg(long, default_value_t = 1)]
+        lans: usize,
         /// Keep the LAN's links at the legacy 64 KiB GSO size, like a NIC
         /// without BIG TCP (by default they take 512 KiB and pods follow).
         #[arg(long)]
@@ -226,6 +245,8 @@ fn lab_action(action: &LabAction, name: &str) -> std::result::Result<(String, i3
             nodes,
             pods_per_node,
             no_cluster_network,
+            backend,
+            lans,
             no_big_tcp,
             api,
             kubernetes,
@@ -235,6 +256,8 @@ fn lab_action(action: &LabAction, name: &str) -> std::result::Result<(String, i3
             nodes: *nodes,
             pods_per_node: *pods_per_node,
             cluster_network: !no_cluster_network,
+            backend: *backend,
+            lans: *lans,
             bin_dir: bin_dir.clone().unwrap_or_else(own_dir),
             big_tcp: !no_big_tcp,
             api: *api,
@@ -348,16 +371,21 @@ pub fn run(cli: &Cli) -> Result<String> {
 fn show(c: &Cluster) -> Result<String> {
     let mut out = String::new();
     let mode = match c.dataplane() {
-        Dataplane::None => "none (no cluster network)",
-        Dataplane::HostGw => "host-gw",
+        Dataplane::None => "none (no cluster network)".to_string(),
+        d => format!("{d}, pod MTU {}", c.pod_mtu()),
     };
+    let lans: Vec<String> = c.lans().iter().map(|l| l.to_string()).collect();
     let _ = writeln!(
         out,
         "cluster {}  node prefix /{}  LAN {}  network: {mode}",
         c.cidr(),
         c.node_prefix(),
-        c.underlay()
+        lans.join(" + ")
     );
+    if let Some(r) = c.router() {
+        let ports: Vec<String> = r.ports.iter().map(|(ip, _)| ip.to_string()).collect();
+        let _ = writeln!(out, "router {}", ports.join(" "));
+    }
     for node in c.nodes() {
         show_plan(&mut out, node, &c.plan(node.id)?);
     }
@@ -400,6 +428,23 @@ fn show_plan(out: &mut String, node: &Node, plan: &Plan) {
     let _ = writeln!(out, "  routes:");
     for r in &plan.routes {
         let _ = writeln!(out, "    {r}");
+    }
+    if let Some(v) = &plan.vtep {
+        let _ = writeln!(
+            out,
+            "  vxlan {} id {} dstport {} local {} mtu {}  {} {}",
+            v.name, v.vni, v.port, v.local, v.mtu, v.address, v.mac
+        );
+        for p in &v.peers {
+            let _ = writeln!(
+                out,
+                "    neigh {} lladdr {}   fdb {} dst {}   ({})",
+                p.vtep_ip, p.mac, p.mac, p.underlay, p.node
+            );
+        }
+    }
+    for s in &plan.skipped {
+        let _ = writeln!(out, "  !! no route to {} ({}): {}", s.route.dst, s.node, s.reason);
     }
 }
 

@@ -21,12 +21,18 @@ use ipnetwork::Ipv4Network;
 use nix::sched::{setns, CloneFlags};
 use podnet_core::lab_api::LinkView;
 use rtnetlink::packet_route::address::AddressAttribute;
-use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkMessage};
+use rtnetlink::packet_route::link::{
+    InfoData, InfoKind, InfoVeth, InfoVxlan, LinkAttribute, LinkInfo, LinkMessage,
+};
+use rtnetlink::packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage,
+};
+use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteType,
 };
 use rtnetlink::{
-    Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth,
+    Handle, LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan,
     RouteMessageBuilder,
 };
 
@@ -52,6 +58,10 @@ pub enum NetlinkError {
     /// A link that must exist does not.
     #[error("no link named {0}")]
     NoLink(String),
+    /// A link has the name podnet needs but is not what podnet makes; it
+    /// is left alone.
+    #[error("a link named {0} exists and is not a VXLAN device; podnet leaves it alone (rename or remove it)")]
+    Foreign(String),
 }
 
 /// Result of a netlink operation.
@@ -602,18 +612,206 @@ pub async fn route_choice(
     Ok(Some((via, dev)))
 }
 
-/// Adds `dst via gw proto <proto>` to the main table.
-pub async fn add_route(h: &Handle, dst: Ipv4Network, via: Ipv4Addr, proto: u8) -> NlResult<()> {
-    let r = RouteMessageBuilder::<Ipv4Addr>::new()
+/// Adds `dst via gw proto <proto>` to the main table; with `onlink`
+/// (`dev` and the `onlink` flag) when the gateway is a VXLAN peer's VTEP.
+pub async fn add_route(
+    h: &Handle,
+    dst: Ipv4Network,
+    via: Ipv4Addr,
+    proto: u8,
+    onlink: Option<u32>,
+) -> NlResult<()> {
+    let mut r = RouteMessageBuilder::<Ipv4Addr>::new()
         .destination_prefix(dst.network(), dst.prefix())
         .gateway(via)
-        .protocol(RouteProtocol::from(proto))
-        .build();
+        .protocol(RouteProtocol::from(proto));
+    if let Some(dev) = onlink {
+        r = r.output_interface(dev).onlink();
+    }
     h.route()
-        .add(r)
+        .add(r.build())
         .execute()
         .await
         .map_err(kernel(format!("add route {dst} via {via}")))
+}
+
+/// A VXLAN device as podnet configures it (flannel's layout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vxlan {
+    /// Device name.
+    pub name: String,
+    /// VNI.
+    pub vni: u32,
+    /// UDP destination port.
+    pub port: u16,
+    /// Outer source address (the node's underlay address).
+    pub local: Ipv4Addr,
+    /// The underlay device's index.
+    pub dev: u32,
+    /// Its MAC.
+    pub mac: [u8; 6],
+    /// Its MTU.
+    pub mtu: u32,
+}
+
+/// What a VXLAN link says about itself: (VNI, port, local, underlay index).
+fn vxlan_params(l: &LinkMessage) -> Option<(u32, u16, Option<Ipv4Addr>, Option<u32>)> {
+    let infos = l.attributes.iter().find_map(|a| match a {
+        LinkAttribute::LinkInfo(i) => Some(i),
+        _ => None,
+    })?;
+    let data = infos.iter().find_map(|i| match i {
+        LinkInfo::Data(InfoData::Vxlan(d)) => Some(d),
+        _ => None,
+    })?;
+    let (mut vni, mut port, mut local, mut dev) = (None, None, None, None);
+    for d in data {
+        match d {
+            InfoVxlan::Id(v) => vni = Some(*v),
+            InfoVxlan::Port(p) => port = Some(*p),
+            InfoVxlan::Local(a) => local = Some(*a),
+            InfoVxlan::Link(i) => dev = Some(*i),
+            _ => {}
+        }
+    }
+    Some((vni?, port?, local, dev))
+}
+
+/// Whether a link is a VXLAN device.
+pub fn is_vxlan(l: &LinkMessage) -> bool {
+    vxlan_params(l).is_some()
+}
+
+/// Creates the VXLAN device, or recreates it when an existing one of that
+/// name has another VNI, port, local address or underlay device (a
+/// changed node address); sets its MTU and brings it up. Learning is off:
+/// the agent writes every FDB and neighbour entry, as flannel does.
+pub async fn ensure_vxlan(h: &Handle, v: &Vxlan) -> NlResult<LinkMessage> {
+    if let Some(l) = link(h, &v.name).await? {
+        let want = (v.vni, v.port, Some(v.local), Some(v.dev));
+        match vxlan_params(&l) {
+            None => return Err(NetlinkError::Foreign(v.name.clone())),
+            Some(have) if have != want => {
+                delete(h, &v.name).await?;
+            }
+            Some(_) => {}
+        }
+    }
+    if link(h, &v.name).await?.is_none() {
+        let b = LinkVxlan::new(&v.name, v.vni)
+            .dev(v.dev)
+            .port(v.port)
+            .local(v.local)
+            .learning(false)
+            .address(v.mac.to_vec())
+            .mtu(v.mtu);
+        match h.link().add(b.build()).execute().await {
+            Err(e) if errno(&e) == Some(EEXIST) => {}
+            r => r.map_err(kernel(format!("create VXLAN device {}", v.name)))?,
+        }
+    }
+    let l = must_link(h, &v.name).await?;
+    h.link()
+        .set(
+            LinkUnspec::new_with_index(l.header.index)
+                .mtu(v.mtu)
+                .up()
+                .build(),
+        )
+        .execute()
+        .await
+        .map_err(kernel(format!("set {} up", v.name)))?;
+    Ok(l)
+}
+
+/// A link's MTU.
+pub fn link_mtu(l: &LinkMessage) -> Option<u32> {
+    l.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Mtu(m) => Some(*m),
+        _ => None,
+    })
+}
+
+/// Sets a link's MTU.
+pub async fn set_mtu(h: &Handle, index: u32, mtu: u32) -> NlResult<()> {
+    h.link()
+        .set(LinkUnspec::new_with_index(index).mtu(mtu).build())
+        .execute()
+        .await
+        .map_err(kernel(format!("set MTU {mtu} on link {index}")))
+}
+
+/// A neighbour or FDB entry on one device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Neighbour {
+    /// The IPv4 address (`ip neigh`) or the FDB entry's `dst` (`bridge fdb`).
+    pub ip: Option<Ipv4Addr>,
+    /// The MAC.
+    pub mac: Option<[u8; 6]>,
+    message: NeighbourMessage,
+}
+
+/// The entries on device `index`: `ip neigh` (family inet) or `bridge fdb`
+/// (family bridge).
+pub async fn neighbours(h: &Handle, index: u32, fdb: bool) -> NlResult<Vec<Neighbour>> {
+    let family = if fdb {
+        AddressFamily::Bridge
+    } else {
+        AddressFamily::Inet
+    };
+    let mut out = Vec::new();
+    let mut s = h.neighbours().get().set_address_family(family).execute();
+    while let Some(m) = s.try_next().await.map_err(kernel("list neighbours"))? {
+        if m.header.ifindex != index || m.header.family != family {
+            continue;
+        }
+        let mut n = Neighbour {
+            ip: None,
+            mac: None,
+            message: m.clone(),
+        };
+        for a in &m.attributes {
+            match a {
+                NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => n.ip = Some(*ip),
+                NeighbourAttribute::LinkLayerAddress(b) => n.mac = <[u8; 6]>::try_from(&b[..]).ok(),
+                _ => {}
+            }
+        }
+        out.push(n);
+    }
+    Ok(out)
+}
+
+/// `ip neigh replace IP lladdr MAC dev INDEX nud permanent`.
+pub async fn set_neighbour(h: &Handle, index: u32, ip: Ipv4Addr, mac: [u8; 6]) -> NlResult<()> {
+    h.neighbours()
+        .add(index, IpAddr::V4(ip))
+        .link_layer_address(&mac)
+        .replace()
+        .execute()
+        .await
+        .map_err(kernel(format!("add neighbour {ip}")))
+}
+
+/// `bridge fdb replace MAC dev INDEX dst IP self permanent`: frames for the
+/// peer VTEP's MAC go inside UDP to its underlay address.
+pub async fn set_fdb(h: &Handle, index: u32, mac: [u8; 6], dst: Ipv4Addr) -> NlResult<()> {
+    h.neighbours()
+        .add_bridge(index, &mac)
+        .flags(NeighbourFlags::Own)
+        .destination(IpAddr::V4(dst))
+        .replace()
+        .execute()
+        .await
+        .map_err(kernel(format!("add FDB entry towards {dst}")))
+}
+
+/// Deletes an entry read by [`neighbours`].
+pub async fn del_neighbour(h: &Handle, n: &Neighbour) -> NlResult<()> {
+    match h.neighbours().del(n.message.clone()).execute().await {
+        Err(e) if errno(&e) == Some(2) => Ok(()),
+        r => r.map_err(kernel(format!("delete neighbour {:?}", n.ip))),
+    }
 }
 
 /// Deletes a route as read by [`routes`].

@@ -150,8 +150,12 @@ impl Layout {
             Place::Bridge(n) => self.node(n).map(|r| (r.center().0, Layout::bridge_y(r.y))),
             Place::Node(n) => self.node(n).map(|r| (r.center().0, Layout::kernel_y(r.y))),
             Place::Uplink(n) => self.node(n).map(|r| (r.center().0, Layout::eth0_y(r.y))),
+            Place::Vtep(n) => self.node(n).map(|r| {
+                let x = r.center().0 + r.w * 0.3;
+                (x, (Layout::kernel_y(r.y) + Layout::eth0_y(r.y)) / 2.0)
+            }),
             Place::Client(id) => self.clients.get(&id).map(Rect::center),
-            Place::Lan => None,
+            Place::Lan(_) | Place::Router => None,
         }
     }
 
@@ -169,7 +173,7 @@ impl Layout {
         hops.iter()
             .enumerate()
             .map(|(i, h)| match h.place {
-                Place::Lan => match (near(i, true), near(i, false)) {
+                Place::Lan(_) | Place::Router => match (near(i, true), near(i, false)) {
                     (Some(a), Some(b)) => ((a.0 + b.0) / 2.0, self.lan_y),
                     (Some(a), None) | (None, Some(a)) => (a.0, self.lan_y),
                     (None, None) => (self.width / 2.0, self.lan_y),
@@ -228,7 +232,7 @@ mod tests {
             "no blank band under the LAN without clients"
         );
         assert!(bare.height > bare.lan_y);
-        let lan = t.hops.iter().position(|h| h.place == Place::Lan).unwrap();
+        let lan = t.hops.iter().position(|h| h.place == Place::Lan(0)).unwrap();
         assert!(
             pts[lan].0 > pts[0].0 && pts[lan].0 < pts[pts.len() - 1].0,
             "LAN hop between the nodes"

@@ -31,6 +31,7 @@ use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client, Config};
 use podnet_core::net::parse_cidr;
 use podnet_core::topology::spec::{ClusterSpec, NodeSpec};
+use podnet_core::topology::Dataplane;
 use tracing::{info, warn};
 
 use super::{apply, log, AgentConfig, AgentError, AgentState, Report};
@@ -45,6 +46,8 @@ pub struct KubeSource {
     /// The cluster range node IPAM allocates from (`--cluster-cidr` of
     /// kube-controller-manager).
     pub cluster_cidr: Ipv4Network,
+    /// How pod traffic crosses nodes: host-gw, vxlan or auto.
+    pub backend: Dataplane,
 }
 
 /// A peer left out of the cluster, and why.
@@ -155,6 +158,11 @@ pub fn cluster_spec(
         .prefix();
     let mut specs = vec![own_spec];
     let mut skipped = Vec::new();
+    // Peers off this node's link sit on networks it cannot see; the model
+    // gives each the block of this LAN's size around it. This node's plan
+    // depends only on whether a peer is on its own link.
+    let mut lans: Vec<Ipv4Network> = Vec::new();
+    let off_lan_prefix = lan.prefix().clamp(8, 29);
     let mut peers: Vec<&Node> = nodes
         .iter()
         .map(Borrow::borrow)
@@ -165,9 +173,22 @@ pub fn cluster_spec(
         let checked = node_spec(peer, src, Some(prefix)).and_then(|s| {
             let ip = s.ip.expect("checked");
             if !lan.contains(ip) {
-                return Err(format!(
-                    "InternalIP {ip} is not on this node's network {lan} (host-gw needs one LAN)"
-                ));
+                if src.backend == Dataplane::HostGw {
+                    return Err(format!(
+                        "InternalIP {ip} is not on this node's network {lan} (host-gw needs one LAN; --backend vxlan or auto reach it through the overlay)"
+                    ));
+                }
+                let block = Ipv4Network::new(ip, off_lan_prefix).expect("prefix 8-29");
+                let block = Ipv4Network::new(block.network(), off_lan_prefix).expect("prefix 8-29");
+                if block.overlaps(src.cluster_cidr) {
+                    return Err(format!(
+                        "InternalIP {ip} is inside the cluster range {}",
+                        src.cluster_cidr
+                    ));
+                }
+                if !lans.contains(&block) {
+                    lans.push(block);
+                }
             }
             if specs.iter().any(|o| o.pod_cidr == s.pod_cidr) {
                 return Err(format!(
@@ -193,6 +214,8 @@ pub fn cluster_spec(
         node_prefix: prefix,
         underlay: lan.to_string(),
         cluster_network: true,
+        backend: Some(src.backend.key().into()),
+        lans: lans.iter().map(|l| l.to_string()).collect(),
         egress_masquerade: true,
         nodes: specs,
         pods: Vec::new(),
@@ -371,6 +394,7 @@ mod tests {
         KubeSource {
             kubeconfig: None,
             cluster_cidr: "10.244.0.0/16".parse().unwrap(),
+            backend: Dataplane::HostGw,
         }
     }
 

@@ -13,6 +13,7 @@
 pub mod diff;
 pub mod kubernetes;
 pub mod nat;
+pub mod vxlan;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -170,6 +171,12 @@ pub fn apply(
         .owned_routes()
         .filter_map(|r| Some((r.dst, r.via?)))
         .collect();
+    let onlink: Vec<_> = plan
+        .owned_routes()
+        .filter(|r| r.onlink)
+        .filter_map(|r| r.via.map(|v| (r.dst, v)))
+        .collect();
+    let vtep = plan.vtep.clone();
     let (bridge, mtu, mac, gw, uplink) = (
         plan.bridge.name.to_string(),
         plan.mtu,
@@ -182,6 +189,12 @@ pub fn apply(
         netlink::run_in(None, move |h| async move {
             let br = netlink::ensure_bridge(&h, &bridge, Some(u32::from(mtu)), mac).await?;
             netlink::ensure_addr(&h, br.header.index, gw).await?;
+            // A backend switch changes the pods' MTU: the bridge follows at once,
+            // pods created from now on get it through the CNI config.
+            if netlink::link_mtu(&br) != Some(u32::from(mtu)) {
+                netlink::set_mtu(&h, br.header.index, u32::from(mtu)).await?;
+            }
+            let vtep_index = vxlan::reconcile(&h, vtep.as_ref(), &uplink).await?;
             // Pod traffic leaves through the uplink: with BIG TCP there, the
             // bridge and the pods' veths must take packets as large, or the
             // kernel cuts each one into MTU-sized segments on the way.
@@ -213,7 +226,8 @@ pub fn apply(
                 netlink::del_route(&h, &current[i]).await?;
             }
             for &(dst, via) in &d.add {
-                netlink::add_route(&h, dst, via, owner).await?;
+                let dev = vtep_index.filter(|_| onlink.contains(&(dst, via)));
+                netlink::add_route(&h, dst, via, owner, dev).await?;
             }
             Ok((d, current, gso, gso_set))
         })?;

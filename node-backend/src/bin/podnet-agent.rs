@@ -28,6 +28,12 @@ struct Args {
     /// The cluster range kube-controller-manager allocates node ranges from (API mode).
     #[arg(long, default_value = "10.244.0.0/16")]
     cluster_cidr: ipnetwork::Ipv4Network,
+    /// How pod traffic crosses nodes (API mode; a cluster file says it in
+    /// "backend"): host-gw (routes via peers on this LAN), vxlan (every peer
+    /// through podnet.1, VNI 1, UDP 8472) or auto (host-gw on this LAN,
+    /// VXLAN beyond it).
+    #[arg(long, env = "PODNET_BACKEND", default_value = "host-gw", value_parser = parse_backend, conflicts_with = "cluster")]
+    backend: podnet_core::topology::Dataplane,
     /// This node's name (as in the cluster file, or its Node object).
     #[arg(long, env = "NODE_NAME")]
     node: String,
@@ -55,6 +61,15 @@ struct Args {
     interval: u64,
 }
 
+fn parse_backend(s: &str) -> Result<podnet_core::topology::Dataplane, String> {
+    match s.parse() {
+        Ok(podnet_core::topology::Dataplane::None) | Err(_) => {
+            Err(format!("{s:?} is not host-gw, vxlan or auto"))
+        }
+        Ok(d) => Ok(d),
+    }
+}
+
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -78,6 +93,7 @@ fn main() {
         let src = KubeSource {
             kubeconfig: a.kubeconfig,
             cluster_cidr: a.cluster_cidr,
+            backend: a.backend,
         };
         let from = src
             .kubeconfig

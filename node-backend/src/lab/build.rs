@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use ipnetwork::Ipv4Network;
 use podnet_core::net::MacAddr;
+use podnet_core::route::RouteProto;
 use podnet_core::topology::spec::{ClientSpec, ClusterSpec, NodeSpec, ServiceSpec};
+use podnet_core::topology::Dataplane;
 
 use super::control_plane::ControlPlane;
 use super::error::LabError;
@@ -34,8 +36,12 @@ pub struct LabConfig {
     pub nodes: usize,
     /// Pods per node.
     pub pods_per_node: usize,
-    /// host-gw routes between nodes (off: each node only knows its own pods).
+    /// A cluster network between nodes (off: each node only knows its own pods).
     pub cluster_network: bool,
+    /// Its backend: host-gw, vxlan or auto.
+    pub backend: Dataplane,
+    /// How many LANs the nodes are spread over (1–8), joined by a router.
+    pub lans: usize,
     /// Directory with `podnet-agent` and `podnet-cni`.
     pub bin_dir: PathBuf,
     /// BIG TCP on the LAN: its links take GSO packets up to [`LAN_GSO_MAX`]
@@ -67,6 +73,15 @@ impl LabConfig {
             && self.name.bytes().all(|b| b.is_ascii_alphanumeric());
         if !name_ok {
             return bad("--name", "must be 1-20 letters or digits");
+        }
+        if self.lans == 0 || self.lans > MAX_LANS {
+            return bad("--lans", "must be 1 to 8");
+        }
+        if self.lans > 1 && (self.api || self.kubernetes) {
+            return bad(
+                "--lans",
+                "must be 1 with --api or --kubernetes (their control plane is on the first LAN only)",
+            );
         }
         if self.kubernetes && self.nodes > 10 {
             // Each node is a kubelet, containerd and kube-proxy.
@@ -102,14 +117,18 @@ fn build(cfg: &LabConfig) -> Result<LabState, LabError> {
     let mut state = plan(cfg);
     state.save()?;
     let gso = cfg.big_tcp.then_some(LAN_GSO_MAX);
-    let lan = build_lan(&state)?;
+    let lans: Vec<Netns> = (0..cfg.lans)
+        .map(|k| build_lan(&state, k))
+        .collect::<Result<_, _>>()?;
+    let lan = &lans[0];
     for (k, node) in state.nodes.iter().enumerate() {
         let port = format!("n{}", k + 1);
         let mac = MacAddr::on_lan(node.ip);
-        plug_into_lan(&lan, &node.netns, &port, mac, node.ip, gso)?;
+        let on = &lans[lan_index(node.ip)];
+        plug_into_lan(on, &node.netns, &port, mac, node.ip, gso)?;
     }
     plug_into_lan(
-        &lan,
+        lan,
         &state.client_netns(),
         "c0",
         MacAddr::on_lan(CLIENT_IP),
@@ -119,10 +138,15 @@ fn build(cfg: &LabConfig) -> Result<LabState, LabError> {
     if cfg.api || cfg.kubernetes {
         let ip = CONTROL_PLANE_IP;
         let netns = format!("{}-cp", cfg.name);
-        plug_into_lan(&lan, &netns, "cp", MacAddr::on_lan(ip), ip, gso)?;
+        plug_into_lan(lan, &netns, "cp", MacAddr::on_lan(ip), ip, gso)?;
+    }
+    if cfg.lans > 1 {
+        build_router(&state, &lans, gso)?;
     }
     if let Some(size) = gso {
-        raise_lan_gso(&lan, size)?;
+        for lan in &lans {
+            raise_lan_gso(lan, size)?;
+        }
     }
     if cfg.kubernetes {
         return build_kubernetes(state, cfg);
@@ -184,13 +208,27 @@ fn start_control_plane(state: &mut LabState) -> Result<(), LabError> {
     state.save()
 }
 
-/// The lab on paper: node K is `nodeK` at 192.168.1.(10+K) with 10.244.K.0/24.
+/// At most this many LANs in a lab.
+const MAX_LANS: usize = 8;
+
+/// LAN k (from 0) is 192.168.(k+1).0/24.
+fn lan_subnet(k: usize) -> Ipv4Network {
+    Ipv4Network::new(Ipv4Addr::new(192, 168, k as u8 + 1, 0), 24).expect("/24")
+}
+
+/// The LAN an address of the lab is on.
+fn lan_index(ip: Ipv4Addr) -> usize {
+    usize::from(ip.octets()[2]).saturating_sub(1)
+}
+
+/// The lab on paper: node K is `nodeK` at 192.168.L.(10+K) with
+/// 10.244.K.0/24, L = 1 + (K-1) mod the number of LANs.
 fn plan(cfg: &LabConfig) -> LabState {
     let nodes: Vec<LabNode> = (1..=cfg.nodes)
         .map(|k| LabNode {
             name: format!("node{k}"),
             netns: format!("{}-node{k}", cfg.name),
-            ip: Ipv4Addr::new(192, 168, 1, 10 + k as u8),
+            ip: Ipv4Addr::new(192, 168, ((k - 1) % cfg.lans) as u8 + 1, 10 + k as u8),
             range: Ipv4Network::new(Ipv4Addr::new(10, 244, k as u8, 0), 24).expect("/24"),
             agent_pid: None,
             runtime: None,
@@ -201,6 +239,8 @@ fn plan(cfg: &LabConfig) -> LabState {
         node_prefix: 24,
         underlay: "192.168.1.0/24".into(),
         cluster_network: cfg.cluster_network,
+        backend: (cfg.backend != Dataplane::HostGw).then(|| cfg.backend.key().into()),
+        lans: (1..cfg.lans).map(|k| lan_subnet(k).to_string()).collect(),
         egress_masquerade: true,
         nodes: nodes
             .iter()
@@ -228,9 +268,13 @@ fn plan(cfg: &LabConfig) -> LabState {
     }
 }
 
-/// The LAN: a bridge `lan0` in its own namespace.
-fn build_lan(state: &LabState) -> Result<Netns, LabError> {
-    let lan = format!("{}-lan", state.name);
+/// LAN `k`: a bridge `lan0` in its own namespace (`NAME-lan`, then
+/// `NAME-lan2`, …).
+fn build_lan(state: &LabState, k: usize) -> Result<Netns, LabError> {
+    let lan = match k {
+        0 => format!("{}-lan", state.name),
+        _ => format!("{}-lan{}", state.name, k + 1),
+    };
     netlink::add_netns(&lan)?;
     let lan_ns = open_ns(&lan)?;
     netlink::run_in(Some(&lan_ns), |h| async move {
@@ -270,6 +314,59 @@ fn plug_into_lan(
         netlink::ensure_addr(&h, eth0.header.index, addr).await
     })?;
     Ok(())
+}
+
+/// The router: namespace `NAME-router` with `lanK` on LAN K at .1,
+/// forwarding between them; and on every node and the client, a route to
+/// each other LAN via its own LAN's router address (the underlay's, proto
+/// static).
+fn build_router(state: &LabState, lans: &[Netns], gso: Option<u32>) -> Result<(), LabError> {
+    let netns = format!("{}-router", state.name);
+    netlink::add_netns(&netns)?;
+    let ns = open_ns(&netns)?;
+    for (k, lan) in lans.iter().enumerate() {
+        let (fd, port, dev) = (ns.fd(), format!("r{k}"), format!("lan{k}"));
+        let ip = router_ip(k);
+        let mac = MacAddr::on_lan(ip);
+        netlink::run_in(Some(lan), move |h| async move {
+            let br = netlink::link(&h, "lan0")
+                .await?
+                .ok_or_else(|| NetlinkError::NoLink("lan0".into()))?;
+            netlink::add_veth_into(&h, &port, &dev, fd, None, Some(mac.0), gso).await?;
+            netlink::attach(&h, &port, br.header.index, false)
+                .await
+                .map(|_| ())
+        })?;
+        let (addr, dev) = (Ipv4Network::new(ip, 24).expect("/24"), format!("lan{k}"));
+        netlink::run_in(Some(&ns), move |h| async move {
+            netlink::set_up(&h, "lo").await?;
+            let l = netlink::set_up(&h, &dev).await?;
+            netlink::ensure_addr(&h, l.header.index, addr).await
+        })?;
+    }
+    netlink::on_thread_in(&ns, || netlink::sysctl("net.ipv4.ip_forward", "1"))??;
+    let hosts = state
+        .nodes
+        .iter()
+        .map(|n| (n.netns.clone(), n.ip))
+        .chain([(state.client_netns(), CLIENT_IP)]);
+    for (netns, ip) in hosts {
+        let own = lan_index(ip);
+        let others: Vec<Ipv4Network> = (0..lans.len()).filter(|&k| k != own).map(lan_subnet).collect();
+        let gw = router_ip(own);
+        netlink::run_in(Some(&open_ns(&netns)?), move |h| async move {
+            for lan in others {
+                netlink::add_route(&h, lan, gw, RouteProto::Static.number(), None).await?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// The router's address on LAN `k`.
+fn router_ip(k: usize) -> Ipv4Addr {
+    Ipv4Addr::new(192, 168, k as u8 + 1, 1)
 }
 
 /// BIG TCP on the LAN bridge: its own limit only rises once it has ports.

@@ -56,6 +56,8 @@ pub struct Pair {
     pub model: Class,
     /// The model's sent/seen source.
     pub model_addrs: (Option<Ipv4Addr>, Option<Ipv4Addr>),
+    /// Where and why the model loses the request or the reply, if it does.
+    pub model_why: Option<String>,
 }
 
 impl Pair {
@@ -104,6 +106,8 @@ pub struct Report {
     pub route_choice_diffs: Vec<String>,
     /// Every pod to the machine outside the cluster: egress masquerade.
     pub egress: Vec<EgressProbe>,
+    /// Peers a node's backend cannot route to, with the plan's reason.
+    pub skipped: Vec<String>,
 }
 
 /// A pod reaching the machine outside the cluster, real and modelled: it
@@ -172,6 +176,12 @@ pub fn run(state: &LabState) -> Result<Report, LabError> {
     let (route_choices, route_choice_diffs) = compare_route_choices(state, &cluster, &eps)?;
     let node_ports = compare_node_ports(state, &net, &measured.node_ports)?;
     let egress = compare_egress(&net, &eps, &measured.egress)?;
+    let mut skipped = Vec::new();
+    for n in cluster.nodes() {
+        for s in cluster.plan(n.id)?.skipped {
+            skipped.push(format!("{} -> {}: no {}: {}", n.name, s.node, s.route, s.reason));
+        }
+    }
     Ok(Report {
         endpoints: eps.iter().map(|e| e.name.clone()).collect(),
         pairs,
@@ -180,6 +190,7 @@ pub fn run(state: &LabState) -> Result<Report, LabError> {
         route_choices,
         route_choice_diffs,
         egress,
+        skipped,
     })
 }
 
@@ -337,6 +348,18 @@ fn compare_pairs(net: &Network, eps: &[Ep], real: &[Vec<Addrs>]) -> Result<Vec<P
                 Some(Cell::NatSeen { .. }) => Class::Nat,
                 _ => Class::Fail,
             };
+            let model_why = match cell {
+                Some(Cell::Dropped { at, reason }) => {
+                    Some(format!("dropped at {}: {reason}", at.label(net.cluster())))
+                }
+                Some(Cell::ReplyLost {
+                    verdict: Verdict::Dropped { at, reason },
+                }) => Some(format!(
+                    "the reply is dropped at {}: {reason}",
+                    at.label(net.cluster())
+                )),
+                _ => None,
+            };
             let model_addrs = match t.verdict {
                 Verdict::Delivered { .. } => (t.sent.map(|f| f.src), t.received().map(|f| f.src)),
                 Verdict::Dropped { .. } => (None, None),
@@ -348,6 +371,7 @@ fn compare_pairs(net: &Network, eps: &[Ep], real: &[Vec<Addrs>]) -> Result<Vec<P
                 real_addrs: real[i][j],
                 model,
                 model_addrs,
+                model_why,
             });
         }
     }
@@ -579,11 +603,15 @@ impl Report {
         let _ = writeln!(out, "\nCNI requirements (pod<->pod, node<->pod, round trip, source unchanged): {}/{} pairs ok", total - fails.len(), total);
         for (f, t) in &fails {
             let p = self.pair(f, t).expect("listed");
-            let _ = writeln!(
-                out,
-                "  ✗ {f} -> {t}: {:?} (sent from {:?}, seen as {:?})",
-                p.real, p.real_addrs.0, p.real_addrs.1
-            );
+            let real = match (p.real, p.real_addrs) {
+                (Class::Nat, (Some(a), Some(b))) => format!("source {a} arrived as {b} (NAT)"),
+                _ => "no round trip".into(),
+            };
+            let why = p.model_why.as_deref().unwrap_or("the model delivers it");
+            let _ = writeln!(out, "  ✗ {f} -> {t}: {real}; model: {why}");
+        }
+        for s in &self.skipped {
+            let _ = writeln!(out, "  why: {s}");
         }
     }
 

@@ -470,6 +470,7 @@ mod tests {
             dir: Dir::Out,
             at_us: 1,
             frame,
+            outer: None,
         };
         Rc::new(LiveTrace {
             id,

@@ -23,7 +23,7 @@ use nix::sys::socket::{
 };
 use nix::sys::time::TimeVal;
 use podnet_core::forward::capture::{Dir, Tap};
-use podnet_core::forward::FrameRepr;
+use podnet_core::forward::{parse_packet, Encap, FrameRepr};
 use podnet_core::lab_api::CaptureStats;
 
 use crate::netlink::{self, Netns};
@@ -42,8 +42,10 @@ pub struct Frame {
     pub dir: Dir,
     /// Kernel timestamp, µs since the Unix epoch.
     pub at_us: u64,
-    /// Headers.
+    /// Headers (the inner ones of a VXLAN frame).
     pub frame: FrameRepr,
+    /// The outer headers of a VXLAN frame.
+    pub outer: Option<Encap>,
     /// The start of the transport payload.
     pub payload: Vec<u8>,
 }
@@ -139,7 +141,8 @@ pub fn decode(
     if bytes.len() < 14 || bytes[12..14] != [0x08, 0x00] {
         return None;
     }
-    let (frame, payload) = FrameRepr::parse(bytes).ok()?;
+    // A VXLAN frame on the underlay is keyed and placed by the pod packet inside.
+    let (frame, outer, payload) = parse_packet(bytes).ok()?;
     let dir = if pkttype == PACKET_OUTGOING {
         Dir::Out
     } else {
@@ -150,6 +153,7 @@ pub fn decode(
         dir,
         at_us,
         frame,
+        outer,
         payload: payload[..payload.len().min(PAYLOAD_KEPT)].to_vec(),
     })
 }

@@ -77,6 +77,7 @@ impl Collector {
             dir: f.dir,
             at_us: f.at_us,
             frame: f.frame,
+            outer: f.outer,
         });
     }
 
