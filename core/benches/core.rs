@@ -129,11 +129,17 @@ fn main() {
             .unwrap()
     };
     let t = encap();
-    assert_eq!(t.verdict, Verdict::Delivered { to: Endpoint::Pod(o_to.id) });
+    assert_eq!(
+        t.verdict,
+        Verdict::Delivered {
+            to: Endpoint::Pod(o_to.id)
+        }
+    );
     assert!(t.encapsulated(), "across the router inside VXLAN");
-    c.bench_function("trace: pod -> pod inside VXLAN across a router, 1,000 nodes", |b| {
-        b.iter(encap)
-    });
+    c.bench_function(
+        "trace: pod -> pod inside VXLAN across a router, 1,000 nodes",
+        |b| b.iter(encap),
+    );
 
     let mid = cluster(100, 10);
     let mid_net = Network::new(&mid).unwrap();

@@ -184,7 +184,10 @@ impl Cluster {
         )];
         if let Some(router) = self.router() {
             let gw = router.ports[usize::from(lan)].0;
-            let others = lans.iter().enumerate().filter(|&(i, _)| i != usize::from(lan));
+            let others = lans
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| i != usize::from(lan));
             routes.extend(others.map(|(_, &l)| Route::via(l, gw, dev, RouteProto::Static)));
         }
         routes

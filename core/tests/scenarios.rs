@@ -464,10 +464,15 @@ mod overlay {
     use podnet_core::forward::{parse_packet, Encap, L4Repr};
     use podnet_core::topology::vxlan;
 
-    fn ping(c: &podnet_core::topology::Cluster, from: &str, to: &str) -> podnet_core::forward::Trace {
+    fn ping(
+        c: &podnet_core::topology::Cluster,
+        from: &str,
+        to: &str,
+    ) -> podnet_core::forward::Trace {
         let net = Network::new(c).unwrap();
         let (a, b) = (c.pod_named(from).unwrap(), c.pod_named(to).unwrap());
-        net.probe(Endpoint::Pod(a.id), b.ip, ProbeKind::Ping).unwrap()
+        net.probe(Endpoint::Pod(a.id), b.ip, ProbeKind::Ping)
+            .unwrap()
     }
 
     #[test]
@@ -477,13 +482,19 @@ mod overlay {
         let plan = c.plan(n1.id).unwrap();
         assert_eq!(plan.skipped.len(), 1, "node2 is behind the router");
         assert_eq!(plan.skipped[0].node, "node2");
-        assert!(plan.skipped[0].reason.contains("on-link"), "{}", plan.skipped[0].reason);
+        assert!(
+            plan.skipped[0].reason.contains("on-link"),
+            "{}",
+            plan.skipped[0].reason
+        );
         let t = ping(&c, "pod-a", "pod-c");
         assert_eq!(
             t.verdict,
             Verdict::Dropped {
                 at: Place::Node(n1.id),
-                reason: DropReason::NoRoute { dst: ip("10.244.2.2") }
+                reason: DropReason::NoRoute {
+                    dst: ip("10.244.2.2")
+                }
             }
         );
         // The peer on node1's own LAN still works directly.
@@ -493,15 +504,25 @@ mod overlay {
         // The underlay itself is routed: node1 reaches node2's address.
         let net = Network::new(&c).unwrap();
         let n2 = c.node_named("node2").unwrap();
-        let t = net.probe(Endpoint::Node(n1.id), n2.underlay_ip, ProbeKind::Ping).unwrap();
-        assert_eq!(t.verdict, Verdict::Delivered { to: Endpoint::Node(n2.id) });
+        let t = net
+            .probe(Endpoint::Node(n1.id), n2.underlay_ip, ProbeKind::Ping)
+            .unwrap();
+        assert_eq!(
+            t.verdict,
+            Verdict::Delivered {
+                to: Endpoint::Node(n2.id)
+            }
+        );
         assert!(t.hops.iter().any(|h| h.place == Place::Router));
     }
 
     #[test]
     fn vxlan_carries_the_pod_packet_inside_udp_across_the_router() {
         let c = scenario::routed(Dataplane::Vxlan);
-        let (n1, n2) = (c.node_named("node1").unwrap(), c.node_named("node2").unwrap());
+        let (n1, n2) = (
+            c.node_named("node1").unwrap(),
+            c.node_named("node2").unwrap(),
+        );
         let plan = c.plan(n1.id).unwrap();
         let routes: Vec<String> = plan.owned_routes().map(|r| r.to_string()).collect();
         assert_eq!(
@@ -517,11 +538,19 @@ mod overlay {
         assert_eq!(v.peers[0].underlay, n2.underlay_ip);
         let t = ping(&c, "pod-a", "pod-c");
         let (a, cpod) = (c.pod_named("pod-a").unwrap(), c.pod_named("pod-c").unwrap());
-        assert_eq!(t.verdict, Verdict::Delivered { to: Endpoint::Pod(cpod.id) });
+        assert_eq!(
+            t.verdict,
+            Verdict::Delivered {
+                to: Endpoint::Pod(cpod.id)
+            }
+        );
         assert_eq!(t.received().unwrap().src, a.ip, "no NAT");
         // On the underlay: the pod packet inside, node addresses outside.
-        let lan: Vec<&podnet_core::forward::Hop> =
-            t.hops.iter().filter(|h| matches!(h.place, Place::Lan(_))).collect();
+        let lan: Vec<&podnet_core::forward::Hop> = t
+            .hops
+            .iter()
+            .filter(|h| matches!(h.place, Place::Lan(_)))
+            .collect();
         assert_eq!(lan.len(), 2, "LAN 1 to the router, LAN 2 to node2");
         for h in &lan {
             let e = h.outer.expect("encapsulated on the underlay");
@@ -532,9 +561,17 @@ mod overlay {
             assert_eq!(h.frame.dst_mac, n2.vtep_mac);
         }
         assert_eq!(lan[0].outer.unwrap().outer.ttl, 64);
-        assert_eq!(lan[1].outer.unwrap().outer.ttl, 63, "the router lowers the outer TTL");
+        assert_eq!(
+            lan[1].outer.unwrap().outer.ttl,
+            63,
+            "the router lowers the outer TTL"
+        );
         assert_eq!(lan[1].frame.ttl, 63, "and leaves the inner one alone");
-        assert!(t.hops.iter().any(|h| h.step == Step::Encap { vni: 1, remote: n2.underlay_ip }));
+        assert!(t.hops.iter().any(|h| h.step
+            == Step::Encap {
+                vni: 1,
+                remote: n2.underlay_ip
+            }));
         assert!(t.hops.iter().any(|h| h.step == Step::Decap { vni: 1 }));
         // The bytes on the wire are a real VXLAN frame, 50 bytes longer.
         let i = t.hops.iter().position(|h| h.outer.is_some()).unwrap();
@@ -553,8 +590,12 @@ mod overlay {
     fn auto_goes_direct_on_the_lan_and_through_the_tunnel_across_it() {
         let c = scenario::routed(Dataplane::Auto);
         let n1 = c.node_named("node1").unwrap();
-        let routes: Vec<String> =
-            c.plan(n1.id).unwrap().owned_routes().map(|r| r.to_string()).collect();
+        let routes: Vec<String> = c
+            .plan(n1.id)
+            .unwrap()
+            .owned_routes()
+            .map(|r| r.to_string())
+            .collect();
         assert_eq!(
             routes,
             [
@@ -566,7 +607,10 @@ mod overlay {
         let direct = ping(&c, "pod-a", "pod-e");
         assert!(!direct.encapsulated());
         assert!(matches!(direct.verdict, Verdict::Delivered { .. }));
-        assert!(Matrix::compute(&Network::new(&c).unwrap()).unwrap().requirements().met());
+        assert!(Matrix::compute(&Network::new(&c).unwrap())
+            .unwrap()
+            .requirements()
+            .met());
     }
 
     #[test]
@@ -581,21 +625,38 @@ mod overlay {
         let mut f = ProbeKind::Udp(8080).frame(Ipv4Addr::UNSPECIFIED, cpod.ip);
         let big = vec![0u8; 1400];
         let t = net.trace_repr(Endpoint::Pod(a.id), f, big.clone()).unwrap();
-        assert_eq!(t.verdict, Verdict::Delivered { to: Endpoint::Pod(cpod.id) }, "1428 fits");
-        let t = net.trace_repr(Endpoint::Pod(a.id), f, vec![0u8; 1440]).unwrap();
+        assert_eq!(
+            t.verdict,
+            Verdict::Delivered {
+                to: Endpoint::Pod(cpod.id)
+            },
+            "1428 fits"
+        );
+        let t = net
+            .trace_repr(Endpoint::Pod(a.id), f, vec![0u8; 1440])
+            .unwrap();
         assert_eq!(
             t.verdict,
             Verdict::Dropped {
                 at: Place::Pod(a.id),
-                reason: DropReason::TooBig { mtu: 1450, len: 1468 }
+                reason: DropReason::TooBig {
+                    mtu: 1450,
+                    len: 1468
+                }
             },
             "the pod's own MTU is 1450"
         );
         let _ = n1;
         f.dont_fragment = false;
-        let t = net.trace_repr(Endpoint::Pod(a.id), f, vec![0u8; 1440]).unwrap();
+        let t = net
+            .trace_repr(Endpoint::Pod(a.id), f, vec![0u8; 1440])
+            .unwrap();
         assert!(matches!(t.verdict, Verdict::Delivered { .. }));
-        assert!(t.hops.iter().any(|h| h.step == Step::Fragment { mtu: 1450, count: 2 }));
+        assert!(t.hops.iter().any(|h| h.step
+            == Step::Fragment {
+                mtu: 1450,
+                count: 2
+            }));
     }
 
     #[test]

@@ -444,7 +444,11 @@ fn show_plan(out: &mut String, node: &Node, plan: &Plan) {
         }
     }
     for s in &plan.skipped {
-        let _ = writeln!(out, "  !! no route to {} ({}): {}", s.route.dst, s.node, s.reason);
+        let _ = writeln!(
+            out,
+            "  !! no route to {} ({}): {}",
+            s.route.dst, s.node, s.reason
+        );
     }
 }
 

@@ -232,7 +232,11 @@ mod tests {
             "no blank band under the LAN without clients"
         );
         assert!(bare.height > bare.lan_y);
-        let lan = t.hops.iter().position(|h| h.place == Place::Lan(0)).unwrap();
+        let lan = t
+            .hops
+            .iter()
+            .position(|h| h.place == Place::Lan(0))
+            .unwrap();
         assert!(
             pts[lan].0 > pts[0].0 && pts[lan].0 < pts[pts.len() - 1].0,
             "LAN hop between the nodes"

@@ -191,7 +191,12 @@ pub fn assemble(cluster: &Cluster, captures: &[Capture], payload: Vec<u8>) -> Op
     // one falls at each router; frames outside VXLAN sort first in a segment.
     caps.sort_by_key(|c| {
         let outer_ttl = c.outer.map_or(u8::MAX, |e| e.outer.ttl);
-        (Reverse(c.frame.ttl), Reverse(outer_ttl), stage(c.tap, c.dir), c.at_us)
+        (
+            Reverse(c.frame.ttl),
+            Reverse(outer_ttl),
+            stage(c.tap, c.dir),
+            c.at_us,
+        )
     });
     let mut hops: Vec<Hop> = Vec::with_capacity(caps.len());
     for (i, c) in caps.iter().enumerate() {
@@ -220,7 +225,10 @@ pub fn assemble(cluster: &Cluster, captures: &[Capture], payload: Vec<u8>) -> Op
             (Tap::LanPort(_) | Tap::RouterPort(_), Dir::In) => continue,
             (Tap::LanPort(to), Dir::Out) => {
                 let ip = cluster.address_of(to).unwrap_or(Ipv4Addr::UNSPECIFIED);
-                (Place::Lan(cluster.lan_of(ip).unwrap_or(0)), Step::Switch { to })
+                (
+                    Place::Lan(cluster.lan_of(ip).unwrap_or(0)),
+                    Step::Switch { to },
+                )
             }
             (Tap::RouterPort(k), Dir::Out) => (Place::Lan(k), Step::SwitchToRouter),
             (Tap::ClientEth(c), Dir::Out) => (Place::Client(c), Step::Transmit { dev: eth0() }),
@@ -240,9 +248,7 @@ pub fn assemble(cluster: &Cluster, captures: &[Capture], payload: Vec<u8>) -> Op
     let sent = first.frame;
     let from = match first.place {
         Place::Pod(p) | Place::Veth(p) => Endpoint::Pod(p),
-        Place::Bridge(n) | Place::Node(n) | Place::Uplink(n) | Place::Vtep(n) => {
-            Endpoint::Node(n)
-        }
+        Place::Bridge(n) | Place::Node(n) | Place::Uplink(n) | Place::Vtep(n) => Endpoint::Node(n),
         Place::Client(c) => Endpoint::Client(c),
         Place::Lan(_) | Place::Router => owner(cluster, sent.src)?,
     };
@@ -428,7 +434,8 @@ fn differs(a: &Seen, b: &Seen) -> Vec<Field> {
             let (o, p) = (x.outer, y.outer);
             x.vni != y.vni
                 || port(x) != port(y)
-                || (o.src, o.dst, o.ttl, o.src_mac, o.dst_mac) != (p.src, p.dst, p.ttl, p.src_mac, p.dst_mac)
+                || (o.src, o.dst, o.ttl, o.src_mac, o.dst_mac)
+                    != (p.src, p.dst, p.ttl, p.src_mac, p.dst_mac)
         }
         _ => true,
     };

@@ -107,7 +107,10 @@ impl NodeRt<'_> {
         ip == self.node.underlay_ip
             || ip == self.node.ipam.gateway()
             || ip.is_loopback()
-            || self.vtep.as_ref().is_some_and(|v| v.plan.address.ip() == ip)
+            || self
+                .vtep
+                .as_ref()
+                .is_some_and(|v| v.plan.address.ip() == ip)
     }
 
     fn addr_on(&self, dev: IfName) -> Ipv4Addr {
@@ -224,10 +227,18 @@ impl<'c> Network<'c> {
                 net.lans[k].ports.insert(mac, LanPort::Router);
             }
             let lans = cluster.lans();
-            let routes = r.ports.iter().zip(&lans).enumerate().map(|(k, (&(ip, _), lan))| {
-                let dev = ifname(&format!("lan{k}"));
-                Route::connected(Ipv4Network::new(ip, lan.prefix()).expect("prefix of a LAN"), dev)
-            });
+            let routes = r
+                .ports
+                .iter()
+                .zip(&lans)
+                .enumerate()
+                .map(|(k, (&(ip, _), lan))| {
+                    let dev = ifname(&format!("lan{k}"));
+                    Route::connected(
+                        Ipv4Network::new(ip, lan.prefix()).expect("prefix of a LAN"),
+                        dev,
+                    )
+                });
             let routes = RouteTable::new(routes);
             net.router = Some(RouterRt {
                 ports: r.ports,
@@ -597,7 +608,10 @@ impl<'c> Network<'c> {
         w.hop(place, Step::Decap { vni });
         (w.f, w.inner) = (inner, None);
         if w.f.dst_mac != v.plan.mac {
-            return Err(End::drop(place, DropReason::UnknownMac { mac: w.f.dst_mac }));
+            return Err(End::drop(
+                place,
+                DropReason::UnknownMac { mac: w.f.dst_mac },
+            ));
         }
         w.hop(place, Step::Receive { dev: v.plan.name });
         Ok(At::NodeRecv(rt.index))
@@ -649,7 +663,10 @@ impl<'c> Network<'c> {
             return Err(End::drop(place, DropReason::NoRoute { dst: w.f.dst }));
         };
         if r.ports.iter().any(|&(ip, _)| ip == w.f.dst) {
-            return Err(End::drop(place, DropReason::NotForThisHost { dst: w.f.dst }));
+            return Err(End::drop(
+                place,
+                DropReason::NotForThisHost { dst: w.f.dst },
+            ));
         }
         let Some(route) = r.routes.lookup(w.f.dst) else {
             return Err(End::drop(place, DropReason::NoRoute { dst: w.f.dst }));
@@ -659,7 +676,12 @@ impl<'c> Network<'c> {
         }
         w.f.ttl -= 1;
         w.hop(place, Step::Forward { route: *route });
-        let k = r.routes.routes().iter().position(|x| x == route).unwrap_or(0);
+        let k = r
+            .routes
+            .routes()
+            .iter()
+            .position(|x| x == route)
+            .unwrap_or(0);
         let Some(&mac) = self.lans.get(k).and_then(|l| l.arp.get(&w.f.dst)) else {
             return Err(End::drop(place, DropReason::NoArpReply { ip: w.f.dst }));
         };
@@ -877,7 +899,13 @@ impl<'c> Network<'c> {
         };
         w.inner = Some((w.f, v.plan.vni));
         w.f = outer;
-        w.hop(place, Step::Encap { vni: v.plan.vni, remote });
+        w.hop(
+            place,
+            Step::Encap {
+                vni: v.plan.vni,
+                remote,
+            },
+        );
         let node = Place::Node(rt.node.id);
         let Some(route) = rt.routes.lookup(remote).filter(|r| r.dev == rt.node.uplink) else {
             return Err(End::drop(node, DropReason::NoRoute { dst: remote }));
@@ -892,7 +920,8 @@ impl<'c> Network<'c> {
 /// own (captures are compared without it).
 fn flow_port(f: &FrameRepr) -> u16 {
     let (a, b) = f.l4.ports().unwrap_or((0, 0));
-    let h = u32::from(f.src) ^ u32::from(f.dst).rotate_left(7) ^ (u32::from(a) << 16 | u32::from(b));
+    let h =
+        u32::from(f.src) ^ u32::from(f.dst).rotate_left(7) ^ (u32::from(a) << 16 | u32::from(b));
     32768 + (h.wrapping_mul(2_654_435_761) >> 16) as u16 % (61000 - 32768)
 }
 

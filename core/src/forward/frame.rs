@@ -533,10 +533,17 @@ mod tests {
 
     #[test]
     fn vxlan_round_trip_and_truncations_are_errors() {
-        let inner = ProbeKind::Ping.frame(Ipv4Addr::new(10, 244, 1, 2), Ipv4Addr::new(10, 244, 2, 2));
-        let mut outer = ProbeKind::Udp(8472).frame(Ipv4Addr::new(192, 168, 1, 11), Ipv4Addr::new(192, 168, 2, 12));
+        let inner =
+            ProbeKind::Ping.frame(Ipv4Addr::new(10, 244, 1, 2), Ipv4Addr::new(10, 244, 2, 2));
+        let mut outer = ProbeKind::Udp(8472).frame(
+            Ipv4Addr::new(192, 168, 1, 11),
+            Ipv4Addr::new(192, 168, 2, 12),
+        );
         outer.dont_fragment = false;
-        let encap = Encap { outer, vni: 0x00ab_cdef };
+        let encap = Encap {
+            outer,
+            vni: 0x00ab_cdef,
+        };
         let inner_bytes = inner.emit(b"data").unwrap();
         let bytes = encap.emit(&inner_bytes).unwrap();
         assert_eq!(bytes.len(), inner_bytes.len() + 50, "VXLAN adds 50 bytes");
@@ -548,7 +555,9 @@ mod tests {
         }
         let mut no_flag = bytes.clone();
         no_flag[42] = 0;
-        assert!(matches!(parse_packet(&no_flag), Err(Error::MalformedFrame(m)) if m.contains("I flag")));
+        assert!(
+            matches!(parse_packet(&no_flag), Err(Error::MalformedFrame(m)) if m.contains("I flag"))
+        );
     }
 
     #[test]

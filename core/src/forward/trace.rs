@@ -390,7 +390,11 @@ impl Trace {
                 let outer = h.outer.map_or_else(String::new, |e| {
                     format!(
                         " in [{} > {} udp {} vni {} ttl {}]",
-                        e.outer.src, e.outer.dst, crate::topology::vxlan::PORT, e.vni, e.outer.ttl
+                        e.outer.src,
+                        e.outer.dst,
+                        crate::topology::vxlan::PORT,
+                        e.vni,
+                        e.outer.ttl
                     )
                 });
                 format!(

@@ -436,10 +436,7 @@ impl Cluster {
             .chain([self.cidr()])
             .find(|l| l.overlaps(subnet))
         {
-            return Err(Error::config(
-                "LAN",
-                format!("{subnet} overlaps {other}"),
-            ));
+            return Err(Error::config("LAN", format!("{subnet} overlaps {other}")));
         }
         self.lans.push(lan_ipam(subnet)?);
         Ok((self.lans.len() - 1) as u8)
@@ -625,10 +622,13 @@ impl Cluster {
 
     /// Adds a node on LAN `lan` with the next free range and address there.
     pub fn add_node_on(&mut self, name: &str, lan: u8) -> Result<NodeId> {
-        let ipam = self.lans.get(usize::from(lan)).ok_or_else(|| Error::Unknown {
-            kind: "LAN",
-            name: format!("#{lan} (this cluster has {})", self.lans.len()),
-        })?;
+        let ipam = self
+            .lans
+            .get(usize::from(lan))
+            .ok_or_else(|| Error::Unknown {
+                kind: "LAN",
+                name: format!("#{lan} (this cluster has {})", self.lans.len()),
+            })?;
         let mut probe = ipam.clone();
         let ip = probe.allocate(AllocKey::new(format!("node/{name}"), "eth0"))?;
         self.add_node_at(name, None, Some(ip))
@@ -709,8 +709,7 @@ impl Cluster {
         };
         let lan = self.lans[usize::from(index)].subnet();
         let router = Ipv4Addr::from(u32::from(lan.network()) + 1);
-        if ip == lan.network() || ip == lan.broadcast() || (self.lans.len() > 1 && ip == router)
-        {
+        if ip == lan.network() || ip == lan.broadcast() || (self.lans.len() > 1 && ip == router) {
             return Err(Error::Unusable {
                 ip,
                 reason: format!("not a host address of the LAN {lan}"),

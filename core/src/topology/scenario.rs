@@ -113,8 +113,18 @@ pub fn routed(backend: Dataplane) -> Cluster {
     c.add_lan(parse_cidr(SECOND_LAN).expect(BUILT_IN))
         .expect(BUILT_IN);
     for (node, ip, range, pods) in [
-        ("node1", "192.168.1.11", "10.244.1.0/24", &["pod-a", "pod-b"][..]),
-        ("node2", "192.168.2.12", "10.244.2.0/24", &["pod-c", "pod-d"][..]),
+        (
+            "node1",
+            "192.168.1.11",
+            "10.244.1.0/24",
+            &["pod-a", "pod-b"][..],
+        ),
+        (
+            "node2",
+            "192.168.2.12",
+            "10.244.2.0/24",
+            &["pod-c", "pod-d"][..],
+        ),
         ("node3", "192.168.1.13", "10.244.3.0/24", &["pod-e"][..]),
     ] {
         let n = c

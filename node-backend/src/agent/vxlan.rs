@@ -13,11 +13,7 @@ use rtnetlink::Handle;
 use crate::netlink::{self, NetlinkError, NlResult, Vxlan};
 
 /// Brings the VTEP to the plan; returns its index when there is one.
-pub async fn reconcile(
-    h: &Handle,
-    plan: Option<&VtepPlan>,
-    uplink: &str,
-) -> NlResult<Option<u32>> {
+pub async fn reconcile(h: &Handle, plan: Option<&VtepPlan>, uplink: &str) -> NlResult<Option<u32>> {
     let Some(p) = plan else {
         // Ours by name, but only if it is a VXLAN device.
         if let Some(l) = netlink::link(h, podnet_core::topology::vxlan::DEVICE).await? {

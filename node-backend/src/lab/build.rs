@@ -352,7 +352,10 @@ fn build_router(state: &LabState, lans: &[Netns], gso: Option<u32>) -> Result<()
         .chain([(state.client_netns(), CLIENT_IP)]);
     for (netns, ip) in hosts {
         let own = lan_index(ip);
-        let others: Vec<Ipv4Network> = (0..lans.len()).filter(|&k| k != own).map(lan_subnet).collect();
+        let others: Vec<Ipv4Network> = (0..lans.len())
+            .filter(|&k| k != own)
+            .map(lan_subnet)
+            .collect();
         let gw = router_ip(own);
         netlink::run_in(Some(&open_ns(&netns)?), move |h| async move {
             for lan in others {

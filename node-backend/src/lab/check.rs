@@ -179,7 +179,10 @@ pub fn run(state: &LabState) -> Result<Report, LabError> {
     let mut skipped = Vec::new();
     for n in cluster.nodes() {
         for s in cluster.plan(n.id)?.skipped {
-            skipped.push(format!("{} -> {}: no {}: {}", n.name, s.node, s.route, s.reason));
+            skipped.push(format!(
+                "{} -> {}: no {}: {}",
+                n.name, s.node, s.route, s.reason
+            ));
         }
     }
     Ok(Report {

@@ -57,7 +57,15 @@ pub fn read(state: &LabState) -> Result<LabView, LabError> {
         });
         Ok(links)
     };
+    // The LANs: NAME-lan, and behind the router NAME-lan2, NAME-lan3, …
     add(format!("{}-lan", state.name), Role::Lan, "lan".into())?;
+    for k in 2..=state.spec.lans.len() + 1 {
+        add(
+            format!("{}-lan{k}", state.name),
+            Role::Lan,
+            format!("lan{k}"),
+        )?;
+    }
     for n in &state.nodes {
         let links = add(n.netns.clone(), Role::Node, n.name.clone())?;
         if let Some(s) = spec.nodes.iter_mut().find(|s| s.name == n.name) {
@@ -152,9 +160,12 @@ fn tap_of(
                 _ => peers.get(&(ns.name.clone(), l.index)).copied(),
             }
         }
-        // The lab names LAN ports `nK` for nodeK, `c0` for the client and
-        // `cp` for the control plane.
+        // The lab names LAN ports `nK` for nodeK, `c0` for the client,
+        // `cp` for the control plane and `rK` for the router's port on LAN K.
         Role::Lan => match l.name.strip_prefix('n') {
+            _ if l.kind == "veth" && l.name.starts_with('r') => {
+                l.name[1..].parse::<u8>().ok().map(Tap::RouterPort)
+            }
             Some(k) if l.kind == "veth" => cluster
                 .node_named(&format!("node{k}"))
                 .map(|n| Tap::LanPort(Endpoint::Node(n.id))),
