@@ -69,6 +69,9 @@ command -v kubectl >/dev/null || deb kubernetes-client
 # standard CNI plugins a node image carries (loopback; the reference bridge
 # for the benchmarks), busybox for the test image, gcc for the pause image.
 deb iptables conntrack containernetworking-plugins busybox-static gcc libc6-dev binutils
+# Wireshark's command line: the tests read podnet's pcap exports with it
+# (VXLAN decoded, as a learner's Wireshark would).
+command -v tshark >/dev/null || deb tshark
 bash "$(dirname "$0")/kube-build.sh" >/dev/null
 
 # playwright-core drives /usr/bin/chromium; it never downloads a browser.

@@ -460,9 +460,18 @@ fn egress_masquerade_hides_pods_from_the_outside_but_not_from_each_other_or_the_
 
 /// The overlay scene's story: the same pods, two LANs, three backends.
 mod overlay {
-    use super::*;
+    use std::net::Ipv4Addr;
+
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::ip;
     use podnet_core::forward::{parse_packet, Encap, L4Repr};
+    use podnet_core::forward::{
+        pcap, DropReason, FrameRepr, Matrix, Network, Place, ProbeKind, Step, Verdict,
+    };
     use podnet_core::topology::vxlan;
+    use podnet_core::topology::{scenario, Dataplane, Endpoint};
 
     fn ping(
         c: &podnet_core::topology::Cluster,

@@ -85,6 +85,10 @@ pub enum Command {
         /// Destination port for udp and tcp.
         #[arg(long, default_value_t = 80)]
         port: u16,
+        /// Also write every hop's frame to this pcap file (Wireshark;
+        /// VXLAN frames as on the wire, UDP 8472).
+        #[arg(long)]
+        pcap: Option<std::path::PathBuf>,
     },
     /// The CNI requirements: every node and pod pings every node and pod.
     Matrix(ScenarioArgs),
@@ -359,7 +363,14 @@ pub fn run(cli: &Cli) -> Result<String> {
             to,
             proto,
             port,
-        } => trace(&scenario.cluster()?, from, to, proto.probe(*port)),
+            pcap,
+        } => trace_to(
+            &scenario.cluster()?,
+            from,
+            to,
+            proto.probe(*port),
+            pcap.as_deref(),
+        ),
         Command::Matrix(args) => matrix(&args.cluster()?),
         Command::Lab { .. } | Command::Image { .. } => Err(Error::Unknown {
             kind: "command",
@@ -453,6 +464,17 @@ fn show_plan(out: &mut String, node: &Node, plan: &Plan) {
 }
 
 fn trace(c: &Cluster, from: &str, to: &str, kind: ProbeKind) -> Result<String> {
+    trace_to(c, from, to, kind, None)
+}
+
+/// [`trace`], and with `pcap` every hop's frame written there.
+fn trace_to(
+    c: &Cluster,
+    from: &str,
+    to: &str,
+    kind: ProbeKind,
+    pcap: Option<&std::path::Path>,
+) -> Result<String> {
     let net = Network::new(c)?;
     let src = c.endpoint_named(from)?;
     // An address is sent to as it is; a name is also who the packet is for.
@@ -475,6 +497,15 @@ fn trace(c: &Cluster, from: &str, to: &str, kind: ProbeKind) -> Result<String> {
     let summary = t.summary(c, intended);
     let mark = if summary.ok { "" } else { "!! " };
     let _ = writeln!(out, "  {mark}{}", summary.text);
+    if let Some(file) = pcap {
+        std::fs::write(file, podnet_core::forward::pcap::to_pcap(&t)).map_err(|e| {
+            Error::InvalidConfig {
+                field: "--pcap".into(),
+                reason: format!("cannot write {}: {e}", file.display()),
+            }
+        })?;
+        let _ = writeln!(out, "  wrote {} frames to {}", t.hops.len(), file.display());
+    }
     Ok(out)
 }
 

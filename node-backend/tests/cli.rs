@@ -177,3 +177,56 @@ fn image_writes_an_oci_archive_the_runtime_names_as_the_manifest_does() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_overlay_trace_s_pcap_is_vxlan_to_wireshark() {
+    let file = std::env::temp_dir().join(format!("podnet-overlay-{}.pcap", std::process::id()));
+    let f = file.to_str().unwrap();
+    let (code, out, err) = podnet(&["trace", "-s", "routed-vxlan", "pod-a", "pod-c", "--pcap", f]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("VXLAN encap (VNI 1)") && out.contains("no NAT"),
+        "{out}"
+    );
+    // tshark (install.sh) reads the file as Wireshark would; 8472 is
+    // flannel's port, so it is named, as a learner does with Decode As.
+    let tshark = Command::new("tshark")
+        .args([
+            "-r",
+            f,
+            "-d",
+            "udp.port==8472,vxlan",
+            "-Y",
+            "vxlan",
+            "-T",
+            "fields",
+        ])
+        .args([
+            "-e",
+            "vxlan.vni",
+            "-e",
+            "ip.src",
+            "-e",
+            "ip.dst",
+            "-e",
+            "udp.dstport",
+        ])
+        .output()
+        .expect("tshark (scripts/install.sh installs it)");
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        tshark.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tshark.stderr)
+    );
+    let lines = String::from_utf8_lossy(&tshark.stdout).into_owned();
+    let decoded: Vec<&str> = lines.lines().collect();
+    assert!(decoded.len() >= 4, "VXLAN frames on both LANs: {lines}");
+    for l in decoded {
+        // Outer then inner, as Wireshark lists nested IPv4 headers.
+        assert_eq!(
+            l, "1\t192.168.1.11,10.244.1.2\t192.168.2.12,10.244.2.2\t8472",
+            "{lines}"
+        );
+    }
+}

@@ -27,7 +27,7 @@ after(async () => {
 });
 
 test('every scene opens from its tab and is photographed', async () => {
-  for (const key of 'abcdefghij') {
+  for (const key of ['a', 'b', 'c', 'd', 'e', 'f', 'f2', 'g', 'h', 'i', 'j']) {
     await page.click(`#tab-${key}`);
     await page.waitForSelector(`#scene-${key}`);
     assert.match(await page.textContent('#scene-title'), new RegExp(`^${key}\\.`));
@@ -130,6 +130,69 @@ test('nodes join: NotReady until the CNI config, ranges from node IPAM in order,
   await page.screenshot({ path: join(out, 'scene-j-ready.png'), fullPage: true });
   await page.click('#join-back');
   assert.equal(await page.textContent('#join-position'), 'step 7 of 8');
+});
+
+test('nodes on two LANs: host-gw is dropped at node1, VXLAN delivers, and the pcap holds VXLAN frames', async () => {
+  await page.click('#tab-f2');
+  await page.click('#backend-host-gw');
+  await page.selectOption('#speed', '8');
+  await page.click('#btn-play');
+  await page.waitForSelector('#verdict', { timeout: 10_000 });
+  assert.equal(await page.textContent('#verdict'), 'Dropped at node1 kernel: no route to 10.244.2.2 (network unreachable).');
+  assert.match(await page.textContent('#overlay-why'), /192\.168\.2\.12 is not on node1's LAN 192\.168\.1\.0\/24/);
+  await page.screenshot({ path: join(out, 'scene-f2-host-gw.png'), fullPage: true });
+  await page.click('#backend-vxlan');
+  assert.ok(new URL(page.url()).search.includes('backend=vxlan'), 'the backend is in the URL');
+  await page.click('#btn-play');
+  await page.waitForSelector('#verdict', { timeout: 20_000 });
+  assert.equal(await page.textContent('#verdict'), 'Delivered to default/pod-c; source 10.244.1.2 unchanged: no NAT.');
+  assert.equal(await page.locator('li.hop', { hasText: 'VXLAN encap (VNI 1): FDB sends it to 192.168.2.12, +50 bytes' }).count(), 1);
+  // A hop behind the router: outer TTL one lower, the pod's frame inside untouched.
+  await page.locator('li.hop', { hasText: 'LAN 192.168.2.0/24' }).locator('summary').click();
+  const headers = await page.textContent('li.hop.current table.headers.encapsulated');
+  assert.match(headers, /Outer IPv4src192\.168\.1\.11dst192\.168\.2\.12TTL63/);
+  assert.match(headers, /Inside: the pod's frame.*IPv4src10\.244\.1\.2dst10\.244\.2\.2TTL63/);
+  await page.screenshot({ path: join(out, 'scene-f2.png'), fullPage: true });
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#btn-pcap')]);
+  const file = join(out, 'overlay.pcap');
+  await download.saveAs(file);
+  const bytes = await (await import('node:fs/promises')).readFile(file);
+  // Walk the records: some carry UDP 8472 with the VXLAN I flag and pod-c's address inside.
+  let at = 24, vxlan = 0;
+  while (at + 16 <= bytes.length) {
+    const len = bytes.readUInt32LE(at + 8);
+    const f = bytes.subarray(at + 16, at + 16 + len);
+    if (f.readUInt16BE(12) === 0x0800 && f[23] === 17 && f.readUInt16BE(36) === 8472 && f[42] === 0x08) {
+      assert.equal([...f.subarray(50 + 30, 50 + 34)].join('.'), '10.244.2.2', 'inner destination');
+      vxlan++;
+    }
+    at += 16 + len;
+  }
+  assert.ok(vxlan >= 4, `${vxlan} VXLAN frames`);
+  const tshark = (await import('node:child_process')).spawnSync('tshark',
+    ['-r', file, '-d', 'udp.port==8472,vxlan', '-Y', 'vxlan', '-T', 'fields', '-e', 'vxlan.vni'], { encoding: 'utf8' });
+  assert.equal(tshark.status, 0, tshark.stderr);
+  assert.equal(tshark.stdout.trim().split('\n').length, vxlan, 'Wireshark decodes every one as VXLAN');
+});
+
+test('the sandbox puts nodes on several LANs with a backend', async () => {
+  await page.click('#tab-h');
+  await page.selectOption('#sb-lans', '2');
+  await page.selectOption('#sb-from', 'p1-1');
+  await page.selectOption('#sb-to', 'p2-1');
+  await page.selectOption('#sb-backend', 'host-gw');
+  assert.equal(await page.locator('g.lan-g').count(), 2);
+  await page.selectOption('#speed', '8');
+  await page.click('#btn-play');
+  await page.waitForSelector('#verdict', { timeout: 10_000 });
+  assert.match(await page.textContent('#verdict'), /^Dropped at node1 kernel: no route/);
+  await page.selectOption('#sb-backend', 'auto');
+  await page.click('#btn-play');
+  await page.waitForSelector('#verdict', { timeout: 20_000 });
+  assert.match(await page.textContent('#verdict'), /^Delivered to default\/p2-1; source 10\.244\.\d+\.2 unchanged: no NAT/);
+  assert.ok(new URL(page.url()).search.includes('lans=2'));
+  await page.selectOption('#sb-lans', '1');
+  await page.selectOption('#sb-backend', 'host-gw');
 });
 
 test('bad sandbox input shows a clear message and never breaks the page', async () => {

@@ -2,7 +2,9 @@
 //!
 //! Nodes stand side by side; inside each, pods on top, their veths down to
 //! the bridge (cni0), the node's kernel (routing) below it, eth0 at the
-//! bottom, and the LAN joining every eth0 and the outside clients.
+//! bottom, and the LAN joining every eth0 and the outside clients. With
+//! several LANs, each LAN's nodes stand together over their own segment of
+//! the LAN line, and the router sits below the gaps, wired to every segment.
 
 use std::collections::HashMap;
 
@@ -51,6 +53,10 @@ pub struct Layout {
     pub clients: HashMap<ClientId, Rect>,
     /// y of the LAN line.
     pub lan_y: f64,
+    /// Each LAN's segment of the line: (index, x from, x to).
+    pub lans: Vec<(u8, f64, f64)>,
+    /// The router's box, when there is more than one LAN.
+    pub router: Option<Rect>,
 }
 
 impl Layout {
@@ -79,7 +85,21 @@ impl Layout {
         let mut x = 20.0;
         let mut nodes = Vec::new();
         let mut pods = HashMap::new();
-        for n in c.nodes() {
+        let mut lans: Vec<(u8, f64, f64)> = Vec::new();
+        let mut order: Vec<_> = c.nodes().iter().collect();
+        // Stable: within a LAN, cluster order.
+        order.sort_by_key(|n| n.lan);
+        for n in order {
+            match lans.last_mut() {
+                Some(l) if l.0 == n.lan => {}
+                last => {
+                    if let Some(l) = last {
+                        l.2 = x - GAP / 2.0;
+                        x += GAP * 2.0;
+                    }
+                    lans.push((n.lan, x - GAP / 2.0 + 10.0, 0.0));
+                }
+            }
             let mine: Vec<_> = c.pods_on(n.id).collect();
             let pod_w = if mine.len() <= 4 { 104.0 } else { 44.0 };
             let step = pod_w + 12.0;
@@ -106,6 +126,22 @@ impl Layout {
             x += w + GAP;
         }
         let lan_y = TOP + NODE_H + 36.0;
+        if let Some(l) = lans.last_mut() {
+            l.2 = x - GAP / 2.0;
+        }
+        // Under the gap after the first LAN's segment, wired to every segment.
+        let router = (c.lans().len() > 1 && lans.len() > 1).then(|| {
+            let mid = (lans[0].2 + lans[1].1) / 2.0;
+            Rect {
+                x: mid - 80.0,
+                y: lan_y + 30.0,
+                w: 160.0,
+                h: 40.0,
+            }
+        });
+        if lans.is_empty() {
+            lans.push((0, 10.0, x));
+        }
         let mut clients = HashMap::new();
         for cl in c.clients() {
             clients.insert(
@@ -119,10 +155,14 @@ impl Layout {
             );
             x += 150.0 + GAP;
         }
+        let width = x.max(400.0);
+        if lans.len() == 1 {
+            lans[0] = (lans[0].0, 10.0, width - 10.0);
+        }
         Layout {
-            width: x.max(400.0),
-            // Room under the LAN only where clients hang off it.
-            height: if clients.is_empty() {
+            width,
+            // Room under the LAN only where clients or the router hang off it.
+            height: if clients.is_empty() && router.is_none() {
                 lan_y + 16.0
             } else {
                 lan_y + 96.0
@@ -131,6 +171,8 @@ impl Layout {
             pods,
             clients,
             lan_y,
+            lans,
+            router,
         }
     }
 
@@ -155,7 +197,8 @@ impl Layout {
                 (x, (Layout::kernel_y(r.y) + Layout::eth0_y(r.y)) / 2.0)
             }),
             Place::Client(id) => self.clients.get(&id).map(Rect::center),
-            Place::Lan(_) | Place::Router => None,
+            Place::Router => self.router.map(|r| r.center()),
+            Place::Lan(_) => None,
         }
     }
 
@@ -173,7 +216,7 @@ impl Layout {
         hops.iter()
             .enumerate()
             .map(|(i, h)| match h.place {
-                Place::Lan(_) | Place::Router => match (near(i, true), near(i, false)) {
+                Place::Lan(_) => match (near(i, true), near(i, false)) {
                     (Some(a), Some(b)) => ((a.0 + b.0) / 2.0, self.lan_y),
                     (Some(a), None) | (None, Some(a)) => (a.0, self.lan_y),
                     (None, None) => (self.width / 2.0, self.lan_y),
@@ -201,6 +244,38 @@ mod tests {
     use super::*;
     use podnet_core::forward::{Network, ProbeKind};
     use podnet_core::topology::{scenario, Endpoint};
+
+    #[test]
+    fn two_lans_stand_apart_with_the_router_between() {
+        let c = scenario::routed(podnet_core::topology::Dataplane::Vxlan);
+        let l = Layout::new(&c);
+        assert_eq!(l.lans.len(), 2);
+        let (a, b) = (l.lans[0], l.lans[1]);
+        assert!(a.2 < b.1, "segments do not overlap: {a:?} {b:?}");
+        let r = l.router.expect("a router");
+        assert!(r.x < b.1 && r.x + r.w > a.2, "the router spans the gap");
+        // node2 (LAN 2) is drawn after node1 and node3 (LAN 1).
+        let x = |name: &str| {
+            let id = c.node_named(name).unwrap().id;
+            l.nodes.iter().find(|(n, _)| *n == id).unwrap().1.x
+        };
+        assert!(x("node1") < x("node3") && x("node3") < x("node2"));
+        let net = Network::new(&c).unwrap();
+        let (p, q) = (c.pod_named("pod-a").unwrap(), c.pod_named("pod-c").unwrap());
+        let t = net
+            .probe(Endpoint::Pod(p.id), q.ip, ProbeKind::Ping)
+            .unwrap();
+        let pts = l.hop_points(&c, &t.hops);
+        let at = t
+            .hops
+            .iter()
+            .position(|h| h.place == Place::Router)
+            .unwrap();
+        assert_eq!(pts[at], r.center());
+        assert!(pts
+            .iter()
+            .all(|p| p.0 > 0.0 && p.0 < l.width && p.1 > 0.0 && p.1 < l.height));
+    }
 
     #[test]
     fn every_hop_of_a_cross_node_trace_has_a_distinct_sensible_point() {

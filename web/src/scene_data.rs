@@ -12,7 +12,7 @@ use podnet_core::join::{timeline, JoinStep};
 use podnet_core::net::parse_cidr;
 use podnet_core::topology::{scenario, Cluster, Dataplane, Endpoint, DEFAULT_UNDERLAY};
 
-use crate::state::{Outside, SandboxSpec, Scene, State, MAX_NODES};
+use crate::state::{Outside, SandboxSpec, Scene, State, MAX_LANS, MAX_NODES};
 
 /// The inputs a scene's model depends on (the memo key).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -21,6 +21,7 @@ pub struct ModelKey {
     network_on: bool,
     recreated: u32,
     outside: Outside,
+    backend: Dataplane,
     sandbox: Option<SandboxSpec>,
 }
 
@@ -32,6 +33,7 @@ impl ModelKey {
             network_on: s.network_on,
             recreated: s.recreated,
             outside: s.outside,
+            backend: s.backend,
             sandbox: (s.scene == Scene::Sandbox).then(|| s.sandbox.clone()),
         }
     }
@@ -118,6 +120,15 @@ impl SceneModel {
             Scene::Packet => {
                 SceneModel::with_trace(scenario::demo(), "pod-a", "pod-c", ProbeKind::Ping)
             }
+            Scene::Overlay => {
+                let c = scenario::routed(key.backend);
+                let mut m = SceneModel::with_trace(c, "pod-a", "pod-c", ProbeKind::Ping);
+                match Network::new(&m.cluster).and_then(|n| Matrix::compute(&n)) {
+                    Ok(x) => m.matrix = Some(Rc::new(x)),
+                    Err(e) => m.error = Some(e.to_string()),
+                }
+                m
+            }
             Scene::Outside => {
                 let mut c = scenario::node_port();
                 // As podnet-agent programs it: pods leave the cluster with their node's address.
@@ -196,13 +207,20 @@ pub fn sandbox(spec: SandboxSpec) -> SceneModel {
         Err(e) => (fallback(), Some(e)),
     };
     c.set_dataplane(if spec.network {
-        Dataplane::HostGw
+        spec.backend
     } else {
         Dataplane::None
     });
+    let lans = spec.lans.clamp(1, MAX_LANS);
+    for k in 1..lans {
+        let lan = format!("192.168.{}.0/24", k + 1);
+        if let Err(e) = parse_cidr(&lan).and_then(|l| c.add_lan(l)) {
+            error = error.or(Some(format!("LAN {lan}: {e}")));
+        }
+    }
     if error.is_none() {
         'nodes: for (i, &pods) in spec.pods.iter().take(MAX_NODES).enumerate() {
-            let node = match c.add_node(&format!("node{}", i + 1)) {
+            let node = match c.add_node_on(&format!("node{}", i + 1), i as u8 % lans) {
                 Ok(n) => n,
                 Err(e) => {
                     error = Some(format!("node{}: {e}", i + 1));
@@ -295,6 +313,51 @@ mod tests {
             t.summary(&m.cluster, m.intended).text,
             "Delivered to laptop; source rewritten from 10.244.1.2 to 192.168.1.11 (NAT)."
         );
+    }
+
+    #[test]
+    fn the_overlay_scene_fails_with_host_gw_and_delivers_with_vxlan() {
+        let at = |backend| {
+            build(&State {
+                scene: Scene::Overlay,
+                backend,
+                ..State::default()
+            })
+        };
+        let hg = at(Dataplane::HostGw);
+        assert!(matches!(hg.trace.unwrap().verdict, Verdict::Dropped { .. }));
+        for b in [Dataplane::Vxlan, Dataplane::Auto] {
+            let m = at(b);
+            let t = m.trace.unwrap();
+            assert_eq!(
+                t.verdict,
+                Verdict::Delivered {
+                    to: m.intended.unwrap()
+                }
+            );
+            assert!(t.encapsulated());
+            assert!(m.matrix.unwrap().requirements().met());
+        }
+    }
+
+    #[test]
+    fn the_sandbox_spreads_nodes_over_lans_with_a_backend() {
+        let spec = |backend| SandboxSpec {
+            pods: vec![1, 1, 1],
+            from: "p1-1".into(),
+            to: "p2-1".into(),
+            backend,
+            lans: 2,
+            ..SandboxSpec::default()
+        };
+        let hg = sandbox(spec(Dataplane::HostGw));
+        assert_eq!(hg.cluster.lans().len(), 2);
+        assert!(matches!(hg.trace.unwrap().verdict, Verdict::Dropped { .. }));
+        let vx = sandbox(spec(Dataplane::Vxlan));
+        assert!(matches!(
+            vx.trace.unwrap().verdict,
+            Verdict::Delivered { .. }
+        ));
     }
 
     #[test]

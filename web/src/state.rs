@@ -8,6 +8,7 @@
 use std::rc::Rc;
 
 use podnet_core::forward::Proto;
+use podnet_core::topology::Dataplane;
 use yew::Reducible;
 
 /// The scenes, in the seed's order.
@@ -25,6 +26,8 @@ pub enum Scene {
     Ranges,
     /// f. A packet from a pod on node1 to a pod on node2.
     Packet,
+    /// f2. When nodes are not on one LAN: host-gw fails, the overlay (VXLAN) carries it.
+    Overlay,
     /// g. Reaching a pod from outside: via its node, via a NodePort.
     Outside,
     /// h. Build your own cluster and send any packet.
@@ -37,31 +40,42 @@ pub enum Scene {
 
 impl Scene {
     /// All scenes in order.
-    pub const ALL: [Scene; 10] = [
+    pub const ALL: [Scene; 11] = [
         Scene::Pod,
         Scene::Node,
         Scene::Unconnected,
         Scene::Requirements,
         Scene::Ranges,
         Scene::Packet,
+        Scene::Overlay,
         Scene::Outside,
         Scene::Sandbox,
         Scene::Live,
         Scene::Join,
     ];
 
-    /// The letter used in the URL and the menu.
-    pub fn key(self) -> char {
-        (b'a' + Scene::ALL.iter().position(|&s| s == self).unwrap_or(0) as u8) as char
+    /// The key used in the URL, the element ids and the menu: the seed's
+    /// letters, and f2 for the overlay, which follows the cross-node packet
+    /// (so links to the scenes after it keep working).
+    pub fn key(self) -> &'static str {
+        match self {
+            Scene::Pod => "a",
+            Scene::Node => "b",
+            Scene::Unconnected => "c",
+            Scene::Requirements => "d",
+            Scene::Ranges => "e",
+            Scene::Packet => "f",
+            Scene::Overlay => "f2",
+            Scene::Outside => "g",
+            Scene::Sandbox => "h",
+            Scene::Live => "i",
+            Scene::Join => "j",
+        }
     }
 
-    /// The scene for a letter.
+    /// The scene for a key.
     pub fn from_key(key: &str) -> Option<Scene> {
-        let c = key.chars().next()?;
-        Scene::ALL
-            .get((c as usize).checked_sub('a' as usize)?)
-            .copied()
-            .filter(|_| key.len() == 1)
+        Scene::ALL.into_iter().find(|s| s.key() == key)
     }
 
     /// Menu title.
@@ -73,6 +87,7 @@ impl Scene {
             Scene::Requirements => "What a CNI plugin must guarantee",
             Scene::Ranges => "A range per node, routes between",
             Scene::Packet => "A packet across nodes",
+            Scene::Overlay => "When nodes are not on one LAN: the overlay",
             Scene::Outside => "Reaching a pod from outside",
             Scene::Sandbox => "Sandbox",
             Scene::Live => "Live lab",
@@ -138,8 +153,12 @@ pub struct SandboxSpec {
     pub to: String,
     /// Packet kind.
     pub proto: Proto,
-    /// Cluster network (host-gw routes) on.
+    /// Cluster network on.
     pub network: bool,
+    /// Its backend: host-gw, vxlan or auto.
+    pub backend: Dataplane,
+    /// LANs the nodes are spread over (node K on LAN (K-1) mod N), 1 to [`MAX_LANS`].
+    pub lans: u8,
 }
 
 impl Default for SandboxSpec {
@@ -152,6 +171,8 @@ impl Default for SandboxSpec {
             to: "p3-1".into(),
             proto: Proto::Ping,
             network: true,
+            backend: Dataplane::HostGw,
+            lans: 1,
         }
     }
 }
@@ -160,6 +181,8 @@ impl Default for SandboxSpec {
 pub const MAX_NODES: usize = 32;
 /// Most pods per node the sandbox asks for (the IPAM may allow fewer).
 pub const MAX_PODS: u16 = 64;
+/// Most LANs the sandbox spreads nodes over.
+pub const MAX_LANS: u8 = 4;
 
 /// The whole app state.
 #[derive(Debug, Clone, PartialEq)]
@@ -180,6 +203,8 @@ pub struct State {
     pub recreated: u32,
     /// Scene g: which way in.
     pub outside: Outside,
+    /// Scene f2: the backend between the two LANs.
+    pub backend: Dataplane,
     /// Scene h.
     pub sandbox: SandboxSpec,
 }
@@ -195,6 +220,7 @@ impl Default for State {
             network_on: false,
             recreated: 0,
             outside: Outside::ViaNode,
+            backend: Dataplane::HostGw,
             sandbox: SandboxSpec::default(),
         }
     }
@@ -223,6 +249,8 @@ pub enum Action {
     Recreate,
     /// Scene g: pick a way in.
     SetOutside(Outside),
+    /// Scene f2: pick a backend.
+    SetBackend(Dataplane),
     /// Scene h: new spec.
     Sandbox(SandboxSpec),
 }
@@ -271,6 +299,11 @@ impl Reducible for State {
             Action::Recreate => s.recreated = s.recreated.saturating_add(1),
             Action::SetOutside(o) => {
                 s.outside = o;
+                s.step = 0;
+                s.playing = false;
+            }
+            Action::SetBackend(b) => {
+                s.backend = b;
                 s.step = 0;
                 s.playing = false;
             }
@@ -338,6 +371,7 @@ impl State {
             Scene::Node => q.push(format!("recreated={}", self.recreated)),
             Scene::Requirements => q.push(format!("net={}", u8::from(self.network_on))),
             Scene::Outside => q.push(format!("via={}", self.outside.key())),
+            Scene::Overlay => q.push(format!("backend={}", self.backend.key())),
             Scene::Sandbox => {
                 let b = &self.sandbox;
                 let pods: Vec<String> = b.pods.iter().map(u16::to_string).collect();
@@ -353,6 +387,7 @@ impl State {
                     b.proto.key(),
                     u8::from(b.network)
                 ));
+                q.push(format!("backend={}&lans={}", b.backend.key(), b.lans));
             }
             _ => {}
         }
@@ -390,6 +425,17 @@ impl State {
                         .take(MAX_NODES)
                         .collect()
                 }
+                "backend" => {
+                    if let Ok(b) = v.parse::<Dataplane>() {
+                        if b != Dataplane::None {
+                            s.backend = b;
+                            s.sandbox.backend = b;
+                        }
+                    }
+                }
+                "lans" => {
+                    s.sandbox.lans = v.parse::<u8>().map_or(1, |n| n.clamp(1, MAX_LANS));
+                }
                 "from" => s.sandbox.from = v,
                 "to" => s.sandbox.to = v,
                 "proto" => s.sandbox.proto = Proto::from_key(&v).unwrap_or(s.sandbox.proto),
@@ -409,8 +455,14 @@ mod tests {
     #[test]
     fn scene_keys_round_trip() {
         for s in Scene::ALL {
-            assert_eq!(Scene::from_key(&s.key().to_string()), Some(s));
+            assert_eq!(Scene::from_key(s.key()), Some(s));
         }
+        assert_eq!(Scene::from_key("f2"), Some(Scene::Overlay));
+        assert_eq!(
+            Scene::from_key("g"),
+            Some(Scene::Outside),
+            "links to the later scenes keep working"
+        );
         assert_eq!(Scene::from_key("z"), None);
         assert_eq!(Scene::from_key(""), None);
         assert_eq!(Scene::from_key("ab"), None);
@@ -427,6 +479,8 @@ mod tests {
         s.sandbox.cidr = "10.0.0.0/8".into();
         s.sandbox.pods = vec![3, 0, 5];
         s.sandbox.proto = Proto::Tcp;
+        s.sandbox.backend = Dataplane::Auto;
+        s.sandbox.lans = 3;
         let back = State::from_query(&format!("?{}", s.to_query()));
         assert_eq!((back.scene, back.step, back.speed), (Scene::Sandbox, 4, 2));
         assert_eq!(back.sandbox, s.sandbox);

@@ -31,8 +31,8 @@ async fn text_becomes(root: &Element, sel: &str, want: &str) -> String {
 async fn every_scene_opens_from_its_tab() {
     let root = mount();
     settle().await;
-    assert_eq!(count(&root, "nav button.tab"), 10);
-    for key in 'a'..='j' {
+    assert_eq!(count(&root, "nav button.tab"), 11);
+    for key in ["a", "b", "c", "d", "e", "f", "f2", "g", "h", "i", "j"] {
         click(&root, &format!("#tab-{key}")).await;
         assert!(
             root.query_selector(&format!("#scene-{key}"))
@@ -42,6 +42,46 @@ async fn every_scene_opens_from_its_tab() {
         );
         assert!(text(&root, "#scene-title").starts_with(&format!("{key}.")));
     }
+    click(&root, "#tab-a").await;
+}
+
+#[wasm_bindgen_test]
+async fn the_overlay_scene_drops_with_host_gw_and_nests_headers_with_vxlan() {
+    let root = mount();
+    settle().await;
+    click(&root, "#tab-f2").await;
+    click(&root, "#backend-host-gw").await;
+    assert!(text(&root, "#overlay-why").contains("Nexthop has invalid gateway"));
+    assert_eq!(count(&root, "li.hop"), 5, "dropped at node1's routing");
+    assert!(text(&root, "#overlay-tally").contains("pod↔pod 8/20"));
+    click(&root, "#backend-vxlan").await;
+    assert!(text(&root, "#vtep-entries")
+        .contains("bridge fdb 0e:50:c0:a8:02:0c dev podnet.1 dst 192.168.2.12"));
+    assert!(text(&root, "#overlay-tally").contains("pod↔pod 20/20"));
+    assert_eq!(count(&root, "li.hop"), 22);
+    assert!(
+        count(&root, "span.encap-tag") >= 8,
+        "hops inside VXLAN are marked"
+    );
+    // The drawing has two LANs and a router, and a VTEP on every node.
+    assert_eq!(count(&root, "g.lan-g"), 2);
+    assert_eq!(count(&root, "g.router-g"), 1);
+    assert_eq!(count(&root, "g.vtep-g"), 3);
+    // Seek to the first hop on the LAN: its headers are nested.
+    let lan = (0..22)
+        .find(|i| text(&root, &format!("li.hop[data-hop=\"{i}\"] .place")).starts_with("LAN"))
+        .expect("a LAN hop");
+    click(&root, &format!("li.hop[data-hop=\"{lan}\"] summary")).await;
+    let headers = text(&root, "li.hop.current table.headers.encapsulated");
+    assert!(
+        headers.contains("Outer IPv4") && headers.contains("192.168.2.12"),
+        "{headers}"
+    );
+    assert!(
+        headers.contains("Inside: the pod's frame") && headers.contains("10.244.2.2"),
+        "{headers}"
+    );
+    assert!(headers.contains("VNI1"), "{headers}");
     click(&root, "#tab-a").await;
 }
 
@@ -175,6 +215,8 @@ async fn headers_mark_what_changed_since_the_previous_hop() {
         HeadersProps {
             frame: after,
             before: Some(before),
+            outer: None,
+            outer_before: None,
         },
     )
     .render();
@@ -215,6 +257,7 @@ async fn the_comparison_marks_every_place_where_model_and_kernel_differ() {
                 place: s.place,
                 step: Step::CrossVeth,
                 frame,
+                outer: None,
             }
         })
         .collect();

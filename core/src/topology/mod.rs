@@ -57,7 +57,7 @@ pub enum Endpoint {
 }
 
 /// How nodes reach each other's pod ranges (a CNI plugin's backend).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub enum Dataplane {
     /// No cluster network: each node knows only its own pods.
     None,

@@ -1,6 +1,7 @@
 //! One hop's headers as tables, with what changed since the hop before marked.
 
-use podnet_core::forward::{FrameRepr, L4Repr};
+use podnet_core::forward::{Encap, FrameRepr, L4Repr};
+use podnet_core::topology::vxlan;
 use yew::prelude::*;
 
 /// Props: the frame at a hop and at the hop before.
@@ -11,6 +12,12 @@ pub struct HeadersProps {
     /// Headers at the previous hop, to mark rewrites.
     #[prop_or_default]
     pub before: Option<FrameRepr>,
+    /// The outer headers while the frame is inside VXLAN.
+    #[prop_or_default]
+    pub outer: Option<Encap>,
+    /// The outer headers at the previous hop.
+    #[prop_or_default]
+    pub outer_before: Option<Encap>,
 }
 
 fn row(name: &str, now: String, was: Option<String>) -> Html {
@@ -75,25 +82,45 @@ fn l4_rows(l4: &L4Repr, before: Option<&L4Repr>) -> Vec<(&'static str, String, O
     }
 }
 
-/// Ethernet, IPv4 and transport header tables.
-#[function_component(Headers)]
-pub fn headers(p: &HeadersProps) -> Html {
-    let f = &p.frame;
-    let b = p.before.as_ref();
+/// One frame's Ethernet, IPv4 and transport rows, under `prefix` ("" or "Outer ").
+fn frame_rows(prefix: &str, f: &FrameRepr, b: Option<&FrameRepr>) -> Html {
     let l4 = l4_rows(&f.l4, b.map(|b| &b.l4));
     html! {
-        <table class="headers">
-            <tbody>
-                <tr class="layer"><th colspan="2">{ "Ethernet" }</th></tr>
-                { row("src MAC", f.src_mac.to_string(), b.map(|b| b.src_mac.to_string())) }
-                { row("dst MAC", f.dst_mac.to_string(), b.map(|b| b.dst_mac.to_string())) }
-                <tr class="layer"><th colspan="2">{ "IPv4" }</th></tr>
-                { row("src", f.src.to_string(), b.map(|b| b.src.to_string())) }
-                { row("dst", f.dst.to_string(), b.map(|b| b.dst.to_string())) }
-                { row("TTL", f.ttl.to_string(), b.map(|b| b.ttl.to_string())) }
-                { row("id", f.ident.to_string(), None) }
-                <tr class="layer"><th colspan="2">{ "Transport" }</th></tr>
-                { for l4.into_iter().map(|(n, v, w)| row(n, v, w)) }
+        <>
+            <tr class="layer"><th colspan="2">{ format!("{prefix}Ethernet") }</th></tr>
+            { row("src MAC", f.src_mac.to_string(), b.map(|b| b.src_mac.to_string())) }
+            { row("dst MAC", f.dst_mac.to_string(), b.map(|b| b.dst_mac.to_string())) }
+            <tr class="layer"><th colspan="2">{ format!("{prefix}IPv4") }</th></tr>
+            { row("src", f.src.to_string(), b.map(|b| b.src.to_string())) }
+            { row("dst", f.dst.to_string(), b.map(|b| b.dst.to_string())) }
+            { row("TTL", f.ttl.to_string(), b.map(|b| b.ttl.to_string())) }
+            { row("id", f.ident.to_string(), None) }
+            <tr class="layer"><th colspan="2">{ format!("{prefix}Transport") }</th></tr>
+            { for l4.into_iter().map(|(n, v, w)| row(n, v, w)) }
+        </>
+    }
+}
+
+/// Ethernet, IPv4 and transport header tables; inside VXLAN, the outer
+/// headers first (the underlay's addresses) and the pod's frame nested in them.
+#[function_component(Headers)]
+pub fn headers(p: &HeadersProps) -> Html {
+    let inner = frame_rows("", &p.frame, p.before.as_ref());
+    let Some(e) = p.outer else {
+        return html! { <table class="headers"><tbody>{ inner }</tbody></table> };
+    };
+    let was = p.outer_before.map(|o| o.outer);
+    html! {
+        <table class="headers encapsulated">
+            <tbody class="outer">
+                { frame_rows("Outer ", &e.outer, was.as_ref()) }
+                <tr class="layer"><th colspan="2">{ "VXLAN" }</th></tr>
+                { row("VNI", e.vni.to_string(), None) }
+                { row("added", format!("{} bytes (inner Ethernet 14 + VXLAN 8 + UDP 8 + IPv4 20)", vxlan::OVERHEAD), None) }
+            </tbody>
+            <tbody class="inner">
+                <tr class="layer nested"><th colspan="2">{ "Inside: the pod's frame" }</th></tr>
+                { inner }
             </tbody>
         </table>
     }

@@ -82,6 +82,7 @@ pub fn player(p: &PlayerProps) -> Html {
                 { for t.hops.iter().enumerate().map(|(i, h)| {
                     let class = if i == p.step { "current" } else if i < p.step { "past" } else { "future" };
                     let before = i.checked_sub(1).map(|j| t.hops[j].frame);
+                    let outer_before = i.checked_sub(1).and_then(|j| t.hops[j].outer);
                     let seek = on(Action::Seek(i));
                     html! {
                         <li class={classes!("hop", class)} data-hop={i.to_string()}>
@@ -89,8 +90,9 @@ pub fn player(p: &PlayerProps) -> Html {
                                 <summary onclick={seek}>
                                     <span class="place">{ h.place.label(&p.cluster) }</span>
                                     <span class="step">{ describe(&h.step, &p.cluster) }</span>
+                                    { if h.outer.is_some() { html! { <span class="encap-tag" title="inside VXLAN">{ "VXLAN" }</span> } } else { html! {} } }
                                 </summary>
-                                <Headers frame={h.frame} before={before} />
+                                <Headers frame={h.frame} before={before} outer={h.outer} outer_before={outer_before} />
                             </details>
                         </li>
                     }

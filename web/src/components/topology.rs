@@ -56,6 +56,7 @@ pub fn topology(p: &TopologyProps) -> Html {
     for pod in c.pods() {
         *seen.entry(pod.ip).or_default() += 1;
     }
+    let vtep = c.dataplane().has_vtep();
     let nodes = l.nodes.iter().filter_map(|&(id, r)| {
         let n = c.node(id)?;
         let cx = r.center().0;
@@ -88,8 +89,49 @@ pub fn topology(p: &TopologyProps) -> Html {
                 { rect(Rect { x: cx - 70.0, y: Layout::eth0_y(r.y) - 10.0, w: 140.0, h: 20.0 }, classes!("eth0")) }
                 { text(cx, Layout::eth0_y(r.y) + 5.0, "eth0-label", format!("{} {}", n.uplink, n.underlay_ip)) }
                 { line((cx, Layout::eth0_y(r.y) + 10.0), (cx, l.lan_y), "wire") }
+                { if vtep {
+                    // podnet.1 beside the routing circle: a VXLAN device on eth0.
+                    let vx = cx + r.w * 0.3;
+                    let vy = (Layout::kernel_y(r.y) + Layout::eth0_y(r.y)) / 2.0;
+                    html! {
+                        <g class="vtep-g">
+                            { line((cx + 15.0, Layout::kernel_y(r.y)), (vx, vy - 9.0), "wire") }
+                            { line((vx, vy + 9.0), (cx + 70.0, Layout::eth0_y(r.y) - 6.0), "wire") }
+                            { rect(Rect { x: vx - 34.0, y: vy - 9.0, w: 68.0, h: 18.0 }, classes!("vtep")) }
+                            { text(vx, vy + 4.0, "vtep-label", podnet_core::topology::vxlan::DEVICE.to_string()) }
+                        </g>
+                    }
+                } else { html! {} } }
             </g>
         })
+    });
+    let lans = l.lans.iter().map(|&(k, a, b)| {
+        let label = c
+            .lans()
+            .get(usize::from(k))
+            .map(|n| format!("LAN {n}"))
+            .unwrap_or_default();
+        html! {
+            <g class="lan-g" data-lan={k.to_string()}>
+                { line((a, l.lan_y), (b, l.lan_y), "lan") }
+                { text(a + 4.0, l.lan_y - 6.0, "dev-label", label) }
+            </g>
+        }
+    });
+    let router = l.router.zip(c.router()).map(|(r, ports)| {
+        let (cx, _) = r.center();
+        let addrs: Vec<String> = ports.ports.iter().map(|(ip, _)| format!(".{}", ip.octets()[3])).collect();
+        html! {
+            <g class="router-g">
+                { for l.lans.iter().map(|&(_, a, b)| {
+                    let x = if (a + b) / 2.0 < cx { b } else { a };
+                    line((x, l.lan_y), (cx, r.y), "wire")
+                }) }
+                { rect(r, classes!("router")) }
+                { text(cx, r.y + 17.0, "pod-name", "router".into()) }
+                { text(cx, r.y + 33.0, "pod-ip", format!("{} on each LAN", addrs.first().cloned().unwrap_or_default())) }
+            </g>
+        }
     });
     let clients = c.clients().iter().filter_map(|cl| {
         let r = *l.clients.get(&cl.id)?;
@@ -109,11 +151,13 @@ pub fn topology(p: &TopologyProps) -> Html {
         let trail: Vec<String> = points[..=step].iter().map(|(x, y)| format!("{x},{y}")).collect();
         let end = step + 1 == points.len();
         let dropped = end && matches!(t.verdict, Verdict::Dropped { .. });
+        // Inside VXLAN the packet is drawn wrapped: a ring around the dot.
+        let wrapped = t.hops.get(step).is_some_and(|h| h.outer.is_some());
         let glide = 700 / p.speed.max(1);
         Some(html! {
             <g class="packet-g">
                 <polyline points={trail.join(" ")} class="trail" />
-                <circle cx="0" cy="0" r="9" class={classes!("packet", dropped.then_some("dropped"))}
+                <circle cx="0" cy="0" r="9" class={classes!("packet", dropped.then_some("dropped"), wrapped.then_some("encapsulated"))}
                     style={format!("transform: translate({x}px, {y}px); transition: transform {glide}ms ease-in-out")} />
                 { if dropped { text(x + 12.0, y - 10.0, "drop-label", "✗ dropped".into()) } else { html!{} } }
             </g>
@@ -122,8 +166,8 @@ pub fn topology(p: &TopologyProps) -> Html {
     html! {
         <svg class="topology" viewBox={format!("0 0 {} {}", l.width, l.height)} width={l.width.to_string()} height={l.height.to_string()} role="img"
             aria-label="cluster diagram" preserveAspectRatio="xMidYMin meet">
-            { line((10.0, l.lan_y), (l.width - 10.0, l.lan_y), "lan") }
-            { text(14.0, l.lan_y - 6.0, "dev-label", format!("LAN {}", c.underlay())) }
+            { for lans }
+            { router.unwrap_or_default() }
             { for nodes }
             { for clients }
             { packet.unwrap_or_default() }

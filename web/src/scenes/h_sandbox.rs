@@ -1,12 +1,13 @@
 //! h. Sandbox: set the ranges, add and remove nodes and pods, send any packet.
 
 use podnet_core::forward::Proto;
+use podnet_core::topology::Dataplane;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
 use super::{PacketView, SceneProps};
 use crate::components::topology::Topology;
-use crate::state::{Action, SandboxSpec, MAX_NODES, MAX_PODS};
+use crate::state::{Action, SandboxSpec, MAX_LANS, MAX_NODES, MAX_PODS};
 
 /// A callback that edits a copy of the sandbox spec and sends it.
 fn edit<E: 'static>(p: &SceneProps, f: impl Fn(&mut SandboxSpec, E) + 'static) -> Callback<E> {
@@ -56,7 +57,18 @@ pub fn sandbox_scene(p: &SceneProps) -> Html {
                 </label>
                 <label>
                     <input id="sb-network" type="checkbox" checked={spec.network} onchange={edit(p, |s, _: Event| s.network = !s.network)} />
-                    { " cluster network (host-gw)" }
+                    { " cluster network" }
+                </label>
+                <label>{ " backend " }
+                    <select id="sb-backend" disabled={!spec.network}
+                        onchange={edit(p, |s, e: Event| s.backend = select_value(&e).parse().unwrap_or(Dataplane::HostGw))}>
+                        { for Dataplane::BACKENDS.iter().map(|&b| html! { <option value={b.key()} selected={b == spec.backend}>{ b.key() }</option> }) }
+                    </select>
+                </label>
+                <label title="node K goes on LAN (K-1) mod N; a router joins the LANs">{ " LANs " }
+                    <select id="sb-lans" onchange={edit(p, |s, e: Event| s.lans = select_value(&e).parse::<u8>().unwrap_or(1).clamp(1, MAX_LANS))}>
+                        { for (1..=MAX_LANS).map(|n| html! { <option value={n.to_string()} selected={n == spec.lans}>{ n.to_string() }</option> }) }
+                    </select>
                 </label>
                 <ul class="sb-nodes">
                     { for spec.pods.iter().enumerate().map(|(i, &n)| html! {

@@ -5,6 +5,7 @@ mod b_node;
 mod c_unconnected;
 mod d_requirements;
 mod e_ranges;
+mod f2_overlay;
 mod f_packet;
 mod g_outside;
 mod h_sandbox;
@@ -58,6 +59,7 @@ pub fn view(p: SceneProps) -> Html {
         Scene::Requirements => html! { <d_requirements::RequirementsScene ..p /> },
         Scene::Ranges => html! { <e_ranges::RangesScene ..p /> },
         Scene::Packet => html! { <f_packet::PacketScene ..p /> },
+        Scene::Overlay => html! { <f2_overlay::OverlayScene ..p /> },
         Scene::Outside => html! { <g_outside::OutsideScene ..p /> },
         Scene::Sandbox => html! { <h_sandbox::SandboxScene ..p /> },
         Scene::Live => html! { <i_live::LiveScene ..p /> },
