@@ -58,6 +58,7 @@ fn host_gw_across_a_router_fails_exactly_where_the_model_says() {
         report.contains("every node's kernel table equals its plan"),
         "{report}"
     );
+    assert!(!report.contains("underlay ("), "host-gw tunnels nothing: {report}");
     // The model's reason is the kernel's: the route host-gw would need is refused.
     let add = lab.podnet(&[
         "lab",
@@ -114,6 +115,11 @@ fn vxlan_and_auto_meet_the_requirements_without_nat_across_the_router() {
             report.contains("every node's kernel table equals its plan"),
             "{backend}: {report}"
         );
+        // Captured on each sender's eth0: the VXLAN frame's outer and inner
+        // headers equal the model's (auto sends node1 <-> node3 directly).
+        let tunnelled = if backend == "auto" { 4 } else { 6 };
+        let line = format!("underlay (a ping captured on the sender's eth0 inside VXLAN): {tunnelled}/{tunnelled} packets' outer and inner headers equal the model's");
+        assert!(report.contains(&line), "{backend}: {report}");
         let routes = lab.routes("node1");
         assert!(
             routes.contains("10.244.2.0/24 via 10.244.2.0 dev podnet.1 proto 150 onlink"),

@@ -108,6 +108,8 @@ pub struct Report {
     pub egress: Vec<EgressProbe>,
     /// Peers a node's backend cannot route to, with the plan's reason.
     pub skipped: Vec<String>,
+    /// VXLAN pings captured on each sender's uplink against the model.
+    pub underlay: Vec<super::underlay::UnderlayProbe>,
 }
 
 /// A pod reaching the machine outside the cluster, real and modelled: it
@@ -176,6 +178,11 @@ pub fn run(state: &LabState) -> Result<Report, LabError> {
     let (route_choices, route_choice_diffs) = compare_route_choices(state, &cluster, &eps)?;
     let node_ports = compare_node_ports(state, &net, &measured.node_ports)?;
     let egress = compare_egress(&net, &eps, &measured.egress)?;
+    let underlay = if cluster.dataplane().has_vtep() {
+        super::underlay::run(state, &cluster)?
+    } else {
+        Vec::new()
+    };
     let mut skipped = Vec::new();
     for n in cluster.nodes() {
         for s in cluster.plan(n.id)?.skipped {
@@ -194,6 +201,7 @@ pub fn run(state: &LabState) -> Result<Report, LabError> {
         route_choice_diffs,
         egress,
         skipped,
+        underlay,
     })
 }
 
@@ -545,6 +553,7 @@ impl Report {
                 .iter()
                 .all(|n| n.agrees() && n.real_seen.is_some())
             && self.egress.iter().all(EgressProbe::agrees)
+            && self.underlay.iter().all(|u| u.agrees())
     }
 
     /// Pairs where model and kernel disagree.
@@ -560,7 +569,39 @@ impl Report {
         self.render_node_ports(&mut out);
         self.render_egress(&mut out);
         self.render_routes(&mut out);
+        self.render_underlay(&mut out);
         out
+    }
+
+    fn render_underlay(&self, out: &mut String) {
+        if self.underlay.is_empty() {
+            return;
+        }
+        let ok = self.underlay.iter().filter(|u| u.agrees()).count();
+        let _ = writeln!(
+            out,
+            "underlay (a ping captured on the sender's eth0 inside VXLAN): {ok}/{} packets' outer and inner headers equal the model's",
+            self.underlay.len()
+        );
+        let show = |h: &Option<(podnet_core::forward::Encap, podnet_core::forward::FrameRepr)>| {
+            h.map_or("nothing".to_string(), |(e, f)| {
+                format!(
+                    "[{} > {} ttl {} vni {}] [{} > {} ttl {}]",
+                    e.outer.src, e.outer.dst, e.outer.ttl, e.vni, f.src, f.dst, f.ttl
+                )
+            })
+        };
+        for u in &self.underlay {
+            let mark = if u.agrees() { "✓" } else { "≠" };
+            let _ = writeln!(
+                out,
+                "  {mark} {} -> {}: kernel {}, model {}",
+                u.from,
+                u.to,
+                show(&u.kernel),
+                show(&u.model)
+            );
+        }
     }
 
     /// ✓, NAT or ✗ per pair, ≠ where the model disagrees.

@@ -33,6 +33,7 @@ pub mod process;
 pub mod serve;
 pub mod state;
 pub mod status;
+pub mod underlay;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
