@@ -58,7 +58,10 @@ fn host_gw_across_a_router_fails_exactly_where_the_model_says() {
         report.contains("every node's kernel table equals its plan"),
         "{report}"
     );
-    assert!(!report.contains("underlay ("), "host-gw tunnels nothing: {report}");
+    assert!(
+        !report.contains("underlay ("),
+        "host-gw tunnels nothing: {report}"
+    );
     // The model's reason is the kernel's: the route host-gw would need is refused.
     let add = lab.podnet(&[
         "lab",

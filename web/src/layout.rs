@@ -86,6 +86,31 @@ impl Layout {
         let mut nodes = Vec::new();
         let mut pods = HashMap::new();
         let mut lans: Vec<(u8, f64, f64)> = Vec::new();
+        let lan_y = TOP + NODE_H + 36.0;
+        let mut clients = HashMap::new();
+        let mut place_clients = |x: &mut f64, routed: bool| {
+            for cl in c.clients() {
+                if routed && c.lan_of(cl.ip).unwrap_or(0) != 0 {
+                    continue;
+                }
+                clients.insert(
+                    cl.id,
+                    Rect {
+                        x: *x,
+                        y: lan_y + 24.0,
+                        w: 150.0,
+                        h: 48.0,
+                    },
+                );
+                *x += 150.0 + GAP;
+            }
+        };
+        // Behind a router the first LAN's clients stand at its left end, so
+        // the router can sit in the gap after it.
+        let routed = c.lans().len() > 1;
+        if routed {
+            place_clients(&mut x, true);
+        }
         let mut order: Vec<_> = c.nodes().iter().collect();
         // Stable: within a LAN, cluster order.
         order.sort_by_key(|n| n.lan);
@@ -125,7 +150,6 @@ impl Layout {
             nodes.push((n.id, rect));
             x += w + GAP;
         }
-        let lan_y = TOP + NODE_H + 36.0;
         if let Some(l) = lans.last_mut() {
             l.2 = x - GAP / 2.0;
         }
@@ -142,18 +166,12 @@ impl Layout {
         if lans.is_empty() {
             lans.push((0, 10.0, x));
         }
-        let mut clients = HashMap::new();
-        for cl in c.clients() {
-            clients.insert(
-                cl.id,
-                Rect {
-                    x,
-                    y: lan_y + 24.0,
-                    w: 150.0,
-                    h: 48.0,
-                },
-            );
-            x += 150.0 + GAP;
+        if routed {
+            if let Some(l) = lans.iter_mut().find(|l| l.0 == 0) {
+                l.1 = 10.0;
+            }
+        } else {
+            place_clients(&mut x, false);
         }
         let width = x.max(400.0);
         if lans.len() == 1 {

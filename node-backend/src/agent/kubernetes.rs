@@ -438,6 +438,57 @@ mod tests {
     }
 
     #[test]
+    fn with_vxlan_or_auto_peers_on_other_subnets_are_reached_through_the_vtep() {
+        let nodes = vec![
+            node("node1", "192.168.1.11", Some("10.244.0.0/24")),
+            node("near", "192.168.1.12", Some("10.244.1.0/24")),
+            node("far", "10.0.0.5", Some("10.244.3.0/24")),
+            node("farther", "172.16.9.9", Some("10.244.4.0/24")),
+            node("inside", "10.244.200.1", Some("10.244.5.0/24")),
+        ];
+        for backend in [Dataplane::Vxlan, Dataplane::Auto] {
+            let src = KubeSource { backend, ..src() };
+            let (spec, skipped) = cluster_spec(&nodes, "node1", &src, lan).unwrap();
+            let names: Vec<&str> = skipped.iter().map(|s| s.node.as_str()).collect();
+            assert_eq!(
+                names,
+                ["inside"],
+                "an InternalIP in the pod range is refused"
+            );
+            assert_eq!(spec.lans, ["10.0.0.0/24", "172.16.9.0/24"]);
+            let c = spec.build().unwrap();
+            let plan = c.plan(c.node_named("node1").unwrap().id).unwrap();
+            let routes: Vec<String> = plan.owned_routes().map(|r| r.to_string()).collect();
+            let near = if backend == Dataplane::Auto {
+                "10.244.1.0/24 via 192.168.1.12 dev eth0 proto podnet"
+            } else {
+                "10.244.1.0/24 via 10.244.1.0 dev podnet.1 proto podnet onlink"
+            };
+            assert!(routes.contains(&near.to_string()), "{routes:?}");
+            assert!(
+                routes.contains(
+                    &"10.244.3.0/24 via 10.244.3.0 dev podnet.1 proto podnet onlink".to_string()
+                ),
+                "{routes:?}"
+            );
+            let v = plan.vtep.unwrap();
+            assert!(v
+                .peers
+                .iter()
+                .any(|p| p.node == "farther"
+                    && p.underlay == "172.16.9.9".parse::<Ipv4Addr>().unwrap()));
+        }
+        // host-gw leaves them out and says why.
+        let (_, skipped) = cluster_spec(&nodes, "node1", &src(), lan).unwrap();
+        let far = skipped.iter().find(|s| s.node == "far").unwrap();
+        assert!(
+            far.reason.contains("host-gw needs one LAN"),
+            "{}",
+            far.reason
+        );
+    }
+
+    #[test]
     fn no_own_node_or_range_means_wait() {
         let nodes = vec![node("node2", "192.168.1.12", Some("10.244.1.0/24"))];
         assert_eq!(

@@ -40,7 +40,9 @@ impl UnderlayProbe {
         let key = |(e, f): &(Encap, FrameRepr)| {
             let o = e.outer;
             let port = o.l4.ports().map(|p| p.1);
-            (o.src, o.dst, o.src_mac, o.dst_mac, o.ttl, port, e.vni, f.src, f.dst, f.ttl)
+            (
+                o.src, o.dst, o.src_mac, o.dst_mac, o.ttl, port, e.vni, f.src, f.dst, f.ttl,
+            )
         };
         match (&self.model, &self.kernel) {
             (Some(m), Some(k)) => key(m) == key(k),
@@ -106,11 +108,19 @@ fn model_on_uplink(
     let (Some(pa), Some(node)) = (cluster.pod_named(&a.name), cluster.node_named(&a.node)) else {
         return Ok(None);
     };
-    let t = net.trace_repr(Endpoint::Pod(pa.id), echo(b.ip, id), probe::PAYLOAD.to_vec())?;
-    Ok(t.hops.iter().find_map(|h| match (h.place, h.step, h.outer) {
-        (Place::Uplink(n), Step::Transmit { .. }, Some(e)) if n == node.id => Some((e, h.frame)),
-        _ => None,
-    }))
+    let t = net.trace_repr(
+        Endpoint::Pod(pa.id),
+        echo(b.ip, id),
+        probe::PAYLOAD.to_vec(),
+    )?;
+    Ok(t.hops
+        .iter()
+        .find_map(|h| match (h.place, h.step, h.outer) {
+            (Place::Uplink(n), Step::Transmit { .. }, Some(e)) if n == node.id => {
+                Some((e, h.frame))
+            }
+            _ => None,
+        }))
 }
 
 /// Pings `b` from `a` while capturing on `a`'s node's eth0; the VXLAN frame
@@ -127,8 +137,11 @@ fn capture_ping(
         .find(|n| n.name == a.node)
         .ok_or_else(|| LabError::Check(format!("no node {}", a.node)))?;
     let ns = open_ns(&node.netns)?;
-    let eth0 = netlink::run_in(Some(&ns), |h| async move { netlink::link(&h, "eth0").await })?
-        .ok_or_else(|| LabError::Check(format!("{} has no eth0", node.name)))?;
+    let eth0 = netlink::run_in(
+        Some(&ns),
+        |h| async move { netlink::link(&h, "eth0").await },
+    )?
+    .ok_or_else(|| LabError::Check(format!("{} has no eth0", node.name)))?;
     // The tap's id is not used here; any uplink tap does.
     let taps = HashMap::from([(
         eth0.header.index as usize,

@@ -6,13 +6,23 @@ use podnet_core::forward::capture::{Comparison, Seen};
 use podnet_core::topology::Cluster;
 use yew::prelude::*;
 
+/// A place's headers in one line; inside VXLAN the outer ones first, then
+/// the pod's frame in brackets.
 fn frame_text(s: &Option<Seen>) -> String {
-    match s {
-        Some(s) => format!(
-            "{} > {} ttl {} · {} > {}",
-            s.frame.src, s.frame.dst, s.frame.ttl, s.frame.src_mac, s.frame.dst_mac
+    let Some(s) = s else {
+        return "—".into();
+    };
+    let f = &s.frame;
+    let inner = format!(
+        "{} > {} ttl {} · {} > {}",
+        f.src, f.dst, f.ttl, f.src_mac, f.dst_mac
+    );
+    match s.outer {
+        Some(e) => format!(
+            "VXLAN {} > {} ttl {} vni {} · {} > {} [{inner}]",
+            e.outer.src, e.outer.dst, e.outer.ttl, e.vni, e.outer.src_mac, e.outer.dst_mac
         ),
-        None => "—".into(),
+        None => inner,
     }
 }
 
