@@ -59,20 +59,8 @@ e=$(date +%s%N)
 up_ms=$(ms "$s" "$e")
 echo "podnet lab up --nodes 4 --pods-per-node 10: ${up_ms} ms"
 
-# 3. iperf3: pod1-1 -> pod2-1 across nodes, node1 -> node2 on the LAN.
-# With two or more CPUs the client runs on CPU 0 and the server on CPU 1 for
-# both paths (iperf3 -A): left to the scheduler, the two sometimes share a
-# CPU and sometimes not, which moves one run by more than the difference
-# being measured. UNPINNED=1 leaves placement to the scheduler.
-pin=()
-[ "$(nproc)" -ge 2 ] && [ -z "${UNPINNED:-}" ] && pin=(-A 0,1)
-run_iperf() { # lab server-target client-target server-ip
-    "$bin/podnet" lab --name "$1" exec "$2" -- iperf3 -s -1 -D -p 5201 >/dev/null
-    sleep 0.3
-    "$bin/podnet" lab --name "$1" exec "$3" -- iperf3 -c "$4" -p 5201 -t 3 "${pin[@]}" -J \
-        | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]))'
-}
-median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
+# 3. iperf3: pod1-1 -> pod2-1 across nodes, node1 -> node2 on the LAN
+# (run_iperf, median and the CPU pinning are in lib.sh).
 # Alternates the two paths five times and compares medians: one noisy run
 # decides nothing. Prints "ratio pod-Mbit/s node-Mbit/s".
 iperf_ratio() { # lab

@@ -25,15 +25,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pin=()
-[ "$(nproc)" -ge 2 ] && [ -z "${UNPINNED:-}" ] && pin=(-A 0,1)
-run_iperf() { # lab server-target client-target server-ip
-    "$bin/podnet" lab --name "$1" exec "$2" -- iperf3 -s -1 -D -p 5201 >/dev/null
-    sleep 0.3
-    "$bin/podnet" lab --name "$1" exec "$3" -- iperf3 -c "$4" -p 5201 -t 3 "${pin[@]}" -J \
-        | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]))'
-}
-median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 x() { ip netns exec "$vx-$1" "${@:2}"; }
 
 # 1. Two nodes on two LANs, VXLAN across the router.

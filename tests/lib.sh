@@ -22,3 +22,20 @@ bench_setup() {
     cargo build --release --quiet -p podnet-node --bins
     bin=$PWD/target/release
 }
+
+# iperf3 between two lab members. With two or more CPUs the client runs on
+# CPU 0 and the server on CPU 1 for every path (iperf3 -A): left to the
+# scheduler, the two sometimes share a CPU and sometimes not, which moves
+# one run by more than the differences measured. UNPINNED=1 leaves
+# placement to the scheduler.
+pin=()
+[ "$(nproc)" -ge 2 ] && [ -z "${UNPINNED:-}" ] && pin=(-A 0,1)
+# run_iperf LAB SERVER CLIENT SERVER-IP: received bit/s of a 3 s TCP run.
+run_iperf() {
+    "$bin/podnet" lab --name "$1" exec "$2" -- iperf3 -s -1 -D -p 5201 >/dev/null
+    sleep 0.3
+    "$bin/podnet" lab --name "$1" exec "$3" -- iperf3 -c "$4" -p 5201 -t 3 "${pin[@]}" -J \
+        | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]))'
+}
+# median N...: the middle value.
+median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }

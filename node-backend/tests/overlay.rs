@@ -63,18 +63,10 @@ fn host_gw_across_a_router_fails_exactly_where_the_model_says() {
         "host-gw tunnels nothing: {report}"
     );
     // The model's reason is the kernel's: the route host-gw would need is refused.
-    let add = lab.podnet(&[
-        "lab",
-        "exec",
+    let add = lab.exec(
         "node1",
-        "--",
-        "ip",
-        "route",
-        "add",
-        "10.244.2.0/24",
-        "via",
-        "192.168.2.12",
-    ]);
+        &["ip", "route", "add", "10.244.2.0/24", "via", "192.168.2.12"],
+    );
     assert!(!add.status.success());
     assert!(
         text(&add.stderr).contains("Nexthop has invalid gateway"),
@@ -82,18 +74,7 @@ fn host_gw_across_a_router_fails_exactly_where_the_model_says() {
         text(&add.stderr)
     );
     // The underlay itself is routed: node1 reaches node2's address through the router.
-    let ping = lab.podnet(&[
-        "lab",
-        "exec",
-        "node1",
-        "--",
-        "ping",
-        "-c",
-        "1",
-        "-W",
-        "2",
-        "192.168.2.12",
-    ]);
+    let ping = lab.exec("node1", &["ping", "-c", "1", "-W", "2", "192.168.2.12"]);
     assert!(ping.status.success(), "{}", text(&ping.stdout));
 }
 
@@ -135,10 +116,8 @@ fn vxlan_and_auto_meet_the_requirements_without_nat_across_the_router() {
         };
         assert!(routes.contains(to_node3), "{backend}: {routes}");
         let dev = text(
-            &lab.podnet(&[
-                "lab", "exec", "node1", "--", "ip", "-d", "link", "show", "podnet.1",
-            ])
-            .stdout,
+            &lab.exec("node1", &["ip", "-d", "link", "show", "podnet.1"])
+                .stdout,
         );
         assert!(dev.contains("mtu 1450"), "{dev}");
         assert!(
@@ -146,20 +125,15 @@ fn vxlan_and_auto_meet_the_requirements_without_nat_across_the_router() {
             "{dev}"
         );
         let fdb = text(
-            &lab.podnet(&[
-                "lab", "exec", "node1", "--", "bridge", "fdb", "show", "dev", "podnet.1",
-            ])
-            .stdout,
+            &lab.exec("node1", &["bridge", "fdb", "show", "dev", "podnet.1"])
+                .stdout,
         );
         assert!(
             fdb.contains("0e:50:c0:a8:02:0c dst 192.168.2.12 self permanent"),
             "{fdb}"
         );
         // Pods got the overlay's MTU from the agent's CNI config.
-        let pod = text(
-            &lab.podnet(&["lab", "exec", "pod1-1", "--", "ip", "link", "show", "eth0"])
-                .stdout,
-        );
+        let pod = text(&lab.exec("pod1-1", &["ip", "link", "show", "eth0"]).stdout);
         assert!(pod.contains("mtu 1450"), "{pod}");
     }
 }
@@ -183,22 +157,21 @@ fn large_packets_cross_the_overlay_as_the_model_says() {
     );
     // DF set: 1450 bytes fit the pod's and the VTEP's MTU, 1451 do not.
     for (size, fits) in [(1422, true), (1423, false)] {
-        let ping = lab.podnet(&[
-            "lab",
-            "exec",
+        let ping = lab.exec(
             "pod1-1",
-            "--",
-            "ping",
-            "-c",
-            "1",
-            "-W",
-            "2",
-            "-M",
-            "do",
-            "-s",
-            &size.to_string(),
-            &c.ip.to_string(),
-        ]);
+            &[
+                "ping",
+                "-c",
+                "1",
+                "-W",
+                "2",
+                "-M",
+                "do",
+                "-s",
+                &size.to_string(),
+                &c.ip.to_string(),
+            ],
+        );
         let mut f = ProbeKind::Ping.frame(Ipv4Addr::UNSPECIFIED, c.ip);
         f.dont_fragment = true;
         let model = net
@@ -324,22 +297,8 @@ fn switching_the_backend_converges_without_a_restart() {
             .then_some(r)
     });
     assert!(!routes.contains("podnet.1"), "{routes}");
-    let links = text(
-        &lab.podnet(&["lab", "exec", "node1", "--", "ip", "link"])
-            .stdout,
-    );
+    let links = text(&lab.exec("node1", &["ip", "link"]).stdout);
     assert!(!links.contains("podnet.1"), "the VTEP is gone: {links}");
-    let ping = lab.podnet(&[
-        "lab",
-        "exec",
-        "pod1-1",
-        "--",
-        "ping",
-        "-c",
-        "1",
-        "-W",
-        "2",
-        "10.244.2.2",
-    ]);
+    let ping = lab.exec("pod1-1", &["ping", "-c", "1", "-W", "2", "10.244.2.2"]);
     assert!(ping.status.success(), "{}", text(&ping.stdout));
 }

@@ -48,6 +48,11 @@ impl Lab {
             .expect("run podnet")
     }
 
+    /// `podnet lab exec <who> -- <command>`.
+    pub fn exec(&self, who: &str, command: &[&str]) -> Output {
+        self.podnet(&[&["lab", "exec", who, "--"], command].concat())
+    }
+
     pub fn state(&self) -> LabState {
         LabState::load(&self.name).expect("lab state")
     }
