@@ -342,17 +342,31 @@ fn frames_in_and_out_are_real_bytes() {
     assert_eq!(t.payload, b"payload");
     let file = pcap::to_pcap(&t);
     assert_eq!(&file[..4], &0xa1b2_c3d4u32.to_le_bytes());
+    // Every record is a frame on a wire: both MACs known (the sender's
+    // route lookup, before ARP, is not one).
+    let on_wire: Vec<_> = t
+        .hops
+        .iter()
+        .filter(|h| h.frame.dst_mac != podnet_core::net::MacAddr::default())
+        .collect();
+    assert_eq!(
+        on_wire.len() + 1,
+        t.hops.len(),
+        "only the route lookup is left out"
+    );
     let mut at = 24;
     let mut records = 0;
     while at < file.len() {
         let len = u32::from_le_bytes(file[at + 8..at + 12].try_into().unwrap()) as usize;
         let (frame, payload) = FrameRepr::parse(&file[at + 16..at + 16 + len]).unwrap();
-        assert_eq!(frame, t.hops[records].frame);
+        assert_eq!(frame, on_wire[records].frame);
+        assert_ne!(frame.src_mac, podnet_core::net::MacAddr::default());
+        assert_ne!(frame.dst_mac, podnet_core::net::MacAddr::default());
         assert_eq!(payload, b"payload");
         at += 16 + len;
         records += 1;
     }
-    assert_eq!(records, t.hops.len());
+    assert_eq!(records, on_wire.len());
     assert!(net.trace(Endpoint::Pod(a.id), &bytes[..20]).is_err());
 }
 
@@ -685,4 +699,50 @@ mod overlay {
         assert!(vxlan_frames >= 4, "{vxlan_frames}");
         let _ = FrameRepr::parse;
     }
+}
+
+#[test]
+fn predictions_are_graded_at_the_hop_that_contradicts_them() {
+    use podnet_core::forward::Prediction;
+    let c = scenario::node_port();
+    let net = Network::new(&c).unwrap();
+    let laptop = c.client_named("laptop").unwrap();
+    let n1 = c.node_named("node1").unwrap();
+    let d = c.pod_named("pod-d").unwrap();
+    let t = net
+        .probe(
+            Endpoint::Client(laptop.id),
+            n1.underlay_ip,
+            ProbeKind::TcpSyn(30080),
+        )
+        .unwrap();
+    // The NodePort: delivered to pod-d, seen from node1, with NAT.
+    let right = Prediction {
+        ends: Some(Endpoint::Pod(d.id)),
+        source: Some(n1.underlay_ip),
+        nat: true,
+    };
+    let g = t.grade(&right);
+    assert!(g.all_right() && g.wrong_at.is_none(), "{g:?}");
+    // "No NAT, the pod sees the laptop": wrong at the DNAT hop.
+    let naive = Prediction {
+        ends: Some(Endpoint::Pod(d.id)),
+        source: Some(laptop.ip),
+        nat: false,
+    };
+    let g = t.grade(&naive);
+    assert!(g.ends && !g.source && !g.nat);
+    let at = g.wrong_at.unwrap();
+    assert!(
+        matches!(t.hops[at].step, Step::Dnat { .. }),
+        "{:?}",
+        t.hops[at]
+    );
+    // "node1 gets it": wrong where it ends.
+    let g = t.grade(&Prediction {
+        ends: Some(Endpoint::Node(n1.id)),
+        ..right
+    });
+    assert!(!g.ends);
+    assert_eq!(g.wrong_at, Some(t.hops.len() - 1));
 }

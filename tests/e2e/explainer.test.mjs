@@ -84,6 +84,8 @@ test('two unconnected nodes deliver to the wrong pod', async () => {
 test('a NodePort is DNATed to the pod and the pcap export downloads', async () => {
   await page.click('#tab-g');
   await page.click('#case-nodeport');
+  // Space with nothing focused plays (on the focused case button it would press it).
+  await page.evaluate(() => document.activeElement.blur());
   await page.keyboard.press('Space');
   await page.waitForSelector('#verdict', { timeout: 20_000 });
   assert.match(await page.textContent('#verdict'), /Delivered to default\/pod-d; source rewritten from 192\.168\.1\.100 to 192\.168\.1\.11 \(NAT\)/);
@@ -99,6 +101,7 @@ test('a NodePort is DNATed to the pod and the pcap export downloads', async () =
 test('a pod reaching the laptop leaves with its node\'s address (egress masquerade)', async () => {
   await page.click('#tab-g');
   await page.click('#case-egress');
+  await page.evaluate(() => document.activeElement.blur());
   await page.keyboard.press('Space');
   await page.waitForSelector('#verdict', { timeout: 20_000 });
   assert.equal(await page.textContent('#verdict'), 'Delivered to laptop; source rewritten from 10.244.1.2 to 192.168.1.11 (NAT).');

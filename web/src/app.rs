@@ -72,13 +72,17 @@ pub fn app() -> Html {
                     let Some(e) = e.dyn_ref::<KeyboardEvent>() else {
                         return;
                     };
-                    let typing = e
+                    let tag = e
                         .target()
                         .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-                        .is_some_and(|el| {
-                            matches!(el.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA")
-                        });
-                    if typing || e.ctrl_key() || e.meta_key() || e.alt_key() {
+                        .map(|el| el.tag_name())
+                        .unwrap_or_default();
+                    let typing = matches!(tag.as_str(), "INPUT" | "SELECT" | "TEXTAREA");
+                    // Space and Enter on a focused button or hop press it,
+                    // as everywhere on the web; they are not the player's then.
+                    let pressing = matches!(tag.as_str(), "BUTTON" | "SUMMARY" | "A")
+                        && matches!(e.key().as_str(), " " | "Enter");
+                    if typing || pressing || e.ctrl_key() || e.meta_key() || e.alt_key() {
                         return;
                     }
                     if let Some(a) = key_action(&e.key(), speed) {
@@ -90,12 +94,37 @@ pub fn app() -> Html {
             move || drop(listener)
         });
     }
-    use_effect_with(state.to_query(), |q| {
-        let url = format!("?{q}");
-        if let Ok(history) = gloo::utils::window().history() {
-            let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
-        }
-    });
+    // A new scene (or case) is a new history entry, so Back returns to the
+    // one before; a step of the cursor only replaces the current entry.
+    let shown = use_mut_ref(|| state.history_key());
+    {
+        let shown = shown.clone();
+        let key = state.history_key();
+        use_effect_with(state.to_query(), move |q| {
+            let url = format!("?{q}");
+            if let Ok(history) = gloo::utils::window().history() {
+                let null = wasm_bindgen::JsValue::NULL;
+                if *shown.borrow() != key {
+                    let _ = history.push_state_with_url(&null, "", Some(&url));
+                    *shown.borrow_mut() = key;
+                } else {
+                    let _ = history.replace_state_with_url(&null, "", Some(&url));
+                }
+            }
+        });
+    }
+    {
+        let d = state.dispatcher();
+        use_effect_with((), move |_| {
+            let listener = EventListener::new(&gloo::utils::window(), "popstate", move |_| {
+                let restored = initial_state();
+                // What Back shows is already in the history: not pushed again.
+                *shown.borrow_mut() = restored.history_key();
+                d.dispatch(Action::Restore(Box::new(restored)));
+            });
+            move || drop(listener)
+        });
+    }
     use_effect_with((), |_| {
         // For the first-render figure: the time from navigation start to here.
         let w = gloo::utils::window();

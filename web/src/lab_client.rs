@@ -40,12 +40,25 @@ async fn error_of(resp: gloo::net::http::Response) -> String {
     }
 }
 
+/// What to say when the browser could not reach the server at all: the
+/// browser's own words ("TypeError: Failed to fetch") say nothing of why,
+/// and the usual reasons are these three.
+fn unreachable(addr: &str) -> String {
+    let origin = gloo::utils::window()
+        .location()
+        .origin()
+        .unwrap_or_default();
+    format!(
+        "cannot reach podnet lab serve at {addr}: nothing answered. Is it running (as root: podnet lab serve --listen {addr}), and does it allow this page's origin {origin} (--allow-origin {origin})?"
+    )
+}
+
 /// Reads the lab.
 pub async fn fetch_lab(addr: &str) -> Result<LabView, String> {
     let resp = Request::get(&format!("http://{addr}/api/lab"))
         .send()
         .await
-        .map_err(|e| format!("cannot reach podnet lab serve at {addr}: {e}"))?;
+        .map_err(|_| unreachable(addr))?;
     if !resp.ok() {
         return Err(error_of(resp).await);
     }
@@ -59,7 +72,7 @@ pub async fn probe(addr: &str, req: &ProbeRequest) -> Result<ProbeResult, String
         .map_err(|e| e.to_string())?
         .send()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| unreachable(addr))?;
     if !resp.ok() {
         return Err(error_of(resp).await);
     }

@@ -219,30 +219,52 @@ pub fn sandbox(spec: SandboxSpec) -> SceneModel {
         }
     }
     if error.is_none() {
+        // A removed node holds its place while the others are added, so
+        // they keep the ranges and addresses they had; then it goes.
+        let mut holes = Vec::new();
         'nodes: for (i, &pods) in spec.pods.iter().take(MAX_NODES).enumerate() {
-            let node = match c.add_node_on(&format!("node{}", i + 1), i as u8 % lans) {
+            if error.as_deref().is_some_and(|e| e.starts_with("node")) {
+                break;
+            }
+            let name = match pods {
+                Some(_) => format!("node{}", i + 1),
+                None => format!("removed-{}", i + 1),
+            };
+            let node = match c.add_node_on(&name, i as u8 % lans) {
                 Ok(n) => n,
                 Err(e) => {
                     error = Some(format!("node{}: {e}", i + 1));
                     break;
                 }
             };
+            let Some(pods) = pods else {
+                holes.push(node);
+                continue;
+            };
             for j in 0..pods {
                 if let Err(e) = c.add_pod(node, &format!("p{}-{}", i + 1, j + 1)) {
-                    error = Some(format!("pod p{}-{}: {e}", i + 1, j + 1));
-                    break 'nodes;
+                    // This node is full; the rest of the cluster still stands.
+                    error = error.or(Some(format!("pod p{}-{}: {e}", i + 1, j + 1)));
+                    continue 'nodes;
                 }
             }
         }
+        for h in holes {
+            let _ = c.remove_node(h);
+        }
     }
+    // Not 53: an empty datagram to the DNS port reads as malformed DNS in
+    // tcpdump and Wireshark.
     let port = match spec.proto {
         Proto::Tcp => 80,
-        Proto::Ping | Proto::Udp => 53,
+        Proto::Ping | Proto::Udp => 8080,
     };
     let kind = spec.proto.probe(port);
     let has = |n: &str| c.pod_named(n).is_some() || c.node_named(n).is_some();
-    if error.is_none() && has(&spec.from) && has(&spec.to) {
-        return SceneModel::with_trace(c, &spec.from, &spec.to, kind);
+    if has(&spec.from) && has(&spec.to) && !c.nodes().is_empty() {
+        let mut m = SceneModel::with_trace(c, &spec.from, &spec.to, kind);
+        m.error = error.or(m.error);
+        return m;
     }
     let mut m = SceneModel::plain(c);
     m.error = error.or_else(|| Some("pick a sender and a receiver".into()));
@@ -343,7 +365,7 @@ mod tests {
     #[test]
     fn the_sandbox_spreads_nodes_over_lans_with_a_backend() {
         let spec = |backend| SandboxSpec {
-            pods: vec![1, 1, 1],
+            pods: vec![Some(1), Some(1), Some(1)],
             from: "p1-1".into(),
             to: "p2-1".into(),
             backend,
@@ -384,7 +406,7 @@ mod tests {
         );
         assert!(bad(|s| {
             s.cidr = "10.244.0.0/23".into();
-            s.pods = vec![1, 1, 1];
+            s.pods = vec![Some(1), Some(1), Some(1)];
         })
         .contains("exhausted"));
         assert!(bad(|s| s.from = "nobody".into()).contains("sender"));
@@ -392,9 +414,40 @@ mod tests {
     }
 
     #[test]
+    fn removing_a_node_keeps_the_others_names_ranges_and_the_receiver() {
+        let before = sandbox(SandboxSpec::default());
+        let after = sandbox(SandboxSpec {
+            pods: vec![Some(2), None, Some(1)],
+            ..SandboxSpec::default()
+        });
+        let range = |m: &SceneModel, n: &str| m.cluster.node_named(n).map(|n| n.pod_range);
+        assert_eq!(range(&after, "node3"), range(&before, "node3"));
+        assert_eq!(range(&after, "node2"), None);
+        assert_eq!(after.cluster.nodes().len(), 2);
+        assert!(after.trace.is_some(), "p1-1 -> p3-1 is still the packet");
+        assert_eq!(after.error, None);
+    }
+
+    #[test]
+    fn a_full_node_keeps_the_rest_of_the_cluster_and_the_packet() {
+        let m = sandbox(SandboxSpec {
+            prefix: "29".into(),
+            pods: vec![Some(2), Some(9), Some(1)],
+            ..SandboxSpec::default()
+        });
+        assert!(
+            m.error.as_deref().unwrap_or_default().contains("p2-"),
+            "{:?}",
+            m.error
+        );
+        assert!(m.cluster.node_named("node3").is_some());
+        assert!(m.trace.is_some(), "the player stays");
+    }
+
+    #[test]
     fn a_big_sandbox_builds() {
         let m = sandbox(SandboxSpec {
-            pods: vec![30; 20],
+            pods: vec![Some(30); 20],
             to: "p20-30".into(),
             ..SandboxSpec::default()
         });

@@ -145,8 +145,10 @@ pub struct SandboxSpec {
     pub cidr: String,
     /// Node prefix text.
     pub prefix: String,
-    /// Pods per node, one entry per node.
-    pub pods: Vec<u16>,
+    /// Pods per node, one entry per node: node K is entry K-1. A removed
+    /// node leaves `None`, so the others keep their names and ranges, as
+    /// in a real cluster.
+    pub pods: Vec<Option<u16>>,
     /// Sender name.
     pub from: String,
     /// Receiver name.
@@ -166,7 +168,7 @@ impl Default for SandboxSpec {
         SandboxSpec {
             cidr: "10.244.0.0/16".into(),
             prefix: "24".into(),
-            pods: vec![2, 2, 1],
+            pods: vec![Some(2), Some(2), Some(1)],
             from: "p1-1".into(),
             to: "p3-1".into(),
             proto: Proto::Ping,
@@ -253,6 +255,8 @@ pub enum Action {
     SetBackend(Dataplane),
     /// Scene h: new spec.
     Sandbox(SandboxSpec),
+    /// Browser Back or Forward: the state the address bar now holds.
+    Restore(Box<State>),
 }
 
 impl Reducible for State {
@@ -312,6 +316,14 @@ impl Reducible for State {
                 s.step = 0;
                 s.playing = false;
             }
+            Action::Restore(to) => {
+                // The cursor is clamped when the scene's length arrives.
+                s = State {
+                    len: s.len.max(to.step + 1),
+                    playing: false,
+                    ..*to
+                };
+            }
         }
         if s == *self {
             self
@@ -358,6 +370,17 @@ fn dec(s: &str) -> String {
 }
 
 impl State {
+    /// What makes a browser history entry: the scene and its case, not
+    /// the cursor (stepping through a packet is one entry).
+    pub fn history_key(&self) -> String {
+        let q = State {
+            step: 0,
+            speed: 1,
+            ..self.clone()
+        };
+        q.to_query()
+    }
+
     /// The state as a query string (without `?`).
     pub fn to_query(&self) -> String {
         let mut q = vec![
@@ -374,7 +397,11 @@ impl State {
             Scene::Overlay => q.push(format!("backend={}", self.backend.key())),
             Scene::Sandbox => {
                 let b = &self.sandbox;
-                let pods: Vec<String> = b.pods.iter().map(u16::to_string).collect();
+                let pods: Vec<String> = b
+                    .pods
+                    .iter()
+                    .map(|n| n.map_or_else(|| "-".to_string(), |n| n.to_string()))
+                    .collect();
                 q.push(format!("cidr={}&prefix={}", enc(&b.cidr), enc(&b.prefix)));
                 q.push(format!(
                     "pods={}&from={}&to={}",
@@ -418,10 +445,13 @@ impl State {
                 "cidr" => s.sandbox.cidr = v,
                 "prefix" => s.sandbox.prefix = v,
                 "pods" => {
+                    // "-" is a removed node; anything else not a number is dropped.
                     s.sandbox.pods = v
                         .split(',')
-                        .filter_map(|n| n.trim().parse::<u16>().ok())
-                        .map(|n| n.min(MAX_PODS))
+                        .filter_map(|n| match n.trim() {
+                            "-" => Some(None),
+                            n => n.parse::<u16>().ok().map(|n| Some(n.min(MAX_PODS))),
+                        })
                         .take(MAX_NODES)
                         .collect()
                 }
@@ -477,7 +507,7 @@ mod tests {
             ..State::default()
         };
         s.sandbox.cidr = "10.0.0.0/8".into();
-        s.sandbox.pods = vec![3, 0, 5];
+        s.sandbox.pods = vec![Some(3), None, Some(0), Some(5)];
         s.sandbox.proto = Proto::Tcp;
         s.sandbox.backend = Dataplane::Auto;
         s.sandbox.lans = 3;
@@ -486,7 +516,7 @@ mod tests {
         assert_eq!(back.sandbox, s.sandbox);
         let junk = State::from_query("scene=%ZZ&step=-3&speed=99&pods=1,x,2&proto=ftp");
         assert_eq!((junk.scene, junk.step, junk.speed), (Scene::Pod, 0, 8));
-        assert_eq!(junk.sandbox.pods, vec![1, 2]);
+        assert_eq!(junk.sandbox.pods, vec![Some(1), Some(2)]);
         assert_eq!(junk.sandbox.proto, Proto::Ping);
     }
 

@@ -42,11 +42,17 @@ async fn the_live_scene_reports_a_bad_address_and_an_unreachable_server() {
         }
         settle().await;
     }
+    let said = text(&root, "#live-status");
     assert!(
-        text(&root, "#live-status").contains("cannot reach podnet lab serve at 127.0.0.1:1"),
-        "{}",
-        text(&root, "#live-status")
+        said.contains("cannot reach podnet lab serve at 127.0.0.1:1"),
+        "{said}"
     );
+    // The browser's own words explain nothing: the page says what to check.
+    assert!(
+        !said.contains("TypeError") && !said.contains("Failed to fetch"),
+        "{said}"
+    );
+    assert!(said.contains("--allow-origin"), "{said}");
     // No lab, so no probe form and no drawing.
     assert!(root.query_selector("#live-send").unwrap().is_none());
     assert_eq!(count(&root, "#scene-i svg"), 0);

@@ -744,6 +744,9 @@ impl<'c> Network<'c> {
         let route = routes
             .lookup(w.f.dst)
             .ok_or(drop(DropReason::NoRoute { dst: w.f.dst }))?;
+        // The source MAC is the sender's own from the start; the destination
+        // is known once ARP answers (the next hop).
+        w.f.src_mac = host.mac;
         w.hop(host.place, Step::Send { route: *route });
         w.check_mtu(host.place, host.mtu, true)?;
         let next = route.next_hop(w.f.dst);

@@ -26,4 +26,6 @@ pub mod trace;
 pub use engine::{Network, Outcome};
 pub use frame::{parse_packet, Encap, FrameRepr, L4Repr, ProbeKind, Proto};
 pub use reach::{Cell, Matrix, Requirements, Tally};
-pub use trace::{describe, DropReason, Hop, Place, Step, Summary, Trace, Verdict};
+pub use trace::{
+    describe, DropReason, Grade, Hop, Place, Prediction, Step, Summary, Trace, Verdict,
+};

@@ -1,4 +1,6 @@
-//! A trace as a classic libpcap file (Ethernet link type), one record per hop.
+//! A trace as a classic libpcap file (Ethernet link type), one record per
+//! hop whose frame has its destination MAC (the sender's route lookup,
+//! before ARP, is left out: no such frame is ever on a wire).
 //!
 //! The frames are the real bytes of each hop ([`Trace::frame_bytes`]), so
 //! Wireshark shows the MAC rewrite at each router, the TTL going down and
@@ -6,6 +8,7 @@
 //! order is kept and nothing pretends to be a measured time.
 
 use super::trace::Trace;
+use crate::net::MacAddr;
 
 const MAGIC: u32 = 0xa1b2_c3d4;
 const LINKTYPE_ETHERNET: u32 = 1;
@@ -24,7 +27,12 @@ pub fn to_pcap(trace: &Trace) -> Vec<u8> {
     for v in [0u32, 0, SNAPLEN, LINKTYPE_ETHERNET] {
         out.extend_from_slice(&v.to_le_bytes());
     }
-    for (i, _) in trace.hops.iter().enumerate() {
+    for (i, h) in trace.hops.iter().enumerate() {
+        // Before ARP has answered a frame has no destination MAC: it is a
+        // routing decision, not yet a frame on any wire.
+        if h.frame.dst_mac == MacAddr::default() {
+            continue;
+        }
         let Some(bytes) = trace.frame_bytes(i) else {
             continue;
         };

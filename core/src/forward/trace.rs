@@ -286,7 +286,70 @@ pub struct Trace {
     pub verdict: Verdict,
 }
 
+/// What a learner expects of a packet before it plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// Who gets it; `None`: it is dropped on the way.
+    pub ends: Option<Endpoint>,
+    /// The source address the receiver sees (ignored if `ends` is `None`).
+    pub source: Option<Ipv4Addr>,
+    /// Whether an address is rewritten on the way (DNAT or SNAT).
+    pub nat: bool,
+}
+
+/// A prediction against the model: each part right or not, and the hop
+/// where the packet first did something else than predicted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grade {
+    /// The receiver (or the drop) was right.
+    pub ends: bool,
+    /// The source seen was right.
+    pub source: bool,
+    /// NAT or not was right.
+    pub nat: bool,
+    /// Where the prediction first went wrong, as an index into the hops.
+    pub wrong_at: Option<usize>,
+}
+
+impl Grade {
+    /// Every part right.
+    pub fn all_right(&self) -> bool {
+        self.ends && self.source && self.nat
+    }
+}
+
 impl Trace {
+    /// Grades a prediction. The hop named is the first that contradicts
+    /// it: the first address rewrite (for a wrong NAT or source guess), or
+    /// the last hop (where it was delivered or dropped).
+    pub fn grade(&self, p: &Prediction) -> Grade {
+        let ends_at = match self.verdict {
+            Verdict::Delivered { to } => Some(to),
+            Verdict::Dropped { .. } => None,
+        };
+        let seen = self.received().map(|f| f.src);
+        let ends = p.ends == ends_at;
+        let source = ends_at.is_none() || p.source == seen;
+        let nat = p.nat == self.nat_seen();
+        let rewrite = self
+            .hops
+            .iter()
+            .position(|h| matches!(h.step, Step::Dnat { .. } | Step::Snat { .. }));
+        let last = self.hops.len().checked_sub(1);
+        let wrong_at = match (ends, source, nat) {
+            (true, true, true) => None,
+            (_, _, false) => rewrite.or(last),
+            (_, false, _) => rewrite.or(last),
+            (false, _, _) => last,
+        };
+        Grade {
+            ends,
+            source,
+            nat,
+            wrong_at,
+        }
+    }
+
     /// The frame the receiver got, if delivered.
     pub fn received(&self) -> Option<&FrameRepr> {
         match self.verdict {

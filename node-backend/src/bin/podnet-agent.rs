@@ -70,7 +70,25 @@ fn parse_backend(s: &str) -> Result<podnet_core::topology::Dataplane, String> {
     }
 }
 
+/// SIGTERM and SIGINT end the agent at once. In a DaemonSet it is its
+/// container's PID 1, and the kernel ignores a signal PID 1 has no handler
+/// for: the kubelet would wait the whole grace period, then kill it. What
+/// it programmed stays (a stopped agent leaves the routes in place).
+extern "C" fn on_term(_: nix::libc::c_int) {
+    // SAFETY: _exit is async-signal-safe; nothing needs flushing.
+    unsafe { nix::libc::_exit(0) }
+}
+
+fn stop_on_signals() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    for sig in [Signal::SIGTERM, Signal::SIGINT] {
+        // SAFETY: the handler only calls _exit.
+        let _ = unsafe { signal(sig, SigHandler::Handler(on_term)) };
+    }
+}
+
 fn main() {
+    stop_on_signals();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PODNET_LOG")

@@ -82,6 +82,15 @@ fn l4_rows(l4: &L4Repr, before: Option<&L4Repr>) -> Vec<(&'static str, String, O
     }
 }
 
+/// A MAC; the zero one is "not yet known" (before ARP answers).
+fn mac_text(m: podnet_core::net::MacAddr) -> String {
+    if m == podnet_core::net::MacAddr::default() {
+        "— (ARP comes next)".into()
+    } else {
+        m.to_string()
+    }
+}
+
 /// One frame's Ethernet, IPv4 and transport rows, under `prefix` ("" or "Outer ").
 fn frame_rows(prefix: &str, f: &FrameRepr, b: Option<&FrameRepr>) -> Html {
     let l4 = l4_rows(&f.l4, b.map(|b| &b.l4));
@@ -89,7 +98,7 @@ fn frame_rows(prefix: &str, f: &FrameRepr, b: Option<&FrameRepr>) -> Html {
         <>
             <tr class="layer"><th colspan="2">{ format!("{prefix}Ethernet") }</th></tr>
             { row("src MAC", f.src_mac.to_string(), b.map(|b| b.src_mac.to_string())) }
-            { row("dst MAC", f.dst_mac.to_string(), b.map(|b| b.dst_mac.to_string())) }
+            { row("dst MAC", mac_text(f.dst_mac), b.map(|b| mac_text(b.dst_mac))) }
             <tr class="layer"><th colspan="2">{ format!("{prefix}IPv4") }</th></tr>
             { row("src", f.src.to_string(), b.map(|b| b.src.to_string())) }
             { row("dst", f.dst.to_string(), b.map(|b| b.dst.to_string())) }

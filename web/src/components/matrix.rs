@@ -64,6 +64,22 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
     let (m, c) = (&p.matrix, &p.cluster);
     let r = m.requirements();
     let n = m.endpoints.len();
+    // The cell whose reason is shown: the first failing one until the
+    // learner picks another (by click, or Enter/Space on its button).
+    let picked = use_state(|| None::<(usize, usize)>);
+    let first_bad = (0..n * n)
+        .map(|k| (k / n, k % n))
+        .find(|&(i, j)| m.get(i, j).is_some_and(|c| !c.is_ok()));
+    let shown = (*picked).filter(|&(i, j)| i < n && j < n).or(first_bad);
+    let reason = shown.and_then(|(i, j)| {
+        let cell = m.get(i, j)?;
+        Some(format!(
+            "{} → {}: {}",
+            short(c, m.endpoints[i]),
+            short(c, m.endpoints[j]),
+            explain(c, cell)
+        ))
+    });
     html! {
         <div class="matrix">
             <ul class="requirements">
@@ -80,13 +96,26 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
                         { for (0..n).map(|j| {
                             let cell = m.get(i, j).copied().unwrap_or(Cell::Ok);
                             let class = if cell.is_ok() { "ok" } else { "bad" };
-                            let title = format!("{} → {}: {}", short(c, from), short(c, m.endpoints[j]), explain(c, &cell));
-                            html! { <td class={classes!("cell", class)} title={title}>{ if cell.is_ok() { "✓" } else { "✗" } }</td> }
+                            let label = format!("{} → {}: {}", short(c, from), short(c, m.endpoints[j]), explain(c, &cell));
+                            let pick = {
+                                let picked = picked.clone();
+                                Callback::from(move |_: MouseEvent| picked.set(Some((i, j))))
+                            };
+                            let current = shown == Some((i, j));
+                            html! {
+                                <td class={classes!("cell", class, current.then_some("picked"))}>
+                                    <button type="button" class="cell-btn" aria-label={label.clone()} title={label} onclick={pick}
+                                        data-cell={format!("{i}-{j}")}>{ if cell.is_ok() { "✓" } else { "✗" } }</button>
+                                </td>
+                            }
                         }) }
                     </tr>
                 }) }
                 </tbody>
             </table>
+            <p id="cell-reason" class={classes!("cell-reason", if first_bad.is_some() { "bad" } else { "ok" })} aria-live="polite">
+                { reason.unwrap_or_else(|| "Every pair arrives with the sender's own address.".into()) }
+            </p>
         </div>
     }
 }

@@ -6,4 +6,5 @@ pub mod headers;
 pub mod joins;
 pub mod matrix;
 pub mod player;
+pub mod predict;
 pub mod topology;

@@ -28,6 +28,9 @@ pub struct PlayerProps {
     pub speed: u32,
     /// Where actions go.
     pub on: Callback<Action>,
+    /// The hop where the learner's prediction went wrong, marked.
+    #[prop_or_default]
+    pub wrong: Option<usize>,
 }
 
 /// Controls plus the hop list.
@@ -60,8 +63,34 @@ pub fn player(p: &PlayerProps) -> Html {
             }
         })
     };
+    // Keep the current hop in view while playing or stepping: the list
+    // scrolls inside itself, the page does not jump.
+    let list = use_node_ref();
+    {
+        let list = list.clone();
+        use_effect_with(p.step, move |_| {
+            let current = list
+                .cast::<web_sys::Element>()
+                .and_then(|l| l.query_selector("li.hop.current").ok().flatten());
+            if let Some(li) = current {
+                let opts = web_sys::ScrollIntoViewOptions::new();
+                opts.set_block(web_sys::ScrollLogicalPosition::Nearest);
+                li.scroll_into_view_with_scroll_into_view_options(&opts);
+            }
+        });
+    }
     let verdict = t.summary(&p.cluster, p.intended);
     let at_end = p.step >= last;
+    // What a screen reader hears as the packet moves.
+    let narration = t.hops.get(p.step).map_or_else(String::new, |h| {
+        format!(
+            "Hop {} of {}: {}, {}.",
+            p.step + 1,
+            t.hops.len(),
+            h.place.label(&p.cluster),
+            describe(&h.step, &p.cluster)
+        )
+    });
     html! {
         <div class="player">
             <div class="controls" role="toolbar" aria-label="simulation controls">
@@ -78,14 +107,26 @@ pub fn player(p: &PlayerProps) -> Html {
                 <button id="btn-pcap" onclick={export} title="Every hop's frame, for Wireshark">{ "Export .pcap" }</button>
                 <span class="counter" id="hop-counter">{ format!("hop {}/{}", p.step + 1, t.hops.len()) }</span>
             </div>
-            <ol class="hops">
+            <p id="hop-narration" class="narration" aria-live="polite">{ narration }</p>
+            { if at_end {
+                html! { <p id="verdict" class={classes!("verdict", if verdict.ok { "ok" } else { "bad" })}>{ verdict.text }</p> }
+            } else { html! {} } }
+            <ol class="hops" ref={list}>
                 { for t.hops.iter().enumerate().map(|(i, h)| {
                     let class = if i == p.step { "current" } else if i < p.step { "past" } else { "future" };
                     let before = i.checked_sub(1).map(|j| t.hops[j].frame);
                     let outer_before = i.checked_sub(1).and_then(|j| t.hops[j].outer);
-                    let seek = on(Action::Seek(i));
+                    // The page opens the current hop: the browser's own toggle
+                    // would close it again on the same click.
+                    let seek = {
+                        let cb = p.on.clone();
+                        Callback::from(move |e: MouseEvent| {
+                            e.prevent_default();
+                            cb.emit(Action::Seek(i));
+                        })
+                    };
                     html! {
-                        <li class={classes!("hop", class)} data-hop={i.to_string()}>
+                        <li class={classes!("hop", class, (p.wrong == Some(i)).then_some("wrong"))} data-hop={i.to_string()}>
                             <details open={i == p.step}>
                                 <summary onclick={seek}>
                                     <span class="place">{ h.place.label(&p.cluster) }</span>
@@ -98,9 +139,6 @@ pub fn player(p: &PlayerProps) -> Html {
                     }
                 }) }
             </ol>
-            { if at_end {
-                html! { <p id="verdict" class={classes!("verdict", if verdict.ok { "ok" } else { "bad" })}>{ verdict.text }</p> }
-            } else { html! {} } }
         </div>
     }
 }

@@ -164,6 +164,7 @@ pub fn topology(p: &TopologyProps) -> Html {
         })
     });
     html! {
+        <div class="diagram">
         <svg class="topology" viewBox={format!("0 0 {} {}", l.width, l.height)} width={l.width.to_string()} height={l.height.to_string()} role="img"
             aria-label="cluster diagram" preserveAspectRatio="xMidYMin meet">
             { for lans }
@@ -172,5 +173,6 @@ pub fn topology(p: &TopologyProps) -> Html {
             { for clients }
             { packet.unwrap_or_default() }
         </svg>
+        </div>
     }
 }

@@ -24,9 +24,11 @@ pub fn requirements_scene(p: &SceneProps) -> Html {
                     <li>{ "every pod can reach every other pod without NAT;" }</li>
                     <li>{ "every node can reach every pod, and every pod every node, without NAT." }</li>
                 </ul>
-                <p>{ "Each cell below is a ping computed by the model; hover a red one to see why it fails." }</p>
-                <button id="btn-network" class={classes!("toggle", on.then_some("on"))} onclick={toggle} aria-pressed={on.to_string()}>
-                    { if on { "Cluster network: ON (host-gw routes)" } else { "Cluster network: OFF" } }
+                <p>{ "Each cell below is a ping computed by the model. Click a cell (or Tab to it and press Enter) to see why it fails, under the table." }</p>
+                <button id="btn-network" type="button" role="switch" aria-checked={on.to_string()}
+                    class={classes!("switch", on.then_some("on"))} onclick={toggle}>
+                    <span class="switch-track" aria-hidden="true"><span class="switch-knob"></span></span>
+                    { if on { " Cluster network: on (host-gw routes)" } else { " Cluster network: off" } }
                 </button>
             </div>
             { match &m.matrix {

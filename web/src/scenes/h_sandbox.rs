@@ -71,20 +71,27 @@ pub fn sandbox_scene(p: &SceneProps) -> Html {
                     </select>
                 </label>
                 <ul class="sb-nodes">
-                    { for spec.pods.iter().enumerate().map(|(i, &n)| html! {
+                    { for spec.pods.iter().enumerate().filter_map(|(i, &n)| Some((i, n?))).map(|(i, n)| html! {
                         <li>
                             { format!("node{}: {n} pods ", i + 1) }
                             <button type="button" id={format!("sb-minus-{}", i + 1)} disabled={n == 0}
-                                onclick={edit(p, move |s, _: MouseEvent| s.pods[i] = s.pods[i].saturating_sub(1))}>{ "−" }</button>
+                                onclick={edit(p, move |s, _: MouseEvent| s.pods[i] = s.pods[i].map(|n| n.saturating_sub(1)))}>{ "−" }</button>
                             <button type="button" id={format!("sb-plus-{}", i + 1)} disabled={n >= MAX_PODS}
-                                onclick={edit(p, move |s, _: MouseEvent| s.pods[i] = (s.pods[i] + 1).min(MAX_PODS))}>{ "+" }</button>
+                                onclick={edit(p, move |s, _: MouseEvent| s.pods[i] = s.pods[i].map(|n| (n + 1).min(MAX_PODS)))}>{ "+" }</button>
+                            // A removed node leaves its place: the others keep their names and ranges.
                             <button type="button" id={format!("sb-remove-{}", i + 1)}
-                                onclick={edit(p, move |s, _: MouseEvent| { s.pods.remove(i); })}>{ "remove node" }</button>
+                                onclick={edit(p, move |s, _: MouseEvent| {
+                                    s.pods[i] = None;
+                                    while s.pods.last() == Some(&None) { s.pods.pop(); }
+                                })}>{ "remove node" }</button>
                         </li>
                     }) }
                 </ul>
                 <button type="button" id="sb-add-node" disabled={spec.pods.len() >= MAX_NODES}
-                    onclick={edit(p, |s, _: MouseEvent| s.pods.push(1))}>{ "Add node" }</button>
+                    onclick={edit(p, |s, _: MouseEvent| s.pods.push(Some(1)))}>{ "Add node" }</button>
+                { if spec.pods.len() >= MAX_NODES { html! {
+                    <span id="sb-limit" class="limit">{ format!("The sandbox holds at most {MAX_NODES} nodes.") }</span>
+                } } else { html! {} } }
                 <div class="sb-send">
                     <label>{ "From " }{ choose("sb-from", &spec.from, edit(p, |s, e: Event| s.from = select_value(&e))) }</label>
                     <label>{ " to " }{ choose("sb-to", &spec.to, edit(p, |s, e: Event| s.to = select_value(&e))) }</label>

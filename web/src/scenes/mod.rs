@@ -17,9 +17,11 @@ use std::rc::Rc;
 use yew::prelude::*;
 
 use crate::components::player::Player;
+use crate::components::predict::Predict;
 use crate::components::topology::Topology;
 use crate::scene_data::SceneModel;
 use crate::state::{Action, Scene, State};
+use podnet_core::forward::Grade;
 
 /// What every scene gets.
 #[derive(Properties, PartialEq, Clone)]
@@ -32,21 +34,45 @@ pub struct SceneProps {
     pub on: Callback<Action>,
 }
 
-/// The drawing with the packet, and the player beside it.
+/// The prediction form, the drawing with the packet, and the player beside it.
 #[function_component(PacketView)]
 pub fn packet_view(p: &SceneProps) -> Html {
     let m = &p.model;
+    // A grade belongs to one packet: a new trace clears it.
+    let grade = use_state(|| None::<(Rc<podnet_core::forward::Trace>, Grade)>);
+    let current = grade
+        .as_ref()
+        .filter(|(t, _)| m.trace.as_ref().is_some_and(|now| Rc::ptr_eq(t, now)))
+        .map(|(_, g)| *g);
+    let on_grade = {
+        let (grade, trace, on) = (grade.clone(), m.trace.clone(), p.on.clone());
+        Callback::from(move |g: Grade| {
+            if let Some(t) = &trace {
+                grade.set(Some((t.clone(), g)));
+                // Show the packet from the start, as predicted.
+                on.emit(Action::Seek(0));
+                on.emit(Action::TogglePlay);
+            }
+        })
+    };
     html! {
-        <div class="packet-view">
-            <Topology cluster={m.cluster.clone()} trace={m.trace.clone()} step={p.state.step} speed={p.state.speed} />
+        <>
             { match &m.trace {
-                Some(t) => html! {
-                    <Player trace={t.clone()} cluster={m.cluster.clone()} intended={m.intended}
-                        step={p.state.step} playing={p.state.playing} speed={p.state.speed} on={p.on.clone()} />
-                },
+                Some(t) => html! { <Predict trace={t.clone()} cluster={m.cluster.clone()} grade={current} on_grade={on_grade} /> },
                 None => html! {},
             } }
-        </div>
+            <div class="packet-view">
+                <Topology cluster={m.cluster.clone()} trace={m.trace.clone()} step={p.state.step} speed={p.state.speed} />
+                { match &m.trace {
+                    Some(t) => html! {
+                        <Player trace={t.clone()} cluster={m.cluster.clone()} intended={m.intended}
+                            step={p.state.step} playing={p.state.playing} speed={p.state.speed} on={p.on.clone()}
+                            wrong={current.and_then(|g| g.wrong_at)} />
+                    },
+                    None => html! {},
+                } }
+            </div>
+        </>
     }
 }
 
