@@ -156,6 +156,7 @@ test('10. a phone: the menu is one row, the drawing keeps its size, the matrix s
   const m = await page.$eval('.matrix', (el) => [el.scrollWidth, el.clientWidth, getComputedStyle(el).overflowX]);
   assert.equal(m[2], 'auto', 'the matrix scrolls rather than being cut off');
   const page2 = await open('?scene=f', { viewport: { width: 390, height: 844 }, isMobile: true });
+  assert.equal(await page2.evaluate(() => window.scrollY), 0, 'opening a scene does not scroll the page');
   const wide = await page2.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(wide <= 392, `the page itself does not scroll sideways: ${wide}px`);
   await page2.screenshot({ path: join(out, 'phone-f.png'), fullPage: false });

@@ -64,11 +64,16 @@ pub fn player(p: &PlayerProps) -> Html {
         })
     };
     // Keep the current hop in view while playing or stepping: the list
-    // scrolls inside itself, the page does not jump.
+    // scrolls to it, and the page as little as needed. Not on the first
+    // render, so opening a scene never moves the page.
     let list = use_node_ref();
+    let mounted = use_mut_ref(|| false);
     {
         let list = list.clone();
         use_effect_with(p.step, move |_| {
+            if !std::mem::replace(&mut *mounted.borrow_mut(), true) {
+                return;
+            }
             let current = list
                 .cast::<web_sys::Element>()
                 .and_then(|l| l.query_selector("li.hop.current").ok().flatten());

@@ -57,6 +57,11 @@ pub fn predict(p: &PredictProps) -> Html {
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             let who = value(&ends);
+            let no_source = value(&source).is_empty() && who != "dropped";
+            if who.is_empty() || no_source || value(&nat).is_empty() {
+                // The browser's own "choose…" placeholders: nothing to grade yet.
+                return;
+            }
             let prediction = Prediction {
                 ends: (who != "dropped")
                     .then(|| c.endpoint_named(&who).ok())
@@ -100,17 +105,20 @@ pub fn predict(p: &PredictProps) -> Html {
             <strong>{ "Predict, then see: " }</strong>
             <label>{ "it ends at " }
                 <select id="predict-ends" ref={ends}>
+                    <option value="" selected=true disabled=true>{ "choose…" }</option>
                     { for names.iter().map(|(n, _)| html! { <option value={n.clone()}>{ n.clone() }</option> }) }
                     <option value="dropped">{ "nobody: dropped" }</option>
                 </select>
             </label>
             <label>{ " the receiver sees source " }
                 <select id="predict-source" ref={source}>
+                    <option value="" selected=true disabled=true>{ "choose…" }</option>
                     { for sources(c, &p.trace).iter().map(|a| html! { <option value={a.to_string()}>{ a.to_string() }</option> }) }
                 </select>
             </label>
             <label>{ " NAT on the way " }
                 <select id="predict-nat" ref={nat}>
+                    <option value="" selected=true disabled=true>{ "choose…" }</option>
                     <option value="no">{ "no" }</option>
                     <option value="yes">{ "yes" }</option>
                 </select>
