@@ -746,3 +746,40 @@ fn predictions_are_graded_at_the_hop_that_contradicts_them() {
     assert!(!g.ends);
     assert_eq!(g.wrong_at, Some(t.hops.len() - 1));
 }
+
+#[test]
+fn a_matrix_cell_has_its_request_and_reply_hop_by_hop() {
+    let mut c = scenario::demo();
+    let (a, n1) = (
+        c.pod_named("pod-a").unwrap().id,
+        c.node_named("node1").unwrap().id,
+    );
+    let cpod = c.pod_named("pod-c").unwrap().id;
+    let net = Network::new(&c).unwrap();
+    let (req, reply) = Matrix::pair_traces(&net, Endpoint::Pod(a), Endpoint::Pod(cpod)).unwrap();
+    assert_eq!(
+        req.verdict,
+        Verdict::Delivered {
+            to: Endpoint::Pod(cpod)
+        }
+    );
+    let reply = reply.expect("a reply");
+    assert_eq!(
+        reply.verdict,
+        Verdict::Delivered {
+            to: Endpoint::Pod(a)
+        }
+    );
+    assert_eq!(reply.received().unwrap().dst, req.sent.unwrap().src);
+    c.set_dataplane(Dataplane::None);
+    let net = Network::new(&c).unwrap();
+    let (req, reply) = Matrix::pair_traces(&net, Endpoint::Node(n1), Endpoint::Pod(cpod)).unwrap();
+    assert!(matches!(
+        req.verdict,
+        Verdict::Dropped {
+            reason: DropReason::NoRoute { .. },
+            ..
+        }
+    ));
+    assert!(reply.is_none());
+}

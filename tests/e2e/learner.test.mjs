@@ -87,6 +87,16 @@ test('4. removing a sandbox node leaves the others as they were, and the receive
   await page.context().close();
 });
 
+test('5. a link asking for more nodes than the sandbox holds says so, and the rest still works', async () => {
+  const pods = Array(300).fill(1).join(',');
+  const page = await open(`?scene=h&pods=${pods}&from=p1-1&to=p2-1`);
+  assert.match(await page.textContent('#sb-error'), /asks for 300 nodes; the sandbox holds at most 32/);
+  assert.equal(await page.locator('g.node-g').count(), 32);
+  assert.match(await page.textContent('#sb-limit'), /at most 32 nodes/);
+  assert.ok(await page.locator('li.hop').count() > 0, 'the packet still plays');
+  await page.context().close();
+});
+
 test('6. no frame in the page or the pcap has a zero MAC, and UDP is not sent to DNS', async () => {
   const page = await open('?scene=h&proto=udp');
   const first = await page.textContent('li.hop[data-hop="0"] table.headers');
@@ -122,10 +132,16 @@ test('7. a matrix cell tells why, by keyboard too; the network switch is a switc
   const label = await cell.getAttribute('aria-label');
   await page.keyboard.press('Enter');
   assert.equal(await page.textContent('#cell-reason'), label);
+  // The picked cell's packet, hop by hop, ending where the reason says.
+  assert.match(await page.textContent('#cell-request h4'), /^The ping: dropped at node2 kernel: no route/);
+  assert.match(await page.textContent('#cell-request li:last-child'), /drop: no route to 10\.244\.1\.3/);
+  assert.equal(await page.locator('#cell-reply').count(), 0, 'no reply to a lost ping');
   await sw.focus();
   await page.keyboard.press('Space');
   assert.equal(await sw.getAttribute('aria-checked'), 'true');
   assert.match(await page.textContent('#cell-reason'), /^node2 → pod-b: arrived with the sender's own address$/, 'the picked cell, now green');
+  assert.match(await page.textContent('#cell-request h4'), /^The ping: delivered to default\/pod-b$/);
+  assert.match(await page.textContent('#cell-reply h4'), /^The reply: delivered to node2$/, 'and the way back');
   await page.context().close();
 });
 

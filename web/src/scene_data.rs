@@ -253,6 +253,13 @@ pub fn sandbox(spec: SandboxSpec) -> SceneModel {
             let _ = c.remove_node(h);
         }
     }
+    if spec.asked_nodes > MAX_NODES {
+        error = Some(format!(
+            "the link asks for {} nodes; the sandbox holds at most {MAX_NODES}, so it shows the first {MAX_NODES}",
+            spec.asked_nodes
+        ))
+        .or(error);
+    }
     // Not 53: an empty datagram to the DNS port reads as malformed DNS in
     // tcpdump and Wireshark.
     let port = match spec.proto {

@@ -161,6 +161,9 @@ pub struct SandboxSpec {
     pub backend: Dataplane,
     /// LANs the nodes are spread over (node K on LAN (K-1) mod N), 1 to [`MAX_LANS`].
     pub lans: u8,
+    /// How many nodes a link asked for, when more than [`MAX_NODES`]
+    /// (the rest were cut, and the page says so).
+    pub asked_nodes: usize,
 }
 
 impl Default for SandboxSpec {
@@ -175,6 +178,7 @@ impl Default for SandboxSpec {
             network: true,
             backend: Dataplane::HostGw,
             lans: 1,
+            asked_nodes: 0,
         }
     }
 }
@@ -312,7 +316,11 @@ impl Reducible for State {
                 s.playing = false;
             }
             Action::Sandbox(spec) => {
-                s.sandbox = spec;
+                // An edit is the learner's own cluster: the cut link is behind them.
+                s.sandbox = SandboxSpec {
+                    asked_nodes: 0,
+                    ..spec
+                };
                 s.step = 0;
                 s.playing = false;
             }
@@ -446,14 +454,15 @@ impl State {
                 "prefix" => s.sandbox.prefix = v,
                 "pods" => {
                     // "-" is a removed node; anything else not a number is dropped.
-                    s.sandbox.pods = v
+                    let all: Vec<Option<u16>> = v
                         .split(',')
                         .filter_map(|n| match n.trim() {
                             "-" => Some(None),
                             n => n.parse::<u16>().ok().map(|n| Some(n.min(MAX_PODS))),
                         })
-                        .take(MAX_NODES)
-                        .collect()
+                        .collect();
+                    s.sandbox.asked_nodes = if all.len() > MAX_NODES { all.len() } else { 0 };
+                    s.sandbox.pods = all.into_iter().take(MAX_NODES).collect();
                 }
                 "backend" => {
                     if let Ok(b) = v.parse::<Dataplane>() {

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::engine::{Network, Quiet};
 use super::frame::{FrameRepr, L4Repr, ProbeKind};
-use super::trace::{DropReason, Place, Verdict};
+use super::trace::{DropReason, Place, Trace, Verdict};
 use crate::error::Result;
 use crate::topology::Endpoint;
 
@@ -151,8 +151,9 @@ impl Matrix {
         }
     }
 
-    /// Sends the echo reply back from `to` to whoever the request said it came from.
-    fn reply(net: &Network, from: Endpoint, to: Endpoint, request: FrameRepr) -> Result<Cell> {
+    /// The echo reply to a request as it arrived: back to whoever the
+    /// request said it came from.
+    fn reply_frame(request: FrameRepr) -> FrameRepr {
         let mut reply = ProbeKind::Ping.frame(request.dst, request.src);
         if let L4Repr::IcmpEcho { id, seq, .. } = request.l4 {
             reply.l4 = L4Repr::IcmpEcho {
@@ -161,7 +162,36 @@ impl Matrix {
                 seq,
             };
         }
-        let back = net.walk(to, reply, &mut Quiet)?;
+        reply
+    }
+
+    /// A cell's two packets, hop by hop: the ping from `from` to `to`'s
+    /// address, and (if it arrived) the reply, as the cell was judged.
+    pub fn pair_traces(
+        net: &Network,
+        from: Endpoint,
+        to: Endpoint,
+    ) -> Result<(Trace, Option<Trace>)> {
+        let addr = net
+            .cluster()
+            .address_of(to)
+            .ok_or_else(|| crate::Error::Unknown {
+                kind: "endpoint",
+                name: format!("{to:?}"),
+            })?;
+        let request = net.probe(from, addr, ProbeKind::Ping)?;
+        let reply = match (request.verdict, request.received()) {
+            (Verdict::Delivered { to: reached }, Some(got)) => {
+                Some(net.trace_repr(reached, Self::reply_frame(*got), Vec::new())?)
+            }
+            _ => None,
+        };
+        Ok((request, reply))
+    }
+
+    /// Sends the echo reply back from `to` to whoever the request said it came from.
+    fn reply(net: &Network, from: Endpoint, to: Endpoint, request: FrameRepr) -> Result<Cell> {
+        let back = net.walk(to, Self::reply_frame(request), &mut Quiet)?;
         Ok(match back.verdict {
             Verdict::Delivered { to: reached } if reached == from => Cell::Ok,
             verdict => Cell::ReplyLost { verdict },

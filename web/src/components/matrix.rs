@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use podnet_core::forward::{Cell, Matrix, Tally, Verdict};
+use podnet_core::forward::{describe, Cell, Matrix, Network, Tally, Trace, Verdict};
 use podnet_core::topology::{Cluster, Endpoint};
 use yew::prelude::*;
 
@@ -49,6 +49,31 @@ fn explain(c: &Cluster, cell: &Cell) -> String {
     }
 }
 
+/// One packet of a cell, hop by hop; the last hop says how it ended.
+fn hops(id: &'static str, title: &str, c: &Cluster, t: &Trace) -> Html {
+    let end = match t.verdict {
+        Verdict::Delivered { to } => format!("delivered to {}", c.name_of(to)),
+        Verdict::Dropped { at, reason } => format!("dropped at {}: {reason}", at.label(c)),
+    };
+    let ok = matches!(t.verdict, Verdict::Delivered { .. });
+    html! {
+        <div class="cell-packet" id={id}>
+            <h4>{ format!("{title}: {end}") }</h4>
+            <ol class="cell-hops">
+                { for t.hops.iter().enumerate().map(|(i, h)| {
+                    let last = i + 1 == t.hops.len();
+                    html! {
+                        <li class={classes!((last && !ok).then_some("bad"))}>
+                            <b>{ h.place.label(c) }</b>{ " " }{ describe(&h.step, c) }
+                            <code>{ format!(" [{} > {}]", h.frame.src, h.frame.dst) }</code>
+                        </li>
+                    }
+                }) }
+            </ol>
+        </div>
+    }
+}
+
 fn check(label: &str, t: Tally) -> Html {
     let ok = t.all_ok();
     html! {
@@ -71,6 +96,11 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
         .map(|k| (k / n, k % n))
         .find(|&(i, j)| m.get(i, j).is_some_and(|c| !c.is_ok()));
     let shown = (*picked).filter(|&(i, j)| i < n && j < n).or(first_bad);
+    // The picked cell's packets, as the model sent them.
+    let packets = shown.and_then(|(i, j)| {
+        let net = Network::new(c).ok()?;
+        Matrix::pair_traces(&net, m.endpoints[i], m.endpoints[j]).ok()
+    });
     let reason = shown.and_then(|(i, j)| {
         let cell = m.get(i, j)?;
         Some(format!(
@@ -116,6 +146,15 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
             <p id="cell-reason" class={classes!("cell-reason", if first_bad.is_some() { "bad" } else { "ok" })} aria-live="polite">
                 { reason.unwrap_or_else(|| "Every pair arrives with the sender's own address.".into()) }
             </p>
+            { match &packets {
+                Some((request, reply)) => html! {
+                    <div class="cell-packets">
+                        { hops("cell-request", "The ping", c, request) }
+                        { match reply { Some(r) => hops("cell-reply", "The reply", c, r), None => html! {} } }
+                    </div>
+                },
+                None => html! {},
+            } }
         </div>
     }
 }
