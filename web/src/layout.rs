@@ -75,6 +75,12 @@ impl Layout {
         top + 226.0
     }
 
+    /// Centre of a node's VTEP box: right of the routing circle, halfway down to eth0.
+    pub fn vtep_center(node: Rect) -> (f64, f64) {
+        let x = node.center().0 + node.w * 0.3;
+        (x, (Layout::kernel_y(node.y) + Layout::eth0_y(node.y)) / 2.0)
+    }
+
     /// y of the veth midpoint.
     pub fn veth_y(top: f64) -> f64 {
         top + 34.0 + POD_H + 20.0
@@ -210,10 +216,7 @@ impl Layout {
             Place::Bridge(n) => self.node(n).map(|r| (r.center().0, Layout::bridge_y(r.y))),
             Place::Node(n) => self.node(n).map(|r| (r.center().0, Layout::kernel_y(r.y))),
             Place::Uplink(n) => self.node(n).map(|r| (r.center().0, Layout::eth0_y(r.y))),
-            Place::Vtep(n) => self.node(n).map(|r| {
-                let x = r.center().0 + r.w * 0.3;
-                (x, (Layout::kernel_y(r.y) + Layout::eth0_y(r.y)) / 2.0)
-            }),
+            Place::Vtep(n) => self.node(n).map(Layout::vtep_center),
             Place::Client(id) => self.clients.get(&id).map(Rect::center),
             Place::Router => self.router.map(|r| r.center()),
             Place::Lan(_) => None,

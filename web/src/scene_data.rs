@@ -223,9 +223,6 @@ pub fn sandbox(spec: SandboxSpec) -> SceneModel {
         // they keep the ranges and addresses they had; then it goes.
         let mut holes = Vec::new();
         'nodes: for (i, &pods) in spec.pods.iter().take(MAX_NODES).enumerate() {
-            if error.as_deref().is_some_and(|e| e.starts_with("node")) {
-                break;
-            }
             let name = match pods {
                 Some(_) => format!("node{}", i + 1),
                 None => format!("removed-{}", i + 1),

@@ -748,7 +748,7 @@ impl<'c> Network<'c> {
         // is known once ARP answers (the next hop).
         w.f.src_mac = host.mac;
         w.hop(host.place, Step::Send { route: *route });
-        w.check_mtu(host.place, host.mtu, true)?;
+        w.check_mtu(host.place, host.mtu)?;
         let next = route.next_hop(w.f.dst);
         let mac = arp(next).ok_or(drop(DropReason::NoArpReply { ip: next }))?;
         (w.f.src_mac, w.f.dst_mac) = (host.mac, mac);
@@ -824,15 +824,14 @@ impl<'c> Network<'c> {
     fn process_egress<R: Recorder>(&self, rt: &NodeRt, route: &Route, w: &mut Walk<R>) -> Next {
         let next = route.next_hop(w.f.dst);
         let place = Place::Node(rt.node.id);
-        let local = w.sent.is_none();
         let no_reply = || End::drop(place, DropReason::NoArpReply { ip: next });
         let (mac, src_mac, at) = if route.dev == rt.node.bridge {
-            w.check_mtu(place, rt.pod_mtu, local)?;
+            w.check_mtu(place, rt.pod_mtu)?;
             let mac = rt.arp_on_bridge(next).ok_or_else(no_reply)?;
             (mac, rt.node.bridge_mac, At::Bridge(rt.index))
         } else if route.dev == rt.node.uplink {
             if w.inner.is_none() {
-                w.check_mtu(place, rt.link_mtu, local)?;
+                w.check_mtu(place, rt.link_mtu)?;
             }
             let lan = self.lans.get(usize::from(rt.node.lan));
             let mac = *lan.and_then(|l| l.arp.get(&next)).ok_or_else(no_reply)?;
@@ -869,8 +868,7 @@ impl<'c> Network<'c> {
         w: &mut Walk<R>,
     ) -> Next {
         let place = Place::Vtep(rt.node.id);
-        let local = w.sent.is_none();
-        w.check_mtu(place, v.plan.mtu, local)?;
+        w.check_mtu(place, v.plan.mtu)?;
         let Some(&mac) = v.neigh.get(&next) else {
             return Err(End::drop(place, DropReason::NoArpReply { ip: next }));
         };
@@ -991,7 +989,7 @@ impl<R: Recorder> Walk<'_, R> {
 
     /// A packet over a device's MTU: dropped if DF is set (or the sender's
     /// own socket is told "message too long"), else fragmented.
-    fn check_mtu(&mut self, place: Place, mtu: u16, _local: bool) -> Result<(), End> {
+    fn check_mtu(&mut self, place: Place, mtu: u16) -> Result<(), End> {
         let mtu_len = usize::from(mtu);
         if self.len <= mtu_len {
             return Ok(());

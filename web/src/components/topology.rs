@@ -91,8 +91,7 @@ pub fn topology(p: &TopologyProps) -> Html {
                 { line((cx, Layout::eth0_y(r.y) + 10.0), (cx, l.lan_y), "wire") }
                 { if vtep {
                     // podnet.1 beside the routing circle: a VXLAN device on eth0.
-                    let vx = cx + r.w * 0.3;
-                    let vy = (Layout::kernel_y(r.y) + Layout::eth0_y(r.y)) / 2.0;
+                    let (vx, vy) = Layout::vtep_center(r);
                     html! {
                         <g class="vtep-g">
                             { line((cx + 15.0, Layout::kernel_y(r.y)), (vx, vy - 9.0), "wire") }
