@@ -77,3 +77,30 @@ export function serveLab(lab, allowOrigin) {
     server.on('exit', (code) => fail(new Error(`podnet lab serve exited with ${code}`)));
   });
 }
+
+/** A lab for the Live scene: `podnet lab up --name lab ...upArgs`, its
+ * `podnet lab serve` allowing the explainer's origin, the explainer served,
+ * and a browser page recording console errors into `errors`. `stop()`
+ * removes all of it; a failure half-way removes what was made. */
+export async function liveLab(lab, upArgs, errors) {
+  const made = {};
+  const stop = async () => {
+    await made.browser?.close();
+    made.server?.kill('SIGTERM');
+    await made.web?.close();
+    try { podnet('lab', 'down', '--name', lab); } catch { /* already gone */ }
+  };
+  try {
+    try { podnet('lab', 'down', '--name', lab); } catch { /* nothing to remove */ }
+    podnet('lab', 'up', '--name', lab, ...upArgs);
+    made.web = await serveDist();
+    const served = await serveLab(lab, new URL(made.web.url).origin);
+    made.server = served.process;
+    made.browser = await launch();
+    const page = await newPage(made.browser, errors);
+    return { web: made.web, serverUrl: served.url, browser: made.browser, page, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}

@@ -6,30 +6,22 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { root, serveDist, launch, newPage, podnet, serveLab } from './harness.mjs';
+import { root, serveDist, newPage, liveLab } from './harness.mjs';
 
 const lab = `e2e${process.pid % 10000}`;
 const out = join(root, 'tests/e2e/out');
-let web, other, server, serverUrl, browser, page;
+let web, other, serverUrl, browser, page, stop;
 const errors = [];
 
 before(async () => {
   await mkdir(out, { recursive: true });
-  try { podnet('lab', 'down', '--name', lab); } catch { /* nothing to remove */ }
-  podnet('lab', 'up', '--name', lab, '--nodes', '2', '--pods-per-node', '1');
-  web = await serveDist();
+  ({ web, serverUrl, browser, page, stop } = await liveLab(lab, ['--nodes', '2', '--pods-per-node', '1'], errors));
   other = await serveDist();
-  ({ url: serverUrl, process: server } = await serveLab(lab, new URL(web.url).origin));
-  browser = await launch();
-  page = await newPage(browser, errors);
 });
 
 after(async () => {
-  await browser?.close();
-  server?.kill('SIGTERM');
-  await web?.close();
   await other?.close();
-  podnet('lab', 'down', '--name', lab);
+  await stop?.();
 });
 
 test('a real ping across nodes animates hop by hop with its own source, and the model agrees', async () => {

@@ -6,28 +6,20 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { root, serveDist, launch, newPage, podnet, serveLab } from './harness.mjs';
+import { root, liveLab } from './harness.mjs';
 
 const lab = `e2v${process.pid % 10000}`;
 const out = join(root, 'tests/e2e/out');
-let web, server, serverUrl, browser, page;
+let web, serverUrl, browser, page, stop;
 const errors = [];
 
 before(async () => {
   await mkdir(out, { recursive: true });
-  try { podnet('lab', 'down', '--name', lab); } catch { /* nothing to remove */ }
-  podnet('lab', 'up', '--name', lab, '--nodes', '2', '--pods-per-node', '1', '--lans', '2', '--backend', 'vxlan');
-  web = await serveDist();
-  ({ url: serverUrl, process: server } = await serveLab(lab, new URL(web.url).origin));
-  browser = await launch();
-  page = await newPage(browser, errors);
+  ({ web, serverUrl, browser, page, stop } = await liveLab(lab, ['--nodes', '2', '--pods-per-node', '1', '--lans', '2', '--backend', 'vxlan'], errors));
 });
 
 after(async () => {
-  await browser?.close();
-  server?.kill('SIGTERM');
-  await web?.close();
-  podnet('lab', 'down', '--name', lab);
+  await stop?.();
 });
 
 test('a real ping inside VXLAN across a router: both layers captured, the model agreeing', async () => {
