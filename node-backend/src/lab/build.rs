@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ipnetwork::Ipv4Network;
-use podnet_core::net::MacAddr;
+use podnet_core::net::{IfName, MacAddr};
 use podnet_core::route::RouteProto;
 use podnet_core::topology::spec::{ClientSpec, ClusterSpec, NodeSpec, ServiceSpec};
 use podnet_core::topology::Dataplane;
@@ -296,22 +296,35 @@ fn plug_into_lan(
     gso: Option<u32>,
 ) -> Result<(), LabError> {
     netlink::add_netns(netns)?;
-    let ns = open_ns(netns)?;
-    let (fd, port) = (ns.fd(), port.to_string());
+    plug(lan, &open_ns(netns)?, port, "eth0", mac, ip, gso)
+}
+
+/// A veth from LAN `lan`'s bridge (its end `port`) into `ns` (its end
+/// `dev`, up, with `ip`/24; lo up too).
+fn plug(
+    lan: &Netns,
+    ns: &Netns,
+    port: &str,
+    dev: &str,
+    mac: MacAddr,
+    ip: Ipv4Addr,
+    gso: Option<u32>,
+) -> Result<(), LabError> {
+    let (fd, port, inside) = (ns.fd(), port.to_string(), dev.to_string());
     netlink::run_in(Some(lan), move |h| async move {
         let br = netlink::link(&h, "lan0")
             .await?
             .ok_or_else(|| NetlinkError::NoLink("lan0".into()))?;
-        netlink::add_veth_into(&h, &port, "eth0", fd, None, Some(mac.0), gso).await?;
+        netlink::add_veth_into(&h, &port, &inside, fd, None, Some(mac.0), gso).await?;
         netlink::attach(&h, &port, br.header.index, false)
             .await
             .map(|_| ())
     })?;
-    let addr = Ipv4Network::new(ip, 24).expect("/24");
-    netlink::run_in(Some(&ns), move |h| async move {
+    let (addr, dev) = (Ipv4Network::new(ip, 24).expect("/24"), dev.to_string());
+    netlink::run_in(Some(ns), move |h| async move {
         netlink::set_up(&h, "lo").await?;
-        let eth0 = netlink::set_up(&h, "eth0").await?;
-        netlink::ensure_addr(&h, eth0.header.index, addr).await
+        let link = netlink::set_up(&h, &dev).await?;
+        netlink::ensure_addr(&h, link.header.index, addr).await
     })?;
     Ok(())
 }
@@ -325,40 +338,36 @@ fn build_router(state: &LabState, lans: &[Netns], gso: Option<u32>) -> Result<()
     netlink::add_netns(&netns)?;
     let ns = open_ns(&netns)?;
     for (k, lan) in lans.iter().enumerate() {
-        let (fd, port, dev) = (ns.fd(), format!("r{k}"), format!("lan{k}"));
         let ip = router_ip(k);
-        let mac = MacAddr::on_lan(ip);
-        netlink::run_in(Some(lan), move |h| async move {
-            let br = netlink::link(&h, "lan0")
-                .await?
-                .ok_or_else(|| NetlinkError::NoLink("lan0".into()))?;
-            netlink::add_veth_into(&h, &port, &dev, fd, None, Some(mac.0), gso).await?;
-            netlink::attach(&h, &port, br.header.index, false)
-                .await
-                .map(|_| ())
-        })?;
-        let (addr, dev) = (Ipv4Network::new(ip, 24).expect("/24"), format!("lan{k}"));
-        netlink::run_in(Some(&ns), move |h| async move {
-            netlink::set_up(&h, "lo").await?;
-            let l = netlink::set_up(&h, &dev).await?;
-            netlink::ensure_addr(&h, l.header.index, addr).await
-        })?;
+        plug(
+            lan,
+            &ns,
+            &format!("r{k}"),
+            &format!("lan{k}"),
+            MacAddr::on_lan(ip),
+            ip,
+            gso,
+        )?;
     }
     netlink::on_thread_in(&ns, || netlink::sysctl("net.ipv4.ip_forward", "1"))??;
+    // The routes are the model's (core's `lan_routes`), so the kernel
+    // holds exactly what `lab check` compares with.
+    let cluster = state.spec.build()?;
+    let eth0 = IfName::new("eth0").expect("a valid name");
     let hosts = state
         .nodes
         .iter()
         .map(|n| (n.netns.clone(), n.ip))
         .chain([(state.client_netns(), CLIENT_IP)]);
     for (netns, ip) in hosts {
-        let own = lan_index(ip);
-        let others: Vec<Ipv4Network> = (0..lans.len())
-            .filter(|&k| k != own)
-            .map(lan_subnet)
+        let routes: Vec<(Ipv4Network, Ipv4Addr)> = cluster
+            .lan_routes(ip, eth0)
+            .into_iter()
+            .filter(|r| r.proto == RouteProto::Static)
+            .filter_map(|r| Some((r.dst, r.via?)))
             .collect();
-        let gw = router_ip(own);
         netlink::run_in(Some(&open_ns(&netns)?), move |h| async move {
-            for lan in others {
+            for (lan, gw) in routes {
                 netlink::add_route(&h, lan, gw, RouteProto::Static.number(), None).await?;
             }
             Ok(())
