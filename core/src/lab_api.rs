@@ -250,8 +250,8 @@ pub struct LiveTrace {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Event {
-    /// A packet was captured.
-    Trace(LiveTrace),
+    /// A packet was captured (boxed: it is far larger than the other message).
+    Trace(Box<LiveTrace>),
     /// This client was too slow and missed this many messages.
     Lagged(u64),
 }

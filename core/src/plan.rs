@@ -247,7 +247,7 @@ impl Cluster {
                         address,
                         mac: p.mac,
                     },
-                    pod_routes: pod_routes(address, p.ifname, node.ipam.gateway()),
+                    pod_routes: pod_routes(address, p.ifname, p.gateway_on(node)),
                 }
             })
             .collect();
@@ -267,8 +267,43 @@ impl Cluster {
         let mut skipped = Vec::new();
         // A peer whose range overlaps ours cannot be routed to: the connected
         // route would shadow it and the kernel would refuse a duplicate.
+        if self.dataplane() != Dataplane::None {
+            let overlapping = self
+                .nodes()
+                .iter()
+                .filter(|n| n.id != node.id && n.pod_range.overlaps(node.pod_range));
+            for n in overlapping {
+                skipped.push(SkippedPeer {
+                    node: n.name.clone(),
+                    route: Route::via(n.pod_range, n.underlay_ip, node.uplink, RouteProto::Podnet),
+                    reason: format!(
+                        "{}'s range {} overlaps {}'s own {}: packets for it stay on this node's bridge (the connected route), and the kernel refuses the same route twice (\"File exists\")",
+                        n.name, n.pod_range, node.name, node.pod_range
+                    ),
+                });
+            }
+        }
         for (n, path) in self.peer_paths(node) {
             let direct = Route::via(n.pod_range, n.underlay_ip, node.uplink, RouteProto::Podnet);
+            if node.missing_routes.contains(&n.pod_range) {
+                continue;
+            }
+            // Two peers with one range: the kernel takes the first route
+            // and refuses the second.
+            if let Some(first) = routes
+                .iter()
+                .find(|r| r.dst == n.pod_range && r.proto == RouteProto::Podnet)
+            {
+                skipped.push(SkippedPeer {
+                    node: n.name.clone(),
+                    route: direct,
+                    reason: format!(
+                        "{}'s range {} is another node's too: {} already has the route via {}, and the kernel refuses a second (\"File exists\")",
+                        n.name, n.pod_range, node.name, first.via.map_or_else(|| first.dev.to_string(), |g| g.to_string())
+                    ),
+                });
+                continue;
+            }
             match (path, vtep.as_mut()) {
                 (Some(true), _) => routes.push(direct),
                 (Some(false), Some(v)) => {
@@ -309,7 +344,7 @@ impl Cluster {
                     protocol: s.protocol,
                     node_port: s.node_port,
                     endpoints,
-                    masquerade: !local_only,
+                    masquerade: !local_only && s.masquerade,
                 }
             })
             .collect();

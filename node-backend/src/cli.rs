@@ -531,6 +531,7 @@ fn matrix(c: &Cluster) -> Result<String> {
                 Some(Cell::WrongDestination { .. }) => "WRONG",
                 Some(Cell::Dropped { .. }) => "--",
                 Some(Cell::ReplyLost { .. }) => "NOREPLY",
+                Some(Cell::ReplyAstray { .. }) => "ASTRAY",
                 None => "?",
             };
             let _ = write!(out, "{mark:>width$}");
@@ -549,6 +550,9 @@ fn matrix(c: &Cluster) -> Result<String> {
     out += &line("every pod reaches every pod without NAT", r.pod_to_pod);
     out += &line("every node reaches every pod without NAT", r.node_to_pod);
     out += &line("every pod reaches every node without NAT", r.pod_to_node);
+    if r.node_port.total > 0 {
+        out += &line("outside reaches every NodePort, reply from it", r.node_port);
+    }
     Ok(out)
 }
 

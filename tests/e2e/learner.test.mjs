@@ -139,7 +139,7 @@ test('7. a matrix cell tells why, by keyboard too; the network switch is a switc
   await sw.focus();
   await page.keyboard.press('Space');
   assert.equal(await sw.getAttribute('aria-checked'), 'true');
-  assert.match(await page.textContent('#cell-reason'), /^node2 → pod-b: arrived with the sender's own address$/, 'the picked cell, now green');
+  assert.match(await page.textContent('#cell-reason'), /^node2 → pod-b: arrived with the sender's own address, and the reply came back$/, 'the picked cell, now green');
   assert.match(await page.textContent('#cell-request h4'), /^The ping: delivered to default\/pod-b$/);
   assert.match(await page.textContent('#cell-reply h4'), /^The reply: delivered to node2$/, 'and the way back');
   await page.context().close();

@@ -91,7 +91,7 @@ pub fn stream(
         while let Some(msg) = read.next().await {
             match msg {
                 Ok(Message::Text(t)) => match serde_json::from_str::<Event>(&t) {
-                    Ok(Event::Trace(t)) => on(t),
+                    Ok(Event::Trace(t)) => on(*t),
                     Ok(Event::Lagged(n)) => {
                         gloo::console::warn!(format!("live stream: missed {n} packets"))
                     }

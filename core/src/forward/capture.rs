@@ -260,6 +260,7 @@ pub fn assemble(cluster: &Cluster, captures: &[Capture], payload: Vec<u8>) -> Op
         payload,
         hops,
         verdict,
+        conntrack: Vec::new(),
     })
 }
 

@@ -17,7 +17,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use ipnetwork::Ipv4Network;
 
 use super::frame::{parse_packet, Encap, FrameRepr, L4Repr, ProbeKind};
-use super::trace::{DropReason, Hop, Place, Step, Trace, Verdict};
+use super::trace::{Conntrack, DropReason, Hop, Place, Step, Trace, Tuple, Verdict};
 use crate::error::{Error, Result};
 use crate::net::{ifname, IfName, MacAddr};
 use crate::plan::{NatRule, VtepPlan};
@@ -190,7 +190,7 @@ impl Recorder for Quiet {
 }
 
 /// How a walk ended, without the hops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     /// Delivered or dropped.
     pub verdict: Verdict,
@@ -198,6 +198,8 @@ pub struct Outcome {
     pub sent: Option<FrameRepr>,
     /// The frame as the receiver got it.
     pub received: Option<FrameRepr>,
+    /// The NAT nodes applied, for the reply.
+    pub conntrack: Vec<Conntrack>,
 }
 
 fn protocol_of(l4: &L4Repr) -> Option<Protocol> {
@@ -322,7 +324,7 @@ impl<'c> Network<'c> {
         rt.bridge_arp.insert(pod.ip, pod.mac);
         rt.fdb.insert(pod.mac, index);
         self.pod_ix.insert(pod.id.0, index);
-        let routes = crate::plan::pod_routes(addr, pod.ifname, rt.node.ipam.gateway());
+        let routes = crate::plan::pod_routes(addr, pod.ifname, pod.gateway_on(rt.node));
         self.pods.push(PodRt {
             pod,
             node,
@@ -357,7 +359,7 @@ impl<'c> Network<'c> {
         let (repr, encap, payload) = parse_packet(frame)?;
         let mut hops = Vec::with_capacity(16);
         let len = repr.ip_len(payload.len());
-        let out = self.walk_from(from, repr, encap, len, &mut hops)?;
+        let out = self.walk_from(from, repr, encap, len, &[], &mut hops)?;
         Ok(Trace {
             from,
             injected: encap.map_or(repr, |e| e.outer),
@@ -365,14 +367,27 @@ impl<'c> Network<'c> {
             payload: payload.to_vec(),
             hops,
             verdict: out.verdict,
+            conntrack: out.conntrack,
         })
     }
 
     /// Walks a frame given as headers plus payload.
     pub fn trace_repr(&self, from: Endpoint, frame: FrameRepr, payload: Vec<u8>) -> Result<Trace> {
+        self.trace_answer(from, frame, payload, &[])
+    }
+
+    /// [`Network::trace_repr`] for a packet that answers a connection whose
+    /// NAT `conntrack` holds: nodes undo it on the way.
+    fn trace_answer(
+        &self,
+        from: Endpoint,
+        frame: FrameRepr,
+        payload: Vec<u8>,
+        conntrack: &[Conntrack],
+    ) -> Result<Trace> {
         let mut hops = Vec::with_capacity(16);
         let len = frame.ip_len(payload.len());
-        let out = self.walk_from(from, frame, None, len, &mut hops)?;
+        let out = self.walk_from(from, frame, None, len, conntrack, &mut hops)?;
         Ok(Trace {
             from,
             injected: frame,
@@ -380,7 +395,32 @@ impl<'c> Network<'c> {
             payload,
             hops,
             verdict: out.verdict,
+            conntrack: out.conntrack,
         })
+    }
+
+    /// The answer to a delivered request (echo reply, SYN-ACK, UDP back),
+    /// hop by hop from whoever got it to whoever it says sent it; nodes
+    /// that translated the request undo that on the reply, as conntrack does.
+    pub fn reply(&self, request: &Trace) -> Result<Option<Trace>> {
+        match (request.verdict, request.received()) {
+            (Verdict::Delivered { to }, Some(got)) => self
+                .trace_answer(to, got.reply(), Vec::new(), &request.conntrack)
+                .map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// [`Network::reply`] keeping only the outcome.
+    pub fn reply_outcome(&self, request: &Outcome) -> Result<Option<Outcome>> {
+        match (request.verdict, request.received) {
+            (Verdict::Delivered { to }, Some(got)) => {
+                let len = got.ip_len(0);
+                self.walk_from(to, got.reply(), None, len, &request.conntrack, &mut Quiet)
+                    .map(Some)
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Sends a test packet from `from` to `to`, the source chosen by the sender's kernel.
@@ -427,7 +467,7 @@ impl<'c> Network<'c> {
         rec: &mut R,
     ) -> Result<Outcome> {
         let len = frame.ip_len(0);
-        self.walk_from(from, frame, None, len, rec)
+        self.walk_from(from, frame, None, len, &[], rec)
     }
 
     /// [`Network::walk`] for a frame `len` bytes long (IPv4 total length),
@@ -438,6 +478,7 @@ impl<'c> Network<'c> {
         frame: FrameRepr,
         encap: Option<Encap>,
         len: usize,
+        undo: &[Conntrack],
         rec: &mut R,
     ) -> Result<Outcome> {
         let mut at = self.start(from)?;
@@ -451,6 +492,8 @@ impl<'c> Network<'c> {
             len,
             sent: None,
             mark_masq: false,
+            conntrack: Vec::new(),
+            undo,
             rec,
         };
         for _ in 0..MAX_STEPS {
@@ -535,19 +578,65 @@ impl<'c> Network<'c> {
                 return self.process_decap(rt, v, w);
             }
         }
-        if rt.is_local(w.f.dst) {
+        let before = Tuple::of(&w.f);
+        let answered = w.inner.is_none() && self.process_conntrack(rt, w);
+        if rt.is_local(w.f.dst) && !answered {
             self.process_dnat(rt, w)?;
         }
         if rt.is_local(w.f.dst) {
+            w.track(rt, before, answered);
             return Err(self.process_node_delivery(rt, w));
         }
         let route = self.process_routing(rt, local, w)?;
-        self.process_snat(rt, route, w);
+        if !answered {
+            self.process_snat(rt, route, w);
+        }
+        w.track(rt, before, answered);
         let next = self.process_egress(rt, route, w)?;
         if local {
             w.sent = Some(w.inner.map_or(w.f, |(inner, _)| inner));
         }
         Ok(next)
+    }
+
+    /// A reply to a connection this node translated: conntrack rewrites it
+    /// back (destination, then source) and no NAT rule is asked again.
+    fn process_conntrack<R: Recorder>(&self, rt: &NodeRt, w: &mut Walk<R>) -> bool {
+        let now = Tuple::of(&w.f);
+        let Some(ct) = w
+            .undo
+            .iter()
+            .find(|c| c.node == rt.node.id && c.translated.reversed() == now)
+            .copied()
+        else {
+            return false;
+        };
+        let back = ct.original.reversed();
+        let place = Place::Node(rt.node.id);
+        if back.dst != now.dst {
+            w.f.dst = *back.dst.ip();
+            w.hop(
+                place,
+                Step::UnSnat {
+                    from: *now.dst.ip(),
+                    to: *back.dst.ip(),
+                },
+            );
+        }
+        if back.src != now.src {
+            w.f.src = *back.src.ip();
+            w.hop(
+                place,
+                Step::UnDnat {
+                    from: now.src,
+                    to: back.src,
+                },
+            );
+        }
+        if w.f.l4.ports().is_some() {
+            w.f.l4.set_ports(back.src.port(), back.dst.port());
+        }
+        true
     }
 
     /// Delivered to the node itself; a node that pinged itself gets its own
@@ -973,10 +1062,35 @@ struct Walk<'r, R> {
     sent: Option<FrameRepr>,
     /// kube-proxy's "masquerade me" mark, set by a NodePort DNAT.
     mark_masq: bool,
+    /// The NAT applied so far, per node.
+    conntrack: Vec<Conntrack>,
+    /// The request's, when this packet is its reply.
+    undo: &'r [Conntrack],
     rec: &'r mut R,
 }
 
 impl<R: Recorder> Walk<'_, R> {
+    /// Keeps the NAT this node applied (the tuple changed since `before`),
+    /// unless it was conntrack undoing a request's.
+    fn track(&mut self, rt: &NodeRt, before: Tuple, answered: bool) {
+        let after = Tuple::of(&self.f);
+        // A node's own packet gets its source from the route: not NAT.
+        let before = match before.src.ip().is_unspecified() {
+            true => Tuple {
+                src: SocketAddrV4::new(*after.src.ip(), before.src.port()),
+                ..before
+            },
+            false => before,
+        };
+        if !answered && self.inner.is_none() && after != before {
+            self.conntrack.push(Conntrack {
+                node: rt.node.id,
+                original: before,
+                translated: after,
+            });
+        }
+    }
+
     fn hop(&mut self, place: Place, step: Step) {
         match self.inner {
             Some((inner, vni)) => {
@@ -1026,6 +1140,7 @@ impl<R: Recorder> Walk<'_, R> {
             verdict: end.verdict,
             sent: self.sent,
             received,
+            conntrack: self.conntrack,
         }
     }
 }

@@ -470,6 +470,55 @@ pub enum ProbeKind {
     TcpSyn(u16),
 }
 
+impl FrameRepr {
+    /// The answer a receiving stack sends: addresses and ports swapped (MACs
+    /// left for its kernel to fill in), an echo request answered by an echo
+    /// reply, a SYN by a SYN-ACK.
+    pub fn reply(&self) -> FrameRepr {
+        let l4 = match self.l4 {
+            L4Repr::IcmpEcho { id, seq, .. } => L4Repr::IcmpEcho {
+                request: false,
+                id,
+                seq,
+            },
+            L4Repr::Udp { src_port, dst_port } => L4Repr::Udp {
+                src_port: dst_port,
+                dst_port: src_port,
+            },
+            L4Repr::Tcp {
+                src_port,
+                dst_port,
+                seq,
+                flags,
+                window,
+                ..
+            } => L4Repr::Tcp {
+                src_port: dst_port,
+                dst_port: src_port,
+                seq: 1,
+                ack: seq.wrapping_add(1),
+                flags: if flags & tcp_flags::SYN != 0 {
+                    tcp_flags::SYN | tcp_flags::ACK
+                } else {
+                    tcp_flags::ACK
+                },
+                window,
+            },
+            other => other,
+        };
+        FrameRepr {
+            src_mac: MacAddr::default(),
+            dst_mac: MacAddr::default(),
+            src: self.dst,
+            dst: self.src,
+            ttl: 64,
+            ident: 1,
+            dont_fragment: true,
+            l4,
+        }
+    }
+}
+
 impl ProbeKind {
     /// The frame a fresh socket would send to `dst`: MACs and (if `src` is
     /// 0.0.0.0) the source address are left for the sender's kernel to fill in.

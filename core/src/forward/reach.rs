@@ -10,15 +10,15 @@
 //! kept, so a 1,000-pod cluster is checked in well under the time the hop
 //! lists would take.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use serde::{Deserialize, Serialize};
 
-use super::engine::{Network, Quiet};
-use super::frame::{FrameRepr, L4Repr, ProbeKind};
-use super::trace::{DropReason, Place, Trace, Verdict};
+use super::engine::{Network, Outcome};
+use super::frame::ProbeKind;
+use super::trace::{DropReason, Place, Trace, Tuple, Verdict};
 use crate::error::Result;
-use crate::topology::Endpoint;
+use crate::topology::{ClientId, Cluster, Endpoint, NodeId, Protocol, ServiceId};
 
 /// The result for one ordered pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,9 +49,61 @@ pub enum Cell {
         /// What happened to the reply.
         verdict: Verdict,
     },
+    /// The reply reached the sender, but from an address or port it never
+    /// sent to: its TCP stack answers with a reset, a UDP socket ignores it.
+    ReplyAstray {
+        /// Where the request went.
+        expected: SocketAddrV4,
+        /// Where the reply came from.
+        seen: SocketAddrV4,
+    },
+}
+
+/// From outside through one node's NodePort: a client's request to the
+/// node's address and node port, judged with its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodePortCell {
+    /// The client (the first outside machine).
+    pub client: ClientId,
+    /// The node whose port it asks.
+    pub node: NodeId,
+    /// The service.
+    pub service: ServiceId,
+    /// Ok when an endpoint got it and the reply came back from the node and port asked.
+    pub cell: Cell,
 }
 
 impl Cell {
+    /// The cell in words, for a page or a terminal.
+    pub fn explain(&self, c: &Cluster) -> String {
+        match self {
+            Cell::Ok => "arrived with the sender's own address, and the reply came back".into(),
+            Cell::NatSeen { sent, seen } => {
+                format!("arrived, but sent from {sent} and seen from {seen}: NAT")
+            }
+            Cell::WrongDestination { reached } => format!(
+                "delivered to {} instead: duplicate address",
+                c.name_of(*reached)
+            ),
+            Cell::Dropped { at, reason } => format!("dropped at {}: {reason}", at.label(c)),
+            Cell::ReplyLost {
+                verdict: Verdict::Dropped { at, reason },
+            } => format!(
+                "arrived, but the reply was dropped at {}: {reason}",
+                at.label(c)
+            ),
+            Cell::ReplyLost {
+                verdict: Verdict::Delivered { to },
+            } => format!(
+                "arrived, but the reply went to {}: duplicate address",
+                c.name_of(*to)
+            ),
+            Cell::ReplyAstray { expected, seen } => format!(
+                "arrived, but the reply came from {seen}, not {expected} where the request went: the sender resets it (no NAT undone on the way back)"
+            ),
+        }
+    }
+
     /// Whether the pair meets the requirement.
     pub fn is_ok(&self) -> bool {
         matches!(self, Cell::Ok)
@@ -83,12 +135,19 @@ pub struct Requirements {
     pub node_to_pod: Tally,
     /// Every pod reaches every node without NAT.
     pub pod_to_node: Tally,
+    /// An outside client reaches every service through every node's port,
+    /// and gets its answer from there (not a CNI requirement: kube-proxy's).
+    #[serde(default)]
+    pub node_port: Tally,
 }
 
 impl Requirements {
     /// All three hold.
     pub fn met(&self) -> bool {
-        self.pod_to_pod.all_ok() && self.node_to_pod.all_ok() && self.pod_to_node.all_ok()
+        self.pod_to_pod.all_ok()
+            && self.node_to_pod.all_ok()
+            && self.pod_to_node.all_ok()
+            && self.node_port.all_ok()
     }
 }
 
@@ -99,6 +158,10 @@ pub struct Matrix {
     pub endpoints: Vec<Endpoint>,
     /// Row-major: `cells[from * n + to]`.
     pub cells: Vec<Cell>,
+    /// When the cluster has services and an outside client: every
+    /// service's node port on every node, asked by the first client.
+    #[serde(default)]
+    pub node_ports: Vec<NodePortCell>,
 }
 
 impl Matrix {
@@ -124,13 +187,76 @@ impl Matrix {
                     out.sent.map(|f| f.src),
                     out.received.map(|f| f.src),
                 );
-                if let (Cell::Ok, Some(got)) = (cell, out.received) {
-                    cell = Self::reply(net, from, to, got)?;
+                if cell == Cell::Ok {
+                    cell = Self::reply(net, from, &out)?;
                 }
                 cells.push(cell);
             }
         }
-        Ok(Matrix { endpoints, cells })
+        let node_ports = Self::node_ports(net)?;
+        Ok(Matrix {
+            endpoints,
+            cells,
+            node_ports,
+        })
+    }
+
+    /// The first client asks every service on every node.
+    fn node_ports(net: &Network) -> Result<Vec<NodePortCell>> {
+        let cluster = net.cluster();
+        let Some(client) = cluster.clients().first() else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for s in cluster.services() {
+            for n in cluster.nodes() {
+                let (kind, asked) = Self::node_port_probe(n.underlay_ip, s.protocol, s.node_port);
+                let got = net.probe_outcome(Endpoint::Client(client.id), n.underlay_ip, kind)?;
+                let cell = match got.verdict {
+                    Verdict::Dropped { at, reason } => Cell::Dropped { at, reason },
+                    Verdict::Delivered {
+                        to: Endpoint::Pod(p),
+                    } if s.endpoints.contains(&p) => match net.reply_outcome(&got)? {
+                        Some(back) => match (back.verdict, back.received) {
+                            (Verdict::Delivered { to }, Some(f))
+                                if to == Endpoint::Client(client.id) =>
+                            {
+                                let seen = Tuple::of(&f).src;
+                                if seen == asked {
+                                    Cell::Ok
+                                } else {
+                                    Cell::ReplyAstray {
+                                        expected: asked,
+                                        seen,
+                                    }
+                                }
+                            }
+                            (verdict, _) => Cell::ReplyLost { verdict },
+                        },
+                        None => Cell::ReplyLost {
+                            verdict: got.verdict,
+                        },
+                    },
+                    Verdict::Delivered { to } => Cell::WrongDestination { reached: to },
+                };
+                out.push(NodePortCell {
+                    client: client.id,
+                    node: n.id,
+                    service: s.id,
+                    cell,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// What a client sends to a node port, and the address and port it asks.
+    fn node_port_probe(node: Ipv4Addr, protocol: Protocol, port: u16) -> (ProbeKind, SocketAddrV4) {
+        let kind = match protocol {
+            Protocol::Tcp => ProbeKind::TcpSyn(port),
+            Protocol::Udp => ProbeKind::Udp(port),
+        };
+        (kind, SocketAddrV4::new(node, port))
     }
 
     fn judge(
@@ -151,20 +277,6 @@ impl Matrix {
         }
     }
 
-    /// The echo reply to a request as it arrived: back to whoever the
-    /// request said it came from.
-    fn reply_frame(request: FrameRepr) -> FrameRepr {
-        let mut reply = ProbeKind::Ping.frame(request.dst, request.src);
-        if let L4Repr::IcmpEcho { id, seq, .. } = request.l4 {
-            reply.l4 = L4Repr::IcmpEcho {
-                request: false,
-                id,
-                seq,
-            };
-        }
-        reply
-    }
-
     /// A cell's two packets, hop by hop: the ping from `from` to `to`'s
     /// address, and (if it arrived) the reply, as the cell was judged.
     pub fn pair_traces(
@@ -180,21 +292,36 @@ impl Matrix {
                 name: format!("{to:?}"),
             })?;
         let request = net.probe(from, addr, ProbeKind::Ping)?;
-        let reply = match (request.verdict, request.received()) {
-            (Verdict::Delivered { to: reached }, Some(got)) => {
-                Some(net.trace_repr(reached, Self::reply_frame(*got), Vec::new())?)
-            }
-            _ => None,
-        };
+        let reply = net.reply(&request)?;
         Ok((request, reply))
     }
 
-    /// Sends the echo reply back from `to` to whoever the request said it came from.
-    fn reply(net: &Network, from: Endpoint, to: Endpoint, request: FrameRepr) -> Result<Cell> {
-        let back = net.walk(to, Self::reply_frame(request), &mut Quiet)?;
-        Ok(match back.verdict {
-            Verdict::Delivered { to: reached } if reached == from => Cell::Ok,
-            verdict => Cell::ReplyLost { verdict },
+    /// A node-port cell's two packets, hop by hop: the client's request and
+    /// the answer, with the NAT undone where conntrack knows it.
+    pub fn node_port_traces(net: &Network, cell: &NodePortCell) -> Result<(Trace, Option<Trace>)> {
+        let c = net.cluster();
+        let unknown = |kind, name: String| crate::Error::Unknown { kind, name };
+        let node = c
+            .node(cell.node)
+            .ok_or_else(|| unknown("node", format!("{:?}", cell.node)))?;
+        let s = c
+            .service(cell.service)
+            .ok_or_else(|| unknown("service", format!("{:?}", cell.service)))?;
+        let (kind, _) = Self::node_port_probe(node.underlay_ip, s.protocol, s.node_port);
+        let request = net.probe(Endpoint::Client(cell.client), node.underlay_ip, kind)?;
+        let reply = net.reply(&request)?;
+        Ok((request, reply))
+    }
+
+    /// Sends the echo reply back from whoever got the request to whoever it said it came from.
+    fn reply(net: &Network, from: Endpoint, request: &Outcome) -> Result<Cell> {
+        let back = net.reply_outcome(request)?;
+        Ok(match back.map(|b| b.verdict) {
+            Some(Verdict::Delivered { to: reached }) if reached == from => Cell::Ok,
+            Some(verdict) => Cell::ReplyLost { verdict },
+            None => Cell::ReplyLost {
+                verdict: request.verdict,
+            },
         })
     }
 
@@ -220,6 +347,10 @@ impl Matrix {
                 tally.ok += usize::from(self.cells[i * n + j].is_ok());
             }
         }
+        r.node_port = Tally {
+            ok: self.node_ports.iter().filter(|c| c.cell.is_ok()).count(),
+            total: self.node_ports.len(),
+        };
         r
     }
 }

@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use serde::{Deserialize, Serialize};
 
-use super::frame::{Encap, FrameRepr};
+use super::frame::{Encap, FrameRepr, L4Repr};
 use crate::net::{IfName, MacAddr};
 use crate::route::Route;
 use crate::topology::{ClientId, Cluster, Endpoint, NodeId, PodId, ServiceId};
@@ -152,6 +152,22 @@ pub enum Step {
         /// Source after.
         to: Ipv4Addr,
     },
+    /// conntrack knew the reply: the destination goes back to whoever the
+    /// node had masqueraded (the SNAT undone).
+    UnSnat {
+        /// Destination before (the node's address).
+        from: Ipv4Addr,
+        /// After: the original sender.
+        to: Ipv4Addr,
+    },
+    /// conntrack knew the reply: the source goes back to the address and
+    /// port the request was sent to (the NodePort's DNAT undone).
+    UnDnat {
+        /// Source before (the endpoint).
+        from: SocketAddrV4,
+        /// After: the node and its node port.
+        to: SocketAddrV4,
+    },
     /// Handed to a local socket.
     Deliver,
     /// Dropped.
@@ -284,6 +300,54 @@ pub struct Trace {
     pub hops: Vec<Hop>,
     /// The end.
     pub verdict: Verdict,
+    /// The NAT each node applied, as its conntrack keeps it for the reply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conntrack: Vec<Conntrack>,
+}
+
+/// A flow's addresses and ports (an ICMP echo's identifier stands for both ports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Tuple {
+    /// Source.
+    pub src: SocketAddrV4,
+    /// Destination.
+    pub dst: SocketAddrV4,
+}
+
+impl Tuple {
+    /// The tuple of a frame.
+    pub fn of(f: &FrameRepr) -> Tuple {
+        let (a, b) = match f.l4 {
+            L4Repr::IcmpEcho { id, .. } => (id, id),
+            l4 => l4.ports().unwrap_or((0, 0)),
+        };
+        Tuple {
+            src: SocketAddrV4::new(f.src, a),
+            dst: SocketAddrV4::new(f.dst, b),
+        }
+    }
+
+    /// The tuple the answer carries.
+    pub fn reversed(self) -> Tuple {
+        Tuple {
+            src: self.dst,
+            dst: self.src,
+        }
+    }
+}
+
+/// One connection's NAT as a node's conntrack holds it: the tuple as the
+/// request came in and as it went out. A reply carrying the reverse of
+/// `translated` is rewritten to the reverse of `original`, which is how the
+/// kernel undoes DNAT and masquerade without a rule of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conntrack {
+    /// The node.
+    pub node: NodeId,
+    /// Before its NAT.
+    pub original: Tuple,
+    /// After.
+    pub translated: Tuple,
 }
 
 /// What a learner expects of a packet before it plays.
@@ -505,6 +569,12 @@ pub fn describe(step: &Step, cluster: &Cluster) -> String {
         }
         Step::Forward { route } => format!("forward: route {route}"),
         Step::Snat { from, to } => format!("SNAT (masquerade): {from} -> {to}"),
+        Step::UnSnat { from, to } => {
+            format!("conntrack: a reply, SNAT undone: destination {from} -> {to}")
+        }
+        Step::UnDnat { from, to } => {
+            format!("conntrack: a reply, DNAT undone: source {from} -> {to}")
+        }
         Step::Deliver => "deliver to local socket".into(),
         Step::Drop(r) => format!("drop: {r}"),
     }

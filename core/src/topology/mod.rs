@@ -202,6 +202,11 @@ pub struct Node {
     pub ip_forward: bool,
     /// Set up on its own rather than given a range by the cluster allocator.
     pub standalone: bool,
+    /// Pod ranges whose route is missing from this node's table though the
+    /// backend would add it (deleted by hand, an agent not running): a fault
+    /// the sandbox's challenges start from.
+    #[serde(default)]
+    pub missing_routes: Vec<Ipv4Network>,
 }
 
 impl Node {
@@ -240,9 +245,18 @@ pub struct Pod {
     pub ifname: IfName,
     /// Host end of the veth pair, attached to the bridge.
     pub host_veth: IfName,
+    /// A default route via another address than the node's bridge (a
+    /// hand-written or broken CNI config): a sandbox fault.
+    #[serde(default)]
+    pub gateway: Option<Ipv4Addr>,
 }
 
 impl Pod {
+    /// The address its default route goes via: its node's bridge, unless a fault says otherwise.
+    pub fn gateway_on(&self, node: &Node) -> Ipv4Addr {
+        self.gateway.unwrap_or_else(|| node.ipam.gateway())
+    }
+
     /// `namespace/name`.
     pub fn full_name(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
@@ -266,6 +280,16 @@ pub struct Service {
     pub endpoints: Vec<PodId>,
     /// Whether outside traffic may go to another node's pod.
     pub traffic_policy: TrafficPolicy,
+    /// Whether kube-proxy masquerades what it sends to another node's pod
+    /// (policy Cluster). It always does; turning it off is a sandbox fault
+    /// that shows why: the pod answers the client directly, from an
+    /// address the client never talked to.
+    #[serde(default = "yes")]
+    pub masquerade: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A machine outside the cluster on the underlay LAN (a laptop).
@@ -634,6 +658,32 @@ impl Cluster {
         self.add_node_at(name, None, Some(ip))
     }
 
+    /// Adds a node on LAN `lan` whose range was set by hand (kubelet's
+    /// `--pod-cidr`, a `podCIDR` written in): claimed from the allocator
+    /// when it is free there, else taken as it is, even when it overlaps
+    /// another node's, as nothing on a real node would stop it.
+    pub fn add_node_by_hand(&mut self, name: &str, lan: u8, range: Ipv4Network) -> Result<NodeId> {
+        self.unique_node_name(name)?;
+        let ipam = self
+            .lans
+            .get(usize::from(lan))
+            .ok_or_else(|| Error::Unknown {
+                kind: "LAN",
+                name: format!("#{lan} (this cluster has {})", self.lans.len()),
+            })?;
+        let ip = ipam
+            .clone()
+            .allocate(AllocKey::new(format!("node/{name}"), "eth0"))?;
+        if self.allocator.occupy(range).is_ok() {
+            return self
+                .push_node(name, range, false, Some(ip))
+                .inspect_err(|_| {
+                    let _ = self.allocator.release(range);
+                });
+        }
+        self.push_node(name, range, true, Some(ip))
+    }
+
     /// Adds a node whose range is already decided (its `spec.podCIDR`).
     pub fn add_node_with_range(&mut self, name: &str, range: Ipv4Network) -> Result<NodeId> {
         self.add_node_at(name, Some(range), None)
@@ -692,6 +742,7 @@ impl Cluster {
             bridge: ifname("cni0"),
             ip_forward: true,
             standalone,
+            missing_routes: Vec::new(),
         });
         Ok(id)
     }
@@ -767,6 +818,48 @@ impl Cluster {
         Ok(())
     }
 
+    /// Takes the route to `range` out of a node's table (`ip route del` by
+    /// hand, a sandbox fault), or with `missing` false puts it back.
+    pub fn set_route_missing(
+        &mut self,
+        id: NodeId,
+        range: Ipv4Network,
+        missing: bool,
+    ) -> Result<()> {
+        let node = self.nodes.iter_mut().find(|n| n.id == id);
+        let node = node.ok_or_else(|| Error::Unknown {
+            kind: "node",
+            name: format!("{id:?}"),
+        })?;
+        node.missing_routes.retain(|&r| r != range);
+        if missing {
+            node.missing_routes.push(range);
+        }
+        Ok(())
+    }
+
+    /// Sets the address a pod's default route goes via (`None`: its node's bridge).
+    pub fn set_pod_gateway(&mut self, id: PodId, gateway: Option<Ipv4Addr>) -> Result<()> {
+        let pod = self.pods.iter_mut().find(|p| p.id == id);
+        pod.ok_or_else(|| Error::Unknown {
+            kind: "pod",
+            name: format!("{id:?}"),
+        })?
+        .gateway = gateway;
+        Ok(())
+    }
+
+    /// Sets whether kube-proxy masquerades a service's traffic to other nodes' pods.
+    pub fn set_masquerade(&mut self, id: ServiceId, on: bool) -> Result<()> {
+        let s = self.services.iter_mut().find(|s| s.id == id);
+        s.ok_or_else(|| Error::Unknown {
+            kind: "service",
+            name: format!("{id:?}"),
+        })?
+        .masquerade = on;
+        Ok(())
+    }
+
     /// Starts a pod with one container named "app" in namespace "default".
     pub fn add_pod(&mut self, node: NodeId, name: &str) -> Result<PodId> {
         self.add_pod_in(node, "default", name, &["app"])
@@ -831,6 +924,7 @@ impl Cluster {
             container_id,
             ifname: ifname("eth0"),
             host_veth,
+            gateway: None,
         });
         Ok(id)
     }
@@ -904,6 +998,7 @@ impl Cluster {
             target_port,
             endpoints: endpoints.to_vec(),
             traffic_policy: TrafficPolicy::Cluster,
+            masquerade: true,
         });
         Ok(id)
     }

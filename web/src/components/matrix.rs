@@ -19,36 +19,6 @@ fn short(c: &Cluster, e: Endpoint) -> String {
     c.name_of(e).trim_start_matches("default/").to_string()
 }
 
-fn explain(c: &Cluster, cell: &Cell) -> String {
-    match cell {
-        Cell::Ok => "arrived with the sender's own address".into(),
-        Cell::NatSeen { sent, seen } => {
-            format!("arrived, but sent from {sent} and seen from {seen}: NAT")
-        }
-        Cell::WrongDestination { reached } => format!(
-            "delivered to {} instead: duplicate address",
-            c.name_of(*reached)
-        ),
-        Cell::Dropped { at, reason } => format!("dropped at {}: {reason}", at.label(c)),
-        Cell::ReplyLost {
-            verdict: Verdict::Dropped { at, reason },
-        } => {
-            format!(
-                "arrived, but the reply was dropped at {}: {reason}",
-                at.label(c)
-            )
-        }
-        Cell::ReplyLost {
-            verdict: Verdict::Delivered { to },
-        } => {
-            format!(
-                "arrived, but the reply went to {}: duplicate address",
-                c.name_of(*to)
-            )
-        }
-    }
-}
-
 /// One packet of a cell, hop by hop; the last hop says how it ended.
 fn hops(id: &'static str, title: &str, c: &Cluster, t: &Trace) -> Html {
     let end = match t.verdict {
@@ -107,7 +77,7 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
             "{} → {}: {}",
             short(c, m.endpoints[i]),
             short(c, m.endpoints[j]),
-            explain(c, cell)
+            cell.explain(c)
         ))
     });
     html! {
@@ -126,7 +96,7 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
                         { for (0..n).map(|j| {
                             let cell = m.get(i, j).copied().unwrap_or(Cell::Ok);
                             let class = if cell.is_ok() { "ok" } else { "bad" };
-                            let label = format!("{} → {}: {}", short(c, from), short(c, m.endpoints[j]), explain(c, &cell));
+                            let label = format!("{} → {}: {}", short(c, from), short(c, m.endpoints[j]), cell.explain(c));
                             let pick = {
                                 let picked = picked.clone();
                                 Callback::from(move |_: MouseEvent| picked.set(Some((i, j))))

@@ -66,7 +66,7 @@ impl Shared {
     pub fn publish(&self, t: LiveTrace) {
         // Serialized once, for every stream; the event is then taken apart
         // again rather than cloned.
-        let event = Event::Trace(t);
+        let event = Event::Trace(Box::new(t));
         let text: Arc<str> = serde_json::to_string(&event).unwrap_or_default().into();
         let Event::Trace(t) = event else {
             return;
@@ -75,7 +75,7 @@ impl Shared {
             if r.len() >= RECENT {
                 r.pop_front();
             }
-            r.push_back(t);
+            r.push_back(*t);
         }
         // No subscriber is not an error: nobody is watching.
         let _ = self.events.send(text);
