@@ -90,9 +90,9 @@ test('4. removing a sandbox node leaves the others as they were, and the receive
 test('5. a link asking for more nodes than the sandbox holds says so, and the rest still works', async () => {
   const pods = Array(300).fill(1).join(',');
   const page = await open(`?scene=h&pods=${pods}&from=p1-1&to=p2-1`);
-  assert.match(await page.textContent('#sb-error'), /asks for 300 nodes; the sandbox holds at most 32/);
-  assert.equal(await page.locator('g.node-g').count(), 32);
-  assert.match(await page.textContent('#sb-limit'), /at most 32 nodes/);
+  assert.match(await page.textContent('#sb-error'), /asks for 300 nodes; the sandbox holds at most 128/);
+  assert.equal(await page.locator('g.node-g').count(), 128);
+  assert.match(await page.textContent('#sb-limit'), /at most 128 nodes/);
   assert.ok(await page.locator('li.hop').count() > 0, 'the packet still plays');
   await page.context().close();
 });

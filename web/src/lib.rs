@@ -5,6 +5,7 @@
 //!
 //! - [`state`]: the reducer and the URL round trip
 //! - [`scene_data`]: what each scene shows, computed from core
+//! - [`challenges`]: break-and-fix sandbox clusters and the progress kept
 //! - [`layout`]: where things are drawn
 //! - [`components`]: topology drawing, player, headers, matrix
 //! - [`scenes`]: one file per scene, in the seed's order
@@ -12,6 +13,7 @@
 //! - [`app`]: the root component
 
 pub mod app;
+pub mod challenges;
 pub mod components;
 pub mod lab_client;
 pub mod layout;

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use podnet_core::forward::{Matrix, Network, ProbeKind, Proto, Trace};
 use podnet_core::join::{timeline, JoinStep};
 use podnet_core::net::parse_cidr;
-use podnet_core::topology::{scenario, Cluster, Dataplane, Endpoint, DEFAULT_UNDERLAY};
+use podnet_core::topology::{scenario, Cluster, Dataplane, Endpoint, Protocol, DEFAULT_UNDERLAY};
 
 use crate::state::{Outside, SandboxSpec, Scene, State, MAX_LANS, MAX_NODES};
 
@@ -227,10 +227,32 @@ pub fn sandbox(spec: SandboxSpec) -> SceneModel {
                 Some(_) => format!("node{}", i + 1),
                 None => format!("removed-{}", i + 1),
             };
-            let node = match c.add_node_on(&name, i as u8 % lans) {
+            let lan = i as u8 % lans;
+            let by_hand = spec
+                .ranges
+                .get(&(i as u16 + 1))
+                .map(|r| r.trim())
+                .filter(|r| !r.is_empty());
+            let added = match by_hand {
+                Some(r) => parse_cidr(r)
+                    .map_err(|e| format!("node{} range: {e}", i + 1))
+                    .and_then(|r| {
+                        c.add_node_by_hand(&name, lan, r)
+                            .map_err(|e| format!("node{}: {e}", i + 1))
+                    }),
+                None => c
+                    .add_node_on(&name, lan)
+                    .map_err(|e| format!("node{}: {e}", i + 1)),
+            };
+            let node = match added {
                 Ok(n) => n,
+                // A bad range is this node's problem; the others still stand.
+                Err(e) if by_hand.is_some() => {
+                    error = error.or(Some(e));
+                    continue;
+                }
                 Err(e) => {
-                    error = Some(format!("node{}: {e}", i + 1));
+                    error = Some(e);
                     break;
                 }
             };
@@ -249,6 +271,9 @@ pub fn sandbox(spec: SandboxSpec) -> SceneModel {
         for h in holes {
             let _ = c.remove_node(h);
         }
+        if let Err(e) = settings(&mut c, &spec) {
+            error = error.or(Some(e));
+        }
     }
     if spec.asked_nodes > MAX_NODES {
         error = Some(format!(
@@ -259,20 +284,79 @@ pub fn sandbox(spec: SandboxSpec) -> SceneModel {
     }
     // Not 53: an empty datagram to the DNS port reads as malformed DNS in
     // tcpdump and Wireshark.
+    // TCP to a node asks the NodePort when there is one.
     let port = match spec.proto {
+        Proto::Tcp if !c.services().is_empty() && c.node_named(&spec.to).is_some() => 30080,
         Proto::Tcp => 80,
         Proto::Ping | Proto::Udp => 8080,
     };
     let kind = spec.proto.probe(port);
-    let has = |n: &str| c.pod_named(n).is_some() || c.node_named(n).is_some();
-    if has(&spec.from) && has(&spec.to) && !c.nodes().is_empty() {
+    let has = |n: &str| {
+        c.pod_named(n).is_some() || c.node_named(n).is_some() || c.client_named(n).is_some()
+    };
+    let mut m = if has(&spec.from) && has(&spec.to) && !c.nodes().is_empty() {
         let mut m = SceneModel::with_trace(c, &spec.from, &spec.to, kind);
         m.error = error.or(m.error);
-        return m;
+        m
+    } else {
+        let mut m = SceneModel::plain(c);
+        m.error = error.or_else(|| Some("pick a sender and a receiver".into()));
+        m
+    };
+    let endpoints = m.cluster.nodes().len() + m.cluster.pods().len();
+    if endpoints <= MATRIX_LIMIT {
+        m.matrix = Network::new(&m.cluster)
+            .and_then(|n| Matrix::compute(&n))
+            .ok()
+            .map(Rc::new);
     }
-    let mut m = SceneModel::plain(c);
-    m.error = error.or_else(|| Some("pick a sender and a receiver".into()));
     m
+}
+
+/// The sandbox checks every pair up to this many nodes and pods (the
+/// matrix grows with the square; the page says so above it).
+pub const MATRIX_LIMIT: usize = 64;
+
+/// The sandbox's per-node settings and faults, on the cluster just built.
+fn settings(c: &mut Cluster, spec: &SandboxSpec) -> Result<(), String> {
+    let node = |c: &Cluster, k: u16| {
+        c.node_named(&format!("node{k}"))
+            .map(|n| (n.id, n.pod_range))
+    };
+    for &k in &spec.forward_off {
+        if let Some((id, _)) = node(c, k) {
+            c.set_ip_forward(id, false).map_err(|e| e.to_string())?;
+        }
+    }
+    for &(k, peer) in &spec.no_route {
+        if let (Some((id, _)), Some((_, range))) = (node(c, k), node(c, peer)) {
+            c.set_route_missing(id, range, true)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    for (pod, gw) in &spec.gateways {
+        let Some(id) = c.pod_named(pod).map(|p| p.id) else {
+            continue;
+        };
+        let gw = gw
+            .trim()
+            .parse()
+            .map_err(|_| format!("{pod}'s gateway {gw:?} is not an IPv4 address"))?;
+        c.set_pod_gateway(id, Some(gw)).map_err(|e| e.to_string())?;
+    }
+    if let Some(pod) = &spec.service {
+        let id = c
+            .pod_named(pod)
+            .map(|p| p.id)
+            .ok_or_else(|| format!("the service's pod {pod} is not in the cluster"))?;
+        let svc = c
+            .add_node_port("web", Protocol::Tcp, 30080, 8080, &[id])
+            .map_err(|e| e.to_string())?;
+        c.set_masquerade(svc, spec.masquerade)
+            .map_err(|e| e.to_string())?;
+        c.add_client("laptop", None).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

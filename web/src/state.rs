@@ -5,6 +5,7 @@
 //! few knobs each scene has. [`State::to_query`]/[`State::from_query`] put it
 //! in the address bar so a scene and a packet can be shared.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use podnet_core::forward::Proto;
@@ -164,6 +165,20 @@ pub struct SandboxSpec {
     /// How many nodes a link asked for, when more than [`MAX_NODES`]
     /// (the rest were cut, and the page says so).
     pub asked_nodes: usize,
+    /// Nodes (by number, from 1) with `ip_forward` off.
+    pub forward_off: BTreeSet<u16>,
+    /// Routes taken out: (node, peer) means node lacks the route to peer's range.
+    pub no_route: BTreeSet<(u16, u16)>,
+    /// Ranges set by hand (node number → CIDR text); the rest come from node IPAM.
+    pub ranges: BTreeMap<u16, String>,
+    /// Pods whose default route goes via another address than their bridge (pod name → address text).
+    pub gateways: BTreeMap<String, String>,
+    /// A NodePort service (TCP 30080 → 8080) in front of this pod, and a laptop outside to ask it.
+    pub service: Option<String>,
+    /// Whether kube-proxy masquerades for it.
+    pub masquerade: bool,
+    /// The challenge being played, by key.
+    pub challenge: Option<String>,
 }
 
 impl Default for SandboxSpec {
@@ -179,12 +194,19 @@ impl Default for SandboxSpec {
             backend: Dataplane::HostGw,
             lans: 1,
             asked_nodes: 0,
+            forward_off: BTreeSet::new(),
+            no_route: BTreeSet::new(),
+            ranges: BTreeMap::new(),
+            gateways: BTreeMap::new(),
+            service: None,
+            masquerade: true,
+            challenge: None,
         }
     }
 }
 
 /// Most nodes the sandbox draws.
-pub const MAX_NODES: usize = 32;
+pub const MAX_NODES: usize = 128;
 /// Most pods per node the sandbox asks for (the IPAM may allow fewer).
 pub const MAX_PODS: u16 = 64;
 /// Most LANs the sandbox spreads nodes over.
@@ -258,7 +280,9 @@ pub enum Action {
     /// Scene f2: pick a backend.
     SetBackend(Dataplane),
     /// Scene h: new spec.
-    Sandbox(SandboxSpec),
+    Sandbox(Box<SandboxSpec>),
+    /// Scene h: start a challenge from its broken cluster (or leave it: `None`).
+    Challenge(Option<&'static str>),
     /// Browser Back or Forward: the state the address bar now holds.
     Restore(Box<State>),
 }
@@ -319,7 +343,18 @@ impl Reducible for State {
                 // An edit is the learner's own cluster: the cut link is behind them.
                 s.sandbox = SandboxSpec {
                     asked_nodes: 0,
-                    ..spec
+                    ..*spec
+                };
+                s.step = 0;
+                s.playing = false;
+            }
+            Action::Challenge(key) => {
+                s.sandbox = match key.and_then(crate::challenges::by_key) {
+                    Some(c) => c.start(),
+                    None => SandboxSpec {
+                        challenge: None,
+                        ..s.sandbox
+                    },
                 };
                 s.step = 0;
                 s.playing = false;
@@ -423,6 +458,42 @@ impl State {
                     u8::from(b.network)
                 ));
                 q.push(format!("backend={}&lans={}", b.backend.key(), b.lans));
+                let list = |v: Vec<String>| enc(&v.join(","));
+                // A challenge link names even what is empty now: the repair
+                // is the learner's, not the challenge's start.
+                let all = b.challenge.is_some();
+                if all || !b.forward_off.is_empty() {
+                    q.push(format!(
+                        "fwdoff={}",
+                        list(b.forward_off.iter().map(u16::to_string).collect())
+                    ));
+                }
+                if all || !b.no_route.is_empty() {
+                    q.push(format!(
+                        "noroute={}",
+                        list(b.no_route.iter().map(|(n, p)| format!("{n}:{p}")).collect())
+                    ));
+                }
+                if all || !b.ranges.is_empty() {
+                    q.push(format!(
+                        "range={}",
+                        list(b.ranges.iter().map(|(n, r)| format!("{n}:{r}")).collect())
+                    ));
+                }
+                if all || !b.gateways.is_empty() {
+                    q.push(format!(
+                        "gw={}",
+                        list(b.gateways.iter().map(|(p, g)| format!("{p}:{g}")).collect())
+                    ));
+                }
+                if all || b.service.is_some() {
+                    let svc = b.service.as_deref().unwrap_or("");
+                    q.push(format!("svc={}&masq={}", enc(svc), u8::from(b.masquerade)));
+                }
+                if let Some(c) = &b.challenge {
+                    // First, so a reader starts from the challenge and applies the rest.
+                    q.insert(1, format!("challenge={}", enc(c)));
+                }
             }
             _ => {}
         }
@@ -432,7 +503,22 @@ impl State {
     /// Reads a query string (with or without `?`); unknown or bad values keep their defaults.
     pub fn from_query(query: &str) -> State {
         let mut s = State::default();
-        for pair in query.trim_start_matches('?').split('&') {
+        let pairs = || query.trim_start_matches('?').split('&');
+        // A challenge link starts from its broken cluster; what else the
+        // link says is the learner's repair so far.
+        let challenge = pairs()
+            .filter_map(|p| p.strip_prefix("challenge="))
+            .find_map(|k| crate::challenges::by_key(&dec(k)));
+        if let Some(c) = challenge {
+            s.sandbox = c.start();
+        }
+        let pair_list = |v: &str| -> Vec<(String, String)> {
+            v.split(',')
+                .filter_map(|x| x.split_once(':'))
+                .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+                .collect()
+        };
+        for pair in pairs() {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let v = dec(v);
             match k {
@@ -475,6 +561,25 @@ impl State {
                 "lans" => {
                     s.sandbox.lans = v.parse::<u8>().map_or(1, |n| n.clamp(1, MAX_LANS));
                 }
+                "fwdoff" => {
+                    s.sandbox.forward_off =
+                        v.split(',').filter_map(|n| n.trim().parse().ok()).collect()
+                }
+                "noroute" => {
+                    s.sandbox.no_route = pair_list(&v)
+                        .into_iter()
+                        .filter_map(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+                        .collect()
+                }
+                "range" => {
+                    s.sandbox.ranges = pair_list(&v)
+                        .into_iter()
+                        .filter_map(|(a, b)| Some((a.parse().ok()?, b)))
+                        .collect()
+                }
+                "gw" => s.sandbox.gateways = pair_list(&v).into_iter().collect(),
+                "svc" => s.sandbox.service = Some(v).filter(|v| !v.is_empty()),
+                "masq" => s.sandbox.masquerade = v != "0",
                 "from" => s.sandbox.from = v,
                 "to" => s.sandbox.to = v,
                 "proto" => s.sandbox.proto = Proto::from_key(&v).unwrap_or(s.sandbox.proto),

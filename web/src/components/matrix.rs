@@ -13,6 +13,16 @@ pub struct MatrixProps {
     pub matrix: Rc<Matrix>,
     /// Names come from here.
     pub cluster: Rc<Cluster>,
+    /// Where a picked cell's pair goes, to be played (the sandbox's player).
+    #[prop_or_default]
+    pub on_pick: Option<Callback<(Endpoint, Endpoint)>>,
+}
+
+/// A cell of the table: a pair by position, or the NodePort row's k-th.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pick {
+    Pair(usize, usize),
+    NodePort(usize),
 }
 
 fn short(c: &Cluster, e: Endpoint) -> String {
@@ -53,7 +63,24 @@ fn check(label: &str, t: Tally) -> Html {
     }
 }
 
-/// The matrix table and the three requirements.
+fn cell_of(m: &Matrix, k: Pick) -> Option<&Cell> {
+    match k {
+        Pick::Pair(i, j) => m.get(i, j),
+        Pick::NodePort(k) => m.node_ports.get(k).map(|x| &x.cell),
+    }
+}
+
+fn pair_of(m: &Matrix, k: Pick) -> Option<(Endpoint, Endpoint)> {
+    match k {
+        Pick::Pair(i, j) => Some((*m.endpoints.get(i)?, *m.endpoints.get(j)?)),
+        Pick::NodePort(k) => m
+            .node_ports
+            .get(k)
+            .map(|x| (Endpoint::Client(x.client), Endpoint::Node(x.node))),
+    }
+}
+
+/// The matrix table and the three requirements (four with a NodePort).
 #[function_component(MatrixView)]
 pub fn matrix_view(p: &MatrixProps) -> Html {
     let (m, c) = (&p.matrix, &p.cluster);
@@ -61,31 +88,68 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
     let n = m.endpoints.len();
     // The cell whose reason is shown: the first failing one until the
     // learner picks another (by click, or Enter/Space on its button).
-    let picked = use_state(|| None::<(usize, usize)>);
+    let picked = use_state(|| None::<Pick>);
     let first_bad = (0..n * n)
-        .map(|k| (k / n, k % n))
-        .find(|&(i, j)| m.get(i, j).is_some_and(|c| !c.is_ok()));
-    let shown = (*picked).filter(|&(i, j)| i < n && j < n).or(first_bad);
+        .map(|k| Pick::Pair(k / n, k % n))
+        .chain((0..m.node_ports.len()).map(Pick::NodePort))
+        .find(|&k| cell_of(m, k).is_some_and(|c| !c.is_ok()));
+    let shown = (*picked).filter(|&k| cell_of(m, k).is_some()).or(first_bad);
     // The picked cell's packets, as the model sent them.
-    let packets = shown.and_then(|(i, j)| {
+    let packets = shown.and_then(|k| {
         let net = Network::new(c).ok()?;
-        Matrix::pair_traces(&net, m.endpoints[i], m.endpoints[j]).ok()
+        match k {
+            Pick::Pair(i, j) => Matrix::pair_traces(&net, m.endpoints[i], m.endpoints[j]).ok(),
+            Pick::NodePort(k) => Matrix::node_port_traces(&net, m.node_ports.get(k)?).ok(),
+        }
     });
-    let reason = shown.and_then(|(i, j)| {
-        let cell = m.get(i, j)?;
+    let reason = shown.and_then(|k| {
+        let (from, to) = pair_of(m, k)?;
         Some(format!(
             "{} → {}: {}",
-            short(c, m.endpoints[i]),
-            short(c, m.endpoints[j]),
-            cell.explain(c)
+            short(c, from),
+            short(c, to),
+            cell_of(m, k)?.explain(c)
         ))
     });
+    let button = |k: Pick, from: Endpoint, to: Endpoint, cell: Cell| {
+        let class = if cell.is_ok() { "ok" } else { "bad" };
+        let label = format!("{} → {}: {}", short(c, from), short(c, to), cell.explain(c));
+        let pick = {
+            let (picked, on_pick) = (picked.clone(), p.on_pick.clone());
+            Callback::from(move |_: MouseEvent| {
+                picked.set(Some(k));
+                if let Some(cb) = &on_pick {
+                    cb.emit((from, to));
+                }
+            })
+        };
+        let id = match k {
+            Pick::Pair(i, j) => format!("{i}-{j}"),
+            Pick::NodePort(k) => format!("np-{k}"),
+        };
+        html! {
+            <td class={classes!("cell", class, (shown == Some(k)).then_some("picked"))}>
+                <button type="button" class="cell-btn" aria-label={label.clone()} title={label} onclick={pick}
+                    data-cell={id}>{ if cell.is_ok() { "✓" } else { "✗" } }</button>
+            </td>
+        }
+    };
+    let node_col = |e: &Endpoint| match (e, m.node_ports.first()) {
+        (Endpoint::Node(id), Some(first)) => m
+            .node_ports
+            .iter()
+            .position(|x| x.node == *id && x.service == first.service),
+        _ => None,
+    };
     html! {
         <div class="matrix">
             <ul class="requirements">
                 { check("every pod reaches every pod without NAT", r.pod_to_pod) }
                 { check("every node reaches every pod without NAT", r.node_to_pod) }
                 { check("every pod reaches every node without NAT", r.pod_to_node) }
+                { if r.node_port.total > 0 {
+                    check("from outside, every NodePort answers from where it was asked", r.node_port)
+                } else { html! {} } }
             </ul>
             <table class="reach">
                 <thead><tr><th>{ "from \\ to" }</th>{ for m.endpoints.iter().map(|&e| html!{ <th>{ short(c, e) }</th> }) }</tr></thead>
@@ -93,24 +157,22 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
                 { for m.endpoints.iter().enumerate().map(|(i, &from)| html! {
                     <tr>
                         <th>{ short(c, from) }</th>
-                        { for (0..n).map(|j| {
-                            let cell = m.get(i, j).copied().unwrap_or(Cell::Ok);
-                            let class = if cell.is_ok() { "ok" } else { "bad" };
-                            let label = format!("{} → {}: {}", short(c, from), short(c, m.endpoints[j]), cell.explain(c));
-                            let pick = {
-                                let picked = picked.clone();
-                                Callback::from(move |_: MouseEvent| picked.set(Some((i, j))))
-                            };
-                            let current = shown == Some((i, j));
-                            html! {
-                                <td class={classes!("cell", class, current.then_some("picked"))}>
-                                    <button type="button" class="cell-btn" aria-label={label.clone()} title={label} onclick={pick}
-                                        data-cell={format!("{i}-{j}")}>{ if cell.is_ok() { "✓" } else { "✗" } }</button>
-                                </td>
-                            }
-                        }) }
+                        { for (0..n).map(|j| button(Pick::Pair(i, j), from, m.endpoints[j], m.get(i, j).copied().unwrap_or(Cell::Ok))) }
                     </tr>
                 }) }
+                { match m.node_ports.first() {
+                    Some(first) => html! {
+                        <tr class="node-port-row">
+                            <th>{ format!("{} → :{}", short(c, Endpoint::Client(first.client)),
+                                c.service(first.service).map_or(0, |s| s.node_port)) }</th>
+                            { for m.endpoints.iter().map(|e| match node_col(e) {
+                                Some(k) => button(Pick::NodePort(k), Endpoint::Client(first.client), *e, m.node_ports[k].cell),
+                                None => html! { <td class="cell none"></td> },
+                            }) }
+                        </tr>
+                    },
+                    None => html! {},
+                } }
                 </tbody>
             </table>
             <p id="cell-reason" class={classes!("cell-reason", if first_bad.is_some() { "bad" } else { "ok" })} aria-live="polite">
@@ -119,7 +181,7 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
             { match &packets {
                 Some((request, reply)) => html! {
                     <div class="cell-packets">
-                        { hops("cell-request", "The ping", c, request) }
+                        { hops("cell-request", if matches!(shown, Some(Pick::NodePort(_))) { "The request" } else { "The ping" }, c, request) }
                         { match reply { Some(r) => hops("cell-reply", "The reply", c, r), None => html! {} } }
                     </div>
                 },

@@ -9,6 +9,9 @@ use yew::prelude::*;
 
 use crate::layout::{Layout, Rect};
 
+/// Wider than this (in drawing units), a cluster is panned rather than shrunk to fit.
+const WIDE: f64 = 1400.0;
+
 /// Props.
 #[derive(Properties, PartialEq)]
 pub struct TopologyProps {
@@ -42,6 +45,9 @@ fn line(a: (f64, f64), b: (f64, f64), class: &'static str) -> Html {
 pub fn topology(p: &TopologyProps) -> Html {
     let c = &p.cluster;
     let layout = use_memo(p.cluster.clone(), |c| Layout::new(c));
+    // None: the default (readable size when wide); Some(0.0): fit.
+    let zoom = use_state(|| None::<f64>);
+    let diagram = use_node_ref();
     let points = {
         let layout = layout.clone();
         use_memo((p.cluster.clone(), p.trace.clone()), move |(c, t)| {
@@ -162,9 +168,58 @@ pub fn topology(p: &TopologyProps) -> Html {
             </g>
         })
     });
+    // A wide cluster is drawn at a readable size and panned, following the
+    // packet; "fit" shrinks it into the page (the overview).
+    let wide = l.width > WIDE;
+    let scale = match *zoom {
+        Some(z) if wide => Some(z),
+        None if wide => Some(1.0),
+        _ => None,
+    };
+    {
+        let (diagram, x) = (
+            diagram.clone(),
+            p.trace.as_ref().and_then(|_| {
+                points
+                    .get(p.step.min(points.len().saturating_sub(1)))
+                    .map(|pt| pt.0)
+            }),
+        );
+        use_effect_with(
+            (x.map(|x| x as i64), scale.map(|s| (s * 100.0) as i64)),
+            move |(x, s)| {
+                if let (Some(x), Some(s), Some(el)) = (x, s, diagram.cast::<web_sys::Element>()) {
+                    let left = (*x as f64 * *s as f64 / 100.0 - f64::from(el.client_width()) / 2.0)
+                        .max(0.0);
+                    el.set_scroll_left(left as i32);
+                }
+            },
+        );
+    }
+    let zoom_button = |label: &'static str, to: Option<f64>| {
+        let zoom = zoom.clone();
+        let on = *zoom == to || (to == Some(1.0) && zoom.is_none());
+        html! {
+            <button type="button" class="zoom" aria-pressed={on.to_string()} id={format!("zoom-{}", label.trim_end_matches('%'))}
+                onclick={Callback::from(move |_: MouseEvent| zoom.set(to))}>{ label }</button>
+        }
+    };
+    let size = match scale {
+        Some(s) => format!("width: {}px; max-width: none", (l.width * s).round()),
+        None => String::new(),
+    };
     html! {
-        <div class="diagram">
+        <>
+        { if wide { html! {
+            <div class="zoom-bar" role="group" aria-label="zoom">
+                { format!("{} nodes: ", p.cluster.nodes().len()) }
+                { zoom_button("fit", Some(0.0)) }{ zoom_button("50%", Some(0.5)) }{ zoom_button("100%", Some(1.0)) }
+                <span class="muted">{ " — scroll sideways; the view follows the packet" }</span>
+            </div>
+        } } else { html! {} } }
+        <div class={classes!("diagram", scale.filter(|&s| s > 0.0).map(|_| "pan"))} ref={diagram}>
         <svg class="topology" viewBox={format!("0 0 {} {}", l.width, l.height)} width={l.width.to_string()} height={l.height.to_string()} role="img"
+            style={if scale.is_some_and(|s| s > 0.0) { size } else { String::new() }}
             aria-label="cluster diagram" preserveAspectRatio="xMidYMin meet">
             { for lans }
             { router.unwrap_or_default() }
@@ -173,5 +228,6 @@ pub fn topology(p: &TopologyProps) -> Html {
             { packet.unwrap_or_default() }
         </svg>
         </div>
+        </>
     }
 }

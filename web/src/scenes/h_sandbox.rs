@@ -6,8 +6,12 @@ use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
 use super::{PacketView, SceneProps};
+use crate::challenges;
+use crate::components::matrix::MatrixView;
 use crate::components::topology::Topology;
+use crate::scene_data::MATRIX_LIMIT;
 use crate::state::{Action, SandboxSpec, MAX_LANS, MAX_NODES, MAX_PODS};
+use podnet_core::topology::Endpoint;
 
 /// A callback that edits a copy of the sandbox spec and sends it.
 fn edit<E: 'static>(p: &SceneProps, f: impl Fn(&mut SandboxSpec, E) + 'static) -> Callback<E> {
@@ -15,7 +19,7 @@ fn edit<E: 'static>(p: &SceneProps, f: impl Fn(&mut SandboxSpec, E) + 'static) -
     Callback::from(move |e: E| {
         let mut s = spec.clone();
         f(&mut s, e);
-        on.emit(Action::Sandbox(s));
+        on.emit(Action::Sandbox(Box::new(s)));
     })
 }
 
@@ -27,16 +31,196 @@ fn select_value(e: &Event) -> String {
     e.target_unchecked_into::<HtmlSelectElement>().value()
 }
 
+/// A matrix cell picked: send its packet (a ping) in the player above.
+fn send_pair(p: &SceneProps) -> Callback<(Endpoint, Endpoint)> {
+    let (on, spec, c) = (
+        p.on.clone(),
+        p.state.sandbox.clone(),
+        p.model.cluster.clone(),
+    );
+    Callback::from(move |(from, to): (Endpoint, Endpoint)| {
+        let short = |e| c.name_of(e).trim_start_matches("default/").to_string();
+        let s = SandboxSpec {
+            from: short(from),
+            to: short(to),
+            proto: if matches!(from, Endpoint::Client(_)) {
+                Proto::Tcp
+            } else {
+                Proto::Ping
+            },
+            ..spec.clone()
+        };
+        on.emit(Action::Sandbox(Box::new(s)));
+        on.emit(Action::TogglePlay);
+    })
+}
+
+/// The button that opens one node's settings (one at a time: a 100-node
+/// sandbox would otherwise draw thousands of route boxes).
+fn settings_toggle(k: u16, open: &UseStateHandle<Option<u16>>) -> Html {
+    let is_open = **open == Some(k);
+    let open = open.clone();
+    html! {
+        <button type="button" class="sb-settings" id={format!("sb-settings-{k}")} aria-expanded={is_open.to_string()}
+            aria-label={format!("node{k} settings: ip_forward, range, routes, pod gateways")} title="settings: ip_forward, range, routes, pod gateways"
+            onclick={Callback::from(move |_: MouseEvent| open.set(if is_open { None } else { Some(k) }))}>
+            { if is_open { "▾ " } else { "▸ " } }
+        </button>
+    }
+}
+
+/// A node's ip_forward, range, routes and its pods' gateways.
+fn node_settings(p: &SceneProps, k: u16) -> Html {
+    let (spec, c) = (&p.state.sandbox, &p.model.cluster);
+    let Some(node) = c.node_named(&format!("node{k}")) else {
+        return html! { <p class="sb-more error">{ format!("node{k} is not in the cluster") }</p> };
+    };
+    let peers: Vec<(u16, String, String)> = c
+        .nodes()
+        .iter()
+        .filter(|n| n.id != node.id)
+        .filter_map(|n| {
+            Some((
+                n.name.strip_prefix("node")?.parse().ok()?,
+                n.name.clone(),
+                n.pod_range.to_string(),
+            ))
+        })
+        .collect();
+    let gw = node.ipam.gateway().to_string();
+    html! {
+        <div class="sb-more" id={format!("sb-more-{k}")}>
+            <label>
+                <input type="checkbox" id={format!("sb-fwd-{k}")} checked={!spec.forward_off.contains(&k)}
+                    onchange={edit(p, move |s, _: Event| if !s.forward_off.remove(&k) { s.forward_off.insert(k); })} />
+                { " net.ipv4.ip_forward" }
+            </label>
+            <label>{ " pod range " }
+                <input id={format!("sb-range-{k}")} size="18" placeholder={format!("node IPAM ({})", node.pod_range)}
+                    value={spec.ranges.get(&k).cloned().unwrap_or_default()}
+                    onchange={edit(p, move |s, e: Event| {
+                        let v = input_value(&e);
+                        if v.trim().is_empty() { s.ranges.remove(&k); } else { s.ranges.insert(k, v.trim().to_string()); }
+                    })} />
+            </label>
+            <fieldset class="sb-routes">
+                <legend>{ format!("routes on node{k} (a podnet route per peer)") }</legend>
+                { for peers.into_iter().map(|(j, name, range)| html! {
+                    <label>
+                        <input type="checkbox" id={format!("sb-route-{k}-{j}")} checked={!spec.no_route.contains(&(k, j))}
+                            onchange={edit(p, move |s, _: Event| if !s.no_route.remove(&(k, j)) { s.no_route.insert((k, j)); })} />
+                        { format!(" {range} ({name})") }
+                    </label>
+                }) }
+            </fieldset>
+            <fieldset class="sb-gateways">
+                <legend>{ format!("pods' default gateway (node{k}'s bridge is {gw})") }</legend>
+                { for c.pods_on(node.id).map(|pod| {
+                    let name = pod.name.clone();
+                    html! {
+                        <label>{ format!("{name} via ") }
+                            <input id={format!("sb-gw-{name}")} size="14" placeholder={gw.clone()}
+                                value={spec.gateways.get(&name).cloned().unwrap_or_default()}
+                                onchange={edit(p, move |s, e: Event| {
+                                    let v = input_value(&e);
+                                    if v.trim().is_empty() { s.gateways.remove(&name); } else { s.gateways.insert(name.clone(), v.trim().to_string()); }
+                                })} />
+                        </label>
+                    }
+                }) }
+            </fieldset>
+        </div>
+    }
+}
+
+/// The challenges: pick one, read what broke, see whether it is mended.
+fn challenges_panel(p: &SceneProps, solved: &UseStateHandle<Vec<String>>) -> Html {
+    let spec = &p.state.sandbox;
+    let active = spec.challenge.as_deref().and_then(challenges::by_key);
+    let green = p
+        .model
+        .matrix
+        .as_ref()
+        .is_some_and(|m| m.requirements().met());
+    let pick = |key: Option<&'static str>| {
+        let on = p.on.clone();
+        Callback::from(move |_: MouseEvent| on.emit(Action::Challenge(key)))
+    };
+    html! {
+        <section class="challenges" id="challenges" aria-label="Break and fix">
+            <h3>{ "Break and fix" }<small id="ch-progress">{ format!(" — {} of {} solved in this browser", solved.len(), challenges::ALL.len()) }</small></h3>
+            <ul class="ch-list">
+                { for challenges::ALL.iter().map(|c| {
+                    let done = solved.iter().any(|k| k == c.key);
+                    let current = active.is_some_and(|a| a.key == c.key);
+                    html! {
+                        <li class={classes!(done.then_some("solved"), current.then_some("current"))}>
+                            <button type="button" id={format!("ch-{}", c.key)} aria-pressed={current.to_string()} onclick={pick(Some(c.key))}>
+                                { if done { "✓ " } else { "" } }{ c.title }
+                            </button>
+                        </li>
+                    }
+                }) }
+            </ul>
+            { match active {
+                Some(c) => {
+                    let solved_now = c.solved(spec, green);
+                    html! {
+                        <div class="ch-active">
+                            <p id="ch-story">{ c.story }</p>
+                            <p>{ "Repair it with the controls below: it is solved when every cell of the matrix is green (✓)." }</p>
+                            <details><summary>{ "Hint" }</summary><p id="ch-hint">{ c.hint }</p></details>
+                            <p id="ch-status" class={classes!("ch-status", if solved_now { "ok" } else { "bad" })} role="status">
+                                { if solved_now {
+                                    "Solved ✓ — every pair reaches every pair, without NAT.".to_string()
+                                } else if green {
+                                    "The matrix is green, but part of the cluster this challenge started with is gone: put it back.".to_string()
+                                } else {
+                                    let r = p.model.matrix.as_ref().map(|m| m.requirements());
+                                    let bad = r.map_or(0, |r| [r.pod_to_pod, r.node_to_pod, r.pod_to_node, r.node_port].iter().map(|t| t.total - t.ok).sum::<usize>());
+                                    format!("Not yet: {bad} pairs still fail.")
+                                } }
+                            </p>
+                            <button type="button" id="ch-leave" onclick={pick(None)}>{ "Leave the challenge" }</button>
+                        </div>
+                    }
+                }
+                None => html! { <p>{ "Each starts from a cluster with one thing broken, as it happens on real nodes." }</p> },
+            } }
+        </section>
+    }
+}
+
 /// Scene h.
 #[function_component(SandboxScene)]
 pub fn sandbox_scene(p: &SceneProps) -> Html {
     let spec = &p.state.sandbox;
     let c = &p.model.cluster;
+    let open = use_state(|| None::<u16>);
+    let solved = use_state(challenges::solved_keys);
+    {
+        // Mark the challenge solved once the model says so.
+        let active = spec.challenge.as_deref().and_then(challenges::by_key);
+        let green = p
+            .model
+            .matrix
+            .as_ref()
+            .is_some_and(|m| m.requirements().met());
+        let now = active.filter(|c| c.solved(spec, green)).map(|c| c.key);
+        let solved = solved.clone();
+        use_effect_with(now, move |now| {
+            if let Some(key) = *now {
+                challenges::mark_solved(key);
+                solved.set(challenges::solved_keys());
+            }
+        });
+    }
     let names: Vec<String> = c
         .nodes()
         .iter()
         .map(|n| n.name.clone())
         .chain(c.pods().iter().map(|p| p.name.clone()))
+        .chain(c.clients().iter().map(|x| x.name.clone()))
         .collect();
     let choose = |id: &'static str, current: &str, cb: Callback<Event>| {
         html! {
@@ -48,6 +232,7 @@ pub fn sandbox_scene(p: &SceneProps) -> Html {
     };
     html! {
         <section class="scene" id="scene-h">
+            { challenges_panel(p, &solved) }
             <form class="sandbox" onsubmit={Callback::from(|e: SubmitEvent| e.prevent_default())}>
                 <label>{ "Cluster range " }
                     <input id="sb-cidr" value={spec.cidr.clone()} size="18" onchange={edit(p, |s, e: Event| s.cidr = input_value(&e))} />
@@ -73,6 +258,7 @@ pub fn sandbox_scene(p: &SceneProps) -> Html {
                 <ul class="sb-nodes">
                     { for spec.pods.iter().enumerate().filter_map(|(i, &n)| Some((i, n?))).map(|(i, n)| html! {
                         <li>
+                            { settings_toggle(i as u16 + 1, &open) }
                             { format!("node{}: {n} pods ", i + 1) }
                             <button type="button" id={format!("sb-minus-{}", i + 1)} disabled={n == 0}
                                 onclick={edit(p, move |s, _: MouseEvent| s.pods[i] = s.pods[i].map(|n| n.saturating_sub(1)))}>{ "−" }</button>
@@ -84,6 +270,7 @@ pub fn sandbox_scene(p: &SceneProps) -> Html {
                                     s.pods[i] = None;
                                     while s.pods.last() == Some(&None) { s.pods.pop(); }
                                 })}>{ "remove node" }</button>
+                            { if *open == Some(i as u16 + 1) { node_settings(p, i as u16 + 1) } else { html! {} } }
                         </li>
                     }) }
                 </ul>
@@ -92,6 +279,19 @@ pub fn sandbox_scene(p: &SceneProps) -> Html {
                 { if spec.pods.len() >= MAX_NODES { html! {
                     <span id="sb-limit" class="limit">{ format!("The sandbox holds at most {MAX_NODES} nodes.") }</span>
                 } } else { html! {} } }
+                <div class="sb-service">
+                    <label title="a NodePort service (TCP 30080 → 8080) and a laptop outside that asks it on every node">{ "NodePort 30080 in front of " }
+                        <select id="sb-svc" onchange={edit(p, |s, e: Event| s.service = Some(select_value(&e)).filter(|v| !v.is_empty()))}>
+                            <option value="" selected={spec.service.is_none()}>{ "— (no service)" }</option>
+                            { for c.pods().iter().map(|x| html! { <option value={x.name.clone()} selected={spec.service.as_deref() == Some(x.name.as_str())}>{ x.name.clone() }</option> }) }
+                        </select>
+                    </label>
+                    <label>
+                        <input id="sb-masq" type="checkbox" checked={spec.masquerade} disabled={spec.service.is_none()}
+                            onchange={edit(p, |s, _: Event| s.masquerade = !s.masquerade)} />
+                        { " kube-proxy masquerades it" }
+                    </label>
+                </div>
                 <div class="sb-send">
                     <label>{ "From " }{ choose("sb-from", &spec.from, edit(p, |s, e: Event| s.from = select_value(&e))) }</label>
                     <label>{ " to " }{ choose("sb-to", &spec.to, edit(p, |s, e: Event| s.to = select_value(&e))) }</label>
@@ -107,6 +307,20 @@ pub fn sandbox_scene(p: &SceneProps) -> Html {
                 None => html! {},
             } }
             { if p.model.trace.is_some() { html! { <PacketView ..p.clone() /> } } else { html! { <Topology cluster={c.clone()} /> } } }
+            { match &p.model.matrix {
+                Some(m) => html! {
+                    <>
+                        <h3 id="sb-matrix-title">{ "Who reaches whom" }<small>{ " — pick a cell to send its packet above" }</small></h3>
+                        <MatrixView matrix={m.clone()} cluster={c.clone()} on_pick={Some(send_pair(p))} />
+                    </>
+                },
+                None => html! {
+                    <p id="sb-matrix-limit" class="limit">{ format!(
+                        "The matrix checks every pair up to {MATRIX_LIMIT} nodes and pods; this cluster has {}.",
+                        c.nodes().len() + c.pods().len()
+                    ) }</p>
+                },
+            } }
         </section>
     }
 }

@@ -1,0 +1,143 @@
+// Break and fix (issue 15): every challenge starts red, is mended with the
+// sandbox's own controls, turns the matrix green and is kept as solved in
+// this browser; a challenge link carries the repair. Also: a matrix cell
+// plays its packet, a NodePort reply has its NAT undone, and a 100-node
+// sandbox stays readable.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serveDist, launch } from './harness.mjs';
+
+const out = fileURLToPath(new URL('./out/', import.meta.url));
+let server, browser;
+const errors = [];
+
+before(async () => {
+  await mkdir(out, { recursive: true });
+  server = await serveDist();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+  assert.deepEqual(errors, [], 'no console errors or uncaught exceptions');
+});
+
+async function open(query, ctx) {
+  ctx ??= await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await ctx.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => errors.push(`page: ${e.message}`));
+  await page.goto(new URL(query, server.url).href);
+  await page.waitForSelector('#scene-title');
+  return page;
+}
+
+const settings = (k) => async (page) => {
+  if (!(await page.$(`#sb-more-${k}`))) await page.click(`#sb-settings-${k}`);
+};
+const clear = (sel) => async (page) => { await page.fill(sel, ''); await page.press(sel, 'Tab'); };
+
+// Each challenge and the learner's repair, with the sandbox's controls.
+const FIXES = {
+  network: async (page) => page.click('#sb-network'),
+  route: async (page) => { await settings(1)(page); await page.check('#sb-route-1-2'); },
+  overlap: async (page) => { await settings(3)(page); await clear('#sb-range-3')(page); },
+  forward: async (page) => { await settings(2)(page); await page.check('#sb-fwd-2'); },
+  gateway: async (page) => { await settings(1)(page); await clear('#sb-gw-p1-2')(page); },
+  nodeport: async (page) => page.check('#sb-masq'),
+  lans: async (page) => page.selectOption('#sb-backend', 'vxlan'),
+};
+
+test('every challenge starts red, is mended with the controls, and is kept as solved', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await open('?scene=h', ctx);
+  const keys = await page.$$eval('ul.ch-list button', (bs) => bs.map((b) => b.id.replace(/^ch-/, '')));
+  assert.ok(keys.length >= 5, `at least five challenges: ${keys}`);
+  assert.deepEqual(keys.sort(), Object.keys(FIXES).sort(), 'a repair for every challenge');
+  for (const [i, key] of keys.entries()) {
+    await page.click(`#ch-${key}`);
+    assert.match(await page.textContent('#ch-status'), /^Not yet: \d+ pairs still fail/, `${key} starts broken`);
+    assert.ok(await page.locator('td.cell.bad').count() > 0, `${key}: red cells`);
+    assert.ok(new URL(page.url()).search.startsWith(`?scene=h&challenge=${key}`), page.url());
+    await FIXES[key](page);
+    await page.waitForSelector('#ch-status.ok', { timeout: 5000 });
+    assert.match(await page.textContent('#ch-status'), /^Solved ✓/, key);
+    assert.equal(await page.locator('td.cell.bad').count(), 0, `${key}: all green`);
+    assert.match(await page.textContent('#ch-progress'), new RegExp(`${i + 1} of ${keys.length} solved`));
+    if (key === 'nodeport') await page.screenshot({ path: join(out, 'challenge-solved.png'), fullPage: true });
+  }
+  const saved = await page.evaluate(() => localStorage.getItem('podnet.challenges.solved'));
+  assert.deepEqual(saved.split(',').sort(), keys.sort());
+  // A reload keeps the progress.
+  const again = await open('?scene=h', ctx);
+  assert.equal(await again.locator('ul.ch-list li.solved').count(), keys.length);
+  await ctx.close();
+});
+
+test('a challenge link is the broken cluster, and with the repair so far, the mended one', async () => {
+  const page = await open('?scene=h&challenge=route');
+  assert.match(await page.textContent('#ch-story'), /ip route del 10\.244\.1\.0\/24/);
+  await page.screenshot({ path: join(out, 'challenge.png'), fullPage: true });
+  await FIXES.route(page);
+  await page.waitForSelector('#ch-status.ok');
+  const shared = page.url();
+  await page.context().close();
+  // Someone else opens it: fresh storage, the same cluster, solved there too.
+  const other = await open(new URL(shared).search);
+  assert.match(await other.textContent('#ch-status'), /^Solved ✓/);
+  assert.equal(await other.locator('#ch-progress').textContent(), ' — 1 of 7 solved in this browser');
+  await other.click('#ch-leave');
+  assert.equal(await other.locator('#ch-status').count(), 0);
+  assert.ok(!other.url().includes('challenge='), other.url());
+  await other.context().close();
+});
+
+test('a red cell plays its packet in the player, and a NodePort reply has its NAT undone', async () => {
+  const page = await open('?scene=h&challenge=nodeport&speed=8');
+  // The first failing NodePort cell: node1 sent it to p3-1 on node3, which answers the laptop itself.
+  const cell = page.locator('tr.node-port-row button.cell-btn').first();
+  await cell.click();
+  assert.match(await page.textContent('#cell-reason'), /^laptop → node1: arrived, but the reply came from 10\.244\.2\.2:8080, not 192\.168\.1\.11:30080/);
+  assert.match(await page.textContent('#cell-reply h4'), /^The reply: delivered to laptop/);
+  assert.doesNotMatch(await page.textContent('#cell-reply'), /undone/);
+  // Picking the cell sent its packet in the player above.
+  assert.equal(await page.$eval('#sb-from', (s) => s.value), 'laptop');
+  assert.equal(await page.$eval('#sb-to', (s) => s.value), 'node1');
+  await page.waitForSelector('#verdict', { timeout: 10_000 });
+  assert.match(await page.textContent('ol.hops'), /DNAT \(NodePort web\): 192\.168\.1\.11:30080 -> 10\.244\.2\.2:8080/);
+  // With masquerade, node1's conntrack undoes both translations on the reply.
+  await page.check('#sb-masq');
+  await page.locator('tr.node-port-row button.cell-btn').first().click();
+  const reply = await page.textContent('#cell-reply');
+  assert.match(reply, /SNAT undone: destination 192\.168\.1\.11 -> 192\.168\.1\.\d+/);
+  assert.match(reply, /DNAT undone: source 10\.244\.2\.2:8080 -> 192\.168\.1\.11:30080/);
+  await page.context().close();
+});
+
+test('a 100-node sandbox is drawn at a readable size and follows the packet', async () => {
+  const pods = Array(100).fill(1).join(',');
+  const page = await open(`?scene=h&pods=${pods}&from=p1-1&to=p100-1`);
+  assert.equal(await page.locator('g.node-g').count(), 100);
+  assert.equal(await page.locator('#sb-error').count(), 0);
+  const size = await page.$eval('g.node-g[data-node="node50"] .node-name', (t) => t.getBoundingClientRect().height);
+  assert.ok(size >= 11, `node names readable: ${size}px tall`);
+  assert.match(await page.textContent('#sb-matrix-limit'), /up to 64 nodes and pods; this cluster has 200/);
+  const left = () => page.$eval('.diagram.pan', (d) => d.scrollLeft);
+  assert.equal(await left(), 0, 'starts at the sender');
+  await page.click('li.hop:last-child summary');
+  await page.waitForFunction(() => document.querySelector('.diagram.pan').scrollLeft > 10000);
+  // Fit is the overview: the whole cluster in the page.
+  await page.click('#zoom-fit');
+  const fit = await page.$eval('svg.topology', (s) => s.getBoundingClientRect().width);
+  assert.ok(fit <= 1280, `fit: ${fit}px`);
+  // Add node names the limit.
+  const page2 = await open(`?scene=h&pods=${Array(128).fill(0).join(',')}`);
+  assert.match(await page2.textContent('#sb-limit'), /at most 128 nodes/);
+  assert.ok(await page2.isDisabled('#sb-add-node'));
+  await page.context().close();
+  await page2.context().close();
+});

@@ -1,0 +1,234 @@
+//! Break and fix: named sandbox clusters with one thing broken, solved when
+//! the requirement matrix is all green again.
+//!
+//! A challenge is only its starting [`SandboxSpec`]; everything it shows
+//! (which pairs fail, where, why) is the model's. Progress is kept in the
+//! browser's `localStorage`; a challenge and the repair so far are in the URL.
+
+use crate::state::SandboxSpec;
+use podnet_core::topology::Dataplane;
+
+/// One challenge.
+#[derive(Debug, Clone, Copy)]
+pub struct Challenge {
+    /// Its key in the URL and in the saved progress.
+    pub key: &'static str,
+    /// Its name.
+    pub title: &'static str,
+    /// What happened to the cluster, as an operator would tell it.
+    pub story: &'static str,
+    /// Where to look, for a learner who asks.
+    pub hint: &'static str,
+    /// The broken cluster's edits to the default sandbox.
+    broken: fn(&mut SandboxSpec),
+}
+
+/// The challenges, easiest first.
+pub const ALL: [Challenge; 7] = [
+    Challenge {
+        key: "network",
+        title: "Nodes without a cluster network",
+        story: "Three nodes were given pod ranges by node IPAM, but no CNI plugin connects them: each node knows only its own range.",
+        hint: "Turn the cluster network on.",
+        broken: |s| s.network = false,
+    },
+    Challenge {
+        key: "route",
+        title: "A route went missing",
+        story: "Someone ran `ip route del 10.244.1.0/24` (node2's range) on node1 while debugging. node1's agent is stopped, so nothing puts it back.",
+        hint: "Open node1's settings and look at its routes.",
+        broken: |s| {
+            s.no_route.insert((1, 2));
+        },
+    },
+    Challenge {
+        key: "overlap",
+        title: "Two nodes, one range",
+        story: "node3 was set up by hand with `--pod-cidr 10.244.0.0/24`, the range node IPAM had already given node1.",
+        hint: "A node's range is in its settings; empty means node IPAM chooses.",
+        broken: |s| {
+            s.ranges.insert(3, "10.244.0.0/24".into());
+        },
+    },
+    Challenge {
+        key: "forward",
+        title: "A node that does not forward",
+        story: "node2 was rebuilt from an image with `net.ipv4.ip_forward = 0`. Its pods still start and get addresses.",
+        hint: "A node that routes for its pods needs ip_forward.",
+        broken: |s| {
+            s.forward_off.insert(2);
+        },
+    },
+    Challenge {
+        key: "gateway",
+        title: "A pod with the wrong gateway",
+        story: "p1-2's CNI config was written by hand, and its default route points at 10.244.0.254, an address on its subnet that nobody has.",
+        hint: "A pod's gateway is its node's bridge address; pods are listed in their node's settings.",
+        broken: |s| {
+            s.gateways.insert("p1-2".into(), "10.244.0.254".into());
+        },
+    },
+    Challenge {
+        key: "nodeport",
+        title: "A NodePort whose replies go astray",
+        story: "A laptop asks NodePort 30080 on every node for the service in front of p3-1. kube-proxy's masquerade was turned off to keep client addresses, and now some nodes never answer.",
+        hint: "Follow the reply of a red NodePort cell: whom does p3-1 answer, and from which address?",
+        broken: |s| {
+            s.service = Some("p3-1".into());
+            s.masquerade = false;
+        },
+    },
+    Challenge {
+        key: "lans",
+        title: "Nodes on two LANs with host-gw",
+        story: "node2 moved to another subnet behind a router. The cluster still uses host-gw, whose routes need every node on one link.",
+        hint: "The backend decides how a packet reaches a node that is not on your LAN.",
+        broken: |s| {
+            s.lans = 2;
+            s.backend = Dataplane::HostGw;
+        },
+    },
+];
+
+/// The challenge with this key.
+pub fn by_key(key: &str) -> Option<&'static Challenge> {
+    ALL.iter().find(|c| c.key == key)
+}
+
+impl Challenge {
+    /// Its broken cluster.
+    pub fn start(&self) -> SandboxSpec {
+        let mut s = SandboxSpec::default();
+        (self.broken)(&mut s);
+        s.challenge = Some(self.key.to_string());
+        s
+    }
+
+    /// Solved: the matrix is all green and the cluster is still the one the
+    /// challenge started with (its nodes, at least their pods, its service),
+    /// so removing what is broken does not count.
+    pub fn solved(&self, spec: &SandboxSpec, all_green: bool) -> bool {
+        let start = self.start();
+        let kept = start.pods.iter().enumerate().all(|(i, want)| {
+            match (want, spec.pods.get(i).copied().flatten()) {
+                (Some(want), Some(have)) => have >= *want,
+                (None, _) => true,
+                (Some(_), None) => false,
+            }
+        });
+        all_green && kept && (start.service.is_none() || spec.service == start.service)
+    }
+}
+
+/// The keys of the challenges solved in this browser.
+pub fn solved_keys() -> Vec<String> {
+    storage()
+        .and_then(|s| s.get_item(STORAGE_KEY).ok().flatten())
+        .map(|v| {
+            v.split(',')
+                .filter(|k| by_key(k).is_some())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Marks a challenge solved in this browser (a private window may refuse: then it is not kept).
+pub fn mark_solved(key: &str) {
+    let mut keys = solved_keys();
+    if keys.iter().any(|k| k == key) {
+        return;
+    }
+    keys.push(key.to_string());
+    if let Some(s) = storage() {
+        let _ = s.set_item(STORAGE_KEY, &keys.join(","));
+    }
+}
+
+/// Where progress is kept.
+pub const STORAGE_KEY: &str = "podnet.challenges.solved";
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scene_data::sandbox;
+
+    fn green(s: &SandboxSpec) -> bool {
+        sandbox(s.clone())
+            .matrix
+            .is_some_and(|m| m.requirements().met())
+    }
+
+    #[test]
+    fn every_challenge_starts_broken_and_the_default_sandbox_is_whole() {
+        assert!(green(&SandboxSpec::default()));
+        for c in ALL {
+            let s = c.start();
+            let m = sandbox(s.clone());
+            assert!(m.matrix.is_some(), "{}: {:?}", c.key, m.error);
+            assert!(!green(&s), "{} starts broken", c.key);
+            assert!(!c.solved(&s, green(&s)));
+        }
+    }
+
+    #[test]
+    fn each_challenge_has_a_fix_with_the_sandbox_controls() {
+        let fix = |key: &str, s: &mut SandboxSpec| match key {
+            "network" => s.network = true,
+            "route" => s.no_route.clear(),
+            "overlap" => {
+                s.ranges.clear();
+            }
+            "forward" => s.forward_off.clear(),
+            "gateway" => s.gateways.clear(),
+            "nodeport" => s.masquerade = true,
+            "lans" => s.backend = Dataplane::Vxlan,
+            other => panic!("no fix for {other}"),
+        };
+        for c in ALL {
+            let mut s = c.start();
+            fix(c.key, &mut s);
+            assert!(green(&s), "{} fixed", c.key);
+            assert!(c.solved(&s, true));
+        }
+    }
+
+    #[test]
+    fn removing_the_broken_part_is_not_solving() {
+        let c = by_key("gateway").unwrap();
+        let mut s = c.start();
+        s.pods[0] = Some(1);
+        assert!(green(&s), "p1-2 is gone, and with it the fault");
+        assert!(!c.solved(&s, true));
+        let c = by_key("nodeport").unwrap();
+        let mut s = c.start();
+        s.service = None;
+        assert!(!c.solved(&s, green(&s)));
+    }
+
+    #[test]
+    fn a_challenge_link_round_trips_with_the_repair_so_far() {
+        use crate::state::{Scene, State};
+        let mut st = State {
+            scene: Scene::Sandbox,
+            sandbox: by_key("overlap").unwrap().start(),
+            ..State::default()
+        };
+        st.sandbox.forward_off.insert(1);
+        let q = st.to_query();
+        assert!(q.starts_with("scene=h&challenge=overlap"), "{q}");
+        let back = State::from_query(&q);
+        assert_eq!(back.sandbox, st.sandbox);
+        // The key alone is the broken cluster.
+        let fresh = State::from_query("scene=h&challenge=route");
+        assert_eq!(fresh.sandbox, by_key("route").unwrap().start());
+        assert_eq!(
+            State::from_query("challenge=nope").sandbox,
+            SandboxSpec::default()
+        );
+    }
+}
