@@ -136,8 +136,9 @@ pub fn app() -> Html {
         let d = state.dispatcher();
         // The length this render drew, first: the effect that sets it runs
         // after the render, and a click right after a scene change must not
-        // step in the old scene's length.
-        Callback::from(move |a: Action| {
+        // step in the old scene's length. One callback per length, so the
+        // components it is given are not redrawn at every step.
+        use_callback(len, move |a: Action, &len| {
             if let (Some(len), Action::Step(_) | Action::Seek(_) | Action::TogglePlay) = (len, &a) {
                 d.dispatch(Action::SetLen(len));
             }

@@ -40,23 +40,20 @@ fn line(a: (f64, f64), b: (f64, f64), class: &'static str) -> Html {
     html! { <line x1={a.0.to_string()} y1={a.1.to_string()} x2={b.0.to_string()} y2={b.1.to_string()} class={class} /> }
 }
 
-/// The drawing.
-#[function_component(Topology)]
-pub fn topology(p: &TopologyProps) -> Html {
+/// Props of the still part of the drawing.
+#[derive(Properties, PartialEq)]
+struct DrawingProps {
+    cluster: Rc<Cluster>,
+    layout: Rc<Layout>,
+}
+
+/// Nodes, pods, LANs, router and clients: everything but the packet. Its
+/// own component, so a step of the packet does not redraw (or even diff) a
+/// 100-node cluster.
+#[function_component(Drawing)]
+fn drawing(p: &DrawingProps) -> Html {
     let c = &p.cluster;
-    let layout = use_memo(p.cluster.clone(), |c| Layout::new(c));
-    // None: the default (readable size when wide); Some(0.0): fit.
-    let zoom = use_state(|| None::<f64>);
-    let diagram = use_node_ref();
-    let points = {
-        let layout = layout.clone();
-        use_memo((p.cluster.clone(), p.trace.clone()), move |(c, t)| {
-            t.as_ref()
-                .map(|t| layout.hop_points(c, &t.hops))
-                .unwrap_or_default()
-        })
-    };
-    let l = &*layout;
+    let l = &*p.layout;
     // Addresses held by more than one pod: the seed's "this isn't going to work".
     let mut seen: HashMap<_, usize> = HashMap::new();
     for pod in c.pods() {
@@ -150,6 +147,32 @@ pub fn topology(p: &TopologyProps) -> Html {
             </g>
         })
     });
+    html! {
+        <>
+            { for lans }
+            { router.unwrap_or_default() }
+            { for nodes }
+            { for clients }
+        </>
+    }
+}
+
+/// The drawing.
+#[function_component(Topology)]
+pub fn topology(p: &TopologyProps) -> Html {
+    let layout = use_memo(p.cluster.clone(), |c| Layout::new(c));
+    // None: the default (readable size when wide); Some(0.0): fit.
+    let zoom = use_state(|| None::<f64>);
+    let diagram = use_node_ref();
+    let points = {
+        let layout = layout.clone();
+        use_memo((p.cluster.clone(), p.trace.clone()), move |(c, t)| {
+            t.as_ref()
+                .map(|t| layout.hop_points(c, &t.hops))
+                .unwrap_or_default()
+        })
+    };
+    let l = &*layout;
     let packet = p.trace.as_ref().and_then(|t| {
         let step = p.step.min(points.len().checked_sub(1)?);
         let (x, y) = points[step];
@@ -221,10 +244,7 @@ pub fn topology(p: &TopologyProps) -> Html {
         <svg class="topology" viewBox={format!("0 0 {} {}", l.width, l.height)} width={l.width.to_string()} height={l.height.to_string()} role="img"
             style={if scale.is_some_and(|s| s > 0.0) { size } else { String::new() }}
             aria-label="cluster diagram" preserveAspectRatio="xMidYMin meet">
-            { for lans }
-            { router.unwrap_or_default() }
-            { for nodes }
-            { for clients }
+            <Drawing cluster={p.cluster.clone()} layout={layout.clone()} />
             { packet.unwrap_or_default() }
         </svg>
         </div>

@@ -5,17 +5,20 @@ use podnet_core::topology::Dataplane;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
+use std::rc::Rc;
+
 use super::{PacketView, SceneProps};
 use crate::challenges;
 use crate::components::matrix::MatrixView;
 use crate::components::topology::Topology;
+use crate::scene_data::SceneModel;
 use crate::scene_data::MATRIX_LIMIT;
 use crate::state::{Action, SandboxSpec, MAX_LANS, MAX_NODES, MAX_PODS};
 use podnet_core::topology::Endpoint;
 
 /// A callback that edits a copy of the sandbox spec and sends it.
-fn edit<E: 'static>(p: &SceneProps, f: impl Fn(&mut SandboxSpec, E) + 'static) -> Callback<E> {
-    let (on, spec) = (p.on.clone(), p.state.sandbox.clone());
+fn edit<E: 'static>(p: &ControlProps, f: impl Fn(&mut SandboxSpec, E) + 'static) -> Callback<E> {
+    let (on, spec) = (p.on.clone(), p.spec.clone());
     Callback::from(move |e: E| {
         let mut s = spec.clone();
         f(&mut s, e);
@@ -32,12 +35,8 @@ fn select_value(e: &Event) -> String {
 }
 
 /// A matrix cell picked: send its packet (a ping) in the player above.
-fn send_pair(p: &SceneProps) -> Callback<(Endpoint, Endpoint)> {
-    let (on, spec, c) = (
-        p.on.clone(),
-        p.state.sandbox.clone(),
-        p.model.cluster.clone(),
-    );
+fn send_pair(p: &ControlProps) -> Callback<(Endpoint, Endpoint)> {
+    let (on, spec, c) = (p.on.clone(), p.spec.clone(), p.model.cluster.clone());
     Callback::from(move |(from, to): (Endpoint, Endpoint)| {
         let short = |e| c.name_of(e).trim_start_matches("default/").to_string();
         let s = SandboxSpec {
@@ -70,8 +69,8 @@ fn settings_toggle(k: u16, open: &UseStateHandle<Option<u16>>) -> Html {
 }
 
 /// A node's ip_forward, range, routes and its pods' gateways.
-fn node_settings(p: &SceneProps, k: u16) -> Html {
-    let (spec, c) = (&p.state.sandbox, &p.model.cluster);
+fn node_settings(p: &ControlProps, k: u16) -> Html {
+    let (spec, c) = (&p.spec, &p.model.cluster);
     let Some(node) = c.node_named(&format!("node{k}")) else {
         return html! { <p class="sb-more error">{ format!("node{k} is not in the cluster") }</p> };
     };
@@ -134,8 +133,8 @@ fn node_settings(p: &SceneProps, k: u16) -> Html {
 }
 
 /// The challenges: pick one, read what broke, see whether it is mended.
-fn challenges_panel(p: &SceneProps, solved: &UseStateHandle<Vec<String>>) -> Html {
-    let spec = &p.state.sandbox;
+fn challenges_panel(p: &ControlProps, solved: &UseStateHandle<Vec<String>>) -> Html {
+    let spec = &p.spec;
     let active = spec.challenge.as_deref().and_then(challenges::by_key);
     let green = p
         .model
@@ -191,10 +190,60 @@ fn challenges_panel(p: &SceneProps, solved: &UseStateHandle<Vec<String>>) -> Htm
     }
 }
 
+/// What the sandbox's controls and matrix depend on: not the packet's
+/// cursor, so playing does not redraw a hundred nodes' controls.
+#[derive(Properties, PartialEq, Clone)]
+pub struct ControlProps {
+    /// The computed model.
+    pub model: Rc<SceneModel>,
+    /// The cluster as typed.
+    pub spec: SandboxSpec,
+    /// Where actions go.
+    pub on: Callback<Action>,
+}
+
 /// Scene h.
 #[function_component(SandboxScene)]
 pub fn sandbox_scene(p: &SceneProps) -> Html {
-    let spec = &p.state.sandbox;
+    let controls = ControlProps {
+        model: p.model.clone(),
+        spec: p.state.sandbox.clone(),
+        on: p.on.clone(),
+    };
+    let c = &p.model.cluster;
+    html! {
+        <section class="scene" id="scene-h">
+            <SandboxControls ..controls.clone() />
+            { if p.model.trace.is_some() { html! { <PacketView ..p.clone() /> } } else { html! { <Topology cluster={c.clone()} /> } } }
+            <SandboxMatrix ..controls />
+        </section>
+    }
+}
+
+/// The matrix, whose cells send their packet.
+#[function_component(SandboxMatrix)]
+fn sandbox_matrix(p: &ControlProps) -> Html {
+    let c = &p.model.cluster;
+    match &p.model.matrix {
+        Some(m) => html! {
+            <>
+                <h3 id="sb-matrix-title">{ "Who reaches whom" }<small>{ " — pick a cell to send its packet above" }</small></h3>
+                <MatrixView matrix={m.clone()} cluster={c.clone()} on_pick={Some(send_pair(p))} />
+            </>
+        },
+        None => html! {
+            <p id="sb-matrix-limit" class="limit">{ format!(
+                "The matrix checks every pair up to {MATRIX_LIMIT} nodes and pods; this cluster has {}.",
+                c.nodes().len() + c.pods().len()
+            ) }</p>
+        },
+    }
+}
+
+/// The challenges, the cluster's controls and what was wrong with them.
+#[function_component(SandboxControls)]
+fn sandbox_controls(p: &ControlProps) -> Html {
+    let spec = &p.spec;
     let c = &p.model.cluster;
     let open = use_state(|| None::<u16>);
     let solved = use_state(challenges::solved_keys);
@@ -231,7 +280,7 @@ pub fn sandbox_scene(p: &SceneProps) -> Html {
         }
     };
     html! {
-        <section class="scene" id="scene-h">
+        <>
             { challenges_panel(p, &solved) }
             <form class="sandbox" onsubmit={Callback::from(|e: SubmitEvent| e.prevent_default())}>
                 <label>{ "Cluster range " }
@@ -306,21 +355,6 @@ pub fn sandbox_scene(p: &SceneProps) -> Html {
                 Some(e) => html! { <p id="sb-error" class="error" role="alert">{ e.clone() }</p> },
                 None => html! {},
             } }
-            { if p.model.trace.is_some() { html! { <PacketView ..p.clone() /> } } else { html! { <Topology cluster={c.clone()} /> } } }
-            { match &p.model.matrix {
-                Some(m) => html! {
-                    <>
-                        <h3 id="sb-matrix-title">{ "Who reaches whom" }<small>{ " — pick a cell to send its packet above" }</small></h3>
-                        <MatrixView matrix={m.clone()} cluster={c.clone()} on_pick={Some(send_pair(p))} />
-                    </>
-                },
-                None => html! {
-                    <p id="sb-matrix-limit" class="limit">{ format!(
-                        "The matrix checks every pair up to {MATRIX_LIMIT} nodes and pods; this cluster has {}.",
-                        c.nodes().len() + c.pods().len()
-                    ) }</p>
-                },
-            } }
-        </section>
+        </>
     }
 }
