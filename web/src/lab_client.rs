@@ -32,9 +32,20 @@ pub fn normalize(addr: &str) -> Result<String, String> {
     })
 }
 
+/// Decodes JSON with the browser's own parser (`JSON.parse`) into core's
+/// types: serde_json's parser in the wasm would make it a sixth larger.
+fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    let value = js_sys::JSON::parse(text).map_err(|_| "the server sent malformed JSON".to_string())?;
+    serde_wasm_bindgen::from_value(value).map_err(|e| e.to_string())
+}
+
+async fn json<T: serde::de::DeserializeOwned>(resp: gloo::net::http::Response) -> Result<T, String> {
+    decode(&resp.text().await.map_err(|e| e.to_string())?)
+}
+
 async fn error_of(resp: gloo::net::http::Response) -> String {
     let status = resp.status();
-    match resp.json::<ErrorBody>().await {
+    match json::<ErrorBody>(resp).await {
         Ok(body) => format!("{status}: {}", body.error),
         Err(_) => format!("HTTP {status}"),
     }
@@ -62,13 +73,19 @@ pub async fn fetch_lab(addr: &str) -> Result<LabView, String> {
     if !resp.ok() {
         return Err(error_of(resp).await);
     }
-    resp.json().await.map_err(|e| e.to_string())
+    json(resp).await
 }
 
 /// Sends a probe inside the lab.
 pub async fn probe(addr: &str, req: &ProbeRequest) -> Result<ProbeResult, String> {
+    let body = serde_wasm_bindgen::to_value(req)
+        .ok()
+        .and_then(|v| js_sys::JSON::stringify(&v).ok())
+        .and_then(|s| s.as_string())
+        .ok_or("cannot encode the probe")?;
     let resp = Request::post(&format!("http://{addr}/api/probe"))
-        .json(req)
+        .header("Content-Type", "application/json")
+        .body(body)
         .map_err(|e| e.to_string())?
         .send()
         .await
@@ -76,7 +93,7 @@ pub async fn probe(addr: &str, req: &ProbeRequest) -> Result<ProbeResult, String
     if !resp.ok() {
         return Err(error_of(resp).await);
     }
-    resp.json().await.map_err(|e| e.to_string())
+    json(resp).await
 }
 
 /// Opens the packet stream; `on` gets every packet, `closed` the reason it ended.
@@ -90,7 +107,7 @@ pub fn stream(
     yew::platform::spawn_local(async move {
         while let Some(msg) = read.next().await {
             match msg {
-                Ok(Message::Text(t)) => match serde_json::from_str::<Event>(&t) {
+                Ok(Message::Text(t)) => match decode::<Event>(&t) {
                     Ok(Event::Trace(t)) => on(*t),
                     Ok(Event::Lagged(n)) => {
                         gloo::console::warn!(format!("live stream: missed {n} packets"))
