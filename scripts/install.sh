@@ -12,6 +12,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 WASM_BINDGEN_VERSION=0.2.130
 TRUNK_VERSION=0.21.14
+WASM_PACK_VERSION=0.15.1
 
 step() { printf '==> %s\n' "$*"; }
 have_deb() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
@@ -56,6 +57,12 @@ fi
 
 # Browser tests (wasm-bindgen-test, end-to-end) and network-namespace tests.
 deb chromium chromium-driver iproute2 iputils-ping nftables ca-certificates
+# wasm-pack runs the wasm browser tests; it finds the wasm-bindgen above and
+# is given Debian's chromedriver, so it downloads nothing.
+if [ "$(wasm-pack --version 2>/dev/null)" != "wasm-pack $WASM_PACK_VERSION" ]; then
+    step "cargo install wasm-pack $WASM_PACK_VERSION (about 4 minutes)"
+    cargo install wasm-pack --version "$WASM_PACK_VERSION" --locked --force
+fi
 command -v npm >/dev/null || deb nodejs npm
 
 # A real Kubernetes for the agent's API mode: etcd, containerd and runc from

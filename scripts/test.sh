@@ -26,12 +26,15 @@ cargo clippy -p podnet-web --target wasm32-unknown-unknown --all-targets --locke
 step "host tests: unit, scenarios, properties, CLI"
 cargo test --workspace --locked
 
+# wasm-pack test: the installed wasm-bindgen-test-runner and Debian's chromedriver.
+wasm_test() { wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver "$@"; }
+
 step "core builds for wasm32 and passes its scenario tests in headless Chromium"
 cargo build -p podnet-core --target wasm32-unknown-unknown --locked
-cargo test -p podnet-core --target wasm32-unknown-unknown --test scenarios --test live --locked
+wasm_test core --test scenarios --test live --test faults --locked
 
-step "web components in headless Chromium (wasm-bindgen-test)"
-cargo test -p podnet-web --target wasm32-unknown-unknown --test components --test live_scene --locked
+step "web components in headless Chromium (wasm-pack test)"
+wasm_test web --test components --test live_scene --locked
 
 step "build the explainer with trunk, then click through it (playwright-core + Chromium)"
 TRUNK_SKIP_VERSION_CHECK=true trunk build

@@ -1,6 +1,12 @@
 //! The breakages the sandbox's challenges start from, and the replies
 //! conntrack rewrites: each fault breaks the requirement matrix where the
-//! kernel would, and undoing it makes the matrix whole again.
+//! kernel would, and undoing it makes the matrix whole again. Run natively
+//! and in headless Chromium, where the sandbox's challenges use them.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 

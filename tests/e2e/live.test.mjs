@@ -88,6 +88,14 @@ test('a NodePort from outside: DNAT and masquerade captured, and the model agree
     'Delivered to default/pod2-1; source rewritten from 192.168.1.100 to 192.168.1.11 (NAT).',
   );
   assert.equal(await page.textContent('#live-compare-summary'), 'Model and kernel agree at all 8 places.');
+  // Predict, then see, graded by the captured packet: no NAT is wrong, at the DNAT hop.
+  await page.selectOption('#predict-ends', 'default/pod2-1');
+  await page.selectOption('#predict-source', '192.168.1.100');
+  await page.selectOption('#predict-nat', 'no');
+  await page.click('#predict-check');
+  assert.match(await page.textContent('#predict-result'),
+    /^graded by the packet the lab captured: Ends at default\/pod2-1 ✓ · source seen 192\.168\.1\.11 ✗ · NAT yes ✗\. First wrong at hop \d+: node1/);
+  assert.equal(await page.locator('li.hop.wrong').count(), 1, 'the hop where it went wrong is marked');
   await page.screenshot({ path: join(out, 'scene-i-nodeport.png'), fullPage: true });
   assert.deepEqual(errors, []);
 });

@@ -35,11 +35,14 @@ pub fn normalize(addr: &str) -> Result<String, String> {
 /// Decodes JSON with the browser's own parser (`JSON.parse`) into core's
 /// types: serde_json's parser in the wasm would make it a sixth larger.
 fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
-    let value = js_sys::JSON::parse(text).map_err(|_| "the server sent malformed JSON".to_string())?;
+    let value =
+        js_sys::JSON::parse(text).map_err(|_| "the server sent malformed JSON".to_string())?;
     serde_wasm_bindgen::from_value(value).map_err(|e| e.to_string())
 }
 
-async fn json<T: serde::de::DeserializeOwned>(resp: gloo::net::http::Response) -> Result<T, String> {
+async fn json<T: serde::de::DeserializeOwned>(
+    resp: gloo::net::http::Response,
+) -> Result<T, String> {
     decode(&resp.text().await.map_err(|e| e.to_string())?)
 }
 

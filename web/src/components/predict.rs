@@ -21,6 +21,9 @@ pub struct PredictProps {
     pub grade: Option<Grade>,
     /// Where a new grade goes.
     pub on_grade: Callback<Grade>,
+    /// Who graded it, when not the model (the Live scene: the real lab).
+    #[prop_or_default]
+    pub graded_by: Option<AttrValue>,
 }
 
 fn value(r: &NodeRef) -> String {
@@ -93,7 +96,8 @@ pub fn predict(p: &PredictProps) -> Html {
         html! {
             <p id="predict-result" class={classes!("predict-result", if g.all_right() { "ok" } else { "bad" })} aria-live="polite">
                 { format!(
-                    "Ends at {} {} · source seen {} {} · NAT {} {}.{}",
+                    "{}Ends at {} {} · source seen {} {} · NAT {} {}.{}",
+                    p.graded_by.as_ref().map_or_else(String::new, |b| format!("{b}: ")),
                     actual_end, mark(g.ends), seen, mark(g.source),
                     if t.nat_seen() { "yes" } else { "no" }, mark(g.nat),
                     at.unwrap_or_else(|| " All right.".into())) }

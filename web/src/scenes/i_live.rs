@@ -18,9 +18,8 @@ use podnet_core::topology::Cluster;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
-use super::SceneProps;
+use super::{Packet, SceneProps};
 use crate::components::compare::CompareTable;
-use crate::components::player::Player;
 use crate::components::topology::Topology;
 use crate::lab_client;
 use crate::state::Action;
@@ -295,6 +294,10 @@ pub fn live_scene(p: &SceneProps) -> Html {
             }
         });
     }
+    // One Rc per captured packet: a prediction's grade belongs to it.
+    let shown = use_memo(selected.clone(), |s| {
+        s.as_ref().map(|t| Rc::new(t.trace.clone()))
+    });
     let comparison = {
         let lab = live.lab.clone();
         use_memo((selected.clone(), lab), |(t, lab)| {
@@ -414,14 +417,13 @@ pub fn live_scene(p: &SceneProps) -> Html {
                 }, None => html! {} } }
             </div>
             { match (&live.lab, &selected) {
-                (Some(lab), Some(t)) => {
-                    let trace = Rc::new(t.trace.clone());
+                (Some(lab), Some(_)) => {
+                    let trace = (*shown).clone();
                     html! {
                         <>
-                            <div class="packet-view">
-                                <Topology cluster={lab.cluster.clone()} trace={Some(trace.clone())} step={p.state.step} speed={p.state.speed} />
-                                <Player trace={trace} cluster={lab.cluster.clone()} step={p.state.step} playing={p.state.playing} speed={p.state.speed} on={p.on.clone()} />
-                            </div>
+                            <Packet trace={trace} cluster={lab.cluster.clone()} step={p.state.step}
+                                playing={p.state.playing} speed={p.state.speed} on={p.on.clone()}
+                                graded_by={Some(AttrValue::from("graded by the packet the lab captured"))} />
                             { match &*comparison { Some(cmp) => html! { <CompareTable cmp={cmp.clone()} cluster={lab.cluster.clone()} /> }, None => html! {} } }
                         </>
                     }

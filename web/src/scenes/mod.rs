@@ -21,7 +21,7 @@ use crate::components::predict::Predict;
 use crate::components::topology::Topology;
 use crate::scene_data::SceneModel;
 use crate::state::{Action, Scene, State};
-use podnet_core::forward::Grade;
+use podnet_core::forward::{Grade, Trace};
 
 /// What every scene gets.
 #[derive(Properties, PartialEq, Clone)]
@@ -38,14 +38,47 @@ pub struct SceneProps {
 #[function_component(PacketView)]
 pub fn packet_view(p: &SceneProps) -> Html {
     let m = &p.model;
+    html! {
+        <Packet trace={m.trace.clone()} cluster={m.cluster.clone()} intended={m.intended}
+            step={p.state.step} playing={p.state.playing} speed={p.state.speed} on={p.on.clone()} />
+    }
+}
+
+/// What [`Packet`] shows.
+#[derive(Properties, PartialEq, Clone)]
+pub struct PacketProps {
+    /// The packet: the model's, or one a real lab captured.
+    pub trace: Option<Rc<Trace>>,
+    /// Where it travels.
+    pub cluster: Rc<podnet_core::topology::Cluster>,
+    /// Who it was meant for.
+    #[prop_or_default]
+    pub intended: Option<podnet_core::topology::Endpoint>,
+    /// The player's cursor, state and speed.
+    pub step: usize,
+    /// Playing.
+    pub playing: bool,
+    /// Speed.
+    pub speed: u32,
+    /// Where actions go.
+    pub on: Callback<Action>,
+    /// Who grades a prediction, when not the model (the Live scene: the real lab).
+    #[prop_or_default]
+    pub graded_by: Option<AttrValue>,
+}
+
+/// A packet with predict-then-see: the form, the drawing and the player;
+/// a grade marks the hop where the prediction first went wrong.
+#[function_component(Packet)]
+pub fn packet(p: &PacketProps) -> Html {
     // A grade belongs to one packet: a new trace clears it.
-    let grade = use_state(|| None::<(Rc<podnet_core::forward::Trace>, Grade)>);
+    let grade = use_state(|| None::<(Rc<Trace>, Grade)>);
     let current = grade
         .as_ref()
-        .filter(|(t, _)| m.trace.as_ref().is_some_and(|now| Rc::ptr_eq(t, now)))
+        .filter(|(t, _)| p.trace.as_ref().is_some_and(|now| Rc::ptr_eq(t, now)))
         .map(|(_, g)| *g);
     let on_grade = {
-        let (grade, trace, on) = (grade.clone(), m.trace.clone(), p.on.clone());
+        let (grade, trace, on) = (grade.clone(), p.trace.clone(), p.on.clone());
         Callback::from(move |g: Grade| {
             if let Some(t) = &trace {
                 grade.set(Some((t.clone(), g)));
@@ -57,16 +90,16 @@ pub fn packet_view(p: &SceneProps) -> Html {
     };
     html! {
         <>
-            { match &m.trace {
-                Some(t) => html! { <Predict trace={t.clone()} cluster={m.cluster.clone()} grade={current} on_grade={on_grade} /> },
+            { match &p.trace {
+                Some(t) => html! { <Predict trace={t.clone()} cluster={p.cluster.clone()} grade={current} on_grade={on_grade} graded_by={p.graded_by.clone()} /> },
                 None => html! {},
             } }
             <div class="packet-view">
-                <Topology cluster={m.cluster.clone()} trace={m.trace.clone()} step={p.state.step} speed={p.state.speed} />
-                { match &m.trace {
+                <Topology cluster={p.cluster.clone()} trace={p.trace.clone()} step={p.step} speed={p.speed} />
+                { match &p.trace {
                     Some(t) => html! {
-                        <Player trace={t.clone()} cluster={m.cluster.clone()} intended={m.intended}
-                            step={p.state.step} playing={p.state.playing} speed={p.state.speed} on={p.on.clone()}
+                        <Player trace={t.clone()} cluster={p.cluster.clone()} intended={p.intended}
+                            step={p.step} playing={p.playing} speed={p.speed} on={p.on.clone()}
                             wrong={current.and_then(|g| g.wrong_at)} />
                     },
                     None => html! {},

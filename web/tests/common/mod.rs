@@ -21,9 +21,13 @@ pub fn mount() -> Element {
     root
 }
 
+/// How long a render may take in a debug build: the sandbox computes its
+/// whole requirement matrix on each edit.
+const SETTLE_MS: u32 = 120;
+
 /// Yew renders asynchronously; give it a moment after each interaction.
 pub async fn settle() {
-    TimeoutFuture::new(30).await;
+    TimeoutFuture::new(SETTLE_MS).await;
 }
 
 pub fn find(root: &Element, sel: &str) -> Element {
