@@ -136,6 +136,11 @@ test('7. a matrix cell tells why, by keyboard too; the network switch is a switc
   assert.match(await page.textContent('#cell-request h4'), /^The ping: dropped at node2 kernel: no route/);
   assert.match(await page.textContent('#cell-request li:last-child'), /drop: no route to 10\.244\.1\.3/);
   assert.equal(await page.locator('#cell-reply').count(), 0, 'no reply to a lost ping');
+  // Enter also played that ping in the player, to where it is lost.
+  assert.ok(new URL(page.url()).search.includes('cell=node2%2Cpod-b') || page.url().includes('cell=node2,pod-b'), page.url());
+  await page.selectOption('#speed', '8');
+  await page.waitForSelector('#verdict', { timeout: 10_000 });
+  assert.match(await page.textContent('#verdict'), /^Dropped at node2 kernel/);
   await sw.focus();
   await page.keyboard.press('Space');
   assert.equal(await sw.getAttribute('aria-checked'), 'true');

@@ -23,6 +23,7 @@ pub struct ModelKey {
     outside: Outside,
     backend: Dataplane,
     sandbox: Option<SandboxSpec>,
+    cell: Option<(String, String)>,
 }
 
 impl ModelKey {
@@ -35,6 +36,7 @@ impl ModelKey {
             outside: s.outside,
             backend: s.backend,
             sandbox: (s.scene == Scene::Sandbox).then(|| s.sandbox.clone()),
+            cell: s.cell.clone().filter(|_| s.scene == Scene::Requirements),
         }
     }
 }
@@ -109,7 +111,11 @@ impl SceneModel {
                 } else {
                     Dataplane::None
                 });
-                let mut m = SceneModel::plain(c);
+                // A picked cell's ping plays in the player.
+                let mut m = match &key.cell {
+                    Some((from, to)) => SceneModel::with_trace(c, from, to, ProbeKind::Ping),
+                    None => SceneModel::plain(c),
+                };
                 match Network::new(&m.cluster).and_then(|n| Matrix::compute(&n)) {
                     Ok(x) => m.matrix = Some(Rc::new(x)),
                     Err(e) => m.error = Some(e.to_string()),

@@ -235,6 +235,8 @@ pub struct State {
     pub backend: Dataplane,
     /// Scene h.
     pub sandbox: SandboxSpec,
+    /// Scene d: the matrix cell whose ping plays (sender and receiver names).
+    pub cell: Option<(String, String)>,
 }
 
 impl Default for State {
@@ -250,6 +252,7 @@ impl Default for State {
             outside: Outside::ViaNode,
             backend: Dataplane::HostGw,
             sandbox: SandboxSpec::default(),
+            cell: None,
         }
     }
 }
@@ -281,6 +284,8 @@ pub enum Action {
     SetBackend(Dataplane),
     /// Scene h: new spec.
     Sandbox(Box<SandboxSpec>),
+    /// Scene d: play this cell's ping (sender, receiver) from its first hop.
+    PlayCell(String, String),
     /// Scene h: start a challenge from its broken cluster (or leave it: `None`).
     Challenge(Option<&'static str>),
     /// Browser Back or Forward: the state the address bar now holds.
@@ -328,6 +333,12 @@ impl Reducible for State {
             }
             Action::Speed(x) => s.speed = x.clamp(1, 8),
             Action::ToggleNetwork => s.network_on = !s.network_on,
+            Action::PlayCell(from, to) => {
+                s.cell = Some((from, to));
+                s.step = 0;
+                // Kept once the new packet's length arrives (SetLen).
+                s.playing = true;
+            }
             Action::Recreate => s.recreated = s.recreated.saturating_add(1),
             Action::SetOutside(o) => {
                 s.outside = o;
@@ -435,7 +446,12 @@ impl State {
         }
         match self.scene {
             Scene::Node => q.push(format!("recreated={}", self.recreated)),
-            Scene::Requirements => q.push(format!("net={}", u8::from(self.network_on))),
+            Scene::Requirements => {
+                q.push(format!("net={}", u8::from(self.network_on)));
+                if let Some((from, to)) = &self.cell {
+                    q.push(format!("cell={},{}", enc(from), enc(to)));
+                }
+            }
             Scene::Outside => q.push(format!("via={}", self.outside.key())),
             Scene::Overlay => q.push(format!("backend={}", self.backend.key())),
             Scene::Sandbox => {
@@ -536,6 +552,11 @@ impl State {
                     s.network_on = v == "1";
                     s.sandbox.network = v == "1";
                 }
+                "cell" => {
+                    s.cell = v
+                        .split_once(',')
+                        .map(|(a, b)| (a.to_string(), b.to_string()))
+                }
                 "cidr" => s.sandbox.cidr = v,
                 "prefix" => s.sandbox.prefix = v,
                 "pods" => {
@@ -628,6 +649,16 @@ mod tests {
         let back = State::from_query(&format!("?{}", s.to_query()));
         assert_eq!((back.scene, back.step, back.speed), (Scene::Sandbox, 4, 2));
         assert_eq!(back.sandbox, s.sandbox);
+        let d = State {
+            scene: Scene::Requirements,
+            cell: Some(("node2".into(), "pod-b".into())),
+            ..State::default()
+        };
+        assert_eq!(
+            State::from_query(&d.to_query()).cell,
+            d.cell,
+            "scene d's picked cell"
+        );
         let junk = State::from_query("scene=%ZZ&step=-3&speed=99&pods=1,x,2&proto=ftp");
         assert_eq!((junk.scene, junk.step, junk.speed), (Scene::Pod, 0, 8));
         assert_eq!(junk.sandbox.pods, vec![Some(1), Some(2)]);

@@ -2,7 +2,9 @@
 
 use yew::prelude::*;
 
-use super::SceneProps;
+use podnet_core::topology::Endpoint;
+
+use super::{PacketView, SceneProps};
 use crate::components::matrix::MatrixView;
 use crate::components::topology::Topology;
 use crate::state::Action;
@@ -16,6 +18,14 @@ pub fn requirements_scene(p: &SceneProps) -> Html {
         let cb = p.on.clone();
         Callback::from(move |_: MouseEvent| cb.emit(Action::ToggleNetwork))
     };
+    // A picked cell's ping plays in the player under the matrix.
+    let play = {
+        let (cb, c) = (p.on.clone(), m.cluster.clone());
+        Callback::from(move |(from, to): (Endpoint, Endpoint)| {
+            let name = |e| c.name_of(e).trim_start_matches("default/").to_string();
+            cb.emit(Action::PlayCell(name(from), name(to)));
+        })
+    };
     html! {
         <section class="scene" id="scene-d">
             <div class="explain">
@@ -24,7 +34,7 @@ pub fn requirements_scene(p: &SceneProps) -> Html {
                     <li>{ "every pod can reach every other pod without NAT;" }</li>
                     <li>{ "every node can reach every pod, and every pod every node, without NAT." }</li>
                 </ul>
-                <p>{ "Each cell below is a ping computed by the model. Click a cell (or Tab to it and press Enter) to see why it fails, under the table." }</p>
+                <p>{ "Each cell below is a ping computed by the model. Click a cell (or Tab to it and press Enter): its ping plays in the player below, and why it fails is written under the table, with the reply." }</p>
                 <button id="btn-network" type="button" role="switch" aria-checked={on.to_string()}
                     class={classes!("switch", on.then_some("on"))} onclick={toggle}>
                     <span class="switch-track" aria-hidden="true"><span class="switch-knob"></span></span>
@@ -32,10 +42,10 @@ pub fn requirements_scene(p: &SceneProps) -> Html {
                 </button>
             </div>
             { match &m.matrix {
-                Some(x) => html! { <MatrixView matrix={x.clone()} cluster={m.cluster.clone()} /> },
+                Some(x) => html! { <MatrixView matrix={x.clone()} cluster={m.cluster.clone()} on_pick={Some(play)} /> },
                 None => html! { <p class="error">{ m.error.clone().unwrap_or_default() }</p> },
             } }
-            <Topology cluster={m.cluster.clone()} />
+            { if m.trace.is_some() { html! { <PacketView ..p.clone() /> } } else { html! { <Topology cluster={m.cluster.clone()} /> } } }
         </section>
     }
 }
