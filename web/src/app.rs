@@ -168,7 +168,9 @@ pub fn app() -> Html {
             </header>
             <main>
                 <h2 id="scene-title">{ format!("{}. {}", state.scene.key(), state.scene.title()) }</h2>
-                { scenes::view(props) }
+                // Keyed by scene: a new scene is mounted afresh, never reconciled
+                // from the last one (its player would scroll, its grade stay).
+                <div class="scene-box" key={state.scene.key()}>{ scenes::view(props) }</div>
             </main>
             <footer>{ "Keys: space play/pause · ← → step · + − speed · 1–9 scenes. Everything shown is computed by podnet-core, the model the node agent programs into real kernels." }</footer>
         </div>

@@ -5,7 +5,6 @@ use yew::prelude::*;
 use super::SceneProps;
 
 /// Scene a.
-#[function_component(PodScene)]
 pub fn pod_scene(p: &SceneProps) -> Html {
     let c = &p.model.cluster;
     let Some(web) = c.pod_named("web") else {

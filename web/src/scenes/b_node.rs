@@ -8,7 +8,6 @@ use crate::scene_data::recreated;
 use crate::state::Action;
 
 /// Scene b.
-#[function_component(NodeScene)]
 pub fn node_scene(p: &SceneProps) -> Html {
     let c = &p.model.cluster;
     let times = p.state.recreated;

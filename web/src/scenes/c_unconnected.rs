@@ -7,7 +7,6 @@ use yew::prelude::*;
 use super::{PacketView, SceneProps};
 
 /// Scene c.
-#[function_component(UnconnectedScene)]
 pub fn unconnected_scene(p: &SceneProps) -> Html {
     let c = &p.model.cluster;
     let mut by_ip: BTreeMap<_, Vec<String>> = BTreeMap::new();

@@ -10,7 +10,6 @@ use crate::components::topology::Topology;
 use crate::state::Action;
 
 /// Scene d.
-#[function_component(RequirementsScene)]
 pub fn requirements_scene(p: &SceneProps) -> Html {
     let m = &p.model;
     let on = p.state.network_on;

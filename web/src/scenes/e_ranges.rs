@@ -7,7 +7,6 @@ use super::SceneProps;
 use crate::components::topology::Topology;
 
 /// Scene e.
-#[function_component(RangesScene)]
 pub fn ranges_scene(p: &SceneProps) -> Html {
     let c = &p.model.cluster;
     html! {

@@ -8,7 +8,6 @@ use super::{PacketView, SceneProps};
 use crate::state::Action;
 
 /// Scene f2.
-#[function_component(OverlayScene)]
 pub fn overlay_scene(p: &SceneProps) -> Html {
     let c = &p.model.cluster;
     let backend = p.state.backend;

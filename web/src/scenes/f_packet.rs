@@ -6,7 +6,6 @@ use yew::prelude::*;
 use super::{PacketView, SceneProps};
 
 /// Scene f.
-#[function_component(PacketScene)]
 pub fn packet_scene(p: &SceneProps) -> Html {
     let routes: Vec<String> = p
         .model

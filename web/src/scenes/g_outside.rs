@@ -7,7 +7,6 @@ use super::{PacketView, SceneProps};
 use crate::state::{Action, Outside};
 
 /// Scene g.
-#[function_component(OutsideScene)]
 pub fn outside_scene(p: &SceneProps) -> Html {
     let c = &p.model.cluster;
     let svc = c.services().first();

@@ -11,7 +11,6 @@ use super::SceneProps;
 use crate::state::Action;
 
 /// Scene j.
-#[function_component(JoinScene)]
 pub fn join_scene(p: &SceneProps) -> Html {
     let Some(steps) = p.model.join.clone() else {
         return html! { <section class="scene" id="scene-j"><p class="error">{ p.model.error.clone().unwrap_or_default() }</p></section> };

@@ -109,19 +109,21 @@ pub fn packet(p: &PacketProps) -> Html {
     }
 }
 
-/// The scene for the current state.
+/// The scene for the current state. The scenes without hooks of their own
+/// are plain functions: a component each would cost the wasm some 4 KiB of
+/// Yew's per-component code, for nothing (their props change at every step).
 pub fn view(p: SceneProps) -> Html {
     match p.state.scene {
-        Scene::Pod => html! { <a_pod::PodScene ..p /> },
-        Scene::Node => html! { <b_node::NodeScene ..p /> },
-        Scene::Unconnected => html! { <c_unconnected::UnconnectedScene ..p /> },
-        Scene::Requirements => html! { <d_requirements::RequirementsScene ..p /> },
-        Scene::Ranges => html! { <e_ranges::RangesScene ..p /> },
-        Scene::Packet => html! { <f_packet::PacketScene ..p /> },
-        Scene::Overlay => html! { <f2_overlay::OverlayScene ..p /> },
-        Scene::Outside => html! { <g_outside::OutsideScene ..p /> },
+        Scene::Pod => a_pod::pod_scene(&p),
+        Scene::Node => b_node::node_scene(&p),
+        Scene::Unconnected => c_unconnected::unconnected_scene(&p),
+        Scene::Requirements => d_requirements::requirements_scene(&p),
+        Scene::Ranges => e_ranges::ranges_scene(&p),
+        Scene::Packet => f_packet::packet_scene(&p),
+        Scene::Overlay => f2_overlay::overlay_scene(&p),
+        Scene::Outside => g_outside::outside_scene(&p),
         Scene::Sandbox => html! { <h_sandbox::SandboxScene ..p /> },
         Scene::Live => html! { <i_live::LiveScene ..p /> },
-        Scene::Join => html! { <j_join::JoinScene ..p /> },
+        Scene::Join => j_join::join_scene(&p),
     }
 }
