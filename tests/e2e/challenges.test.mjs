@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serveDist, launch } from './harness.mjs';
+import { serveDist, launch, openScene } from './harness.mjs';
 
 const out = fileURLToPath(new URL('./out/', import.meta.url));
 let server, browser;
@@ -26,15 +26,7 @@ after(async () => {
   assert.deepEqual(errors, [], 'no console errors or uncaught exceptions');
 });
 
-async function open(query, ctx) {
-  ctx ??= await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await ctx.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
-  page.on('pageerror', (e) => errors.push(`page: ${e.message}`));
-  await page.goto(new URL(query, server.url).href);
-  await page.waitForSelector('#scene-title');
-  return page;
-}
+const open = (query, ctx) => openScene(browser, server.url, errors, query, { ctx });
 
 const settings = (k) => async (page) => {
   if (!(await page.$(`#sb-more-${k}`))) await page.click(`#sb-settings-${k}`);

@@ -54,6 +54,21 @@ export async function newPage(browser, errors) {
   return page;
 }
 
+/**
+ * Opens `query` (e.g. "?scene=h") of the served page in a new page of
+ * `ctx` (a fresh 1280×800 context unless given one, with `options`),
+ * recording console errors and uncaught exceptions into `errors`.
+ */
+export async function openScene(browser, base, errors, query, { ctx, ...options } = {}) {
+  ctx ??= await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+  const page = await ctx.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => errors.push(`page: ${e.message}`));
+  await page.goto(new URL(query, base).href);
+  await page.waitForSelector('#scene-title');
+  return page;
+}
+
 /** The podnet binary the lab tests run (PODNET, else the debug build). */
 export const podnetBin = process.env.PODNET ?? join(root, 'target/debug/podnet');
 

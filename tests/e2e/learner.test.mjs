@@ -7,7 +7,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serveDist, launch } from './harness.mjs';
+import { serveDist, launch, openScene } from './harness.mjs';
 
 const out = fileURLToPath(new URL('./out/', import.meta.url));
 let server, browser;
@@ -24,15 +24,7 @@ after(async () => {
   await server?.close();
 });
 
-async function open(query, options = {}) {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
-  const page = await ctx.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
-  page.on('pageerror', (e) => errors.push(`page: ${e.message}`));
-  await page.goto(new URL(query, server.url).href);
-  await page.waitForSelector('#scene-title');
-  return page;
-}
+const open = (query, options) => openScene(browser, server.url, errors, query, options);
 
 test('1. Space on a focused button presses that button, not play', async () => {
   const page = await open('?scene=f');

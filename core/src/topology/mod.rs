@@ -807,14 +807,33 @@ impl Cluster {
         Ok(())
     }
 
-    /// Sets a node's `ip_forward`.
-    pub fn set_ip_forward(&mut self, id: NodeId, on: bool) -> Result<()> {
+    fn node_mut(&mut self, id: NodeId) -> Result<&mut Node> {
         let node = self.nodes.iter_mut().find(|n| n.id == id);
         node.ok_or_else(|| Error::Unknown {
             kind: "node",
             name: format!("{id:?}"),
-        })?
-        .ip_forward = on;
+        })
+    }
+
+    fn pod_mut(&mut self, id: PodId) -> Result<&mut Pod> {
+        let pod = self.pods.iter_mut().find(|p| p.id == id);
+        pod.ok_or_else(|| Error::Unknown {
+            kind: "pod",
+            name: format!("{id:?}"),
+        })
+    }
+
+    fn service_mut(&mut self, id: ServiceId) -> Result<&mut Service> {
+        let s = self.services.iter_mut().find(|s| s.id == id);
+        s.ok_or_else(|| Error::Unknown {
+            kind: "service",
+            name: format!("{id:?}"),
+        })
+    }
+
+    /// Sets a node's `ip_forward`.
+    pub fn set_ip_forward(&mut self, id: NodeId, on: bool) -> Result<()> {
+        self.node_mut(id)?.ip_forward = on;
         Ok(())
     }
 
@@ -826,11 +845,7 @@ impl Cluster {
         range: Ipv4Network,
         missing: bool,
     ) -> Result<()> {
-        let node = self.nodes.iter_mut().find(|n| n.id == id);
-        let node = node.ok_or_else(|| Error::Unknown {
-            kind: "node",
-            name: format!("{id:?}"),
-        })?;
+        let node = self.node_mut(id)?;
         node.missing_routes.retain(|&r| r != range);
         if missing {
             node.missing_routes.push(range);
@@ -840,23 +855,13 @@ impl Cluster {
 
     /// Sets the address a pod's default route goes via (`None`: its node's bridge).
     pub fn set_pod_gateway(&mut self, id: PodId, gateway: Option<Ipv4Addr>) -> Result<()> {
-        let pod = self.pods.iter_mut().find(|p| p.id == id);
-        pod.ok_or_else(|| Error::Unknown {
-            kind: "pod",
-            name: format!("{id:?}"),
-        })?
-        .gateway = gateway;
+        self.pod_mut(id)?.gateway = gateway;
         Ok(())
     }
 
     /// Sets whether kube-proxy masquerades a service's traffic to other nodes' pods.
     pub fn set_masquerade(&mut self, id: ServiceId, on: bool) -> Result<()> {
-        let s = self.services.iter_mut().find(|s| s.id == id);
-        s.ok_or_else(|| Error::Unknown {
-            kind: "service",
-            name: format!("{id:?}"),
-        })?
-        .masquerade = on;
+        self.service_mut(id)?.masquerade = on;
         Ok(())
     }
 
@@ -1005,12 +1010,7 @@ impl Cluster {
 
     /// Sets a service's external traffic policy.
     pub fn set_traffic_policy(&mut self, id: ServiceId, policy: TrafficPolicy) -> Result<()> {
-        let s = self.services.iter_mut().find(|s| s.id == id);
-        s.ok_or_else(|| Error::Unknown {
-            kind: "service",
-            name: format!("{id:?}"),
-        })?
-        .traffic_policy = policy;
+        self.service_mut(id)?.traffic_policy = policy;
         Ok(())
     }
 

@@ -132,15 +132,21 @@ fn node_settings(p: &ControlProps, k: u16) -> Html {
     }
 }
 
-/// The challenges: pick one, read what broke, see whether it is mended.
-fn challenges_panel(p: &ControlProps, solved: &UseStateHandle<Vec<String>>) -> Html {
-    let spec = &p.spec;
-    let active = spec.challenge.as_deref().and_then(challenges::by_key);
+/// The challenge being played, and whether the matrix is all green.
+fn challenge_of(p: &ControlProps) -> (Option<&'static challenges::Challenge>, bool) {
+    let active = p.spec.challenge.as_deref().and_then(challenges::by_key);
     let green = p
         .model
         .matrix
         .as_ref()
         .is_some_and(|m| m.requirements().met());
+    (active, green)
+}
+
+/// The challenges: pick one, read what broke, see whether it is mended.
+fn challenges_panel(p: &ControlProps, solved: &UseStateHandle<Vec<String>>) -> Html {
+    let spec = &p.spec;
+    let (active, green) = challenge_of(p);
     let pick = |key: Option<&'static str>| {
         let on = p.on.clone();
         Callback::from(move |_: MouseEvent| on.emit(Action::Challenge(key)))
@@ -249,12 +255,7 @@ fn sandbox_controls(p: &ControlProps) -> Html {
     let solved = use_state(challenges::solved_keys);
     {
         // Mark the challenge solved once the model says so.
-        let active = spec.challenge.as_deref().and_then(challenges::by_key);
-        let green = p
-            .model
-            .matrix
-            .as_ref()
-            .is_some_and(|m| m.requirements().met());
+        let (active, green) = challenge_of(p);
         let now = active.filter(|c| c.solved(spec, green)).map(|c| c.key);
         let solved = solved.clone();
         use_effect_with(now, move |now| {
