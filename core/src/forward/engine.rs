@@ -579,7 +579,7 @@ impl<'c> Network<'c> {
             }
         }
         let before = Tuple::of(&w.f);
-        let answered = w.inner.is_none() && self.process_conntrack(rt, w);
+        let answered = w.inner.is_none() && !w.undo.is_empty() && self.process_conntrack(rt, w);
         if rt.is_local(w.f.dst) && !answered {
             self.process_dnat(rt, w)?;
         }
@@ -1073,6 +1073,10 @@ impl<R: Recorder> Walk<'_, R> {
     /// Keeps the NAT this node applied (the tuple changed since `before`),
     /// unless it was conntrack undoing a request's.
     fn track(&mut self, rt: &NodeRt, before: Tuple, answered: bool) {
+        // Most nodes have no NAT rule at all: nothing to keep.
+        if rt.node_ports.is_empty() && rt.masquerade.is_none() {
+            return;
+        }
         let after = Tuple::of(&self.f);
         // A node's own packet gets its source from the route: not NAT.
         let before = match before.src.ip().is_unspecified() {
