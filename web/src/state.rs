@@ -205,6 +205,44 @@ impl Default for SandboxSpec {
     }
 }
 
+/// An edit of the sandbox spec, applied to the spec the state holds when it
+/// arrives (not to the one a control was drawn with: two quick edits both
+/// count).
+#[derive(Clone)]
+pub struct SandboxEdit {
+    apply: Rc<dyn Fn(&mut SandboxSpec)>,
+    play: bool,
+}
+
+impl SandboxEdit {
+    /// An edit.
+    pub fn new(f: impl Fn(&mut SandboxSpec) + 'static) -> SandboxEdit {
+        SandboxEdit {
+            apply: Rc::new(f),
+            play: false,
+        }
+    }
+
+    /// The same edit, then play the packet from its first hop.
+    pub fn and_play(self) -> SandboxEdit {
+        SandboxEdit { play: true, ..self }
+    }
+}
+
+impl PartialEq for SandboxEdit {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.apply, &other.apply) && self.play == other.play
+    }
+}
+
+impl std::fmt::Debug for SandboxEdit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxEdit")
+            .field("play", &self.play)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Most nodes the sandbox draws.
 pub const MAX_NODES: usize = 128;
 /// Most pods per node the sandbox asks for (the IPAM may allow fewer).
@@ -282,8 +320,8 @@ pub enum Action {
     SetOutside(Outside),
     /// Scene f2: pick a backend.
     SetBackend(Dataplane),
-    /// Scene h: new spec.
-    Sandbox(Box<SandboxSpec>),
+    /// Scene h: an edit of the spec.
+    EditSandbox(SandboxEdit),
     /// Scene d: play this cell's ping (sender, receiver) from its first hop.
     PlayCell(String, String),
     /// Scene h: start a challenge from its broken cluster (or leave it: `None`).
@@ -350,14 +388,13 @@ impl Reducible for State {
                 s.step = 0;
                 s.playing = false;
             }
-            Action::Sandbox(spec) => {
+            Action::EditSandbox(edit) => {
+                (edit.apply)(&mut s.sandbox);
                 // An edit is the learner's own cluster: the cut link is behind them.
-                s.sandbox = SandboxSpec {
-                    asked_nodes: 0,
-                    ..*spec
-                };
+                s.sandbox.asked_nodes = 0;
                 s.step = 0;
-                s.playing = false;
+                // Kept once the new packet's length arrives (SetLen).
+                s.playing = edit.play;
             }
             Action::Challenge(key) => {
                 s.sandbox = match key.and_then(crate::challenges::by_key) {
@@ -663,6 +700,24 @@ mod tests {
         assert_eq!((junk.scene, junk.step, junk.speed), (Scene::Pod, 0, 8));
         assert_eq!(junk.sandbox.pods, vec![Some(1), Some(2)]);
         assert_eq!(junk.sandbox.proto, Proto::Ping);
+    }
+
+    #[test]
+    fn two_quick_sandbox_edits_both_count() {
+        // Both made from controls drawn with the same spec, before a render.
+        let s = Rc::new(State::default())
+            .reduce(Action::EditSandbox(SandboxEdit::new(|s| {
+                s.cidr = "10.0.0.0/8".into()
+            })))
+            .reduce(Action::EditSandbox(SandboxEdit::new(|s| {
+                s.prefix = "20".into()
+            })));
+        assert_eq!(
+            (s.sandbox.cidr.as_str(), s.sandbox.prefix.as_str()),
+            ("10.0.0.0/8", "20")
+        );
+        let played = s.reduce(Action::EditSandbox(SandboxEdit::new(|_| {}).and_play()));
+        assert!(played.playing, "a matrix cell's packet plays");
     }
 
     #[test]

@@ -13,16 +13,21 @@ use crate::components::matrix::MatrixView;
 use crate::components::topology::Topology;
 use crate::scene_data::SceneModel;
 use crate::scene_data::MATRIX_LIMIT;
-use crate::state::{Action, SandboxSpec, MAX_LANS, MAX_NODES, MAX_PODS};
+use crate::state::{Action, SandboxEdit, SandboxSpec, MAX_LANS, MAX_NODES, MAX_PODS};
 use podnet_core::topology::Endpoint;
 
-/// A callback that edits a copy of the sandbox spec and sends it.
-fn edit<E: 'static>(p: &ControlProps, f: impl Fn(&mut SandboxSpec, E) + 'static) -> Callback<E> {
-    let (on, spec) = (p.on.clone(), p.spec.clone());
+/// A callback that sends an edit of the sandbox spec; the reducer applies
+/// it to the spec as it is then, so two quick edits both count.
+fn edit<E: Clone + 'static>(
+    p: &ControlProps,
+    f: impl Fn(&mut SandboxSpec, E) + 'static,
+) -> Callback<E> {
+    let (on, f) = (p.on.clone(), Rc::new(f));
     Callback::from(move |e: E| {
-        let mut s = spec.clone();
-        f(&mut s, e);
-        on.emit(Action::Sandbox(Box::new(s)));
+        let f = f.clone();
+        on.emit(Action::EditSandbox(SandboxEdit::new(move |s| {
+            f(s, e.clone())
+        })));
     })
 }
 
@@ -36,21 +41,19 @@ fn select_value(e: &Event) -> String {
 
 /// A matrix cell picked: send its packet (a ping) in the player above.
 fn send_pair(p: &ControlProps) -> Callback<(Endpoint, Endpoint)> {
-    let (on, spec, c) = (p.on.clone(), p.spec.clone(), p.model.cluster.clone());
+    let (on, c) = (p.on.clone(), p.model.cluster.clone());
     Callback::from(move |(from, to): (Endpoint, Endpoint)| {
         let short = |e| c.name_of(e).trim_start_matches("default/").to_string();
-        let s = SandboxSpec {
-            from: short(from),
-            to: short(to),
-            proto: if matches!(from, Endpoint::Client(_)) {
-                Proto::Tcp
-            } else {
-                Proto::Ping
-            },
-            ..spec.clone()
+        let (from_name, to_name) = (short(from), short(to));
+        let proto = if matches!(from, Endpoint::Client(_)) {
+            Proto::Tcp
+        } else {
+            Proto::Ping
         };
-        on.emit(Action::Sandbox(Box::new(s)));
-        on.emit(Action::TogglePlay);
+        let edit = SandboxEdit::new(move |s| {
+            (s.from, s.to, s.proto) = (from_name.clone(), to_name.clone(), proto);
+        });
+        on.emit(Action::EditSandbox(edit.and_play()));
     })
 }
 
