@@ -49,7 +49,7 @@ test('every challenge starts red, is mended with the controls, and is kept as so
   const page = await open('?scene=h', ctx);
   const keys = await page.$$eval('ul.ch-list button', (bs) => bs.map((b) => b.id.replace(/^ch-/, '')));
   assert.ok(keys.length >= 5, `at least five challenges: ${keys}`);
-  assert.deepEqual(keys.sort(), Object.keys(FIXES).sort(), 'a repair for every challenge');
+  assert.deepEqual([...keys].sort(), Object.keys(FIXES).sort(), 'a repair for every challenge');
   for (const [i, key] of keys.entries()) {
     await page.click(`#ch-${key}`);
     assert.match(await page.textContent('#ch-status'), /^Not yet: \d+ pairs still fail/, `${key} starts broken`);
@@ -63,7 +63,7 @@ test('every challenge starts red, is mended with the controls, and is kept as so
     if (key === 'nodeport') await page.screenshot({ path: join(out, 'challenge-solved.png'), fullPage: true });
   }
   const saved = await page.evaluate(() => localStorage.getItem('podnet.challenges.solved'));
-  assert.deepEqual(saved.split(',').sort(), keys.sort());
+  assert.deepEqual(saved.split(',').sort(), [...keys].sort());
   // A reload keeps the progress.
   const again = await open('?scene=h', ctx);
   assert.equal(await again.locator('ul.ch-list li.solved').count(), keys.length);
