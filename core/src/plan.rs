@@ -195,7 +195,8 @@ impl Cluster {
 
     /// The peers of node `id` and how its backend reaches each: host-gw
     /// (`true`, on its LAN) or the VTEP (`false`); `None` for a peer it
-    /// cannot route to at all (overlapping range, or host-gw off-LAN).
+    /// cannot route to at all (host-gw off-LAN). A peer with this node's
+    /// very range is left out: the connected route holds it.
     fn peer_paths<'a>(
         &'a self,
         node: &'a crate::topology::Node,
@@ -203,7 +204,7 @@ impl Cluster {
         let dataplane = self.dataplane();
         self.nodes()
             .iter()
-            .filter(move |n| n.id != node.id && !n.pod_range.overlaps(node.pod_range))
+            .filter(move |n| n.id != node.id && n.pod_range != node.pod_range)
             .map(move |n| {
                 let same_lan = n.lan == node.lan && self.lan_of(n.underlay_ip).is_some();
                 let path = match dataplane {
@@ -265,20 +266,21 @@ impl Cluster {
             peers: Vec::new(),
         });
         let mut skipped = Vec::new();
-        // A peer whose range overlaps ours cannot be routed to: the connected
-        // route would shadow it and the kernel would refuse a duplicate.
+        // A peer with our very range cannot be routed to: the kernel refuses
+        // the same route twice. (A peer's range that merely overlaps ours is
+        // routed; the longest prefix then decides, as in the kernel.)
         if self.dataplane() != Dataplane::None {
-            let overlapping = self
+            let same = self
                 .nodes()
                 .iter()
-                .filter(|n| n.id != node.id && n.pod_range.overlaps(node.pod_range));
-            for n in overlapping {
+                .filter(|n| n.id != node.id && n.pod_range == node.pod_range);
+            for n in same {
                 skipped.push(SkippedPeer {
                     node: n.name.clone(),
                     route: Route::via(n.pod_range, n.underlay_ip, node.uplink, RouteProto::Podnet),
                     reason: format!(
-                        "{}'s range {} overlaps {}'s own {}: packets for it stay on this node's bridge (the connected route), and the kernel refuses the same route twice (\"File exists\")",
-                        n.name, n.pod_range, node.name, node.pod_range
+                        "{}'s range {} is {}'s own too: packets for it stay on this node's bridge (the connected route), and the kernel refuses the same route twice (\"File exists\")",
+                        n.name, n.pod_range, node.name
                     ),
                 });
             }

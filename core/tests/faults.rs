@@ -34,12 +34,16 @@ fn a_node_port_reply_has_its_nat_undone_by_conntrack() {
             ProbeKind::TcpSyn(30080),
         )
         .unwrap();
-    assert_eq!(
-        req.conntrack.len(),
-        1,
-        "node1 translated it: {:?}",
-        req.conntrack
+    // Both nodes keep an entry; only node1's translates (DNAT and masquerade).
+    let (n1, n2) = (
+        c.node_named("node1").unwrap().id,
+        c.node_named("node2").unwrap().id,
     );
+    let entry = |n| req.conntrack.iter().find(|e| e.node == n).copied();
+    let at1 = entry(n1).expect("node1's entry");
+    assert_ne!(at1.original, at1.translated, "{at1:?}");
+    let at2 = entry(n2).expect("node2's entry");
+    assert_eq!(at2.original, at2.translated, "node2 only forwards: {at2:?}");
     let reply = net.reply(&req).unwrap().expect("the pod answers");
     assert_eq!(
         reply.verdict,
@@ -251,33 +255,117 @@ fn a_range_set_by_hand_over_another_nodes_is_skipped_with_the_kernels_reason() {
     assert!(plan1
         .skipped
         .iter()
-        .any(|s| s.node == "node3" && s.reason.contains("overlaps")));
+        .any(|s| s.node == "node3" && s.reason.contains("is node1's own too")));
     let plan2 = c.plan(n2).unwrap();
     assert_eq!(plan2.owned_routes().filter(|r| r.dst == taken).count(), 1);
     assert!(plan2
         .skipped
         .iter()
-        .any(|s| s.node == "node3" && s.reason.contains("File exists")));
+        .any(|s| s.node == "node3" && s.reason.contains("another node's too")));
     let m = matrix(&c);
     assert!(m
         .cells
         .iter()
         .any(|cell| matches!(cell, Cell::WrongDestination { .. })));
     assert!(!m.requirements().met());
-    // Given a free range by hand, it is the allocator's and all is well.
+    // Given a free range by hand, it is the allocator's and all is well:
+    // the range the allocator would have handed out next is now taken.
     let mut fixed = Cluster::parse("10.244.0.0/16", 24, DEFAULT_UNDERLAY).unwrap();
     let f1 = fixed.add_node("node1").unwrap();
-    let f3 = fixed
-        .add_node_by_hand("node3", 0, parse_cidr("10.244.9.0/24").unwrap())
-        .unwrap();
+    let next = parse_cidr("10.244.1.0/24").unwrap();
+    let f3 = fixed.add_node_by_hand("node3", 0, next).unwrap();
     assert!(!fixed.node(f3).unwrap().standalone);
     fixed.add_pod(f1, "p1").unwrap();
     fixed.add_pod(f3, "p3").unwrap();
     assert!(matrix(&fixed).requirements().met());
-    assert!(fixed.add_node("node4").unwrap() != f3);
+    let f4 = fixed.add_node("node4").unwrap();
     assert_ne!(
-        fixed.node_named("node4").unwrap().pod_range,
-        parse_cidr("10.244.9.0/24").unwrap(),
+        fixed.node(f4).unwrap().pod_range,
+        next,
         "the allocator knows the range is taken"
+    );
+}
+
+#[test]
+fn a_range_set_by_hand_inside_another_is_routed_and_the_longest_prefix_decides() {
+    let mut c = Cluster::parse("10.244.0.0/16", 24, DEFAULT_UNDERLAY).unwrap();
+    let n1 = c.add_node("node1").unwrap();
+    let half = parse_cidr("10.244.0.128/25").unwrap();
+    let n2 = c.add_node_by_hand("node2", 0, half).unwrap();
+    let plan1 = c.plan(n1).unwrap();
+    assert!(
+        plan1.owned_routes().any(|r| r.dst == half),
+        "the kernel takes it"
+    );
+    assert!(plan1.skipped.is_empty());
+    let p1 = c.add_pod(n1, "p1").unwrap();
+    let p2 = c.add_pod(n2, "p2").unwrap();
+    let net = Network::new(&c).unwrap();
+    let to = c.pod(p2).unwrap().ip;
+    assert!(half.contains(to));
+    let t = net.probe(Endpoint::Pod(p1), to, ProbeKind::Ping).unwrap();
+    // p1 thinks the /24 is on its link: it ARPs for p2 on node1's bridge.
+    assert!(
+        matches!(
+            t.verdict,
+            Verdict::Dropped {
+                reason: DropReason::NoArpReply { .. },
+                ..
+            }
+        ),
+        "{:?}",
+        t.verdict
+    );
+}
+
+#[test]
+fn a_range_by_hand_too_large_or_on_a_lan_is_refused_and_changes_nothing() {
+    let mut c = Cluster::parse("10.244.0.0/16", 24, DEFAULT_UNDERLAY).unwrap();
+    c.add_node("node1").unwrap();
+    let before = c.clone();
+    for bad in [
+        "0.0.0.0/0",
+        "10.0.0.0/8",
+        "192.168.1.0/25",
+        "192.168.0.0/16",
+    ] {
+        let err = c
+            .add_node_by_hand("node2", 0, parse_cidr(bad).unwrap())
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("larger than a /16")
+                || err.to_string().contains("overlaps the LAN"),
+            "{bad}: {err}"
+        );
+        assert_eq!(c, before, "{bad}");
+    }
+}
+
+#[test]
+fn a_reply_is_never_masqueraded_on_a_node_the_request_passed() {
+    // The bridge plugin's ipMasq on every node: a NodePort reply leaving
+    // node2 for node1 is an established connection's, not a new one.
+    let mut c = scenario::node_port();
+    c.ip_masq = true;
+    let m = matrix(&c);
+    assert!(
+        m.node_ports.iter().all(|x| x.cell == Cell::Ok),
+        "{:?}",
+        m.node_ports
+    );
+    // Without kube-proxy's masquerade, pod-d answers the laptop itself, and
+    // node2's egress masquerade leaves that answer alone too: the laptop
+    // sees pod-d's own address.
+    let mut c = scenario::node_port();
+    c.egress_masq = true;
+    let svc = c.services()[0].id;
+    c.set_masquerade(svc, false).unwrap();
+    let d = c.pod_named("pod-d").unwrap().ip;
+    let node1 = c.node_named("node1").unwrap().id;
+    let m = matrix(&c);
+    let cell = m.node_ports.iter().find(|x| x.node == node1).unwrap().cell;
+    assert!(
+        matches!(cell, Cell::ReplyAstray { seen, .. } if *seen.ip() == d),
+        "{cell:?}"
     );
 }

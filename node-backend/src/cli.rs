@@ -511,11 +511,7 @@ fn trace_to(
 
 fn matrix(c: &Cluster) -> Result<String> {
     let m = Matrix::compute(&Network::new(c)?)?;
-    let names: Vec<String> = m
-        .endpoints
-        .iter()
-        .map(|&e| c.name_of(e).trim_start_matches("default/").to_string())
-        .collect();
+    let names: Vec<String> = m.endpoints.iter().map(|&e| c.short_name_of(e)).collect();
     let width = names.iter().map(String::len).max().unwrap_or(4) + 1;
     let mut out = format!("{:width$}", "from\\to");
     for n in &names {

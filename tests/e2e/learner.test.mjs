@@ -133,6 +133,10 @@ test('7. a matrix cell tells why, by keyboard too; the network switch is a switc
   await page.selectOption('#speed', '8');
   await page.waitForSelector('#verdict', { timeout: 10_000 });
   assert.match(await page.textContent('#verdict'), /^Dropped at node2 kernel/);
+  // The link names the cell: a reload shows the same one picked.
+  await page.reload();
+  await page.waitForSelector('#cell-reason');
+  assert.equal(await page.textContent('#cell-reason'), label);
   await sw.focus();
   await page.keyboard.press('Space');
   assert.equal(await sw.getAttribute('aria-checked'), 'true');

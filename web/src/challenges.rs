@@ -105,8 +105,8 @@ impl Challenge {
     }
 
     /// Solved: the matrix is all green and the cluster is still the one the
-    /// challenge started with (its nodes, at least their pods, its service),
-    /// so removing what is broken does not count.
+    /// challenge started with (its nodes, at least their pods, its LANs, its
+    /// service), so removing what is broken does not count.
     pub fn solved(&self, spec: &SandboxSpec, all_green: bool) -> bool {
         let start = self.start();
         let kept = start.pods.iter().enumerate().all(|(i, want)| {
@@ -116,7 +116,11 @@ impl Challenge {
                 (Some(_), None) => false,
             }
         });
-        all_green && kept && (start.service.is_none() || spec.service == start.service)
+        // The LANs too: moving node2 back is not what the overlay challenge asks.
+        all_green
+            && kept
+            && spec.lans == start.lans
+            && (start.service.is_none() || spec.service == start.service)
     }
 }
 
@@ -208,6 +212,11 @@ mod tests {
         let mut s = c.start();
         s.service = None;
         assert!(!c.solved(&s, green(&s)));
+        let c = by_key("lans").unwrap();
+        let mut s = c.start();
+        s.lans = 1;
+        assert!(green(&s), "node2 back on the LAN");
+        assert!(!c.solved(&s, true));
     }
 
     #[test]

@@ -288,13 +288,12 @@ pub fn sandbox(spec: SandboxSpec) -> SceneModel {
         ))
         .or(error);
     }
-    // Not 53: an empty datagram to the DNS port reads as malformed DNS in
-    // tcpdump and Wireshark.
     // TCP to a node asks the NodePort when there is one.
-    let port = match spec.proto {
-        Proto::Tcp if !c.services().is_empty() && c.node_named(&spec.to).is_some() => 30080,
-        Proto::Tcp => 80,
-        Proto::Ping | Proto::Udp => 8080,
+    let node_port = c.services().first().map(|s| s.node_port);
+    let port = match (spec.proto, node_port) {
+        (Proto::Tcp, Some(np)) if c.node_named(&spec.to).is_some() => np,
+        (Proto::Tcp, _) => 80,
+        (Proto::Ping | Proto::Udp, _) => SANDBOX_TARGET_PORT,
     };
     let kind = spec.proto.probe(port);
     let has = |n: &str| {
@@ -318,6 +317,12 @@ pub fn sandbox(spec: SandboxSpec) -> SceneModel {
     }
     m
 }
+
+/// The sandbox's NodePort service: TCP on this node port...
+pub const SANDBOX_NODE_PORT: u16 = 30080;
+/// ...to this port on its pod, where the sandbox's UDP goes too (not 53:
+/// an empty datagram to the DNS port reads as malformed DNS in tcpdump).
+pub const SANDBOX_TARGET_PORT: u16 = 8080;
 
 /// The sandbox checks every pair up to this many nodes and pods (the
 /// matrix grows with the square; the page says so above it).
@@ -356,7 +361,13 @@ fn settings(c: &mut Cluster, spec: &SandboxSpec) -> Result<(), String> {
             .map(|p| p.id)
             .ok_or_else(|| format!("the service's pod {pod} is not in the cluster"))?;
         let svc = c
-            .add_node_port("web", Protocol::Tcp, 30080, 8080, &[id])
+            .add_node_port(
+                "web",
+                Protocol::Tcp,
+                SANDBOX_NODE_PORT,
+                SANDBOX_TARGET_PORT,
+                &[id],
+            )
             .map_err(|e| e.to_string())?;
         c.set_masquerade(svc, spec.masquerade)
             .map_err(|e| e.to_string())?;

@@ -198,7 +198,7 @@ pub struct Outcome {
     pub sent: Option<FrameRepr>,
     /// The frame as the receiver got it.
     pub received: Option<FrameRepr>,
-    /// The NAT nodes applied, for the reply.
+    /// The conntrack entry of each node it passed, for the reply.
     pub conntrack: Vec<Conntrack>,
 }
 
@@ -599,8 +599,10 @@ impl<'c> Network<'c> {
         Ok(next)
     }
 
-    /// A reply to a connection this node translated: conntrack rewrites it
-    /// back (destination, then source) and no NAT rule is asked again.
+    /// A reply to a connection this node saw: conntrack rewrites back what
+    /// it translated (destination, then source), and no NAT rule is asked
+    /// again, as for any packet of an established connection. A node that
+    /// never saw the request takes the reply as a new connection.
     fn process_conntrack<R: Recorder>(&self, rt: &NodeRt, w: &mut Walk<R>) -> bool {
         let now = Tuple::of(&w.f);
         let Some(ct) = w
@@ -1062,7 +1064,7 @@ struct Walk<'r, R> {
     sent: Option<FrameRepr>,
     /// kube-proxy's "masquerade me" mark, set by a NodePort DNAT.
     mark_masq: bool,
-    /// The NAT applied so far, per node.
+    /// The conntrack entry of each node passed so far.
     conntrack: Vec<Conntrack>,
     /// The request's, when this packet is its reply.
     undo: &'r [Conntrack],
@@ -1070,11 +1072,11 @@ struct Walk<'r, R> {
 }
 
 impl<R: Recorder> Walk<'_, R> {
-    /// Keeps the NAT this node applied (the tuple changed since `before`),
-    /// unless it was conntrack undoing a request's.
+    /// Keeps this node's conntrack entry for the packet: the tuple as it
+    /// came (`before`) and as it leaves, the same where no NAT applied. A
+    /// packet conntrack already knew as a reply (`answered`) adds none.
     fn track(&mut self, rt: &NodeRt, before: Tuple, answered: bool) {
-        // Most nodes have no NAT rule at all: nothing to keep.
-        if rt.node_ports.is_empty() && rt.masquerade.is_none() {
+        if answered || self.inner.is_some() {
             return;
         }
         let after = Tuple::of(&self.f);
@@ -1086,7 +1088,7 @@ impl<R: Recorder> Walk<'_, R> {
             },
             false => before,
         };
-        if !answered && self.inner.is_none() && after != before {
+        if !self.conntrack.iter().any(|c| c.node == rt.node.id) {
             self.conntrack.push(Conntrack {
                 node: rt.node.id,
                 original: before,

@@ -73,6 +73,30 @@ pub struct NodePortCell {
     pub cell: Cell,
 }
 
+impl NodePortCell {
+    /// The cell in words: a NodePort's request is meant to be translated,
+    /// so its green and its failures read differently from a pair's.
+    pub fn explain(&self, c: &Cluster) -> String {
+        let node = c.short_name_of(Endpoint::Node(self.node));
+        match self.cell {
+            Cell::Ok => format!(
+                "an endpoint of the service got it through {node}'s port, and the answer came back from there"
+            ),
+            Cell::WrongDestination { reached } => format!(
+                "delivered to {}, which is not an endpoint of the service",
+                c.short_name_of(reached)
+            ),
+            Cell::ReplyLost {
+                verdict: Verdict::Delivered { to },
+            } => format!(
+                "an endpoint got it, but its answer went to {} instead",
+                c.short_name_of(to)
+            ),
+            other => other.explain(c),
+        }
+    }
+}
+
 impl Cell {
     /// The cell in words, for a page or a terminal.
     pub fn explain(&self, c: &Cluster) -> String {
@@ -142,7 +166,20 @@ pub struct Requirements {
 }
 
 impl Requirements {
-    /// All three hold.
+    /// How many pairs fail, over all requirements.
+    pub fn failing(&self) -> usize {
+        [
+            self.pod_to_pod,
+            self.node_to_pod,
+            self.pod_to_node,
+            self.node_port,
+        ]
+        .iter()
+        .map(|t| t.total - t.ok)
+        .sum()
+    }
+
+    /// All hold.
     pub fn met(&self) -> bool {
         self.pod_to_pod.all_ok()
             && self.node_to_pod.all_ok()
@@ -330,7 +367,7 @@ impl Matrix {
         self.cells.get(from * self.endpoints.len() + to)
     }
 
-    /// Counts the three requirements (a pair of an endpoint with itself is not counted).
+    /// Counts the requirements (a pair of an endpoint with itself is not counted).
     pub fn requirements(&self) -> Requirements {
         let mut r = Requirements::default();
         let n = self.endpoints.len();

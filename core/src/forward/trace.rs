@@ -300,14 +300,18 @@ pub struct Trace {
     pub hops: Vec<Hop>,
     /// The end.
     pub verdict: Verdict,
-    /// The NAT each node applied, as its conntrack keeps it for the reply.
+    /// The conntrack entry of each node it passed (with the NAT it applied,
+    /// if any), which the reply meets.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conntrack: Vec<Conntrack>,
 }
 
-/// A flow's addresses and ports (an ICMP echo's identifier stands for both ports).
+/// A flow's protocol, addresses and ports (an ICMP echo's identifier
+/// stands for both ports), as conntrack keys it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Tuple {
+    /// IP protocol number.
+    pub protocol: u8,
     /// Source.
     pub src: SocketAddrV4,
     /// Destination.
@@ -322,6 +326,7 @@ impl Tuple {
             l4 => l4.ports().unwrap_or((0, 0)),
         };
         Tuple {
+            protocol: f.l4.protocol(),
             src: SocketAddrV4::new(f.src, a),
             dst: SocketAddrV4::new(f.dst, b),
         }
@@ -332,14 +337,17 @@ impl Tuple {
         Tuple {
             src: self.dst,
             dst: self.src,
+            ..self
         }
     }
 }
 
-/// One connection's NAT as a node's conntrack holds it: the tuple as the
-/// request came in and as it went out. A reply carrying the reverse of
-/// `translated` is rewritten to the reverse of `original`, which is how the
-/// kernel undoes DNAT and masquerade without a rule of its own.
+/// One connection as a node's conntrack holds it: the tuple as the request
+/// came in and as it went out (the same where no NAT applied). A reply
+/// carrying the reverse of `translated` is rewritten to the reverse of
+/// `original` and skips the NAT rules: that is how the kernel undoes DNAT
+/// and masquerade without a rule of its own, and why a reply is never
+/// masqueraded on a node the request passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conntrack {
     /// The node.

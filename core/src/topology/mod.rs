@@ -280,10 +280,11 @@ pub struct Service {
     pub endpoints: Vec<PodId>,
     /// Whether outside traffic may go to another node's pod.
     pub traffic_policy: TrafficPolicy,
-    /// Whether kube-proxy masquerades what it sends to another node's pod
-    /// (policy Cluster). It always does; turning it off is a sandbox fault
-    /// that shows why: the pod answers the client directly, from an
-    /// address the client never talked to.
+    /// Whether kube-proxy masquerades what its NodePort rule translates
+    /// under policy Cluster (to any endpoint, this node's or another's). It
+    /// always does; turning it off is a sandbox fault that shows why: a pod
+    /// on another node answers the client directly, from an address the
+    /// client never talked to.
     #[serde(default = "yes")]
     pub masquerade: bool,
 }
@@ -330,6 +331,9 @@ pub struct Cluster {
 
 /// The LAN nodes and clients sit on unless told otherwise.
 pub const DEFAULT_UNDERLAY: &str = "192.168.1.0/24";
+
+/// The largest range (smallest prefix) a node's range set by hand may have.
+pub const MIN_HAND_PREFIX: u8 = 16;
 
 /// At most this many LANs: a lab router's ports, a sandbox's rows.
 pub const MAX_LANS: usize = 16;
@@ -628,6 +632,16 @@ impl Cluster {
         .unwrap_or_else(|| format!("{e:?} (gone)"))
     }
 
+    /// [`Cluster::name_of`] without the `default/` namespace pods are in
+    /// unless told otherwise: what a table or a menu shows.
+    pub fn short_name_of(&self, e: Endpoint) -> String {
+        let name = self.name_of(e);
+        match name.strip_prefix("default/") {
+            Some(short) => short.to_string(),
+            None => name,
+        }
+    }
+
     fn unique_node_name(&self, name: &str) -> Result<()> {
         check_name("node name", name)?;
         if self.node_named(name).is_some() || self.clients.iter().any(|c| c.name == name) {
@@ -664,6 +678,19 @@ impl Cluster {
     /// another node's, as nothing on a real node would stop it.
     pub fn add_node_by_hand(&mut self, name: &str, lan: u8, range: Ipv4Network) -> Result<NodeId> {
         self.unique_node_name(name)?;
+        // The IPAM keeps a bit per address: a /16 is 8 KiB, a /0 half a GiB.
+        if range.prefix() < MIN_HAND_PREFIX {
+            return Err(Error::config(
+                "pod range",
+                format!("{range} is larger than a /{MIN_HAND_PREFIX}, the most one node's range may hold here"),
+            ));
+        }
+        if let Some(l) = self.lans().into_iter().find(|l| l.overlaps(range)) {
+            return Err(Error::config(
+                "pod range",
+                format!("{range} overlaps the LAN {l}: pods would take the nodes' own addresses"),
+            ));
+        }
         let ipam = self
             .lans
             .get(usize::from(lan))

@@ -507,13 +507,9 @@ fn compare_node_ports(
                     ProbeKind::Udp(service.node_port),
                 )?;
                 Ok(match (t.verdict, t.received()) {
-                    (Verdict::Delivered { to }, Some(f)) => Some((
-                        net.cluster()
-                            .name_of(to)
-                            .trim_start_matches("default/")
-                            .to_string(),
-                        f.src,
-                    )),
+                    (Verdict::Delivered { to }, Some(f)) => {
+                        Some((net.cluster().short_name_of(to), f.src))
+                    }
                     _ => None,
                 })
             })

@@ -16,6 +16,9 @@ pub struct MatrixProps {
     /// Where a picked cell's pair goes, to be played (the sandbox's player).
     #[prop_or_default]
     pub on_pick: Option<Callback<(Endpoint, Endpoint)>>,
+    /// The pair shown until the learner picks another (a link's `cell=`).
+    #[prop_or_default]
+    pub pick: Option<(Endpoint, Endpoint)>,
 }
 
 /// A cell of the table: a pair by position, or the NodePort row's k-th.
@@ -26,7 +29,7 @@ enum Pick {
 }
 
 fn short(c: &Cluster, e: Endpoint) -> String {
-    c.name_of(e).trim_start_matches("default/").to_string()
+    c.short_name_of(e)
 }
 
 /// One packet of a cell, hop by hop; the last hop says how it ended.
@@ -93,7 +96,15 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
         .map(|k| Pick::Pair(k / n, k % n))
         .chain((0..m.node_ports.len()).map(Pick::NodePort))
         .find(|&k| cell_of(m, k).is_some_and(|c| !c.is_ok()));
-    let shown = (*picked).filter(|&k| cell_of(m, k).is_some()).or(first_bad);
+    let given = p.pick.and_then(|(from, to)| {
+        let i = m.endpoints.iter().position(|&e| e == from)?;
+        let j = m.endpoints.iter().position(|&e| e == to)?;
+        Some(Pick::Pair(i, j))
+    });
+    let shown = (*picked)
+        .or(given)
+        .filter(|&k| cell_of(m, k).is_some())
+        .or(first_bad);
     // The picked cell's packets, as the model sent them.
     let packets = shown.and_then(|k| {
         let net = Network::new(c).ok()?;
@@ -102,18 +113,19 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
             Pick::NodePort(k) => Matrix::node_port_traces(&net, m.node_ports.get(k)?).ok(),
         }
     });
-    let reason = shown.and_then(|k| {
+    // A cell in words, with its pair: "node2 → pod-b: …".
+    let say = |k: Pick| {
         let (from, to) = pair_of(m, k)?;
-        Some(format!(
-            "{} → {}: {}",
-            short(c, from),
-            short(c, to),
-            cell_of(m, k)?.explain(c)
-        ))
-    });
+        let why = match k {
+            Pick::Pair(..) => cell_of(m, k)?.explain(c),
+            Pick::NodePort(k) => m.node_ports.get(k)?.explain(c),
+        };
+        Some(format!("{} → {}: {why}", short(c, from), short(c, to)))
+    };
+    let reason = shown.and_then(say);
     let button = |k: Pick, from: Endpoint, to: Endpoint, cell: Cell| {
         let class = if cell.is_ok() { "ok" } else { "bad" };
-        let label = format!("{} → {}: {}", short(c, from), short(c, to), cell.explain(c));
+        let label = say(k).unwrap_or_default();
         let pick = {
             let (picked, on_pick) = (picked.clone(), p.on_pick.clone());
             Callback::from(move |_: MouseEvent| {

@@ -240,7 +240,11 @@ pub fn topology(p: &TopologyProps) -> Html {
                 <span class="muted">{ " — scroll sideways; the view follows the packet" }</span>
             </div>
         } } else { html! {} } }
-        <div class={classes!("diagram", scale.filter(|&s| s > 0.0).map(|_| "pan"))} ref={diagram}>
+        // A panned box is a region the keyboard can scroll (Tab to it, then the arrow keys).
+        <div class={classes!("diagram", scale.filter(|&s| s > 0.0).map(|_| "pan"))} ref={diagram}
+            tabindex={scale.is_some_and(|s| s > 0.0).then_some("0")}
+            role={scale.is_some_and(|s| s > 0.0).then_some("region")}
+            aria-label={scale.is_some_and(|s| s > 0.0).then_some("cluster diagram, scrolls sideways")}>
         <svg class="topology" viewBox={format!("0 0 {} {}", l.width, l.height)} width={l.width.to_string()} height={l.height.to_string()} role="img"
             style={if scale.is_some_and(|s| s > 0.0) { size } else { String::new() }}
             aria-label="cluster diagram" preserveAspectRatio="xMidYMin meet">

@@ -21,10 +21,14 @@ pub fn requirements_scene(p: &SceneProps) -> Html {
     let play = {
         let (cb, c) = (p.on.clone(), m.cluster.clone());
         Callback::from(move |(from, to): (Endpoint, Endpoint)| {
-            let name = |e| c.name_of(e).trim_start_matches("default/").to_string();
-            cb.emit(Action::PlayCell(name(from), name(to)));
+            cb.emit(Action::PlayCell(c.short_name_of(from), c.short_name_of(to)));
         })
     };
+    // The cell a link names, shown as picked.
+    let pick = p.state.cell.as_ref().and_then(|(from, to)| {
+        let c = &m.cluster;
+        Some((c.endpoint_named(from).ok()?, c.endpoint_named(to).ok()?))
+    });
     html! {
         <section class="scene" id="scene-d">
             <div class="explain">
@@ -41,7 +45,7 @@ pub fn requirements_scene(p: &SceneProps) -> Html {
                 </button>
             </div>
             { match &m.matrix {
-                Some(x) => html! { <MatrixView matrix={x.clone()} cluster={m.cluster.clone()} on_pick={Some(play)} /> },
+                Some(x) => html! { <MatrixView matrix={x.clone()} cluster={m.cluster.clone()} on_pick={Some(play)} pick={pick} /> },
                 None => html! { <p class="error">{ m.error.clone().unwrap_or_default() }</p> },
             } }
             { if m.trace.is_some() { html! { <PacketView ..p.clone() /> } } else { html! { <Topology cluster={m.cluster.clone()} /> } } }

@@ -12,7 +12,7 @@ use crate::challenges;
 use crate::components::matrix::MatrixView;
 use crate::components::topology::Topology;
 use crate::scene_data::SceneModel;
-use crate::scene_data::MATRIX_LIMIT;
+use crate::scene_data::{MATRIX_LIMIT, SANDBOX_NODE_PORT};
 use crate::state::{Action, SandboxEdit, SandboxSpec, MAX_LANS, MAX_NODES, MAX_PODS};
 use podnet_core::topology::Endpoint;
 
@@ -43,8 +43,7 @@ fn select_value(e: &Event) -> String {
 fn send_pair(p: &ControlProps) -> Callback<(Endpoint, Endpoint)> {
     let (on, c) = (p.on.clone(), p.model.cluster.clone());
     Callback::from(move |(from, to): (Endpoint, Endpoint)| {
-        let short = |e| c.name_of(e).trim_start_matches("default/").to_string();
-        let (from_name, to_name) = (short(from), short(to));
+        let (from_name, to_name) = (c.short_name_of(from), c.short_name_of(to));
         let proto = if matches!(from, Endpoint::Client(_)) {
             Proto::Tcp
         } else {
@@ -179,14 +178,11 @@ fn challenges_panel(p: &ControlProps, solved: &UseStateHandle<Vec<String>>) -> H
                             <p>{ "Repair it with the controls below: it is solved when every cell of the matrix is green (✓)." }</p>
                             <details><summary>{ "Hint" }</summary><p id="ch-hint">{ c.hint }</p></details>
                             <p id="ch-status" class={classes!("ch-status", if solved_now { "ok" } else { "bad" })} role="status">
-                                { if solved_now {
-                                    "Solved ✓ — every pair reaches every pair, without NAT.".to_string()
-                                } else if green {
-                                    "The matrix is green, but part of the cluster this challenge started with is gone: put it back.".to_string()
-                                } else {
-                                    let r = p.model.matrix.as_ref().map(|m| m.requirements());
-                                    let bad = r.map_or(0, |r| [r.pod_to_pod, r.node_to_pod, r.pod_to_node, r.node_port].iter().map(|t| t.total - t.ok).sum::<usize>());
-                                    format!("Not yet: {bad} pairs still fail.")
+                                { match &p.model.matrix {
+                                    _ if solved_now => "Solved ✓ — every cell of the matrix is green.".to_string(),
+                                    _ if green => "The matrix is green, but part of the cluster this challenge started with is gone: put it back.".to_string(),
+                                    Some(m) => format!("Not yet: {} pairs still fail.", m.requirements().failing()),
+                                    None => format!("The matrix is off above {MATRIX_LIMIT} nodes and pods: remove some to check the cluster."),
                                 } }
                             </p>
                             <button type="button" id="ch-leave" onclick={pick(None)}>{ "Leave the challenge" }</button>
@@ -333,7 +329,7 @@ fn sandbox_controls(p: &ControlProps) -> Html {
                     <span id="sb-limit" class="limit">{ format!("The sandbox holds at most {MAX_NODES} nodes.") }</span>
                 } } else { html! {} } }
                 <div class="sb-service">
-                    <label title="a NodePort service (TCP 30080 → 8080) and a laptop outside that asks it on every node">{ "NodePort 30080 in front of " }
+                    <label title="a NodePort service (TCP 30080 → 8080) and a laptop outside that asks it on every node">{ format!("NodePort {SANDBOX_NODE_PORT} in front of ") }
                         <select id="sb-svc" onchange={edit(p, |s, e: Event| s.service = Some(select_value(&e)).filter(|v| !v.is_empty()))}>
                             <option value="" selected={spec.service.is_none()}>{ "— (no service)" }</option>
                             { for c.pods().iter().map(|x| html! { <option value={x.name.clone()} selected={spec.service.as_deref() == Some(x.name.as_str())}>{ x.name.clone() }</option> }) }
