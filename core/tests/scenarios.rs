@@ -745,6 +745,16 @@ fn predictions_are_graded_at_the_hop_that_contradicts_them() {
     });
     assert!(!g.ends);
     assert_eq!(g.wrong_at, Some(t.hops.len() - 1));
+    // A captured trace has frames, not the kernel's steps: its NAT is seen
+    // in the addresses changing, at the first frame that carries them.
+    let mut captured = t.clone();
+    for h in &mut captured.hops {
+        h.step = Step::Receive { dev: n1.uplink };
+    }
+    assert!(captured.nat_seen());
+    let g = captured.grade(&naive);
+    assert!(g.ends && !g.source && !g.nat, "{g:?}");
+    assert_eq!(g.wrong_at, Some(at), "the hop the DNAT step was at");
 }
 
 #[test]

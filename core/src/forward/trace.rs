@@ -403,10 +403,7 @@ impl Trace {
         let ends = p.ends == ends_at;
         let source = ends_at.is_none() || p.source == seen;
         let nat = p.nat == self.nat_seen();
-        let rewrite = self
-            .hops
-            .iter()
-            .position(|h| matches!(h.step, Step::Dnat { .. } | Step::Snat { .. }));
+        let rewrite = self.first_rewrite();
         let last = self.hops.len().checked_sub(1);
         let wrong_at = match (ends, source, nat) {
             (true, true, true) => None,
@@ -432,9 +429,27 @@ impl Trace {
 
     /// Whether any hop rewrote an address.
     pub fn nat_seen(&self) -> bool {
-        self.hops
-            .iter()
-            .any(|h| matches!(h.step, Step::Dnat { .. } | Step::Snat { .. }))
+        self.first_rewrite().is_some()
+    }
+
+    /// The first hop that rewrote an address: a NAT step, or in a captured
+    /// trace (frames, no steps of the kernel's) the first frame whose
+    /// addresses differ from the frame before. Both look at the pod's own
+    /// frame, so VXLAN's outer headers are no rewrite.
+    pub fn first_rewrite(&self) -> Option<usize> {
+        let step = self.hops.iter().position(|h| {
+            matches!(
+                h.step,
+                Step::Dnat { .. } | Step::Snat { .. } | Step::UnSnat { .. } | Step::UnDnat { .. }
+            )
+        });
+        step.or_else(|| {
+            let addrs = |h: &Hop| (h.frame.src, h.frame.dst);
+            self.hops
+                .windows(2)
+                .position(|w| addrs(&w[0]) != addrs(&w[1]))
+                .map(|i| i + 1)
+        })
     }
 
     /// The bytes on the wire at a hop (real frames: Wireshark reads them).
