@@ -3,30 +3,16 @@
 // this browser; a challenge link carries the repair. Also: a matrix cell
 // plays its packet, a NodePort reply has its NAT undone, and a 100-node
 // sandbox stays readable.
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { serveDist, launch, openScene } from './harness.mjs';
+import { distSuite } from './harness.mjs';
 
-const out = fileURLToPath(new URL('./out/', import.meta.url));
-let server, browser;
-const errors = [];
+const suite = distSuite();
+const { errors, out } = suite;
+const open = (query, ctx) => suite.open(query, { ctx });
 
-before(async () => {
-  await mkdir(out, { recursive: true });
-  server = await serveDist();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-  assert.deepEqual(errors, [], 'no console errors or uncaught exceptions');
-});
-
-const open = (query, ctx) => openScene(browser, server.url, errors, query, { ctx });
+after(() => assert.deepEqual(errors, [], 'no console errors or uncaught exceptions'));
 
 const settings = (k) => async (page) => {
   if (!(await page.$(`#sb-more-${k}`))) await page.click(`#sb-settings-${k}`);
@@ -45,7 +31,7 @@ const FIXES = {
 };
 
 test('every challenge starts red, is mended with the controls, and is kept as solved', async () => {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const ctx = await suite.browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await open('?scene=h', ctx);
   const keys = await page.$$eval('ul.ch-list button', (bs) => bs.map((b) => b.id.replace(/^ch-/, '')));
   assert.ok(keys.length >= 5, `at least five challenges: ${keys}`);

@@ -2,7 +2,8 @@
 // dist/ on 127.0.0.1 and drive Debian's Chromium with playwright-core.
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { before, after } from 'node:test';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -67,6 +68,28 @@ export async function openScene(browser, base, errors, query, { ctx, ...options 
   await page.goto(new URL(query, base).href);
   await page.waitForSelector('#scene-title');
   return page;
+}
+
+/**
+ * For a test file on the built page: before its tests dist/ is served,
+ * Chromium launched and tests/e2e/out made; after them both are closed.
+ * `suite.open(query, options)` opens a scene (see openScene), `suite.browser`
+ * is there for contexts of a test's own, and `suite.errors` collects every
+ * console error and uncaught exception.
+ */
+export function distSuite() {
+  const suite = { errors: [], out: join(root, 'tests/e2e/out') };
+  before(async () => {
+    await mkdir(suite.out, { recursive: true });
+    suite.server = await serveDist();
+    suite.browser = await launch();
+  });
+  after(async () => {
+    await suite.browser?.close();
+    await suite.server?.close();
+  });
+  suite.open = (query, options) => openScene(suite.browser, suite.server.url, suite.errors, query, options);
+  return suite;
 }
 
 /** The podnet binary the lab tests run (PODNET, else the debug build). */

@@ -1,30 +1,16 @@
 // What got in a learner's way (issue 15), each checked as a learner meets
 // it: keyboard only, at 1280×800 and on a 390×844 phone, with reduced
 // motion and a dark colour scheme, the pcap read back by tshark.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { serveDist, launch, openScene } from './harness.mjs';
+import { distSuite } from './harness.mjs';
 
-const out = fileURLToPath(new URL('./out/', import.meta.url));
-let server, browser;
-const errors = [];
-
-before(async () => {
-  await mkdir(out, { recursive: true });
-  server = await serveDist();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
-
-const open = (query, options) => openScene(browser, server.url, errors, query, options);
+const suite = distSuite();
+const { errors, out } = suite;
+const open = (query, options) => suite.open(query, options);
 
 test('1. Space on a focused button presses that button, not play', async () => {
   const page = await open('?scene=f');

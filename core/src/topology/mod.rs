@@ -660,6 +660,12 @@ impl Cluster {
 
     /// Adds a node on LAN `lan` with the next free range and address there.
     pub fn add_node_on(&mut self, name: &str, lan: u8) -> Result<NodeId> {
+        let ip = self.next_lan_address(name, lan)?;
+        self.add_node_at(name, None, Some(ip))
+    }
+
+    /// The address LAN `lan` would hand node `name` next (nothing is taken yet).
+    fn next_lan_address(&self, name: &str, lan: u8) -> Result<Ipv4Addr> {
         let ipam = self
             .lans
             .get(usize::from(lan))
@@ -667,9 +673,8 @@ impl Cluster {
                 kind: "LAN",
                 name: format!("#{lan} (this cluster has {})", self.lans.len()),
             })?;
-        let mut probe = ipam.clone();
-        let ip = probe.allocate(AllocKey::new(format!("node/{name}"), "eth0"))?;
-        self.add_node_at(name, None, Some(ip))
+        ipam.clone()
+            .allocate(AllocKey::new(format!("node/{name}"), "eth0"))
     }
 
     /// Adds a node on LAN `lan` whose range was set by hand (kubelet's
@@ -691,16 +696,7 @@ impl Cluster {
                 format!("{range} overlaps the LAN {l}: pods would take the nodes' own addresses"),
             ));
         }
-        let ipam = self
-            .lans
-            .get(usize::from(lan))
-            .ok_or_else(|| Error::Unknown {
-                kind: "LAN",
-                name: format!("#{lan} (this cluster has {})", self.lans.len()),
-            })?;
-        let ip = ipam
-            .clone()
-            .allocate(AllocKey::new(format!("node/{name}"), "eth0"))?;
+        let ip = self.next_lan_address(name, lan)?;
         if self.allocator.occupy(range).is_ok() {
             return self
                 .push_node(name, range, false, Some(ip))
