@@ -58,14 +58,19 @@ pub struct SceneModel {
     pub join: Option<Rc<Vec<JoinStep>>>,
 }
 
-fn probe(c: &Cluster, from: &str, to: &str, kind: ProbeKind) -> Result<(Trace, Endpoint), String> {
+fn probe(
+    net: &Network,
+    from: &str,
+    to: &str,
+    kind: ProbeKind,
+) -> Result<(Trace, Endpoint), String> {
+    let c = net.cluster();
     let (src, dst) = (c.endpoint_named(from), c.endpoint_named(to));
     let (src, dst) = (
         src.map_err(|e| e.to_string())?,
         dst.map_err(|e| e.to_string())?,
     );
     let ip = c.address_of(dst).ok_or("receiver has no address")?;
-    let net = Network::new(c).map_err(|e| e.to_string())?;
     Ok((net.probe(src, ip, kind).map_err(|e| e.to_string())?, dst))
 }
 
@@ -82,13 +87,42 @@ impl SceneModel {
     }
 
     fn with_trace(cluster: Cluster, from: &str, to: &str, kind: ProbeKind) -> SceneModel {
+        SceneModel::computed(cluster, Some((from, to, kind)), false)
+    }
+
+    /// The probe's trace and the matrix, from one compiled network: a
+    /// large sandbox's compile is as long as its probe.
+    fn computed(
+        cluster: Cluster,
+        sent: Option<(&str, &str, ProbeKind)>,
+        matrix: bool,
+    ) -> SceneModel {
         let mut m = SceneModel::plain(cluster);
-        match probe(&m.cluster, from, to, kind) {
-            Ok((t, dst)) => {
-                m.trace = Some(Rc::new(t));
-                m.intended = Some(dst);
+        if sent.is_none() && !matrix {
+            return m;
+        }
+        let cluster = m.cluster.clone();
+        let net = match Network::new(&cluster) {
+            Ok(n) => n,
+            Err(e) => {
+                m.error = Some(e.to_string());
+                return m;
             }
-            Err(e) => m.error = Some(e),
+        };
+        if let Some((from, to, kind)) = sent {
+            match probe(&net, from, to, kind) {
+                Ok((t, dst)) => {
+                    m.trace = Some(Rc::new(t));
+                    m.intended = Some(dst);
+                }
+                Err(e) => m.error = Some(e),
+            }
+        }
+        if matrix {
+            match Matrix::compute(&net) {
+                Ok(x) => m.matrix = Some(Rc::new(x)),
+                Err(e) => m.error = m.error.or(Some(e.to_string())),
+            }
         }
         m
     }
@@ -112,15 +146,9 @@ impl SceneModel {
                     Dataplane::None
                 });
                 // A picked cell's ping plays in the player.
-                let mut m = match &key.cell {
-                    Some((from, to)) => SceneModel::with_trace(c, from, to, ProbeKind::Ping),
-                    None => SceneModel::plain(c),
-                };
-                match Network::new(&m.cluster).and_then(|n| Matrix::compute(&n)) {
-                    Ok(x) => m.matrix = Some(Rc::new(x)),
-                    Err(e) => m.error = Some(e.to_string()),
-                }
-                m
+                let cell = key.cell.as_ref();
+                let sent = cell.map(|(from, to)| (from.as_str(), to.as_str(), ProbeKind::Ping));
+                SceneModel::computed(c, sent, true)
             }
             Scene::Ranges => SceneModel::plain(scenario::demo()),
             Scene::Packet => {
@@ -128,12 +156,7 @@ impl SceneModel {
             }
             Scene::Overlay => {
                 let c = scenario::routed(key.backend);
-                let mut m = SceneModel::with_trace(c, "pod-a", "pod-c", ProbeKind::Ping);
-                match Network::new(&m.cluster).and_then(|n| Matrix::compute(&n)) {
-                    Ok(x) => m.matrix = Some(Rc::new(x)),
-                    Err(e) => m.error = Some(e.to_string()),
-                }
-                m
+                SceneModel::computed(c, Some(("pod-a", "pod-c", ProbeKind::Ping)), true)
             }
             Scene::Outside => {
                 let mut c = scenario::node_port();
@@ -299,21 +322,18 @@ pub fn sandbox(spec: SandboxSpec) -> SceneModel {
     let has = |n: &str| {
         c.pod_named(n).is_some() || c.node_named(n).is_some() || c.client_named(n).is_some()
     };
-    let mut m = if has(&spec.from) && has(&spec.to) && !c.nodes().is_empty() {
-        let mut m = SceneModel::with_trace(c, &spec.from, &spec.to, kind);
-        m.error = error.or(m.error);
-        m
-    } else {
-        let mut m = SceneModel::plain(c);
-        m.error = error.or_else(|| Some("pick a sender and a receiver".into()));
-        m
-    };
-    let endpoints = m.cluster.nodes().len() + m.cluster.pods().len();
-    if endpoints <= MATRIX_LIMIT {
-        m.matrix = Network::new(&m.cluster)
-            .and_then(|n| Matrix::compute(&n))
-            .ok()
-            .map(Rc::new);
+    let sent = (has(&spec.from) && has(&spec.to) && !c.nodes().is_empty()).then_some((
+        spec.from.as_str(),
+        spec.to.as_str(),
+        kind,
+    ));
+    let matrix = c.nodes().len() + c.pods().len() <= MATRIX_LIMIT;
+    let mut m = SceneModel::computed(c, sent, matrix);
+    m.error = error.or(m.error);
+    if sent.is_none() {
+        m.error = m
+            .error
+            .or_else(|| Some("pick a sender and a receiver".into()));
     }
     m
 }

@@ -105,8 +105,10 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
         .or(given)
         .filter(|&k| cell_of(m, k).is_some())
         .or(first_bad);
-    // The picked cell's packets, as the model sent them.
-    let packets = shown.and_then(|k| {
+    // The picked cell's packets, as the model sent them: compiled again
+    // only when the cluster or the pick changes, not on every render.
+    let packets = use_memo((m.clone(), c.clone(), shown), |(m, c, shown)| {
+        let k = (*shown)?;
         let net = Network::new(c).ok()?;
         match k {
             Pick::Pair(i, j) => Matrix::pair_traces(&net, m.endpoints[i], m.endpoints[j]).ok(),
@@ -190,7 +192,7 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
             <p id="cell-reason" class={classes!("cell-reason", if first_bad.is_some() { "bad" } else { "ok" })} aria-live="polite">
                 { reason.unwrap_or_else(|| "Every pair arrives with the sender's own address.".into()) }
             </p>
-            { match &packets {
+            { match &*packets {
                 Some((request, reply)) => html! {
                     <div class="cell-packets">
                         { hops("cell-request", if matches!(shown, Some(Pick::NodePort(_))) { "The request" } else { "The ping" }, c, request) }
