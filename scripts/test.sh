@@ -38,6 +38,6 @@ wasm_test web --test components --test live_scene --locked
 
 step "build the explainer with trunk, then click through it (playwright-core + Chromium)"
 TRUNK_SKIP_VERSION_CHECK=true trunk build
-(cd tests/e2e && node --test explainer.test.mjs learner.test.mjs challenges.test.mjs live.test.mjs overlay_live.test.mjs kube_live.test.mjs)
+(cd tests/e2e && node --test explainer.test.mjs learner.test.mjs challenges.test.mjs split.test.mjs live.test.mjs overlay_live.test.mjs kube_live.test.mjs)
 
 step "all tests passed in $(( $(date +%s) - start )) s"

@@ -11,6 +11,7 @@
 //! - [`scenes`]: one file per scene, in the seed's order
 //! - [`lab_client`]: the client of `podnet lab serve` (scene i)
 //! - [`app`]: the root component
+//! - [`split`]: the page starts without scene i's code and fetches it when opened
 
 pub mod app;
 pub mod challenges;
@@ -19,6 +20,7 @@ pub mod lab_client;
 pub mod layout;
 pub mod scene_data;
 pub mod scenes;
+pub mod split;
 pub mod state;
 
 pub use app::App;

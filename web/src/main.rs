@@ -1,5 +1,6 @@
-//! Entry point of the browser app (built by Trunk).
+//! Entry point of the browser app (built by Trunk): the explainer without
+//! the Live scene's code, which it fetches when that scene opens.
 
 fn main() {
-    yew::Renderer::<podnet_web::App>::new().render();
+    podnet_web::split::start();
 }

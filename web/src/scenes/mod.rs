@@ -109,6 +109,11 @@ pub fn packet(p: &PacketProps) -> Html {
     }
 }
 
+/// Scene i, for the build that includes it ([`crate::split`]).
+pub fn live(p: SceneProps) -> Html {
+    html! { <i_live::LiveScene ..p /> }
+}
+
 /// The scene for the current state. The scenes without hooks of their own
 /// are plain functions: a component each would cost the wasm some 4 KiB of
 /// Yew's per-component code, for nothing (their props change at every step).
@@ -123,7 +128,10 @@ pub fn view(p: SceneProps) -> Html {
         Scene::Overlay => f2_overlay::overlay_scene(&p),
         Scene::Outside => g_outside::outside_scene(&p),
         Scene::Sandbox => html! { <h_sandbox::SandboxScene ..p /> },
-        Scene::Live => html! { <i_live::LiveScene ..p /> },
+        Scene::Live => match crate::split::live_scene() {
+            Some(live) => live(p),
+            None => html! { <crate::split::LiveLoader /> },
+        },
         Scene::Join => j_join::join_scene(&p),
     }
 }

@@ -1,0 +1,68 @@
+// The page starts without the Live scene's code (web/src/split.rs): only
+// podnet-web's wasm loads with it, and opening scene i hands the page over
+// to podnet-live, the same app with scene i, keeping where the reader was.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { distSuite } from './harness.mjs';
+
+const suite = distSuite();
+const { errors } = suite;
+const wasmFetched = (urls) => urls.filter((u) => u.endsWith('.wasm')).map((u) => u.split('/').pop());
+
+/** Opens `query` in a fresh context, recording every request's URL. */
+async function openRecording(query) {
+  const ctx = await suite.browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const urls = [];
+  ctx.on('request', (r) => urls.push(r.url()));
+  const page = await suite.open(query, { ctx });
+  return { page, urls };
+}
+
+test('the page loads one wasm; scene i fetches the live build and the reader stays where they were', async () => {
+  const { page, urls } = await openRecording('?scene=f');
+  const first = wasmFetched(urls);
+  assert.equal(first.length, 1, `one wasm with the page: ${first}`);
+  assert.match(first[0], /^podnet-web-[0-9a-f]+_bg\.wasm$/);
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('ArrowRight');
+  assert.equal(await page.textContent('#hop-counter'), 'hop 3/14');
+  await page.click('#tab-i');
+  await page.waitForSelector('#live-addr', { timeout: 15_000 });
+  assert.deepEqual(wasmFetched(urls).slice(1), ['podnet-live_bg.wasm'], 'the live build, once');
+  assert.equal(await page.locator('.app').count(), 1, 'the first app was taken down');
+  assert.equal(await page.textContent('#scene-title'), 'i. Live lab');
+  assert.equal(await page.textContent('#live-status'), 'not connected');
+  assert.match(page.url(), /[?&]scene=i\b/);
+  // Back is the scene before, at the hop the reader left, and the keys
+  // work once (the first app's listeners went with it).
+  await page.goBack();
+  await page.waitForFunction(() => document.querySelector('#scene-title')?.textContent.startsWith('f.'));
+  assert.equal(await page.textContent('#hop-counter'), 'hop 3/14');
+  await page.keyboard.press('ArrowRight');
+  assert.equal(await page.textContent('#hop-counter'), 'hop 4/14');
+  await page.click('#tab-i');
+  await page.waitForSelector('#live-addr');
+  assert.equal(wasmFetched(urls).length, 2, 'nothing fetched again');
+  await page.context().close();
+});
+
+test('a link to scene i opens it', async () => {
+  const { page, urls } = await openRecording('?scene=i');
+  await page.waitForSelector('#live-addr', { timeout: 15_000 });
+  assert.equal(wasmFetched(urls).length, 2);
+  await page.context().close();
+});
+
+test('when the live build cannot be fetched the page says so', async () => {
+  const ctx = await suite.browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await ctx.route(/podnet-live\.js$/, (route) => route.abort());
+  const page = await ctx.newPage();
+  await page.goto(new URL('?scene=i', suite.server.url).href);
+  await page.waitForSelector('#live-load-error', { timeout: 15_000 });
+  assert.match(await page.textContent('#live-load-error'), /^The live lab's code \(podnet-live\.js\) could not be loaded: .+\. Reload the page to try again\.$/);
+  await ctx.close();
+});
+
+test('no console errors anywhere', () => {
+  assert.deepEqual(errors, []);
+});
