@@ -53,13 +53,40 @@ test('a link to scene i opens it', async () => {
   await page.context().close();
 });
 
-test('when the live build cannot be fetched the page says so', async () => {
+test('when the live build cannot be fetched the page says so and keeps every other scene', async () => {
+  for (const missing of [/podnet-live\.js$/, /podnet-live_bg\.wasm$/]) {
+    const ctx = await suite.browser.newContext({ viewport: { width: 1280, height: 800 } });
+    await ctx.route(missing, (route) => route.abort());
+    const page = await ctx.newPage();
+    await page.goto(new URL('?scene=i', suite.server.url).href);
+    await page.waitForSelector('#live-load-error', { timeout: 15_000 });
+    assert.match(await page.textContent('#live-load-error'),
+      /^The live lab's code \(podnet-live\.js\) could not be loaded: .+\. The other scenes still work; reload the page to try again\.$/, `${missing}`);
+    await page.click('#tab-f');
+    await page.keyboard.press('ArrowRight');
+    assert.equal(await page.textContent('#hop-counter'), 'hop 2/14', 'the first app still runs');
+    await ctx.close();
+  }
+});
+
+test('leaving scene i while it loads stays in the first app', async () => {
   const ctx = await suite.browser.newContext({ viewport: { width: 1280, height: 800 } });
-  await ctx.route(/podnet-live\.js$/, (route) => route.abort());
-  const page = await ctx.newPage();
-  await page.goto(new URL('?scene=i', suite.server.url).href);
-  await page.waitForSelector('#live-load-error', { timeout: 15_000 });
-  assert.match(await page.textContent('#live-load-error'), /^The live lab's code \(podnet-live\.js\) could not be loaded: .+\. Reload the page to try again\.$/);
+  let release;
+  const held = new Promise((done) => { release = done; });
+  await ctx.route(/podnet-live_bg\.wasm$/, async (route) => { await held; await route.continue(); });
+  const page = await suite.open('?scene=f', { ctx });
+  // Each app stamps its first render here: a second app would stamp it again.
+  const stamp = await page.evaluate(() => window.podnetFirstRender);
+  await page.click('#tab-i');
+  await page.waitForSelector('#live-loading');
+  await page.click('#tab-g');
+  release();
+  await page.waitForFunction(() => performance.getEntriesByType('resource').some((e) => e.name.endsWith('podnet-live_bg.wasm')));
+  await page.waitForTimeout(500);
+  assert.equal(await page.textContent('#scene-title'), 'g. Reaching a pod from outside');
+  assert.equal(await page.evaluate(() => window.podnetFirstRender), stamp, 'no second app started');
+  await page.keyboard.press('ArrowRight');
+  assert.match(await page.textContent('#hop-counter'), /^hop 2\//, 'the first app still runs');
   await ctx.close();
 });
 

@@ -11,6 +11,7 @@
 //! scene and nothing is lost.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
 use yew::prelude::*;
@@ -19,8 +20,10 @@ use yew::AppHandle;
 use crate::scenes::SceneProps;
 use crate::App;
 
-/// The full build's script, beside the page (Trunk names it after its binary).
+/// The full build's script and wasm, beside the page (Trunk names them after its binary).
 pub const LIVE_JS: &str = "podnet-live.js";
+/// See [`LIVE_JS`].
+pub const LIVE_WASM: &str = "podnet-live_bg.wasm";
 
 /// A scene's view.
 pub type SceneView = fn(SceneProps) -> Html;
@@ -32,13 +35,29 @@ thread_local! {
     static RUNNING: RefCell<Option<AppHandle<App>>> = const { RefCell::new(None) };
 }
 
-#[wasm_bindgen(
-    inline_js = "export function load_module(name) { return import(new URL(name, document.baseURI).href).then((m) => m.default()); }"
-)]
+// Fetching and compiling come first, while this app still stands: if they
+// fail, the reader keeps every other scene. Only then is it taken down and
+// the compiled module started (wasm-bindgen's init takes a Module).
+#[wasm_bindgen(inline_js = r#"
+export async function fetch_app(js, wasm) {
+  const base = document.baseURI;
+  const [app, module] = await Promise.all([
+    import(new URL(js, base).href),
+    WebAssembly.compileStreaming(fetch(new URL(wasm, base).href)),
+  ]);
+  return { app, module };
+}
+export function start_app(fetched) {
+  return fetched.app.default({ module_or_path: fetched.module });
+}
+"#)]
 extern "C" {
-    /// Imports a wasm-bindgen module beside the page and runs it (its `main`).
+    /// Imports a wasm-bindgen module beside the page and compiles its wasm.
     #[wasm_bindgen(catch)]
-    fn load_module(name: &str) -> Result<js_sys::Promise, JsValue>;
+    fn fetch_app(js: &str, wasm: &str) -> Result<js_sys::Promise, JsValue>;
+    /// Starts what [`fetch_app`] fetched (its `main` runs).
+    #[wasm_bindgen(catch)]
+    fn start_app(fetched: &JsValue) -> Result<js_sys::Promise, JsValue>;
 }
 
 /// Mounts the explainer on the page's body; scene i is fetched when opened.
@@ -63,45 +82,84 @@ pub fn live_scene() -> Option<SceneView> {
     LIVE.with(Cell::get)
 }
 
-/// Takes this app down and starts the full build in its place; if that
-/// cannot be fetched, says so on the page.
-async fn hand_over() {
-    let Some(app) = RUNNING.with(|r| r.borrow_mut().take()) else {
+async fn settled(p: Result<js_sys::Promise, JsValue>) -> Result<JsValue, String> {
+    let p = p.map_err(|e| String::from(js_sys::Object::from(e).to_string()))?;
+    wasm_bindgen_futures::JsFuture::from(p)
+        .await
+        .map_err(|e| String::from(js_sys::Object::from(e).to_string()))
+}
+
+fn cannot_load(why: &str) -> String {
+    format!("The live lab's code ({LIVE_JS}) could not be loaded: {why}.")
+}
+
+/// Fetches the full build and hands the page over to it, unless `left()`
+/// says the reader has left scene i meanwhile. An error before the
+/// hand-over is returned (this app still stands); one after it is written
+/// on the page, which is empty then.
+async fn hand_over(left: impl Fn() -> bool) -> Result<(), String> {
+    if RUNNING.with(|r| r.borrow().is_none()) {
         // Not started by `start` (a test mounting the app itself): stay.
-        return;
+        return Ok(());
+    }
+    let fetched = settled(fetch_app(LIVE_JS, LIVE_WASM))
+        .await
+        .map_err(|e| cannot_load(&e))?;
+    if left() {
+        return Ok(());
+    }
+    let Some(app) = RUNNING.with(|r| r.borrow_mut().take()) else {
+        return Ok(());
     };
     app.destroy();
-    let loaded = match load_module(LIVE_JS) {
-        Ok(p) => wasm_bindgen_futures::JsFuture::from(p).await.map(drop),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = loaded {
-        let why = js_sys::Object::from(e).to_string();
+    if let Err(e) = settled(start_app(&fetched)).await {
         let doc = gloo::utils::document();
         if let (Ok(p), Some(body)) = (doc.create_element("p"), doc.body()) {
             p.set_id("live-load-error");
             let _ = p.set_attribute("role", "alert");
             p.set_text_content(Some(&format!(
-                "The live lab's code ({LIVE_JS}) could not be loaded: {why}. Reload the page to try again."
+                "{} Reload the page to try again.",
+                cannot_load(&e)
             )));
             let _ = body.append_child(&p);
         }
     }
+    Ok(())
 }
 
 /// Scene i in the build without it: fetches the build with it.
 #[function_component(LiveLoader)]
 pub fn live_loader() -> Html {
-    use_effect_with((), |_| {
-        yew::platform::spawn_local(async {
-            // After this render's other effects: the URL says scene i first.
-            gloo::timers::future::TimeoutFuture::new(0).await;
-            hand_over().await;
+    let error = use_state(|| None::<String>);
+    {
+        let error = error.clone();
+        use_effect_with((), move |_| {
+            let left = Rc::new(Cell::new(false));
+            let gone = left.clone();
+            yew::platform::spawn_local(async move {
+                // After this render's other effects: the URL says scene i first.
+                gloo::timers::future::TimeoutFuture::new(0).await;
+                let has_left = {
+                    let left = left.clone();
+                    move || left.get()
+                };
+                if let Err(e) = hand_over(has_left).await {
+                    if !left.get() {
+                        error.set(Some(e));
+                    }
+                }
+            });
+            move || gone.set(true)
         });
-    });
+    }
     html! {
         <section class="scene" id="scene-i">
-            <p id="live-loading" role="status">{ format!("Loading the live lab ({LIVE_JS})…") }</p>
+            { match &*error {
+                None => html! { <p id="live-loading" role="status">{ format!("Loading the live lab ({LIVE_JS})…") }</p> },
+                Some(e) => html! {
+                    <p id="live-load-error" class="bad" role="alert">{ format!("{e} The other scenes still work; reload the page to try again.") }</p>
+                },
+            } }
         </section>
     }
 }
