@@ -20,7 +20,8 @@ const sizes = async (name) => {
 };
 const page = await sizes(wasmName);
 figure('wasm size (the page)', `${kib(page.raw)} raw, ${kib(page.gz)} gzip`, '<= 250 KiB gzip', page.gz <= 250 * 1024);
-const live = await sizes('podnet-live_bg.wasm');
+const liveName = html.match(/<meta name="podnet-live" content="([^"]+)">/)[1];
+const live = await sizes(`${liveName}_bg.wasm`);
 console.log(`FIGURE wasm size (the live build, fetched when scene i opens): ${kib(live.raw)} raw, ${kib(live.gz)} gzip (no target)`);
 
 const server = await serveDist();

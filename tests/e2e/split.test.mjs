@@ -3,10 +3,14 @@
 // to podnet-live, the same app with scene i, keeping where the reader was.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { distSuite } from './harness.mjs';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { distSuite, root } from './harness.mjs';
 
 const suite = distSuite();
 const { errors } = suite;
+const liveWasm = /^podnet-live-[0-9a-f]{16}_bg\.wasm$/;
 const wasmFetched = (urls) => urls.filter((u) => u.endsWith('.wasm')).map((u) => u.split('/').pop());
 
 /** Opens `query` in a fresh context, recording every request's URL. */
@@ -28,7 +32,16 @@ test('the page loads one wasm; scene i fetches the live build and the reader sta
   assert.equal(await page.textContent('#hop-counter'), 'hop 3/14');
   await page.click('#tab-i');
   await page.waitForSelector('#live-addr', { timeout: 15_000 });
-  assert.deepEqual(wasmFetched(urls).slice(1), ['podnet-live_bg.wasm'], 'the live build, once');
+  const later = wasmFetched(urls).slice(1);
+  assert.equal(later.length, 1, `the live build, once: ${later}`);
+  assert.match(later[0], liveWasm, 'named with its hash');
+  // The name the page gives (scripts/hash-live.sh) is the file's, and
+  // the hash in it is its content's: a new build is a new name.
+  const name = await page.getAttribute('meta[name="podnet-live"]', 'content');
+  assert.equal(later[0], `${name}_bg.wasm`);
+  const dist = join(root, 'dist');
+  const hash = createHash('sha256').update(await readFile(join(dist, `${name}.js`))).update(await readFile(join(dist, `${name}_bg.wasm`))).digest('hex');
+  assert.equal(name, `podnet-live-${hash.slice(0, 16)}`);
   assert.equal(await page.locator('.app').count(), 1, 'the first app was taken down');
   assert.equal(await page.textContent('#scene-title'), 'i. Live lab');
   assert.equal(await page.textContent('#live-status'), 'not connected');
@@ -54,14 +67,14 @@ test('a link to scene i opens it', async () => {
 });
 
 test('when the live build cannot be fetched the page says so and keeps every other scene', async () => {
-  for (const missing of [/podnet-live\.js$/, /podnet-live_bg\.wasm$/]) {
+  for (const missing of [/podnet-live-[0-9a-f]+\.js$/, /podnet-live-[0-9a-f]+_bg\.wasm$/]) {
     const ctx = await suite.browser.newContext({ viewport: { width: 1280, height: 800 } });
     await ctx.route(missing, (route) => route.abort());
     const page = await ctx.newPage();
     await page.goto(new URL('?scene=i', suite.server.url).href);
     await page.waitForSelector('#live-load-error', { timeout: 15_000 });
     assert.match(await page.textContent('#live-load-error'),
-      /^The live lab's code \(podnet-live\.js\) could not be loaded: .+\. The other scenes still work; reload the page to try again\.$/, `${missing}`);
+      /^The live lab's code \(podnet-live-[0-9a-f]{16}\.js\) could not be loaded: .+\. The other scenes still work; reload the page to try again\.$/, `${missing}`);
     await page.click('#tab-f');
     await page.keyboard.press('ArrowRight');
     assert.equal(await page.textContent('#hop-counter'), 'hop 2/14', 'the first app still runs');
@@ -73,7 +86,7 @@ test('leaving scene i while it loads stays in the first app', async () => {
   const ctx = await suite.browser.newContext({ viewport: { width: 1280, height: 800 } });
   let release;
   const held = new Promise((done) => { release = done; });
-  await ctx.route(/podnet-live_bg\.wasm$/, async (route) => { await held; await route.continue(); });
+  await ctx.route(/podnet-live-[0-9a-f]+_bg\.wasm$/, async (route) => { await held; await route.continue(); });
   const page = await suite.open('?scene=f', { ctx });
   // Each app stamps its first render here: a second app would stamp it again.
   const stamp = await page.evaluate(() => window.podnetFirstRender);
@@ -81,7 +94,7 @@ test('leaving scene i while it loads stays in the first app', async () => {
   await page.waitForSelector('#live-loading');
   await page.click('#tab-g');
   release();
-  await page.waitForFunction(() => performance.getEntriesByType('resource').some((e) => e.name.endsWith('podnet-live_bg.wasm')));
+  await page.waitForFunction(() => performance.getEntriesByType('resource').some((e) => /podnet-live-[0-9a-f]+_bg\.wasm$/.test(e.name)));
   await page.waitForTimeout(500);
   assert.equal(await page.textContent('#scene-title'), 'g. Reaching a pod from outside');
   assert.equal(await page.evaluate(() => window.podnetFirstRender), stamp, 'no second app started');

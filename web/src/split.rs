@@ -20,10 +20,10 @@ use yew::AppHandle;
 use crate::scenes::SceneProps;
 use crate::App;
 
-/// The full build's script and wasm, beside the page (Trunk names them after its binary).
-pub const LIVE_JS: &str = "podnet-live.js";
-/// See [`LIVE_JS`].
-pub const LIVE_WASM: &str = "podnet-live_bg.wasm";
+/// The full build's name, beside the page: `<name>.js` and `<name>_bg.wasm`.
+/// The page's `<meta name="podnet-live">` gives it with its content hash
+/// (scripts/hash-live.sh); this is the name without one.
+pub const LIVE_NAME: &str = "podnet-live";
 
 /// A scene's view.
 pub type SceneView = fn(SceneProps) -> Html;
@@ -39,11 +39,14 @@ thread_local! {
 // fail, the reader keeps every other scene. Only then is it taken down and
 // the compiled module started (wasm-bindgen's init takes a Module).
 #[wasm_bindgen(inline_js = r#"
-export async function fetch_app(js, wasm) {
+export function live_name(fallback) {
+  return document.querySelector('meta[name="podnet-live"]')?.content || fallback;
+}
+export async function fetch_app(name) {
   const base = document.baseURI;
   const [app, module] = await Promise.all([
-    import(new URL(js, base).href),
-    WebAssembly.compileStreaming(fetch(new URL(wasm, base).href)),
+    import(new URL(`${name}.js`, base).href),
+    WebAssembly.compileStreaming(fetch(new URL(`${name}_bg.wasm`, base).href)),
   ]);
   return { app, module };
 }
@@ -52,9 +55,11 @@ export function start_app(fetched) {
 }
 "#)]
 extern "C" {
+    /// The live build's name from the page, else `fallback`.
+    fn live_name(fallback: &str) -> String;
     /// Imports a wasm-bindgen module beside the page and compiles its wasm.
     #[wasm_bindgen(catch)]
-    fn fetch_app(js: &str, wasm: &str) -> Result<js_sys::Promise, JsValue>;
+    fn fetch_app(name: &str) -> Result<js_sys::Promise, JsValue>;
     /// Starts what [`fetch_app`] fetched (its `main` runs).
     #[wasm_bindgen(catch)]
     fn start_app(fetched: &JsValue) -> Result<js_sys::Promise, JsValue>;
@@ -89,8 +94,8 @@ async fn settled(p: Result<js_sys::Promise, JsValue>) -> Result<JsValue, String>
         .map_err(|e| String::from(js_sys::Object::from(e).to_string()))
 }
 
-fn cannot_load(why: &str) -> String {
-    format!("The live lab's code ({LIVE_JS}) could not be loaded: {why}.")
+fn cannot_load(name: &str, why: &str) -> String {
+    format!("The live lab's code ({name}.js) could not be loaded: {why}.")
 }
 
 /// Fetches the full build and hands the page over to it, unless `left()`
@@ -102,9 +107,10 @@ async fn hand_over(left: impl Fn() -> bool) -> Result<(), String> {
         // Not started by `start` (a test mounting the app itself): stay.
         return Ok(());
     }
-    let fetched = settled(fetch_app(LIVE_JS, LIVE_WASM))
+    let name = live_name(LIVE_NAME);
+    let fetched = settled(fetch_app(&name))
         .await
-        .map_err(|e| cannot_load(&e))?;
+        .map_err(|e| cannot_load(&name, &e))?;
     if left() {
         return Ok(());
     }
@@ -119,7 +125,7 @@ async fn hand_over(left: impl Fn() -> bool) -> Result<(), String> {
             let _ = p.set_attribute("role", "alert");
             p.set_text_content(Some(&format!(
                 "{} Reload the page to try again.",
-                cannot_load(&e)
+                cannot_load(&name, &e)
             )));
             let _ = body.append_child(&p);
         }
@@ -155,7 +161,7 @@ pub fn live_loader() -> Html {
     html! {
         <section class="scene" id="scene-i">
             { match &*error {
-                None => html! { <p id="live-loading" role="status">{ format!("Loading the live lab ({LIVE_JS})…") }</p> },
+                None => html! { <p id="live-loading" role="status">{ "Loading the live lab…" }</p> },
                 Some(e) => html! {
                     <p id="live-load-error" class="bad" role="alert">{ format!("{e} The other scenes still work; reload the page to try again.") }</p>
                 },

@@ -347,9 +347,6 @@ async fn without_the_live_build_scene_i_is_a_loader() {
     let root = mount();
     settle().await;
     click(&root, "#tab-i").await;
-    assert_eq!(
-        text(&root, "#live-loading"),
-        "Loading the live lab (podnet-live.js)…"
-    );
+    assert_eq!(text(&root, "#live-loading"), "Loading the live lab…");
     assert_eq!(count(&root, "#live-addr"), 0, "scene i is not included");
 }
