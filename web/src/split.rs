@@ -87,11 +87,15 @@ pub fn live_scene() -> Option<SceneView> {
     LIVE.with(Cell::get)
 }
 
+/// What a JS call threw or rejected with, in words ("TypeError: …").
+fn said(e: JsValue) -> String {
+    js_sys::Object::from(e).to_string().into()
+}
+
 async fn settled(p: Result<js_sys::Promise, JsValue>) -> Result<JsValue, String> {
-    let p = p.map_err(|e| String::from(js_sys::Object::from(e).to_string()))?;
-    wasm_bindgen_futures::JsFuture::from(p)
+    wasm_bindgen_futures::JsFuture::from(p.map_err(said)?)
         .await
-        .map_err(|e| String::from(js_sys::Object::from(e).to_string()))
+        .map_err(said)
 }
 
 fn cannot_load(name: &str, why: &str) -> String {

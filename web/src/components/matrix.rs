@@ -28,10 +28,6 @@ enum Pick {
     NodePort(usize),
 }
 
-fn short(c: &Cluster, e: Endpoint) -> String {
-    c.short_name_of(e)
-}
-
 /// One packet of a cell, hop by hop; the last hop says how it ended.
 fn hops(id: &'static str, title: &str, c: &Cluster, t: &Trace) -> Html {
     let end = match t.verdict {
@@ -122,7 +118,11 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
             Pick::Pair(..) => cell_of(m, k)?.explain(c),
             Pick::NodePort(k) => m.node_ports.get(k)?.explain(c),
         };
-        Some(format!("{} → {}: {why}", short(c, from), short(c, to)))
+        Some(format!(
+            "{} → {}: {why}",
+            c.short_name_of(from),
+            c.short_name_of(to)
+        ))
     };
     let reason = shown.and_then(say);
     let button = |k: Pick, from: Endpoint, to: Endpoint, cell: Cell| {
@@ -166,18 +166,18 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
                 } else { html! {} } }
             </ul>
             <table class="reach">
-                <thead><tr><th>{ "from \\ to" }</th>{ for m.endpoints.iter().map(|&e| html!{ <th>{ short(c, e) }</th> }) }</tr></thead>
+                <thead><tr><th>{ "from \\ to" }</th>{ for m.endpoints.iter().map(|&e| html!{ <th>{ c.short_name_of(e) }</th> }) }</tr></thead>
                 <tbody>
                 { for m.endpoints.iter().enumerate().map(|(i, &from)| html! {
                     <tr>
-                        <th>{ short(c, from) }</th>
+                        <th>{ c.short_name_of(from) }</th>
                         { for (0..n).map(|j| button(Pick::Pair(i, j), from, m.endpoints[j], m.get(i, j).copied().unwrap_or(Cell::Ok))) }
                     </tr>
                 }) }
                 { match m.node_ports.first() {
                     Some(first) => html! {
                         <tr class="node-port-row">
-                            <th>{ format!("{} → :{}", short(c, Endpoint::Client(first.client)),
+                            <th>{ format!("{} → :{}", c.short_name_of(Endpoint::Client(first.client)),
                                 c.service(first.service).map_or(0, |s| s.node_port)) }</th>
                             { for m.endpoints.iter().map(|e| match node_col(e) {
                                 Some(k) => button(Pick::NodePort(k), Endpoint::Client(first.client), *e, m.node_ports[k].cell),

@@ -227,9 +227,11 @@ pub fn topology(p: &TopologyProps) -> Html {
                 onclick={Callback::from(move |_: MouseEvent| zoom.set(to))}>{ label }</button>
         }
     };
+    // Drawn at a scale (not "fit", which is 0): a box to pan.
+    let panned = scale.is_some_and(|s| s > 0.0);
     let size = match scale {
-        Some(s) => format!("width: {}px; max-width: none", (l.width * s).round()),
-        None => String::new(),
+        Some(s) if panned => format!("width: {}px; max-width: none", (l.width * s).round()),
+        _ => String::new(),
     };
     html! {
         <>
@@ -241,12 +243,12 @@ pub fn topology(p: &TopologyProps) -> Html {
             </div>
         } } else { html! {} } }
         // A panned box is a region the keyboard can scroll (Tab to it, then the arrow keys).
-        <div class={classes!("diagram", scale.filter(|&s| s > 0.0).map(|_| "pan"))} ref={diagram}
-            tabindex={scale.is_some_and(|s| s > 0.0).then_some("0")}
-            role={scale.is_some_and(|s| s > 0.0).then_some("region")}
-            aria-label={scale.is_some_and(|s| s > 0.0).then_some("cluster diagram, scrolls sideways")}>
+        <div class={classes!("diagram", panned.then_some("pan"))} ref={diagram}
+            tabindex={panned.then_some("0")}
+            role={panned.then_some("region")}
+            aria-label={panned.then_some("cluster diagram, scrolls sideways")}>
         <svg class="topology" viewBox={format!("0 0 {} {}", l.width, l.height)} width={l.width.to_string()} height={l.height.to_string()} role="img"
-            style={if scale.is_some_and(|s| s > 0.0) { size } else { String::new() }}
+            style={size}
             aria-label="cluster diagram" preserveAspectRatio="xMidYMin meet">
             <Drawing cluster={p.cluster.clone()} layout={layout.clone()} />
             { packet.unwrap_or_default() }
