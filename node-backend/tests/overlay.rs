@@ -299,6 +299,13 @@ fn switching_the_backend_converges_without_a_restart() {
     assert!(!routes.contains("podnet.1"), "{routes}");
     let links = text(&lab.exec("node1", &["ip", "link"]).stdout);
     assert!(!links.contains("podnet.1"), "the VTEP is gone: {links}");
+    // The reply needs node2's agent to have followed too: each node
+    // converges on its own, and node1's routes say nothing of node2's.
+    wait_until("node2's host-gw route", Duration::from_secs(15), || {
+        lab.routes("node2")
+            .contains("10.244.1.0/24 via 192.168.1.11 dev eth0 proto 150")
+            .then_some(())
+    });
     let ping = lab.exec("pod1-1", &["ping", "-c", "1", "-W", "2", "10.244.2.2"]);
     assert!(ping.status.success(), "{}", text(&ping.stdout));
 }
