@@ -23,8 +23,16 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # The browser tests compile only for wasm32, so lint that target too.
 cargo clippy -p podnet-web --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
 
-step "host tests: unit, scenarios, properties, CLI"
-cargo test --workspace --locked
+step "tier 1, unprivileged: unit, scenarios, properties, the CLI (cargo test)"
+cargo test --locked
+
+step "tier 2, as root: the CNI plugin, labs and the live server in real network namespaces"
+# The labs start podnet-agent and podnet-cni from beside podnet.
+cargo build --workspace --bins --locked
+cargo test --locked -p podnet-tests --test netns
+
+step "tier 3, as root: the agent's API mode and a whole Kubernetes cluster on podnet"
+cargo test --locked -p podnet-tests --test kubernetes
 
 # wasm-pack test: the installed wasm-bindgen-test-runner and Debian's chromedriver.
 wasm_test() { wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver "$@"; }

@@ -3,7 +3,7 @@
 
 # bench_setup SCRIPT [COMMAND PACKAGE]...: runs from the repository root,
 # insists on root, installs PACKAGE from Debian when COMMAND (a name on PATH
-# or a file path) is missing, builds podnet-node's release binaries and sets
+# or a file path) is missing, builds the release binaries (podnet, podnet-agent, podnet-cni) and sets
 # $bin to their directory.
 bench_setup() {
     local script=$1
@@ -19,7 +19,7 @@ bench_setup() {
         shift 2
     done
     echo "==> cargo build --release podnet, podnet-agent, podnet-cni"
-    cargo build --release --quiet -p podnet-node --bins
+    cargo build --release --quiet -p podnet-cni -p podnet-agent -p podnet-lab --bins
     bin=$PWD/target/release
 }
 

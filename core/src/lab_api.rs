@@ -1,7 +1,7 @@
 //! The messages of `podnet lab serve`'s HTTP API, for the server and the page alike.
 //!
 //! Contract: every type the lab server sends or receives is defined here,
-//! once, as plain serde data; node-backend serializes them and the browser
+//! once, as plain serde data; the lab server serializes them and the browser
 //! deserializes them, so a change on one side does not compile without the
 //! other. Nothing here does I/O.
 //!

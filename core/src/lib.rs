@@ -1,7 +1,7 @@
 //! podnet-core: one model of a Kubernetes pod network.
 //!
 //! The same code animates the network in the browser (web), decides what the
-//! node agent and CNI plugin program into real kernels (node-backend), and is
+//! node agent and CNI plugin program into real kernels (the native crates), and is
 //! checked against what the kernel really does (tests). It is pure Rust with
 //! no OS calls, so it builds for the host and for `wasm32-unknown-unknown`.
 //!

@@ -1,4 +1,4 @@
-//! The desired kernel state of one node: what node-backend programs and the browser draws.
+//! The desired kernel state of one node: what the agent and the CNI plugin program and the browser draws.
 //!
 //! A [`Plan`] is computed from a [`Cluster`] and nothing else, so the agent on
 //! a real node and the simulation in [`crate::forward`] use the very same

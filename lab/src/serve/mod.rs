@@ -1,0 +1,208 @@
+//! `podnet lab serve`: the lab's kernels and packets, served to the explainer's Live scene.
+//!
+//! One process per lab: it reads the lab's real state from the kernels
+//! ([`view`]), captures on every pod eth0, host veth, bridge, uplink and LAN
+//! port ([`capture`]), groups the frames of each packet into core's
+//! [`Trace`](podnet_core::forward::Trace) ([`collect`]), and serves the state,
+//! the packets and a probe endpoint over HTTP and a WebSocket ([`api`]),
+//! on 127.0.0.1 unless told otherwise. The messages are core's
+//! ([`podnet_core::lab_api`]); probes are the lab's ([`crate::probe`]).
+
+pub mod api;
+pub mod capture;
+pub mod collect;
+pub mod view;
+
+use std::collections::VecDeque;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use podnet_core::topology::Cluster;
+use tokio::sync::broadcast;
+
+use crate::process::{check_root, serve_pid_file};
+use crate::{LabError, LabState};
+use api::Shared;
+use capture::{Counters, Frame};
+use collect::Collector;
+
+/// Frames queued between the capture threads and the collector.
+pub const QUEUE: usize = 8192;
+/// Frames the collector takes from the queue between two flushes.
+pub const BATCH: usize = 1024;
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The lab's name.
+    pub lab: String,
+    /// Address to listen on (port 0: any free port).
+    pub listen: SocketAddr,
+    /// Origins allowed besides the defaults.
+    pub allow_origins: Vec<String>,
+    /// The built explainer (`dist/`), served at `/`.
+    pub web: Option<PathBuf>,
+}
+
+fn failed(what: &str) -> impl FnOnce(std::io::Error) -> LabError + '_ {
+    move |e| LabError::Serve(format!("{what}: {e}"))
+}
+
+/// Serves until SIGINT or SIGTERM. Prints the address once listening.
+pub fn serve(cfg: Config) -> Result<(), LabError> {
+    check_root("serve captures packets in the lab's namespaces")?;
+    // A Kubernetes lab's Pods as the API and containerd report them now.
+    let state = LabState::current(&cfg.lab)?;
+    let lab = view::read(&state)?;
+    let cluster = lab.cluster()?;
+    let counters = Arc::new(Counters::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let capture = start_capture(&lab, &cluster, &counters, &stop)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(failed("cannot start the runtime"))?;
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(cfg.listen))
+        .map_err(|e| LabError::Serve(format!("cannot listen on {}: {e}", cfg.listen)))?;
+    let addr = listener.local_addr().map_err(failed("listener"))?;
+    let shared = shared(state, &cfg, addr, counters.clone());
+    let collector = start_collector(cluster, counters, capture.frames, &shared, &stop);
+    // So `podnet lab down` can stop this server with the lab.
+    let pid_file = serve_pid_file(&cfg.lab);
+    std::fs::write(&pid_file, std::process::id().to_string())
+        .map_err(LabError::file("write", &pid_file))?;
+    println!(
+        "podnet lab serve: lab {} on http://{addr} ({} taps in {} namespaces){}",
+        cfg.lab,
+        capture.taps,
+        capture.threads.len(),
+        if cfg.web.is_some() {
+            ", explainer at /"
+        } else {
+            ""
+        }
+    );
+    let _ = std::io::stdout().flush();
+    let app = api::router(shared, cfg.web.clone());
+    let served = rt.block_on(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(until_signal())
+            .await
+    });
+    let _ = std::fs::remove_file(&pid_file);
+    stop.store(true, Ordering::Relaxed);
+    for t in capture.threads {
+        let _ = t.join();
+    }
+    let _ = collector.join();
+    served.map_err(failed("server"))
+}
+
+/// The capture threads, one per namespace with taps, and their frames.
+struct Capturing {
+    threads: Vec<JoinHandle<()>>,
+    frames: mpsc::Receiver<Frame>,
+    taps: usize,
+}
+
+fn start_capture(
+    lab: &podnet_core::lab_api::LabView,
+    cluster: &Cluster,
+    counters: &Arc<Counters>,
+    stop: &Arc<AtomicBool>,
+) -> Result<Capturing, LabError> {
+    let (tx, frames) = mpsc::sync_channel(QUEUE);
+    let mut threads = Vec::new();
+    let mut taps = 0;
+    for (netns, map) in view::taps(lab, cluster) {
+        if map.is_empty() {
+            continue;
+        }
+        taps += map.len();
+        let ns = podnet_kernel::Netns::open(&crate::ns_path(&netns))?;
+        let t = capture::start(ns, map, tx.clone(), counters.clone(), stop.clone())
+            .map_err(|e| LabError::Serve(format!("cannot capture in {netns}: {e}")))?;
+        threads.push(t);
+    }
+    Ok(Capturing {
+        threads,
+        frames,
+        taps,
+    })
+}
+
+/// What the handlers share; warns when the address is not loopback.
+fn shared(state: LabState, cfg: &Config, addr: SocketAddr, counters: Arc<Counters>) -> Arc<Shared> {
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "podnet lab serve: warning: listening on {addr}, not loopback: anyone who can reach it sees the lab's traffic and can send probes"
+        );
+    }
+    let mut origins = api::default_origins(addr);
+    origins.extend(cfg.allow_origins.iter().cloned());
+    let (events, _) = broadcast::channel(api::STREAM_BUFFER);
+    Arc::new(Shared {
+        state,
+        counters,
+        recent: Mutex::new(VecDeque::new()),
+        events,
+        origins,
+        hosts: api::hosts(addr),
+        open: Default::default(),
+    })
+}
+
+/// The collector thread: frames in, traces out to every client.
+fn start_collector(
+    cluster: Cluster,
+    counters: Arc<Counters>,
+    rx: mpsc::Receiver<Frame>,
+    shared: &Arc<Shared>,
+    stop: &Arc<AtomicBool>,
+) -> JoinHandle<()> {
+    let (shared, stop) = (shared.clone(), stop.clone());
+    std::thread::spawn(move || {
+        let mut c = Collector::new(cluster, counters);
+        while !stop.load(Ordering::Relaxed) {
+            match rx.recv_timeout(Duration::from_millis(5)) {
+                Ok(f) => {
+                    c.push(f, Instant::now());
+                    // Take what is queued in batches, but flush between
+                    // them: under a flood the queue is never empty.
+                    for f in rx.try_iter().take(BATCH) {
+                        c.push(f, Instant::now());
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            for t in c.flush(Instant::now()) {
+                shared.publish(t);
+            }
+            shared.open.store(c.open(), Ordering::Relaxed);
+        }
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn until_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let terminated = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminated => {}
+    }
+}

@@ -1,0 +1,227 @@
+//! The lab's state file: what a lab made, so every later command (and
+//! `down` after a crash) can find it.
+//!
+//! `/run/podnet-lab/<name>/state.json` holds the [`LabState`]; beside it are
+//! the cluster file the agents read, and one directory per node with its CNI
+//! config, IPAM state, agent log and the agent's "applied" status file.
+
+use std::fs;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ipnetwork::Ipv4Network;
+use podnet_core::topology::spec::ClusterSpec;
+use serde::{Deserialize, Serialize};
+
+use super::control_plane::ControlPlane;
+use super::error::LabError;
+use super::kubernetes::NodeRuntime;
+use super::{CLIENT_IP, STATE_ROOT};
+
+/// A node of the lab.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LabNode {
+    /// Name (`node1`).
+    pub name: String,
+    /// Its namespace.
+    pub netns: String,
+    /// eth0's address.
+    pub ip: Ipv4Addr,
+    /// Pod range.
+    pub range: Ipv4Network,
+    /// The agent's process id (the lab's own agent; a Kubernetes lab's
+    /// runs in podnet's DaemonSet pod instead).
+    pub agent_pid: Option<u32>,
+    /// containerd, kubelet and kube-proxy (a Kubernetes lab).
+    #[serde(default)]
+    pub runtime: Option<NodeRuntime>,
+}
+
+/// A pod of the lab.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LabPod {
+    /// Name (`pod1-1`).
+    pub name: String,
+    /// Its node.
+    pub node: String,
+    /// Its namespace.
+    pub netns: String,
+    /// The address podnet-cni gave it.
+    pub ip: Ipv4Addr,
+}
+
+/// Everything a lab made.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LabState {
+    /// Lab name (the prefix of everything it creates).
+    pub name: String,
+    /// The cluster file the agents read.
+    pub spec: ClusterSpec,
+    /// Nodes.
+    pub nodes: Vec<LabNode>,
+    /// Pods.
+    pub pods: Vec<LabPod>,
+    /// The Kubernetes control plane, when the agents read the API (`lab up --api`).
+    #[serde(default)]
+    pub control_plane: Option<ControlPlane>,
+    /// A Kubernetes lab (`lab up --kubernetes`): kubelets and containerd on
+    /// every node, podnet installed from `deploy/podnet.yaml`, the workload
+    /// as Kubernetes objects. Its pods are read from the API.
+    #[serde(default)]
+    pub kubernetes: bool,
+    /// A Kubernetes lab: how each node joined, as `lab up` saw it.
+    #[serde(default)]
+    pub joins: Vec<podnet_core::lab_api::NodeJoinView>,
+}
+
+impl LabState {
+    /// The state directory of a lab.
+    pub fn dir(name: &str) -> PathBuf {
+        Path::new(STATE_ROOT).join(name)
+    }
+
+    /// Reads a lab's state.
+    pub fn load(name: &str) -> Result<LabState, LabError> {
+        let path = LabState::dir(name).join("state.json");
+        let Ok(text) = fs::read(&path) else {
+            return Err(LabError::NotUp {
+                name: name.into(),
+                path,
+            });
+        };
+        serde_json::from_slice(&text).map_err(|e| LabError::Corrupt {
+            path,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Writes the state and the cluster file.
+    pub(crate) fn save(&self) -> Result<(), LabError> {
+        let dir = LabState::dir(&self.name);
+        fs::create_dir_all(&dir).map_err(LabError::file("create", &dir))?;
+        let state = dir.join("state.json");
+        let text = serde_json::to_vec_pretty(self).expect("plain data serializes");
+        fs::write(&state, text).map_err(LabError::file("write", &state))?;
+        let text = serde_json::to_string_pretty(&self.spec).expect("plain data serializes");
+        fs::write(self.cluster_file(), &text).map_err(LabError::file("write", self.cluster_file()))
+    }
+
+    /// The lab's pods as the cluster file lists them (name, node, address).
+    pub(crate) fn pod_specs(&self) -> Vec<podnet_core::topology::spec::PodSpec> {
+        self.pods
+            .iter()
+            .map(|p| podnet_core::topology::spec::PodSpec {
+                name: p.name.clone(),
+                node: p.node.clone(),
+                ip: Some(p.ip),
+            })
+            .collect()
+    }
+
+    /// The namespace of the machine outside the cluster.
+    pub fn client_netns(&self) -> String {
+        format!("{}-client", self.name)
+    }
+
+    /// The cluster file the agents read.
+    pub fn cluster_file(&self) -> PathBuf {
+        LabState::dir(&self.name).join("cluster.json")
+    }
+
+    /// A node's own directory (agent log, IPAM state, status file).
+    pub fn node_dir(&self, node: &str) -> PathBuf {
+        LabState::dir(&self.name).join(node)
+    }
+
+    /// A node's CNI config directory.
+    pub fn cni_dir(&self, node: &str) -> PathBuf {
+        self.node_dir(node).join("net.d")
+    }
+
+    /// Waits until every node's agent has applied the cluster file as it is
+    /// now (API mode: has applied a plan and written its CNI config).
+    pub fn wait_applied(&self, timeout: Duration) -> Result<(), LabError> {
+        let file = self.cluster_file();
+        let text = fs::read_to_string(&file).map_err(LabError::file("read", &file))?;
+        let want = podnet_agent::version_of(&text);
+        let applied = |node: &str| {
+            let status = fs::read_to_string(self.node_dir(node).join("applied")).ok();
+            match self.control_plane {
+                None => status.as_deref() == Some(want.as_str()),
+                Some(_) => {
+                    status.is_some()
+                        && self
+                            .cni_dir(node)
+                            .join(podnet_agent::CNI_CONF_FILE)
+                            .is_file()
+                }
+            }
+        };
+        let start = Instant::now();
+        for node in &self.nodes {
+            while !applied(&node.name) {
+                if start.elapsed() > timeout {
+                    return Err(LabError::AgentTimeout {
+                        node: node.name.clone(),
+                        after: timeout,
+                        log: self.node_dir(&node.name).join("agent.log"),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(())
+    }
+
+    /// The namespace of a node, a pod or the client, by name.
+    pub fn netns_of(&self, target: &str) -> Option<String> {
+        self.member(target).map(|(netns, _)| netns)
+    }
+
+    /// The namespace and address of a node, a pod or the client, by name.
+    pub fn member(&self, target: &str) -> Option<(String, Ipv4Addr)> {
+        if target == "client" {
+            return Some((self.client_netns(), CLIENT_IP));
+        }
+        let node = self
+            .nodes
+            .iter()
+            .find(|n| n.name == target)
+            .map(|n| (n.netns.clone(), n.ip));
+        node.or_else(|| {
+            self.pods
+                .iter()
+                .find(|p| p.name == target)
+                .map(|p| (p.netns.clone(), p.ip))
+        })
+    }
+
+    /// Like [`LabState::netns_of`], with an error that lists the lab's nodes and pods.
+    pub fn netns_or_error(&self, target: &str) -> Result<String, LabError> {
+        self.netns_of(target).ok_or_else(|| LabError::NoMember {
+            kind: "node or pod",
+            name: target.into(),
+            lab: self.name.clone(),
+            have: self
+                .nodes
+                .iter()
+                .map(|n| n.name.clone())
+                .chain(self.pods.iter().map(|p| p.name.clone()))
+                .collect(),
+        })
+    }
+
+    /// The index of a node, with an error that lists the lab's nodes.
+    pub(crate) fn node_index(&self, node: &str) -> Result<usize, LabError> {
+        self.nodes
+            .iter()
+            .position(|n| n.name == node)
+            .ok_or_else(|| LabError::NoMember {
+                kind: "node",
+                name: node.into(),
+                lab: self.name.clone(),
+                have: self.nodes.iter().map(|n| n.name.clone()).collect(),
+            })
+    }
+}

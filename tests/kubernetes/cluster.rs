@@ -1,0 +1,487 @@
+//! The Kubernetes lab (`podnet lab up --kubernetes`), as root, with nothing
+//! faked: etcd, kube-apiserver, kube-controller-manager and kube-scheduler
+//! 1.20.2 in `L-cp`; containerd, a kubelet and kube-proxy in every node
+//! namespace; podnet installed from `deploy/podnet.yaml` (its DaemonSet's
+//! agent writes the CNI config the kubelets wait for); the Pods a
+//! Deployment's, wired by containerd through podnet-cni. Each lab is torn
+//! down on drop, also when an assertion fails; the two tests take turns
+//! (each lab is a whole cluster on two cores).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use podnet_core::forward::capture::{compare, replay};
+use podnet_core::forward::{L4Repr, Network};
+use podnet_core::join;
+use podnet_core::lab_api::{LiveTrace, NodeJoinView};
+use podnet_core::topology::spec::ClusterSpec;
+use podnet_lab::control_plane::ControlPlane;
+use podnet_lab::kubernetes::{self, MANIFEST};
+use podnet_lab::LabState;
+
+use podnet_tests::{text, Lab, PODNET};
+
+static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn cp(lab: &Lab) -> ControlPlane {
+    lab.state()
+        .control_plane
+        .expect("a Kubernetes lab has a control plane")
+}
+
+fn current(lab: &Lab) -> LabState {
+    LabState::current(&lab.name).expect("the lab as the API sees it")
+}
+
+/// Polls `f` every 250 ms until it returns something; fails after `within`.
+fn poll<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < within,
+            "timed out after {within:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn check_passes(lab: &Lab, when: &str) {
+    let out = lab.podnet(&["lab", "check"]);
+    assert!(
+        out.status.success(),
+        "lab check {when}:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// (pod name, IP) of the workload, sorted.
+fn pods(lab: &Lab) -> Vec<(String, String)> {
+    let mut v: Vec<_> = current(lab)
+        .pods
+        .iter()
+        .map(|p| (p.name.clone(), p.ip.to_string()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// podnet-cni's log on a node: (command, containerId, netns) per call.
+fn cni_calls(state: &LabState, node: &str) -> Vec<(String, String, String)> {
+    let rt = state
+        .nodes
+        .iter()
+        .find(|n| n.name == node)
+        .unwrap()
+        .runtime
+        .clone()
+        .unwrap();
+    let log = std::fs::read_to_string(rt.host_path("/run/podnet/cni.log")).unwrap_or_default();
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| {
+            let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            (s("command"), s("containerId"), s("netns"))
+        })
+        .collect()
+}
+
+/// Everything a lab could leave behind on the machine.
+#[derive(Debug, PartialEq, Eq)]
+struct Leftovers {
+    processes: Vec<String>,
+    mounts: Vec<String>,
+    namespaces: Vec<String>,
+    host_links: BTreeSet<String>,
+    /// Mount points the lab created on the machine (`/etc/cni/net.d`, …) and left.
+    host_dirs: BTreeSet<String>,
+    state_dir: bool,
+}
+
+/// The node paths that exist on the machine.
+fn host_dirs() -> BTreeSet<String> {
+    podnet_lab::kubernetes::node::NODE_PATHS
+        .iter()
+        .filter(|(p, _)| Path::new(p).exists())
+        .map(|(p, _)| p.to_string())
+        .collect()
+}
+
+/// What the machine had before a lab: its links and the node paths.
+fn before() -> (BTreeSet<String>, BTreeSet<String>) {
+    (host_links(), host_dirs())
+}
+
+fn leftovers(
+    name: &str,
+    (links_before, dirs_before): &(BTreeSet<String>, BTreeSet<String>),
+) -> Leftovers {
+    let host_links_before = links_before;
+    let dir = format!("/run/podnet-lab/{name}/");
+    let processes = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            (cmd.contains(&dir) && pid != std::process::id()).then_some(cmd)
+        })
+        .collect();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&dir) || l.contains(&dir[..dir.len() - 1]))
+        .map(str::to_string)
+        .collect();
+    let namespaces = podnet_kernel::netns::with_prefix(&format!("{name}-"));
+    Leftovers {
+        processes,
+        mounts,
+        namespaces,
+        host_links: host_links()
+            .difference(host_links_before)
+            .cloned()
+            .collect(),
+        host_dirs: host_dirs().difference(dirs_before).cloned().collect(),
+        state_dir: Path::new(&dir).exists(),
+    }
+}
+
+fn host_links() -> BTreeSet<String> {
+    let out = Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .unwrap();
+    text(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(':').nth(1).map(|n| n.trim().to_string()))
+        .collect()
+}
+
+fn nothing_left() -> Leftovers {
+    Leftovers {
+        processes: vec![],
+        mounts: vec![],
+        namespaces: vec![],
+        host_links: BTreeSet::new(),
+        host_dirs: BTreeSet::new(),
+        state_dir: false,
+    }
+}
+
+/// `lab serve` on the Kubernetes lab: the page's cluster is the API's
+/// Pods at the kernels' addresses, and a ping between Pods on two nodes is
+/// captured and replays on the model hop for hop.
+fn live_mode_draws_the_cluster_the_api_reports(lab: &Lab, state: &LabState) {
+    let (mut server, addr) = podnet_tests::serve(&lab.name);
+    let stop = |server: &mut std::process::Child| {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(server.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = server.wait();
+    };
+    let (status, body) = podnet_tests::http(&addr, "GET", "/api/lab", &[], "");
+    assert_eq!(status, 200, "{body}");
+    let view: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let spec: ClusterSpec = serde_json::from_value(view["spec"].clone()).unwrap();
+    let seen: BTreeSet<(String, Option<std::net::Ipv4Addr>)> =
+        spec.pods.iter().map(|p| (p.name.clone(), p.ip)).collect();
+    let api: BTreeSet<_> = state
+        .pods
+        .iter()
+        .map(|p| (p.name.clone(), Some(p.ip)))
+        .collect();
+    assert_eq!(seen, api, "the page's Pods are not the API's");
+    // How the nodes joined, as lab up saw it on the API server: the four
+    // moments in order, the kubelet's NotReady words and node IPAM's
+    // ranges in registration order, both as core's join model has them.
+    let mut joins: Vec<NodeJoinView> = serde_json::from_value(view["joins"].clone()).unwrap();
+    assert_eq!(joins.len(), 2, "{joins:?}");
+    joins.sort_by_key(|j| (j.registered_ms, j.name.clone()));
+    for j in &joins {
+        let t = [j.registered_ms, j.range_ms, j.cni_config_ms, j.ready_ms];
+        assert!(t.iter().all(Option::is_some), "{j:?}");
+        assert!(t.windows(2).all(|w| w[0] <= w[1]), "out of order: {j:?}");
+        assert_eq!(
+            j.not_ready_message.as_deref(),
+            Some(join::NOT_READY_MESSAGE),
+            "{j:?}"
+        );
+    }
+    let names: Vec<&str> = joins.iter().map(|j| j.name.as_str()).collect();
+    let predicted = join::predicted_ranges("10.244.0.0/16".parse().unwrap(), 24, &names).unwrap();
+    for (j, (_, range)) in joins.iter().zip(&predicted) {
+        assert_eq!(
+            j.pod_cidr,
+            Some(range.to_string()),
+            "node IPAM vs the model: {joins:?}"
+        );
+    }
+    let from = state.pods.iter().find(|p| p.node == "node1").unwrap();
+    let to = state.pods.iter().find(|p| p.node == "node2").unwrap();
+    let req = serde_json::json!({ "from": from.name, "to": to.name, "proto": "ping" }).to_string();
+    let (status, body) = podnet_tests::http(
+        &addr,
+        "POST",
+        "/api/probe",
+        &[("Content-Type", "application/json")],
+        &req,
+    );
+    assert_eq!(status, 200, "{body}");
+    let r: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(r["answered"], true, "{r}");
+    let id = r["icmp_id"].as_u64().unwrap() as u16;
+    let cluster = spec.build().unwrap();
+    let net = Network::new(&cluster).unwrap();
+    let trace = poll("the captured ping", Duration::from_secs(10), || {
+        let (_, body) = podnet_tests::http(&addr, "GET", "/api/traces", &[], "");
+        let traces: Vec<LiveTrace> = serde_json::from_str(&body).ok()?;
+        traces.into_iter().find(|t| {
+            matches!(t.trace.sent.map(|f| f.l4), Some(L4Repr::IcmpEcho { request: true, id: i, .. }) if i == id)
+        })
+    });
+    let model = replay(&net, &trace.trace).unwrap();
+    let agrees = compare(&model, &trace.trace).agrees();
+    stop(&mut server);
+    assert!(
+        agrees,
+        "kernel: {:#?}\nmodel: {:#?}",
+        trace.trace.explain(&cluster),
+        model.explain(&cluster)
+    );
+}
+
+#[test]
+fn a_real_cluster_comes_up_on_podnet_and_keeps_its_pods_through_deletes_and_restarts() {
+    let _one = ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let links_before = before();
+    let lab = Lab::up(&["--kubernetes", "--nodes", "2", "--pods-per-node", "2"]);
+    let control = cp(&lab);
+
+    // Every Node Ready; the workload's Pods Running on both nodes, each
+    // with an address from its node's podCIDR; the whole matrix and the
+    // NodePort through kube-proxy as the model says.
+    let nodes = kubernetes::nodes(&control).unwrap();
+    assert_eq!(nodes.len(), 2);
+    assert!(nodes.iter().all(|n| n.ready), "{nodes:?}");
+    let state = current(&lab);
+    assert_eq!(state.pods.len(), 4, "{:?}", state.pods);
+    for n in &state.nodes {
+        let on: Vec<_> = state.pods.iter().filter(|p| p.node == n.name).collect();
+        assert!(!on.is_empty(), "the scheduler put no Pod on {}", n.name);
+        assert!(
+            on.iter().all(|p| n.range.contains(p.ip)),
+            "{} {:?} {:?}",
+            n.name,
+            n.range,
+            on
+        );
+        let api_cidr = nodes
+            .iter()
+            .find(|v| v.name == n.name)
+            .unwrap()
+            .pod_cidr
+            .clone();
+        assert_eq!(
+            api_cidr,
+            Some(n.range.to_string()),
+            "the range is node IPAM's"
+        );
+    }
+    check_passes(&lab, "after lab up");
+    live_mode_draws_the_cluster_the_api_reports(&lab, &state);
+
+    // Deleting a Pod: the kubelet stops its sandbox (DEL with its
+    // namespace), removes it (DEL again, the namespace gone), the address
+    // goes back, and the Deployment's replacement gets one.
+    let victim = state.pods[0].clone();
+    let node = state
+        .nodes
+        .iter()
+        .find(|n| n.name == victim.node)
+        .unwrap()
+        .clone();
+    let rt = node.runtime.clone().unwrap();
+    let sandbox = rt
+        .sandboxes()
+        .into_iter()
+        .find(|s| s.1 == victim.name)
+        .expect("the victim's sandbox in containerd")
+        .3;
+    let ipam_file = rt.host_path("/var/lib/cni/networks/podnet/ipam.json");
+    let ipam = std::fs::read_to_string(&ipam_file).unwrap();
+    assert!(
+        ipam.contains(&sandbox),
+        "the sandbox's address is not in the IPAM state: {ipam}"
+    );
+    control
+        .kubectl(&["delete", "pod", &victim.name, "--wait=true"], None)
+        .unwrap();
+    let dels = poll(
+        "both DELs of the deleted Pod's sandbox",
+        Duration::from_secs(60),
+        || {
+            let dels: Vec<_> = cni_calls(&state, &node.name)
+                .into_iter()
+                .filter(|(c, id, _)| c == "DEL" && *id == sandbox)
+                .collect();
+            (dels.iter().any(|d| !d.2.is_empty()) && dels.iter().any(|d| d.2.is_empty()))
+                .then_some(dels)
+        },
+    );
+    assert!(
+        !dels[0].2.is_empty(),
+        "the first DEL has the namespace: {dels:?}"
+    );
+    let ipam = std::fs::read_to_string(&ipam_file).unwrap();
+    assert!(
+        !ipam.contains(&sandbox),
+        "the deleted sandbox still holds an address: {ipam}"
+    );
+    let after = poll(
+        "the replacement Pod Running",
+        Duration::from_secs(90),
+        || {
+            let p = pods(&lab);
+            (p.len() == 4 && !p.iter().any(|(n, _)| *n == victim.name)).then_some(p)
+        },
+    );
+    let fresh = current(&lab);
+    for p in &fresh.pods {
+        let n = fresh.nodes.iter().find(|n| n.name == p.node).unwrap();
+        assert!(n.range.contains(p.ip), "{p:?} outside {}", n.range);
+    }
+
+    // Restarting a kubelet, then a containerd: the running Pods are the
+    // same Pods at the same addresses, and still reachable.
+    let mut s = lab.state();
+    s.restart_kubelet("node1").unwrap();
+    s.restart_containerd("node2").unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    poll(
+        "both Nodes Ready after the restarts",
+        Duration::from_secs(60),
+        || {
+            kubernetes::nodes(&control)
+                .ok()?
+                .iter()
+                .all(|n| n.ready)
+                .then_some(())
+        },
+    );
+    assert_eq!(
+        pods(&lab),
+        after,
+        "the restarts replaced or re-addressed Pods"
+    );
+    check_passes(
+        &lab,
+        "after restarting node1's kubelet and node2's containerd",
+    );
+
+    // Without podnet's DaemonSet the running Pods keep working: the agent
+    // leaves the routes in place when it stops. A route lost meanwhile is
+    // back once the manifest is applied again.
+    control
+        .kubectl(
+            &[
+                "-n",
+                "kube-system",
+                "delete",
+                "daemonset",
+                "podnet",
+                "--wait=true",
+            ],
+            None,
+        )
+        .unwrap();
+    poll("the DaemonSet's Pods gone", Duration::from_secs(60), || {
+        let p = kubernetes::pods(&control).ok()?;
+        (!p.iter().any(|p| p.name.starts_with("kube-system/podnet-"))).then_some(())
+    });
+    check_passes(&lab, "with the DaemonSet deleted");
+    let peer = fresh.nodes[1].range.to_string();
+    let del = lab.podnet(&["lab", "exec", "node1", "--", "ip", "route", "del", &peer]);
+    assert!(del.status.success(), "{}", text(&del.stderr));
+    assert!(
+        !lab.podnet(&["lab", "check"]).status.success(),
+        "a lost route must fail the check"
+    );
+    control
+        .kubectl(&["apply", "-f", "-"], Some(MANIFEST))
+        .unwrap();
+    poll(
+        "the route back after kubectl apply",
+        Duration::from_secs(90),
+        || lab.routes("node1").contains(&peer).then_some(()),
+    );
+    check_passes(&lab, "after re-applying deploy/podnet.yaml");
+
+    // lab down: no process, mount, namespace, link or state left.
+    let name = lab.name.clone();
+    let down = lab.podnet(&["lab", "down"]);
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    assert_eq!(leftovers(&name, &links_before), nothing_left());
+}
+
+#[test]
+fn lab_down_after_a_kill_9_of_lab_up_leaves_nothing_behind() {
+    let _one = ONE_CLUSTER_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let links_before = before();
+    let name = format!("pk{}", std::process::id() % 100_000);
+    let mut up = Command::new(&*PODNET)
+        .args(["lab", "--name", &name, "up", "--kubernetes", "--nodes", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = Lab { name: name.clone() };
+    // Killed once the nodes run podnet's DaemonSet Pods: containers,
+    // shims, kubelet mounts and pod namespaces all exist by then.
+    let state_file = LabState::dir(&name).join("state.json");
+    poll(
+        "podnet's agents running in their DaemonSet Pods",
+        Duration::from_secs(180),
+        || {
+            let s: LabState = serde_json::from_slice(&std::fs::read(&state_file).ok()?).ok()?;
+            let cp = s.control_plane.clone()?;
+            let pods = kubernetes::pods(&cp).ok()?;
+            (pods
+                .iter()
+                .filter(|p| p.name.starts_with("kube-system/podnet-") && p.phase == "Running")
+                .count()
+                == 2)
+                .then_some(())
+        },
+    );
+    up.kill().unwrap();
+    let _ = up.wait();
+    let down = Command::new(&*PODNET)
+        .args(["lab", "--name", &name, "down"])
+        .output()
+        .unwrap();
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    let agents = Command::new("pgrep")
+        .args(["-f", "/bin/podnet-agent"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&agents.stdout).trim().is_empty(),
+        "DaemonSet agents left: {}",
+        text(&agents.stdout)
+    );
+    assert_eq!(leftovers(&name, &links_before), nothing_left());
+    drop(guard);
+}
