@@ -17,11 +17,11 @@ use podnet_core::route::RouteProto;
 use podnet_core::topology::spec::{ClientSpec, ClusterSpec, NodeSpec, ServiceSpec};
 use podnet_core::topology::Dataplane;
 
-use super::control_plane::ControlPlane;
-use super::error::LabError;
-use super::process::{check_root, start_agent};
-use super::state::{LabNode, LabPod, LabState};
-use super::{cni, kubernetes, open_ns, probe, CLIENT_IP, LAN_GSO_MAX, NODE_PORT};
+use crate::agent::start_agent;
+use crate::error::LabError;
+use crate::process::check_root;
+use crate::state::{ControlPlane, LabNode, LabPod, LabState};
+use crate::{cni, kubernetes, open_ns, probe, CLIENT_IP, LAN_GSO_MAX, NODE_PORT};
 use podnet_kernel::link::VethEnd;
 use podnet_kernel::{netns, Netlink, Netns};
 

@@ -8,9 +8,9 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::Stdio;
 
-use super::error::LabError;
-use super::process::command_in;
-use super::state::{LabNode, LabState};
+use crate::error::LabError;
+use crate::process::command_in;
+use crate::state::{LabNode, LabState};
 
 /// The plugin config a runtime would pass for a node: the first plugin of
 /// the conflist the agent wrote, with the list's version and name.

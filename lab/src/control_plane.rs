@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::error::LabError;
-use super::process::{command_in, run_checked, spawn_logged, stop, which};
+use crate::error::LabError;
+use crate::process::{command_in, run_checked, spawn_logged, stop, which};
+use crate::state::ControlPlane;
 
 /// Where `scripts/kube-build.sh` puts the Kubernetes binaries.
 pub const DEFAULT_KUBE_BIN: &str = "/var/cache/podnet/kubernetes/bin";
@@ -27,35 +28,6 @@ pub const CLUSTER_CIDR: &str = "10.244.0.0/16";
 pub const SERVICE_CIDR: &str = "10.96.0.0/16";
 /// The API server's port.
 pub const API_PORT: u16 = 6443;
-
-/// The running control plane, as recorded in the lab's state.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ControlPlane {
-    /// Its namespace.
-    pub netns: String,
-    /// The API server's address on the LAN.
-    pub ip: Ipv4Addr,
-    /// Its directory (data, keys, logs, kubeconfig).
-    pub dir: PathBuf,
-    /// The kubeconfig every client of the lab uses.
-    pub kubeconfig: PathBuf,
-    /// The Kubernetes binaries.
-    pub bin: PathBuf,
-    /// etcd's pid.
-    pub etcd: Option<u32>,
-    /// kube-apiserver's pid.
-    pub apiserver: Option<u32>,
-    /// kube-controller-manager's pid.
-    pub controller_manager: Option<u32>,
-    /// kube-scheduler's pid (a Kubernetes lab's; the API-only lab has no Pods to place).
-    #[serde(default)]
-    pub scheduler: Option<u32>,
-    /// Every controller a cluster with kubelets needs (Deployments,
-    /// DaemonSets, Endpoints, service-account tokens, node lifecycle), not
-    /// only node IPAM.
-    #[serde(default)]
-    pub full: bool,
-}
 
 /// The Kubernetes binaries' directory, checked: a clear error names the command that builds them.
 pub fn kube_bin() -> Result<PathBuf, LabError> {

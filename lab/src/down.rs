@@ -6,10 +6,10 @@
 
 use std::fs;
 
-use super::error::LabError;
-use super::kubernetes::node::{release_mount_ns, remove_host_dirs};
-use super::process::{check_root, descendants, processes_under, serving, stop, stop_all};
-use super::state::LabState;
+use crate::error::LabError;
+use crate::kubernetes::node::{release_mount_ns, remove_host_dirs};
+use crate::process::{check_root, descendants, from_pid_file, processes_under, stop, stop_all};
+use crate::state::LabState;
 use podnet_kernel::netns;
 
 /// What `down` removed.
@@ -37,7 +37,7 @@ pub fn down(name: &str) -> Result<DownReport, LabError> {
     stop_all(&lab);
     stop_all(&containers);
     // A live server keeps the namespaces alive through its capture sockets.
-    if let Some(pid) = serving(name) {
+    if let Some(pid) = from_pid_file(&LabState::serve_pid_file(name), "serve") {
         stop(pid);
         report.servers += 1;
     }

@@ -21,6 +21,7 @@
 //! - [`serve`]: `lab serve`, the lab's kernels and packets for the explainer
 //! - [`error`]: the one error type, [`LabError`]
 
+pub mod agent;
 pub mod build;
 pub mod check;
 pub mod cli;
@@ -34,15 +35,15 @@ pub mod process;
 pub mod serve;
 pub mod state;
 pub mod status;
-pub mod underlay;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
+pub use agent::start_agent;
 pub use build::{up, LabConfig};
 pub use down::{down, DownReport};
 pub use error::LabError;
-pub use process::{command_in, command_in_ns, serve_pid_file, start_agent, stop};
+pub use process::{command_in, command_in_ns, stop};
 pub use state::{LabNode, LabPod, LabState};
 pub use status::status;
 

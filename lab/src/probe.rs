@@ -23,8 +23,8 @@ use nix::sys::socket::{
 use nix::sys::time::TimeVal;
 use podnet_core::lab_api::{LabProbe, ProbeRequest, ProbeResult};
 
-use super::state::LabState;
-use super::NODE_PORT;
+use crate::state::LabState;
+use crate::NODE_PORT;
 use podnet_kernel::Netns;
 
 /// The port every responder listens on (and the lab's NodePort targets).

@@ -1,9 +1,10 @@
-//! The lab's processes: commands run inside a namespace, the agents, the
-//! live server's pid file, and stopping any of them.
+//! Processes in namespaces, knowing nothing of labs: a command run inside
+//! a network (and mount) namespace, a background process with its log, and
+//! finding and stopping processes again.
 //!
-//! Every process the lab starts can be found again without the state file
-//! (an agent by the cluster file on its command line, the server by its pid
-//! file checked against its command line), so `down` works after a crash.
+//! Every process a lab starts can be found again without the state file
+//! (by a path of the lab's on its command line, or by a pid file checked
+//! against its command line), so `down` works after a crash.
 
 use std::fs::{self, File};
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -12,8 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::error::LabError;
-use super::state::{LabNode, LabState};
+use crate::error::LabError;
 
 /// A command that will run inside network namespace `ns` (a lab name, or a
 /// path such as `/proc/PID/ns/net`) and, if `detach`, in its own session.
@@ -96,37 +96,6 @@ pub(crate) fn check_root(what: &'static str) -> Result<(), LabError> {
     }
 }
 
-/// Starts (or restarts) a node's agent; returns its pid.
-pub fn start_agent(state: &LabState, node: &LabNode, bin_dir: &Path) -> Result<u32, LabError> {
-    let dir = state.node_dir(&node.name);
-    fs::create_dir_all(&dir).map_err(LabError::file("create", &dir))?;
-    let program = bin_dir.join("podnet-agent");
-    let mut cmd = command_in(&node.netns, &program, true)?;
-    match &state.control_plane {
-        Some(cp) => cmd
-            .arg("--kubeconfig")
-            .arg(&cp.kubeconfig)
-            .args(["--cluster-cidr", super::control_plane::CLUSTER_CIDR]),
-        None => cmd.arg("--cluster").arg(state.cluster_file()),
-    };
-    // The lab's runtime is podnet's own, which speaks 1.1.0 (STATUS, GC).
-    cmd.args([
-        "--node",
-        &node.name,
-        "--interval",
-        "2",
-        "--cni-version",
-        "1.1.0",
-    ])
-    .arg("--cni-conf-dir")
-    .arg(state.cni_dir(&node.name))
-    .arg("--cni-data-dir")
-    .arg(dir.join("ipam"))
-    .arg("--status-file")
-    .arg(dir.join("applied"));
-    spawn_logged(cmd, program, &dir.join("agent.log"))
-}
-
 /// Starts a lab process in the background, its output appended to `log`; returns its pid.
 pub(crate) fn spawn_logged(
     mut cmd: Command,
@@ -145,20 +114,6 @@ pub(crate) fn spawn_logged(
         .spawn()
         .map_err(|source| LabError::Spawn { program, source })?;
     Ok(child.id())
-}
-
-impl LabState {
-    /// Stops a node's agent and starts a new one, recording its pid.
-    pub fn restart_agent(&mut self, node: &str, bin_dir: &Path) -> Result<u32, LabError> {
-        let i = self.node_index(node)?;
-        if let Some(pid) = self.nodes[i].agent_pid.take() {
-            stop(pid);
-        }
-        let pid = start_agent(self, &self.nodes[i], bin_dir)?;
-        self.nodes[i].agent_pid = Some(pid);
-        self.save()?;
-        Ok(pid)
-    }
 }
 
 /// Whether a process is alive.
@@ -186,23 +141,14 @@ pub(crate) fn processes_under(dir: &Path) -> Vec<u32> {
         .collect()
 }
 
-/// Where `podnet lab serve` records its process id.
-pub fn serve_pid_file(name: &str) -> PathBuf {
-    LabState::dir(name).join("serve.pid")
-}
-
-/// The `podnet lab serve` process of a lab, if one is running.
-pub(crate) fn serving(name: &str) -> Option<u32> {
-    let pid: u32 = fs::read_to_string(serve_pid_file(name))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    // The pid may have been reused since: it must still be a `serve`.
+/// The process whose id a pid file holds, if it still runs and its command
+/// line has the argument `arg` (a pid may have been reused since).
+pub(crate) fn from_pid_file(file: &Path, arg: &str) -> Option<u32> {
+    let pid: u32 = fs::read_to_string(file).ok()?.trim().parse().ok()?;
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     cmdline
         .split(|&b| b == 0)
-        .any(|arg| arg == b"serve")
+        .any(|a| a == arg.as_bytes())
         .then_some(pid)
 }
 

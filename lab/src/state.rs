@@ -1,5 +1,8 @@
 //! The lab's state file: what a lab made, so every later command (and
-//! `down` after a crash) can find it.
+//! `down` after a crash) can find it. Every record the file holds is
+//! defined here, and nothing here depends on how the things it records are
+//! started or stopped (that is [`crate::build`], [`crate::agent`],
+//! [`crate::control_plane`], [`crate::kubernetes`]).
 //!
 //! `/run/podnet-lab/<name>/state.json` holds the [`LabState`]; beside it are
 //! the cluster file the agents read, and one directory per node with its CNI
@@ -8,16 +11,13 @@
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use ipnetwork::Ipv4Network;
 use podnet_core::topology::spec::ClusterSpec;
 use serde::{Deserialize, Serialize};
 
-use super::control_plane::ControlPlane;
-use super::error::LabError;
-use super::kubernetes::NodeRuntime;
-use super::{CLIENT_IP, STATE_ROOT};
+use crate::error::LabError;
+use crate::{CLIENT_IP, STATE_ROOT};
 
 /// A node of the lab.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -73,6 +73,48 @@ pub struct LabState {
     /// A Kubernetes lab: how each node joined, as `lab up` saw it.
     #[serde(default)]
     pub joins: Vec<podnet_core::lab_api::NodeJoinView>,
+}
+
+/// The running control plane, as recorded in the lab's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlPlane {
+    /// Its namespace.
+    pub netns: String,
+    /// The API server's address on the LAN.
+    pub ip: Ipv4Addr,
+    /// Its directory (data, keys, logs, kubeconfig).
+    pub dir: PathBuf,
+    /// The kubeconfig every client of the lab uses.
+    pub kubeconfig: PathBuf,
+    /// The Kubernetes binaries.
+    pub bin: PathBuf,
+    /// etcd's pid.
+    pub etcd: Option<u32>,
+    /// kube-apiserver's pid.
+    pub apiserver: Option<u32>,
+    /// kube-controller-manager's pid.
+    pub controller_manager: Option<u32>,
+    /// kube-scheduler's pid (a Kubernetes lab's; the API-only lab has no Pods to place).
+    #[serde(default)]
+    pub scheduler: Option<u32>,
+    /// Every controller a cluster with kubelets needs (Deployments,
+    /// DaemonSets, Endpoints, service-account tokens, node lifecycle), not
+    /// only node IPAM.
+    #[serde(default)]
+    pub full: bool,
+}
+
+/// A node's runtime, as recorded in the lab's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRuntime {
+    /// Its directory: containerd's root and state, the kubelet's, the node's own paths.
+    pub dir: PathBuf,
+    /// containerd's pid.
+    pub containerd: Option<u32>,
+    /// The kubelet's pid.
+    pub kubelet: Option<u32>,
+    /// kube-proxy's pid.
+    pub kube_proxy: Option<u32>,
 }
 
 impl LabState {
@@ -134,44 +176,14 @@ impl LabState {
         LabState::dir(&self.name).join(node)
     }
 
+    /// Where `podnet lab serve` records its process id.
+    pub fn serve_pid_file(name: &str) -> PathBuf {
+        LabState::dir(name).join("serve.pid")
+    }
+
     /// A node's CNI config directory.
     pub fn cni_dir(&self, node: &str) -> PathBuf {
         self.node_dir(node).join("net.d")
-    }
-
-    /// Waits until every node's agent has applied the cluster file as it is
-    /// now (API mode: has applied a plan and written its CNI config).
-    pub fn wait_applied(&self, timeout: Duration) -> Result<(), LabError> {
-        let file = self.cluster_file();
-        let text = fs::read_to_string(&file).map_err(LabError::file("read", &file))?;
-        let want = podnet_agent::version_of(&text);
-        let applied = |node: &str| {
-            let status = fs::read_to_string(self.node_dir(node).join("applied")).ok();
-            match self.control_plane {
-                None => status.as_deref() == Some(want.as_str()),
-                Some(_) => {
-                    status.is_some()
-                        && self
-                            .cni_dir(node)
-                            .join(podnet_agent::CNI_CONF_FILE)
-                            .is_file()
-                }
-            }
-        };
-        let start = Instant::now();
-        for node in &self.nodes {
-            while !applied(&node.name) {
-                if start.elapsed() > timeout {
-                    return Err(LabError::AgentTimeout {
-                        node: node.name.clone(),
-                        after: timeout,
-                        log: self.node_dir(&node.name).join("agent.log"),
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        Ok(())
     }
 
     /// The namespace of a node, a pod or the client, by name.

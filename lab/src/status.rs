@@ -5,11 +5,11 @@ use std::fmt::Write as _;
 
 use podnet_core::route::RouteProto;
 
-use super::error::LabError;
-use super::kubernetes::{self, ApiView};
-use super::open_ns;
-use super::process::alive;
-use super::state::LabState;
+use crate::error::LabError;
+use crate::kubernetes::{self, ApiView};
+use crate::open_ns;
+use crate::process::alive;
+use crate::state::LabState;
 use podnet_kernel::Netlink;
 
 /// The lab as text: nodes, ranges, agents, pods, and each node's routes read back from the kernel.

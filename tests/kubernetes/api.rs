@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use podnet_lab::cni::first_plugin;
-use podnet_lab::control_plane::ControlPlane;
+use podnet_lab::state::ControlPlane;
 
 use podnet_tests::{text, wait_for, wait_until, Lab};
 

@@ -18,8 +18,8 @@ use podnet_core::forward::{L4Repr, Network};
 use podnet_core::join;
 use podnet_core::lab_api::{LiveTrace, NodeJoinView};
 use podnet_core::topology::spec::ClusterSpec;
-use podnet_lab::control_plane::ControlPlane;
 use podnet_lab::kubernetes::{self, MANIFEST};
+use podnet_lab::state::ControlPlane;
 use podnet_lab::LabState;
 
 use podnet_tests::{text, Lab, PODNET};

@@ -20,9 +20,13 @@ use std::process::Command;
 
 use serde_json::json;
 
-use super::run;
 use crate::error::LabError;
-use crate::process::which;
+use crate::process::{run_checked, which};
+
+/// Runs a helper program (tar, ctr, mount, …); its stderr becomes the error.
+pub(crate) fn run(cmd: &mut Command) -> Result<(), LabError> {
+    run_checked(cmd, LabError::Kubernetes)
+}
 
 /// The sandbox ("pause") image.
 pub const PAUSE: &str = "podnet.local/pause:1";

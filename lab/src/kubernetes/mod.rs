@@ -17,7 +17,6 @@ pub mod node;
 
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ipnetwork::Ipv4Network;
@@ -25,13 +24,10 @@ use podnet_core::lab_api::NodeJoinView;
 use podnet_core::topology::spec::ServiceSpec;
 use serde_json::{json, Value};
 
-pub use node::NodeRuntime;
-
-use super::control_plane::ControlPlane;
-use super::error::LabError;
-use super::process::{run_checked, which};
-use super::state::{LabPod, LabState};
-use super::{probe, NODE_PORT};
+use crate::error::LabError;
+use crate::process::which;
+use crate::state::{ControlPlane, LabPod, LabState, NodeRuntime};
+use crate::{probe, NODE_PORT};
 
 /// podnet's manifest, exactly the file a user applies.
 pub const MANIFEST: &str = include_str!("../../../deploy/podnet.yaml");
@@ -48,11 +44,6 @@ pub const LAN_GATEWAY: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
 /// One line of progress on stderr: a Kubernetes lab takes tens of seconds.
 pub fn progress(start: Instant, what: &str) {
     eprintln!("[{:>5.1}s] {what}", start.elapsed().as_secs_f64());
-}
-
-/// Runs a helper program; its stderr becomes the error.
-pub(crate) fn run(cmd: &mut Command) -> Result<(), LabError> {
-    run_checked(cmd, LabError::Kubernetes)
 }
 
 /// Checks what a Kubernetes lab needs beyond the control plane, naming the command that installs each.

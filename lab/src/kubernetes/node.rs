@@ -19,12 +19,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
-use super::{images, run};
-use crate::control_plane::{ControlPlane, CLUSTER_CIDR};
+use super::images::{self, run};
+use crate::control_plane::CLUSTER_CIDR;
 use crate::error::LabError;
 use crate::process::{command_in_ns, spawn_logged, stop};
+use crate::state::{ControlPlane, NodeRuntime};
 
 /// Paths each node keeps to itself: the path on the node, and the directory
 /// (under the node's runtime directory) mounted there.
@@ -46,19 +45,6 @@ pub const NODE_PATHS: &[(&str, &str)] = &[
 const NODE_IMAGE_PLUGINS: &[&str] = &["loopback"];
 /// Where Debian's containernetworking-plugins has them.
 const DEBIAN_CNI_DIR: &str = "/usr/lib/cni";
-
-/// A node's runtime, as recorded in the lab's state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NodeRuntime {
-    /// Its directory: containerd's root and state, the kubelet's, the node's own paths.
-    pub dir: PathBuf,
-    /// containerd's pid.
-    pub containerd: Option<u32>,
-    /// The kubelet's pid.
-    pub kubelet: Option<u32>,
-    /// kube-proxy's pid.
-    pub kube_proxy: Option<u32>,
-}
 
 impl NodeRuntime {
     /// containerd's socket (the node's CRI endpoint).

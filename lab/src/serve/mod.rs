@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use podnet_core::topology::Cluster;
 use tokio::sync::broadcast;
 
-use crate::process::{check_root, serve_pid_file};
+use crate::process::check_root;
 use crate::{LabError, LabState};
 use api::Shared;
 use capture::{Counters, Frame};
@@ -74,7 +74,7 @@ pub fn serve(cfg: Config) -> Result<(), LabError> {
     let shared = shared(state, &cfg, addr, counters.clone());
     let collector = start_collector(cluster, counters, capture.frames, &shared, &stop);
     // So `podnet lab down` can stop this server with the lab.
-    let pid_file = serve_pid_file(&cfg.lab);
+    let pid_file = LabState::serve_pid_file(&cfg.lab);
     std::fs::write(&pid_file, std::process::id().to_string())
         .map_err(LabError::file("write", &pid_file))?;
     println!(

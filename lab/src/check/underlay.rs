@@ -14,8 +14,8 @@ use podnet_core::forward::capture::{Dir, Tap};
 use podnet_core::forward::{Encap, FrameRepr, L4Repr, Network, Place, ProbeKind, Step};
 use podnet_core::topology::{Cluster, Endpoint};
 
-use super::serve::capture::{self, Counters, Frame};
-use super::{open_ns, probe, LabError, LabPod, LabState};
+use crate::serve::capture::{self, Counters, Frame};
+use crate::{open_ns, probe, LabError, LabPod, LabState};
 use podnet_kernel::Netlink;
 
 /// One probed pair: what was captured on the sender's uplink beside the model.

@@ -1,0 +1,151 @@
+//! Step one of the check: what the kernels do. Responders everywhere, then
+//! every member to every other, the client to every node's NodePort, and
+//! every pod to the client; each probe a real datagram.
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use podnet_core::topology::{Cluster, Endpoint};
+
+use super::{not_in_model, Addrs, Ep};
+use crate::{open_ns, probe, LabError, LabState, CLIENT_IP};
+
+/// How long a sender waits for each answer.
+const TIMEOUT: Duration = Duration::from_millis(400);
+
+/// How many datagrams a pair gets before it counts as failed: one lost on
+/// a busy machine is not a broken path.
+const TRIES: usize = 3;
+
+/// What the kernels did: every sender to every receiver, and the client to
+/// every node's NodePort.
+pub(crate) struct Measured {
+    pub(crate) pairs: Vec<Vec<Addrs>>,
+    pub(crate) node_ports: Vec<Addrs>,
+    /// Every pod to the client.
+    pub(crate) egress: Vec<Addrs>,
+}
+
+/// One probe, sent again (from a new source port) while no answer comes,
+/// up to [`TRIES`] times. A path that is really broken stays unanswered;
+/// a datagram lost to a full queue does not fail the pair.
+fn probe_udp(to: Ipv4Addr, port: u16) -> Addrs {
+    let mut last = probe::UdpAnswer::default();
+    for _ in 0..TRIES {
+        last = probe::udp(to, port, TIMEOUT);
+        if last.seen.is_some() || last.sent.is_none() {
+            break;
+        }
+    }
+    (last.sent.map(|s| *s.ip()), last.seen)
+}
+
+/// Every node, then every pod, with its model endpoint.
+pub(crate) fn endpoints(state: &LabState, cluster: &Cluster) -> Result<Vec<Ep>, LabError> {
+    let nodes = state.nodes.iter().map(|n| {
+        let id = cluster
+            .node_named(&n.name)
+            .ok_or_else(|| not_in_model(&n.name))?
+            .id;
+        Ok(Ep {
+            name: n.name.clone(),
+            netns: n.netns.clone(),
+            ip: n.ip,
+            model: Endpoint::Node(id),
+        })
+    });
+    let pods = state.pods.iter().map(|p| {
+        let id = cluster
+            .pod_named(&p.name)
+            .ok_or_else(|| not_in_model(&p.name))?
+            .id;
+        Ok(Ep {
+            name: p.name.clone(),
+            netns: p.netns.clone(),
+            ip: p.ip,
+            model: Endpoint::Pod(id),
+        })
+    });
+    nodes.chain(pods).collect()
+}
+
+/// Responders everywhere (the client too), then every sender in parallel to
+/// every receiver, then the client to every node's NodePort, then every pod
+/// to the client.
+pub(crate) fn measure(state: &LabState, eps: &[Ep]) -> Result<Measured, LabError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel();
+    let mut threads = Vec::new();
+    let client = (state.client_netns(), CLIENT_IP);
+    let listeners = eps.iter().map(|e| (e.netns.clone(), e.ip)).chain([client]);
+    let mut count = 0;
+    for (netns, ip) in listeners {
+        let (ns, tx, stop) = (open_ns(&netns)?, tx.clone(), stop.clone());
+        threads.push(std::thread::spawn(move || {
+            probe::responder(ns, ip, tx, stop)
+        }));
+        count += 1;
+    }
+    let ready = (0..count).try_for_each(|_| {
+        rx.recv()
+            .map_err(|e| LabError::Check(e.to_string()))?
+            .map_err(|e| LabError::Check(format!("UDP responder: {e}")))
+    });
+    let measured = ready.and_then(|()| {
+        Ok(Measured {
+            pairs: measure_pairs(eps)?,
+            node_ports: measure_node_ports(state)?,
+            egress: measure_egress(eps)?,
+        })
+    });
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+    measured
+}
+
+fn measure_pairs(eps: &[Ep]) -> Result<Vec<Vec<Addrs>>, LabError> {
+    let targets: Vec<Ipv4Addr> = eps.iter().map(|e| e.ip).collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = eps
+            .iter()
+            .map(|e| {
+                let ns = open_ns(&e.netns);
+                let targets = &targets;
+                s.spawn(move || -> Result<_, LabError> {
+                    Ok(ns?.run(|| targets.iter().map(|&t| probe_udp(t, probe::PORT)).collect())?)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(LabError::Check("probe thread panicked".into())))
+            })
+            .collect()
+    })
+}
+
+/// The NodePort, from the machine outside the cluster through every node.
+fn measure_node_ports(state: &LabState) -> Result<Vec<Addrs>, LabError> {
+    let Some(port) = state.spec.services.first().map(|s| s.node_port) else {
+        return Ok(Vec::new());
+    };
+    Ok(open_ns(&state.client_netns())?
+        .run(|| state.nodes.iter().map(|n| probe_udp(n.ip, port)).collect())?)
+}
+
+/// Every pod to the machine outside the cluster.
+fn measure_egress(eps: &[Ep]) -> Result<Vec<Addrs>, LabError> {
+    eps.iter()
+        .filter(|e| matches!(e.model, Endpoint::Pod(_)))
+        .map(|e| {
+            let to = || probe_udp(CLIENT_IP, probe::PORT);
+            Ok(open_ns(&e.netns)?.run(to)?)
+        })
+        .collect()
+}
