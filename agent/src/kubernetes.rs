@@ -31,7 +31,7 @@ use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client, Config};
 use podnet_core::net::parse_cidr;
 use podnet_core::topology::spec::{ClusterSpec, NodeSpec};
-use podnet_core::topology::Dataplane;
+use podnet_core::topology::Backend;
 use tracing::{info, warn};
 
 use crate::{apply, log, version_of, AgentConfig, AgentError, AgentState, Report};
@@ -46,7 +46,7 @@ pub struct KubeSource {
     /// kube-controller-manager).
     pub cluster_cidr: Ipv4Network,
     /// How pod traffic crosses nodes: host-gw, vxlan or auto.
-    pub backend: Dataplane,
+    pub backend: Backend,
 }
 
 /// A peer left out of the cluster, and why.
@@ -172,7 +172,7 @@ pub fn cluster_spec(
         let checked = node_spec(peer, src, Some(prefix)).and_then(|s| {
             let ip = s.ip.expect("checked");
             if !lan.contains(ip) {
-                if src.backend == Dataplane::HostGw {
+                if src.backend == Backend::HostGw {
                     return Err(format!(
                         "InternalIP {ip} is not on this node's network {lan} (host-gw needs one LAN; --backend vxlan or auto reach it through the overlay)"
                     ));
@@ -398,7 +398,7 @@ mod tests {
         KubeSource {
             kubeconfig: None,
             cluster_cidr: "10.244.0.0/16".parse().unwrap(),
-            backend: Dataplane::HostGw,
+            backend: Backend::HostGw,
         }
     }
 
@@ -450,7 +450,7 @@ mod tests {
             node("farther", "172.16.9.9", Some("10.244.4.0/24")),
             node("inside", "10.244.200.1", Some("10.244.5.0/24")),
         ];
-        for backend in [Dataplane::Vxlan, Dataplane::Auto] {
+        for backend in [Backend::Vxlan, Backend::Auto] {
             let src = KubeSource { backend, ..src() };
             let (spec, skipped) = cluster_spec(&nodes, "node1", &src, lan).unwrap();
             let names: Vec<&str> = skipped.iter().map(|s| s.node.as_str()).collect();
@@ -463,7 +463,7 @@ mod tests {
             let c = spec.build().unwrap();
             let plan = c.plan(c.node_named("node1").unwrap().id).unwrap();
             let routes: Vec<String> = plan.owned_routes().map(|r| r.to_string()).collect();
-            let near = if backend == Dataplane::Auto {
+            let near = if backend == Backend::Auto {
                 "10.244.1.0/24 via 192.168.1.12 dev eth0 proto podnet"
             } else {
                 "10.244.1.0/24 via 10.244.1.0 dev podnet.1 proto podnet onlink"

@@ -34,7 +34,7 @@ struct Args {
     /// through podnet.1, VNI 1, UDP 8472) or auto (host-gw on this LAN,
     /// VXLAN beyond it).
     #[arg(long, env = "PODNET_BACKEND", default_value = "host-gw", value_parser = parse_backend, conflicts_with = "cluster")]
-    backend: podnet_core::topology::Dataplane,
+    backend: podnet_core::topology::Backend,
     /// This node's name (as in the cluster file, or its Node object).
     #[arg(long, env = "NODE_NAME")]
     node: String,
@@ -62,9 +62,9 @@ struct Args {
     interval: u64,
 }
 
-fn parse_backend(s: &str) -> Result<podnet_core::topology::Dataplane, String> {
+fn parse_backend(s: &str) -> Result<podnet_core::topology::Backend, String> {
     match s.parse() {
-        Ok(podnet_core::topology::Dataplane::None) | Err(_) => {
+        Ok(podnet_core::topology::Backend::None) | Err(_) => {
             Err(format!("{s:?} is not host-gw, vxlan or auto"))
         }
         Ok(d) => Ok(d),

@@ -14,7 +14,7 @@ use criterion::{BatchSize, Criterion};
 use podnet_core::alloc::{AllocKey, ClusterAllocator, NodeIpam};
 use podnet_core::forward::{Matrix, Network, ProbeKind, Verdict};
 use podnet_core::net::parse_cidr;
-use podnet_core::topology::{Cluster, Dataplane, Endpoint};
+use podnet_core::topology::{Backend, Cluster, Endpoint, NodeOptions};
 
 const NODES: usize = 5_000;
 const PODS_PER_NODE: usize = 110;
@@ -48,7 +48,9 @@ fn allocate_all(keys: Vec<Vec<AllocKey>>) -> usize {
 fn cluster(nodes: usize, pods: usize) -> Cluster {
     let mut c = Cluster::parse("10.0.0.0/8", 24, "172.16.0.0/16").unwrap();
     for n in 0..nodes {
-        let id = c.add_node(&format!("node{n}")).unwrap();
+        let id = c
+            .add_node(&format!("node{n}"), NodeOptions::default())
+            .unwrap();
         for p in 0..pods {
             c.add_pod(id, &format!("pod{n}-{p}")).unwrap();
         }
@@ -60,10 +62,12 @@ fn cluster(nodes: usize, pods: usize) -> Cluster {
 /// router, every peer through VXLAN.
 fn overlay_cluster(nodes: usize) -> Cluster {
     let mut c = Cluster::parse("10.0.0.0/8", 24, "172.16.0.0/16").unwrap();
-    c.set_dataplane(Dataplane::Vxlan);
+    c.set_backend(Backend::Vxlan);
     c.add_lan(parse_cidr("172.17.0.0/16").unwrap()).unwrap();
     for n in 0..nodes {
-        let id = c.add_node_on(&format!("node{n}"), (n % 2) as u8).unwrap();
+        let id = c
+            .add_node(&format!("node{n}"), NodeOptions::on_lan((n % 2) as u8))
+            .unwrap();
         c.add_pod(id, &format!("pod{n}")).unwrap();
     }
     c

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::net::{ifname, IfName, MacAddr};
 use crate::route::{Route, RouteProto};
-use crate::topology::{vxlan, Cluster, Dataplane, NodeId, Protocol, TrafficPolicy};
+use crate::topology::{vxlan, Backend, Cluster, NodeId, Protocol, TrafficPolicy};
 
 /// An address on an interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,17 +201,17 @@ impl Cluster {
         &'a self,
         node: &'a crate::topology::Node,
     ) -> impl Iterator<Item = (&'a crate::topology::Node, Option<bool>)> + 'a {
-        let dataplane = self.dataplane();
+        let backend = self.backend();
         self.nodes()
             .iter()
             .filter(move |n| n.id != node.id && n.pod_range != node.pod_range)
             .map(move |n| {
                 let same_lan = n.lan == node.lan && self.lan_of(n.underlay_ip).is_some();
-                let path = match dataplane {
-                    Dataplane::None => None,
-                    Dataplane::HostGw => same_lan.then_some(true),
-                    Dataplane::Vxlan => Some(false),
-                    Dataplane::Auto => Some(same_lan),
+                let path = match backend {
+                    Backend::None => None,
+                    Backend::HostGw => same_lan.then_some(true),
+                    Backend::Vxlan => Some(false),
+                    Backend::Auto => Some(same_lan),
                 };
                 (n, path)
             })
@@ -255,7 +255,7 @@ impl Cluster {
         let mut routes = self.lan_routes(node.underlay_ip, node.uplink);
         routes.insert(1, Route::connected(bridge.address, bridge.name));
         let vtep_name = ifname(vxlan::DEVICE);
-        let mut vtep = self.dataplane().has_vtep().then(|| VtepPlan {
+        let mut vtep = self.backend().has_vtep().then(|| VtepPlan {
             name: vtep_name,
             vni: vxlan::VNI,
             port: vxlan::PORT,
@@ -269,7 +269,7 @@ impl Cluster {
         // A peer with our very range cannot be routed to: the kernel refuses
         // the same route twice. (A peer's range that merely overlaps ours is
         // routed; the longest prefix then decides, as in the kernel.)
-        if self.dataplane() != Dataplane::None {
+        if self.backend() != Backend::None {
             let same = self
                 .nodes()
                 .iter()
@@ -318,7 +318,7 @@ impl Cluster {
                         underlay: n.underlay_ip,
                     });
                 }
-                _ if self.dataplane() == Dataplane::HostGw => skipped.push(SkippedPeer {
+                _ if self.backend() == Backend::HostGw => skipped.push(SkippedPeer {
                     node: n.name.clone(),
                     route: direct,
                     reason: format!(

@@ -12,7 +12,9 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use podnet_core::forward::{Cell, DropReason, Matrix, Network, ProbeKind, Step, Verdict};
 use podnet_core::net::parse_cidr;
-use podnet_core::topology::{scenario, Cluster, Endpoint, TrafficPolicy, DEFAULT_UNDERLAY};
+use podnet_core::topology::{
+    scenario, Cluster, Endpoint, NodeOptions, RangeFrom, TrafficPolicy, DEFAULT_UNDERLAY,
+};
 
 fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
@@ -238,10 +240,19 @@ fn a_wrong_pod_gateway_goes_unanswered() {
 #[test]
 fn a_range_set_by_hand_over_another_nodes_is_skipped_with_the_kernels_reason() {
     let mut c = Cluster::parse("10.244.0.0/16", 24, DEFAULT_UNDERLAY).unwrap();
-    let n1 = c.add_node("node1").unwrap();
-    let n2 = c.add_node("node2").unwrap();
+    let n1 = c.add_node("node1", NodeOptions::default()).unwrap();
+    let n2 = c.add_node("node2", NodeOptions::default()).unwrap();
     let taken = c.node(n1).unwrap().pod_range;
-    let n3 = c.add_node_by_hand("node3", 0, taken).unwrap();
+    let n3 = c
+        .add_node(
+            "node3",
+            NodeOptions {
+                lan: 0,
+                range: RangeFrom::ByHand(taken),
+                ..NodeOptions::default()
+            },
+        )
+        .unwrap();
     assert!(c.node(n3).unwrap().standalone, "not the allocator's");
     for (n, name) in [(n1, "p1"), (n2, "p2"), (n3, "p3")] {
         c.add_pod(n, name).unwrap();
@@ -271,14 +282,23 @@ fn a_range_set_by_hand_over_another_nodes_is_skipped_with_the_kernels_reason() {
     // Given a free range by hand, it is the allocator's and all is well:
     // the range the allocator would have handed out next is now taken.
     let mut fixed = Cluster::parse("10.244.0.0/16", 24, DEFAULT_UNDERLAY).unwrap();
-    let f1 = fixed.add_node("node1").unwrap();
+    let f1 = fixed.add_node("node1", NodeOptions::default()).unwrap();
     let next = parse_cidr("10.244.1.0/24").unwrap();
-    let f3 = fixed.add_node_by_hand("node3", 0, next).unwrap();
+    let f3 = fixed
+        .add_node(
+            "node3",
+            NodeOptions {
+                lan: 0,
+                range: RangeFrom::ByHand(next),
+                ..NodeOptions::default()
+            },
+        )
+        .unwrap();
     assert!(!fixed.node(f3).unwrap().standalone);
     fixed.add_pod(f1, "p1").unwrap();
     fixed.add_pod(f3, "p3").unwrap();
     assert!(matrix(&fixed).requirements().met());
-    let f4 = fixed.add_node("node4").unwrap();
+    let f4 = fixed.add_node("node4", NodeOptions::default()).unwrap();
     assert_ne!(
         fixed.node(f4).unwrap().pod_range,
         next,
@@ -289,9 +309,18 @@ fn a_range_set_by_hand_over_another_nodes_is_skipped_with_the_kernels_reason() {
 #[test]
 fn a_range_set_by_hand_inside_another_is_routed_and_the_longest_prefix_decides() {
     let mut c = Cluster::parse("10.244.0.0/16", 24, DEFAULT_UNDERLAY).unwrap();
-    let n1 = c.add_node("node1").unwrap();
+    let n1 = c.add_node("node1", NodeOptions::default()).unwrap();
     let half = parse_cidr("10.244.0.128/25").unwrap();
-    let n2 = c.add_node_by_hand("node2", 0, half).unwrap();
+    let n2 = c
+        .add_node(
+            "node2",
+            NodeOptions {
+                lan: 0,
+                range: RangeFrom::ByHand(half),
+                ..NodeOptions::default()
+            },
+        )
+        .unwrap();
     let plan1 = c.plan(n1).unwrap();
     assert!(
         plan1.owned_routes().any(|r| r.dst == half),
@@ -321,7 +350,7 @@ fn a_range_set_by_hand_inside_another_is_routed_and_the_longest_prefix_decides()
 #[test]
 fn a_range_by_hand_too_large_or_on_a_lan_is_refused_and_changes_nothing() {
     let mut c = Cluster::parse("10.244.0.0/16", 24, DEFAULT_UNDERLAY).unwrap();
-    c.add_node("node1").unwrap();
+    c.add_node("node1", NodeOptions::default()).unwrap();
     let before = c.clone();
     for bad in [
         "0.0.0.0/0",
@@ -330,7 +359,10 @@ fn a_range_by_hand_too_large_or_on_a_lan_is_refused_and_changes_nothing() {
         "192.168.0.0/16",
     ] {
         let err = c
-            .add_node_by_hand("node2", 0, parse_cidr(bad).unwrap())
+            .add_node(
+                "node2",
+                NodeOptions::range(RangeFrom::ByHand(parse_cidr(bad).unwrap())),
+            )
             .unwrap_err();
         assert!(
             err.to_string().contains("larger than a /16")

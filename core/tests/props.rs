@@ -10,7 +10,7 @@ use ipnetwork::Ipv4Network;
 use podnet_core::alloc::{AllocKey, ClusterAllocator, NodeIpam};
 use podnet_core::forward::{FrameRepr, L4Repr, Matrix, Network, ProbeKind};
 use podnet_core::net::{parse_cidr, MacAddr};
-use podnet_core::topology::{Cluster, Dataplane, Endpoint, NodeId, DEFAULT_UNDERLAY};
+use podnet_core::topology::{Backend, Cluster, Endpoint, NodeId, NodeOptions, DEFAULT_UNDERLAY};
 use proptest::prelude::*;
 
 fn l4() -> impl Strategy<Value = L4Repr> {
@@ -138,9 +138,9 @@ proptest! {
         nodes in 1usize..5, pods in 0usize..4, host_gw in any::<bool>(), dst in any::<u32>(), from in 0usize..32, kind in 0u8..3
     ) {
         let mut c = Cluster::parse("10.244.0.0/16", 26, DEFAULT_UNDERLAY).unwrap();
-        c.set_dataplane(if host_gw { Dataplane::HostGw } else { Dataplane::None });
+        c.set_backend(if host_gw { Backend::HostGw } else { Backend::None });
         for n in 0..nodes {
-            let id = c.add_node(&format!("n{n}")).unwrap();
+            let id = c.add_node(&format!("n{n}"), NodeOptions::default()).unwrap();
             for p in 0..pods {
                 c.add_pod(id, &format!("p{n}-{p}")).unwrap();
             }
@@ -164,7 +164,7 @@ proptest! {
     fn every_host_gw_cluster_meets_the_cni_requirements(nodes in 1usize..6, pods in 1usize..4, prefix in 20u8..=28) {
         let mut c = Cluster::parse("10.96.0.0/12", prefix, "172.16.0.0/16").unwrap();
         for n in 0..nodes {
-            let id = c.add_node(&format!("n{n}")).unwrap();
+            let id = c.add_node(&format!("n{n}"), NodeOptions::default()).unwrap();
             for p in 0..pods {
                 c.add_pod(id, &format!("p{n}-{p}")).unwrap();
             }
@@ -185,7 +185,7 @@ static FUZZED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::
 /// VXLAN-encapsulated on the underlay), the seeds the fuzzer mutates.
 fn overlay_seeds() -> (Cluster, Vec<Vec<u8>>) {
     use podnet_core::topology::scenario;
-    let c = scenario::routed(Dataplane::Vxlan);
+    let c = scenario::routed(Backend::Vxlan);
     let mut seeds = Vec::new();
     {
         let net = Network::new(&c).unwrap();

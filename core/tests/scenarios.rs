@@ -13,7 +13,7 @@ use std::net::Ipv4Addr;
 use podnet_core::forward::{
     pcap, Cell, DropReason, FrameRepr, Matrix, Network, Place, ProbeKind, Proto, Step, Verdict,
 };
-use podnet_core::topology::{scenario, Dataplane, Endpoint, TrafficPolicy};
+use podnet_core::topology::{scenario, Backend, Endpoint, TrafficPolicy};
 
 fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
@@ -154,7 +154,7 @@ fn the_cluster_network_is_what_meets_the_cni_requirements() {
     assert!(on.met(), "{on:?}");
     assert_eq!(on.pod_to_pod.total, 12);
     assert_eq!(on.node_to_pod.total, 8);
-    c.set_dataplane(Dataplane::None);
+    c.set_backend(Backend::None);
     let net = Network::new(&c).unwrap();
     let off = Matrix::compute(&net).unwrap().requirements();
     assert_eq!(off.pod_to_pod.ok, 4, "only same-node pairs: {off:?}");
@@ -485,7 +485,7 @@ mod overlay {
         pcap, DropReason, FrameRepr, Matrix, Network, Place, ProbeKind, Step, Verdict,
     };
     use podnet_core::topology::vxlan;
-    use podnet_core::topology::{scenario, Dataplane, Endpoint};
+    use podnet_core::topology::{scenario, Backend, Endpoint};
 
     fn ping(
         c: &podnet_core::topology::Cluster,
@@ -500,7 +500,7 @@ mod overlay {
 
     #[test]
     fn host_gw_across_a_router_has_no_on_link_next_hop() {
-        let c = scenario::routed(Dataplane::HostGw);
+        let c = scenario::routed(Backend::HostGw);
         let n1 = c.node_named("node1").unwrap();
         let plan = c.plan(n1.id).unwrap();
         assert_eq!(plan.skipped.len(), 1, "node2 is behind the router");
@@ -541,7 +541,7 @@ mod overlay {
 
     #[test]
     fn vxlan_carries_the_pod_packet_inside_udp_across_the_router() {
-        let c = scenario::routed(Dataplane::Vxlan);
+        let c = scenario::routed(Backend::Vxlan);
         let (n1, n2) = (
             c.node_named("node1").unwrap(),
             c.node_named("node2").unwrap(),
@@ -611,7 +611,7 @@ mod overlay {
 
     #[test]
     fn auto_goes_direct_on_the_lan_and_through_the_tunnel_across_it() {
-        let c = scenario::routed(Dataplane::Auto);
+        let c = scenario::routed(Backend::Auto);
         let n1 = c.node_named("node1").unwrap();
         let routes: Vec<String> = c
             .plan(n1.id)
@@ -638,7 +638,7 @@ mod overlay {
 
     #[test]
     fn a_packet_over_the_overlay_mtu_is_dropped_with_df_and_fragmented_without() {
-        let mut c = scenario::routed(Dataplane::Vxlan);
+        let mut c = scenario::routed(Backend::Vxlan);
         // A pod whose MTU was left at the link's 1500 (what a wrong CNI
         // config does) sends 1500 bytes: the VTEP's 1450 decides.
         c.mtu = 1500;
@@ -684,7 +684,7 @@ mod overlay {
 
     #[test]
     fn a_pcap_of_an_overlay_trace_holds_real_vxlan_frames() {
-        let c = scenario::routed(Dataplane::Vxlan);
+        let c = scenario::routed(Backend::Vxlan);
         let t = ping(&c, "pod-a", "pod-c");
         let file = pcap::to_pcap(&t);
         let (mut at, mut vxlan_frames) = (24, 0);
@@ -781,7 +781,7 @@ fn a_matrix_cell_has_its_request_and_reply_hop_by_hop() {
         }
     );
     assert_eq!(reply.received().unwrap().dst, req.sent.unwrap().src);
-    c.set_dataplane(Dataplane::None);
+    c.set_backend(Backend::None);
     let net = Network::new(&c).unwrap();
     let (req, reply) = Matrix::pair_traces(&net, Endpoint::Node(n1), Endpoint::Pod(cpod)).unwrap();
     assert!(matches!(

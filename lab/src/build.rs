@@ -15,7 +15,7 @@ use ipnetwork::Ipv4Network;
 use podnet_core::net::{IfName, MacAddr};
 use podnet_core::route::RouteProto;
 use podnet_core::topology::spec::{ClientSpec, ClusterSpec, NodeSpec, ServiceSpec};
-use podnet_core::topology::Dataplane;
+use podnet_core::topology::Backend;
 
 use crate::agent::start_agent;
 use crate::error::LabError;
@@ -40,7 +40,7 @@ pub struct LabConfig {
     /// A cluster network between nodes (off: each node only knows its own pods).
     pub cluster_network: bool,
     /// Its backend: host-gw, vxlan or auto.
-    pub backend: Dataplane,
+    pub backend: Backend,
     /// How many LANs the nodes are spread over (1–8), joined by a router.
     pub lans: usize,
     /// Directory with `podnet-agent` and `podnet-cni`.
@@ -240,7 +240,7 @@ fn plan(cfg: &LabConfig) -> LabState {
         node_prefix: 24,
         underlay: "192.168.1.0/24".into(),
         cluster_network: cfg.cluster_network,
-        backend: (cfg.backend != Dataplane::HostGw).then(|| cfg.backend.key().into()),
+        backend: (cfg.backend != Backend::HostGw).then(|| cfg.backend.key().into()),
         lans: (1..cfg.lans).map(|k| lan_subnet(k).to_string()).collect(),
         egress_masquerade: true,
         nodes: nodes

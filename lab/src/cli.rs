@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use clap::{Parser, Subcommand};
 use podnet_core::forward::{Cell, Matrix, Network, ProbeKind, Proto};
 use podnet_core::plan::Plan;
-use podnet_core::topology::{scenario, Cluster, Dataplane, Endpoint, Node};
+use podnet_core::topology::{scenario, Backend, Cluster, Endpoint, Node};
 use podnet_core::{Error, Result};
 
 use crate as lab;
@@ -43,16 +43,16 @@ impl ScenarioArgs {
             name: format!("{} (try: {})", self.scenario, scenario::NAMES.join(", ")),
         })?;
         if self.no_cluster_network {
-            c.set_dataplane(Dataplane::None);
+            c.set_backend(Backend::None);
         }
         Ok(c)
     }
 }
 
 /// `--backend`: a cluster network's backend, checked by core.
-fn parse_backend(s: &str) -> std::result::Result<Dataplane, String> {
+fn parse_backend(s: &str) -> std::result::Result<Backend, String> {
     match s.parse() {
-        Ok(Dataplane::None) => Err("none: use --no-cluster-network".into()),
+        Ok(Backend::None) => Err("none: use --no-cluster-network".into()),
         r => r.map_err(|e: Error| e.to_string()),
     }
 }
@@ -133,7 +133,7 @@ pub enum LabAction {
         /// must share a LAN), vxlan (every peer through podnet.1, VNI 1,
         /// UDP 8472, pod MTU 1450) or auto (host-gw on a LAN, VXLAN across).
         #[arg(long, default_value = "host-gw", value_parser = parse_backend)]
-        backend: Dataplane,
+        backend: Backend,
         /// Put the nodes on this many LANs (192.168.1.0/24, 192.168.2.0/24, …;
         /// node K on LAN (K-1) mod N) joined by a router namespace NAME-router
         /// with .1 on each.
@@ -382,8 +382,8 @@ pub fn run(cli: &Cli) -> Result<String> {
 
 fn show(c: &Cluster) -> Result<String> {
     let mut out = String::new();
-    let mode = match c.dataplane() {
-        Dataplane::None => "none (no cluster network)".to_string(),
+    let mode = match c.backend() {
+        Backend::None => "none (no cluster network)".to_string(),
         d => format!("{d}, pod MTU {}", c.pod_mtu()),
     };
     let lans: Vec<String> = c.lans().iter().map(|l| l.to_string()).collect();

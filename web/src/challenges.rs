@@ -6,7 +6,7 @@
 //! browser's `localStorage`; a challenge and the repair so far are in the URL.
 
 use crate::state::SandboxSpec;
-use podnet_core::topology::Dataplane;
+use podnet_core::topology::Backend;
 
 /// One challenge.
 #[derive(Debug, Clone, Copy)]
@@ -85,7 +85,7 @@ pub const ALL: [Challenge; 7] = [
         hint: "The backend decides how a packet reaches a node that is not on your LAN.",
         broken: |s| {
             s.lans = 2;
-            s.backend = Dataplane::HostGw;
+            s.backend = Backend::HostGw;
         },
     },
 ];
@@ -190,7 +190,7 @@ mod tests {
             "forward" => s.forward_off.clear(),
             "gateway" => s.gateways.clear(),
             "nodeport" => s.masquerade = true,
-            "lans" => s.backend = Dataplane::Vxlan,
+            "lans" => s.backend = Backend::Vxlan,
             other => panic!("no fix for {other}"),
         };
         for c in ALL {

@@ -268,7 +268,7 @@ mod tests {
 
     #[test]
     fn two_lans_stand_apart_with_the_router_between() {
-        let c = scenario::routed(podnet_core::topology::Dataplane::Vxlan);
+        let c = scenario::routed(podnet_core::topology::Backend::Vxlan);
         let l = Layout::new(&c);
         assert_eq!(l.lans.len(), 2);
         let (a, b) = (l.lans[0], l.lans[1]);

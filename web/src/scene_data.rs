@@ -10,7 +10,9 @@ use std::rc::Rc;
 use podnet_core::forward::{Matrix, Network, ProbeKind, Proto, Trace};
 use podnet_core::join::{timeline, JoinStep};
 use podnet_core::net::parse_cidr;
-use podnet_core::topology::{scenario, Cluster, Dataplane, Endpoint, Protocol, DEFAULT_UNDERLAY};
+use podnet_core::topology::{
+    scenario, Backend, Cluster, Endpoint, NodeOptions, Protocol, RangeFrom, DEFAULT_UNDERLAY,
+};
 
 use crate::state::{Outside, SandboxSpec, Scene, State, MAX_LANS, MAX_NODES};
 
@@ -21,7 +23,7 @@ pub struct ModelKey {
     network_on: bool,
     recreated: u32,
     outside: Outside,
-    backend: Dataplane,
+    backend: Backend,
     sandbox: Option<SandboxSpec>,
     cell: Option<(String, String)>,
 }
@@ -140,10 +142,10 @@ impl SceneModel {
             ),
             Scene::Requirements => {
                 let mut c = scenario::demo();
-                c.set_dataplane(if key.network_on {
-                    Dataplane::HostGw
+                c.set_backend(if key.network_on {
+                    Backend::HostGw
                 } else {
-                    Dataplane::None
+                    Backend::None
                 });
                 // A picked cell's ping plays in the player.
                 let cell = key.cell.as_ref();
@@ -235,10 +237,10 @@ pub fn sandbox(spec: SandboxSpec) -> SceneModel {
         Ok(c) => (c, None),
         Err(e) => (fallback(), Some(e)),
     };
-    c.set_dataplane(if spec.network {
+    c.set_backend(if spec.network {
         spec.backend
     } else {
-        Dataplane::None
+        Backend::None
     });
     let lans = spec.lans.clamp(1, MAX_LANS);
     for k in 1..lans {
@@ -266,11 +268,18 @@ pub fn sandbox(spec: SandboxSpec) -> SceneModel {
                 Some(r) => parse_cidr(r)
                     .map_err(|e| format!("node{} range: {e}", i + 1))
                     .and_then(|r| {
-                        c.add_node_by_hand(&name, lan, r)
-                            .map_err(|e| format!("node{}: {e}", i + 1))
+                        c.add_node(
+                            &name,
+                            NodeOptions {
+                                lan: lan,
+                                range: RangeFrom::ByHand(r),
+                                ..NodeOptions::default()
+                            },
+                        )
+                        .map_err(|e| format!("node{}: {e}", i + 1))
                     }),
                 None => c
-                    .add_node_on(&name, lan)
+                    .add_node(&name, NodeOptions::on_lan(lan))
                     .map_err(|e| format!("node{}: {e}", i + 1)),
             };
             let node = match added {
@@ -471,9 +480,9 @@ mod tests {
                 ..State::default()
             })
         };
-        let hg = at(Dataplane::HostGw);
+        let hg = at(Backend::HostGw);
         assert!(matches!(hg.trace.unwrap().verdict, Verdict::Dropped { .. }));
-        for b in [Dataplane::Vxlan, Dataplane::Auto] {
+        for b in [Backend::Vxlan, Backend::Auto] {
             let m = at(b);
             let t = m.trace.unwrap();
             assert_eq!(
@@ -497,10 +506,10 @@ mod tests {
             lans: 2,
             ..SandboxSpec::default()
         };
-        let hg = sandbox(spec(Dataplane::HostGw));
+        let hg = sandbox(spec(Backend::HostGw));
         assert_eq!(hg.cluster.lans().len(), 2);
         assert!(matches!(hg.trace.unwrap().verdict, Verdict::Dropped { .. }));
-        let vx = sandbox(spec(Dataplane::Vxlan));
+        let vx = sandbox(spec(Backend::Vxlan));
         assert!(matches!(
             vx.trace.unwrap().verdict,
             Verdict::Delivered { .. }

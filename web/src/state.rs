@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use podnet_core::forward::Proto;
-use podnet_core::topology::Dataplane;
+use podnet_core::topology::Backend;
 use yew::Reducible;
 
 /// The scenes, in the seed's order.
@@ -159,7 +159,7 @@ pub struct SandboxSpec {
     /// Cluster network on.
     pub network: bool,
     /// Its backend: host-gw, vxlan or auto.
-    pub backend: Dataplane,
+    pub backend: Backend,
     /// LANs the nodes are spread over (node K on LAN (K-1) mod N), 1 to [`MAX_LANS`].
     pub lans: u8,
     /// How many nodes a link asked for, when more than [`MAX_NODES`]
@@ -191,7 +191,7 @@ impl Default for SandboxSpec {
             to: "p3-1".into(),
             proto: Proto::Ping,
             network: true,
-            backend: Dataplane::HostGw,
+            backend: Backend::HostGw,
             lans: 1,
             asked_nodes: 0,
             forward_off: BTreeSet::new(),
@@ -270,7 +270,7 @@ pub struct State {
     /// Scene g: which way in.
     pub outside: Outside,
     /// Scene f2: the backend between the two LANs.
-    pub backend: Dataplane,
+    pub backend: Backend,
     /// Scene h.
     pub sandbox: SandboxSpec,
     /// Scene d: the matrix cell whose ping plays (sender and receiver names).
@@ -288,7 +288,7 @@ impl Default for State {
             network_on: false,
             recreated: 0,
             outside: Outside::ViaNode,
-            backend: Dataplane::HostGw,
+            backend: Backend::HostGw,
             sandbox: SandboxSpec::default(),
             cell: None,
         }
@@ -319,7 +319,7 @@ pub enum Action {
     /// Scene g: pick a way in.
     SetOutside(Outside),
     /// Scene f2: pick a backend.
-    SetBackend(Dataplane),
+    SetBackend(Backend),
     /// Scene h: an edit of the spec.
     EditSandbox(SandboxEdit),
     /// Scene d: play this cell's ping (sender, receiver) from its first hop.
@@ -609,8 +609,8 @@ impl State {
                     s.sandbox.pods = all.into_iter().take(MAX_NODES).collect();
                 }
                 "backend" => {
-                    if let Ok(b) = v.parse::<Dataplane>() {
-                        if b != Dataplane::None {
+                    if let Ok(b) = v.parse::<Backend>() {
+                        if b != Backend::None {
                             s.backend = b;
                             s.sandbox.backend = b;
                         }
@@ -681,7 +681,7 @@ mod tests {
         s.sandbox.cidr = "10.0.0.0/8".into();
         s.sandbox.pods = vec![Some(3), None, Some(0), Some(5)];
         s.sandbox.proto = Proto::Tcp;
-        s.sandbox.backend = Dataplane::Auto;
+        s.sandbox.backend = Backend::Auto;
         s.sandbox.lans = 3;
         let back = State::from_query(&format!("?{}", s.to_query()));
         assert_eq!((back.scene, back.step, back.speed), (Scene::Sandbox, 4, 2));

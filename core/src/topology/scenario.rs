@@ -10,7 +10,7 @@
 
 use crate::net::parse_cidr;
 
-use super::{Cluster, Dataplane, Protocol, DEFAULT_UNDERLAY};
+use super::{Backend, Cluster, NodeOptions, Protocol, RangeFrom, DEFAULT_UNDERLAY};
 
 const BUILT_IN: &str = "built-in scenarios are valid";
 
@@ -32,9 +32,9 @@ pub fn by_name(name: &str) -> Option<Cluster> {
         "unconnected-nodes" => Some(unconnected_nodes()),
         "demo" => Some(demo()),
         "node-port" => Some(node_port()),
-        "routed-host-gw" => Some(routed(Dataplane::HostGw)),
-        "routed-vxlan" => Some(routed(Dataplane::Vxlan)),
-        "routed-auto" => Some(routed(Dataplane::Auto)),
+        "routed-host-gw" => Some(routed(Backend::HostGw)),
+        "routed-vxlan" => Some(routed(Backend::Vxlan)),
+        "routed-auto" => Some(routed(Backend::Auto)),
         _ => None,
     }
 }
@@ -43,9 +43,14 @@ pub fn by_name(name: &str) -> Option<Cluster> {
 /// containers sharing one address.
 pub fn one_node() -> Cluster {
     let mut c = Cluster::parse("10.244.0.0/16", 24, DEFAULT_UNDERLAY).expect(BUILT_IN);
-    c.set_dataplane(Dataplane::None);
+    c.set_backend(Backend::None);
     let n = c
-        .add_standalone_node("node1", parse_cidr("10.244.0.0/24").expect(BUILT_IN))
+        .add_node(
+            "node1",
+            NodeOptions::range(RangeFrom::Standalone(
+                parse_cidr("10.244.0.0/24").expect(BUILT_IN),
+            )),
+        )
         .expect(BUILT_IN);
     c.add_pod_in(n, "default", "web", &["nginx", "log-shipper"])
         .expect(BUILT_IN);
@@ -58,10 +63,12 @@ pub fn one_node() -> Cluster {
 /// 10.244.0.0/24, so both have a 10.244.0.2 and a 10.244.0.3.
 pub fn unconnected_nodes() -> Cluster {
     let mut c = Cluster::parse("10.244.0.0/16", 24, DEFAULT_UNDERLAY).expect(BUILT_IN);
-    c.set_dataplane(Dataplane::None);
+    c.set_backend(Backend::None);
     let range = parse_cidr("10.244.0.0/24").expect(BUILT_IN);
     for (node, pods) in [("node1", ["pod-a", "pod-b"]), ("node2", ["pod-c", "pod-d"])] {
-        let n = c.add_standalone_node(node, range).expect(BUILT_IN);
+        let n = c
+            .add_node(node, NodeOptions::range(RangeFrom::Standalone(range)))
+            .expect(BUILT_IN);
         for p in pods {
             c.add_pod(n, p).expect(BUILT_IN);
         }
@@ -78,7 +85,10 @@ pub fn demo() -> Cluster {
         ("node2", "10.244.2.0/24", ["pod-c", "pod-d"]),
     ] {
         let n = c
-            .add_node_with_range(node, parse_cidr(range).expect(BUILT_IN))
+            .add_node(
+                node,
+                NodeOptions::range(RangeFrom::Given(parse_cidr(range).expect(BUILT_IN))),
+            )
             .expect(BUILT_IN);
         for p in pods {
             c.add_pod(n, p).expect(BUILT_IN);
@@ -107,9 +117,9 @@ pub const SECOND_LAN: &str = "192.168.2.0/24";
 /// behind a router (.1 on both). host-gw reaches node3 but not node2: its
 /// next hop is not on-link. VXLAN reaches both; `auto` goes direct to node3
 /// and through the tunnel to node2.
-pub fn routed(backend: Dataplane) -> Cluster {
+pub fn routed(backend: Backend) -> Cluster {
     let mut c = Cluster::parse("10.244.0.0/16", 24, DEFAULT_UNDERLAY).expect(BUILT_IN);
-    c.set_dataplane(backend);
+    c.set_backend(backend);
     c.add_lan(parse_cidr(SECOND_LAN).expect(BUILT_IN))
         .expect(BUILT_IN);
     for (node, ip, range, pods) in [
@@ -128,10 +138,13 @@ pub fn routed(backend: Dataplane) -> Cluster {
         ("node3", "192.168.1.13", "10.244.3.0/24", &["pod-e"][..]),
     ] {
         let n = c
-            .add_node_at(
+            .add_node(
                 node,
-                Some(parse_cidr(range).expect(BUILT_IN)),
-                Some(ip.parse().expect(BUILT_IN)),
+                NodeOptions {
+                    ip: Some(ip.parse().expect(BUILT_IN)),
+                    range: RangeFrom::Given(parse_cidr(range).expect(BUILT_IN)),
+                    ..NodeOptions::default()
+                },
             )
             .expect(BUILT_IN);
         for p in pods {

@@ -15,7 +15,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cluster, Dataplane, Protocol, TrafficPolicy, DEFAULT_UNDERLAY};
+use super::{Backend, Cluster, NodeOptions, Protocol, RangeFrom, TrafficPolicy, DEFAULT_UNDERLAY};
 use crate::alloc::{DEFAULT_CLUSTER_CIDR, DEFAULT_NODE_PREFIX};
 use crate::error::{Error, Result};
 use crate::net::parse_cidr;
@@ -148,11 +148,11 @@ impl ClusterSpec {
             self.node_prefix,
             parse_cidr(&self.underlay)?,
         )?;
-        let backend: Dataplane = self.backend.as_deref().unwrap_or("host-gw").parse()?;
-        c.set_dataplane(if self.cluster_network {
+        let backend: Backend = self.backend.as_deref().unwrap_or("host-gw").parse()?;
+        c.set_backend(if self.cluster_network {
             backend
         } else {
-            Dataplane::None
+            Backend::None
         });
         for lan in &self.lans {
             c.add_lan(parse_cidr(lan)?)?;
@@ -160,8 +160,16 @@ impl ClusterSpec {
         c.egress_masq = self.egress_masquerade;
         let (given, rest): (Vec<_>, Vec<_>) = self.nodes.iter().partition(|n| n.pod_cidr.is_some());
         for n in given.into_iter().chain(rest) {
-            let range = n.pod_cidr.as_deref().map(parse_cidr).transpose()?;
-            c.add_node_at(&n.name, range, n.ip)
+            let range = match n.pod_cidr.as_deref() {
+                Some(r) => RangeFrom::Given(parse_cidr(r)?),
+                None => RangeFrom::Allocator,
+            };
+            let options = NodeOptions {
+                ip: n.ip,
+                range,
+                ..NodeOptions::default()
+            };
+            c.add_node(&n.name, options)
                 .map_err(|e| Error::config(&format!("node {}", n.name), e.to_string()))?;
         }
         for p in &self.pods {

@@ -155,7 +155,7 @@ pub fn run(state: &LabState) -> Result<Report, LabError> {
     let (route_choices, route_choice_diffs) = compare::route_choices(state, &cluster, &eps)?;
     let node_ports = compare::node_ports(state, &net, &measured.node_ports)?;
     let egress = compare::egress(&net, &eps, &measured.egress)?;
-    let underlay = if cluster.dataplane().has_vtep() {
+    let underlay = if cluster.backend().has_vtep() {
         underlay::run(state, &cluster)?
     } else {
         Vec::new()

@@ -59,7 +59,7 @@ fn drawing(p: &DrawingProps) -> Html {
     for pod in c.pods() {
         *seen.entry(pod.ip).or_default() += 1;
     }
-    let vtep = c.dataplane().has_vtep();
+    let vtep = c.backend().has_vtep();
     let nodes = l.nodes.iter().filter_map(|&(id, r)| {
         let n = c.node(id)?;
         let cx = r.center().0;

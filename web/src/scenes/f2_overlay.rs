@@ -1,7 +1,7 @@
 //! f2. When nodes are not on one LAN: host-gw has no on-link next hop, the
 //! overlay (VXLAN) carries the pod's frame inside UDP between the nodes.
 
-use podnet_core::topology::{vxlan, Dataplane};
+use podnet_core::topology::{vxlan, Backend};
 use yew::prelude::*;
 
 use super::{PacketView, SceneProps};
@@ -13,13 +13,13 @@ pub fn overlay_scene(p: &SceneProps) -> Html {
     let backend = p.state.backend;
     let node1 = c.node_named("node1");
     let plan = node1.and_then(|n| c.plan(n.id).ok());
-    let pick = |b: Dataplane| {
+    let pick = |b: Backend| {
         let on = p.on.clone();
         Callback::from(move |_: MouseEvent| on.emit(Action::SetBackend(b)))
     };
     let lans: Vec<String> = c.lans().iter().map(|l| l.to_string()).collect();
     let why = match (&plan, backend) {
-        (Some(plan), Dataplane::HostGw) => html! {
+        (Some(plan), Backend::HostGw) => html! {
             <div id="overlay-why" class="why bad">
                 <p>{ "host-gw needs a route on node1 for node2's range with node2 as the next hop. The kernel takes a next hop only if it is on a link of node1:" }</p>
                 <ul>{ for plan.skipped.iter().map(|s| html! {
@@ -52,7 +52,7 @@ pub fn overlay_scene(p: &SceneProps) -> Html {
                                 vxlan::DEVICE, x.underlay, x.underlay) }</p>
                         </>
                     }, None => html! {} } }
-                    { if backend == Dataplane::Auto { html! {
+                    { if backend == Backend::Auto { html! {
                         <p>{ "auto (flannel's DirectRouting): node3 is on node1's LAN, so it gets a plain host-gw route; only node2, behind the router, goes through the tunnel." }</p>
                     } } else { html! {} } }
                 </div>
@@ -76,7 +76,7 @@ pub fn overlay_scene(p: &SceneProps) -> Html {
                     "The same pods, but node2 is on another LAN ({}) behind a router. Lab networks and VMs on two hosts often look like this. pod-a on node1 pings pod-c on node2.",
                     lans.join(" and ")) }</p>
                 <div class="cases" role="group" aria-label="backend">
-                    { for Dataplane::BACKENDS.iter().map(|&b| html! {
+                    { for Backend::BACKENDS.iter().map(|&b| html! {
                         <button id={format!("backend-{}", b.key())} class={classes!("case", (b == backend).then_some("active"))}
                             aria-pressed={(b == backend).to_string()} onclick={pick(b)}>{ b.key() }</button>
                     }) }

@@ -1,7 +1,7 @@
 //! h. Sandbox: set the ranges, add and remove nodes and pods, send any packet.
 
 use podnet_core::forward::Proto;
-use podnet_core::topology::Dataplane;
+use podnet_core::topology::Backend;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
@@ -295,8 +295,8 @@ fn sandbox_controls(p: &ControlProps) -> Html {
                 </label>
                 <label>{ " backend " }
                     <select id="sb-backend" disabled={!spec.network}
-                        onchange={edit(p, |s, e: Event| s.backend = select_value(&e).parse().unwrap_or(Dataplane::HostGw))}>
-                        { for Dataplane::BACKENDS.iter().map(|&b| html! { <option value={b.key()} selected={b == spec.backend}>{ b.key() }</option> }) }
+                        onchange={edit(p, |s, e: Event| s.backend = select_value(&e).parse().unwrap_or(Backend::HostGw))}>
+                        { for Backend::BACKENDS.iter().map(|&b| html! { <option value={b.key()} selected={b == spec.backend}>{ b.key() }</option> }) }
                     </select>
                 </label>
                 <label title="node K goes on LAN (K-1) mod N; a router joins the LANs">{ " LANs " }

@@ -1,0 +1,393 @@
+//! Changing a cluster: nodes, pods, services and clients come and go, and
+//! the faults the sandbox's challenges start from. Every edit is checked
+//! first and changes nothing when it fails.
+
+use std::net::Ipv4Addr;
+
+use ipnetwork::Ipv4Network;
+
+use super::{
+    check_name, Client, ClientId, Cluster, Node, NodeId, Pod, PodId, Protocol, Service, ServiceId,
+    TrafficPolicy, MIN_HAND_PREFIX, NODE_PORT_RANGE,
+};
+use crate::alloc::{AllocKey, NodeIpam};
+use crate::error::{Error, Result};
+use crate::net::{fnv1a, host_veth_name, ifname, MacAddr};
+
+/// How a node joins: which LAN, at which address, with which pod range.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeOptions {
+    /// The LAN it is plugged into (an index into [`Cluster::lans`]).
+    pub lan: u8,
+    /// Its address there (a real node's InternalIP); `None`: the LAN's next free one.
+    pub ip: Option<Ipv4Addr>,
+    /// Where its pod range comes from.
+    pub range: RangeFrom,
+}
+
+/// Where a node's pod range comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RangeFrom {
+    /// The cluster allocator's next free range (node IPAM).
+    #[default]
+    Allocator,
+    /// A range already decided (a Node's `spec.podCIDR`): it must be free.
+    Given(Ipv4Network),
+    /// Set by hand (kubelet's `--pod-cidr`, a `podCIDR` written in):
+    /// claimed from the allocator when free there, else taken as it is.
+    ByHand(Ipv4Network),
+    /// A node set up on its own, outside any cluster network: its range is
+    /// not checked against other nodes (two such nodes may share one).
+    Standalone(Ipv4Network),
+}
+
+impl NodeOptions {
+    /// On LAN `lan`, everything else allocated.
+    pub fn on_lan(lan: u8) -> NodeOptions {
+        NodeOptions {
+            lan,
+            ..NodeOptions::default()
+        }
+    }
+
+    /// With its range from `range`, on the first LAN.
+    pub fn range(range: RangeFrom) -> NodeOptions {
+        NodeOptions {
+            range,
+            ..NodeOptions::default()
+        }
+    }
+}
+
+impl Cluster {
+    fn unique_node_name(&self, name: &str) -> Result<()> {
+        check_name("node name", name)?;
+        if self.node_named(name).is_some() || self.clients.iter().any(|c| c.name == name) {
+            return Err(Error::Duplicate {
+                kind: "node",
+                name: name.into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Adds a node: on LAN `o.lan` (the first by default) at `o.ip` or the
+    /// LAN's next free address, with a pod range from where `o.range` says.
+    /// Nothing changes when it fails.
+    pub fn add_node(&mut self, name: &str, o: NodeOptions) -> Result<NodeId> {
+        self.unique_node_name(name)?;
+        if let RangeFrom::ByHand(range) = o.range {
+            // The IPAM keeps a bit per address: a /16 is 8 KiB, a /0 half a GiB.
+            if range.prefix() < MIN_HAND_PREFIX {
+                return Err(Error::config(
+                    "pod range",
+                    format!("{range} is larger than a /{MIN_HAND_PREFIX}, the most one node's range may hold here"),
+                ));
+            }
+            if let Some(l) = self.lans().into_iter().find(|l| l.overlaps(range)) {
+                return Err(Error::config(
+                    "pod range",
+                    format!(
+                        "{range} overlaps the LAN {l}: pods would take the nodes' own addresses"
+                    ),
+                ));
+            }
+        }
+        let ip = match o.ip {
+            Some(ip) => ip,
+            None => self.next_lan_address(name, o.lan)?,
+        };
+        let (range, standalone) = match o.range {
+            RangeFrom::Allocator => (self.allocator.allocate()?, false),
+            RangeFrom::Given(r) => (self.allocator.occupy(r).map(|()| r)?, false),
+            // Claimed when free; else taken as it is, even over another
+            // node's, as nothing on a real node would stop it.
+            RangeFrom::ByHand(r) => (r, self.allocator.occupy(r).is_err()),
+            RangeFrom::Standalone(r) => (r, true),
+        };
+        self.push_node(name, range, standalone, ip)
+            .inspect_err(|_| {
+                if !standalone {
+                    let _ = self.allocator.release(range);
+                }
+            })
+    }
+
+    fn push_node(
+        &mut self,
+        name: &str,
+        range: Ipv4Network,
+        standalone: bool,
+        ip: Ipv4Addr,
+    ) -> Result<NodeId> {
+        let ipam = NodeIpam::for_subnet(range)?;
+        let key = AllocKey::new(format!("node/{name}"), "eth0");
+        let underlay_ip = self.claim_lan_address(key, ip)?;
+        let id = NodeId(self.next_id());
+        self.nodes.push(Node {
+            id,
+            name: name.to_string(),
+            underlay_ip,
+            mac: MacAddr::on_lan(underlay_ip),
+            uplink: ifname("eth0"),
+            lan: self.lan_of(underlay_ip).unwrap_or(0),
+            vtep_mac: MacAddr::from_ip(MacAddr::VTEP_PREFIX, underlay_ip),
+            pod_range: range,
+            bridge_mac: MacAddr::on_pod_network(ipam.gateway()),
+            ipam,
+            bridge: ifname("cni0"),
+            ip_forward: true,
+            standalone,
+            missing_routes: Vec::new(),
+        });
+        Ok(id)
+    }
+
+    /// Removes a node, its pods, its range and its LAN address.
+    pub fn remove_node(&mut self, id: NodeId) -> Result<()> {
+        let node = self.node(id).ok_or_else(|| Error::Unknown {
+            kind: "node",
+            name: format!("{id:?}"),
+        })?;
+        let (name, range, standalone) = (node.name.clone(), node.pod_range, node.standalone);
+        let gone: Vec<PodId> = self.pods_on(id).map(|p| p.id).collect();
+        for pod in gone {
+            self.remove_pod(pod)?;
+        }
+        if !standalone {
+            self.allocator.release(range)?;
+        }
+        // A claimed address below the automatic range was never in the IPAM.
+        let key = AllocKey::new(format!("node/{name}"), "eth0");
+        for lan in &mut self.lans {
+            let _ = lan.release(&key);
+        }
+        self.nodes.retain(|n| n.id != id);
+        Ok(())
+    }
+
+    fn node_mut(&mut self, id: NodeId) -> Result<&mut Node> {
+        let node = self.nodes.iter_mut().find(|n| n.id == id);
+        node.ok_or_else(|| Error::Unknown {
+            kind: "node",
+            name: format!("{id:?}"),
+        })
+    }
+
+    fn pod_mut(&mut self, id: PodId) -> Result<&mut Pod> {
+        let pod = self.pods.iter_mut().find(|p| p.id == id);
+        pod.ok_or_else(|| Error::Unknown {
+            kind: "pod",
+            name: format!("{id:?}"),
+        })
+    }
+
+    fn service_mut(&mut self, id: ServiceId) -> Result<&mut Service> {
+        let s = self.services.iter_mut().find(|s| s.id == id);
+        s.ok_or_else(|| Error::Unknown {
+            kind: "service",
+            name: format!("{id:?}"),
+        })
+    }
+
+    /// Sets a node's `ip_forward`.
+    pub fn set_ip_forward(&mut self, id: NodeId, on: bool) -> Result<()> {
+        self.node_mut(id)?.ip_forward = on;
+        Ok(())
+    }
+
+    /// Takes the route to `range` out of a node's table (`ip route del` by
+    /// hand, a sandbox fault), or with `missing` false puts it back.
+    pub fn set_route_missing(
+        &mut self,
+        id: NodeId,
+        range: Ipv4Network,
+        missing: bool,
+    ) -> Result<()> {
+        let node = self.node_mut(id)?;
+        node.missing_routes.retain(|&r| r != range);
+        if missing {
+            node.missing_routes.push(range);
+        }
+        Ok(())
+    }
+
+    /// Sets the address a pod's default route goes via (`None`: its node's bridge).
+    pub fn set_pod_gateway(&mut self, id: PodId, gateway: Option<Ipv4Addr>) -> Result<()> {
+        self.pod_mut(id)?.gateway = gateway;
+        Ok(())
+    }
+
+    /// Sets whether kube-proxy masquerades a service's traffic to other nodes' pods.
+    pub fn set_masquerade(&mut self, id: ServiceId, on: bool) -> Result<()> {
+        self.service_mut(id)?.masquerade = on;
+        Ok(())
+    }
+
+    /// Starts a pod with one container named "app" in namespace "default".
+    pub fn add_pod(&mut self, node: NodeId, name: &str) -> Result<PodId> {
+        self.add_pod_in(node, "default", name, &["app"])
+    }
+
+    /// Starts a pod: the CNI ADD of a sandbox, with an address from the node's IPAM.
+    pub fn add_pod_in(
+        &mut self,
+        node: NodeId,
+        namespace: &str,
+        name: &str,
+        containers: &[&str],
+    ) -> Result<PodId> {
+        self.add_pod_at(node, namespace, name, containers, None)
+    }
+
+    /// Like [`Cluster::add_pod_in`], with the address given (one a real CNI plugin handed out).
+    pub fn add_pod_at(
+        &mut self,
+        node: NodeId,
+        namespace: &str,
+        name: &str,
+        containers: &[&str],
+        ip: Option<Ipv4Addr>,
+    ) -> Result<PodId> {
+        check_name("namespace", namespace)?;
+        check_name("pod name", name)?;
+        for c in containers {
+            check_name("container name", c)?;
+        }
+        if self.pod_named(&format!("{namespace}/{name}")).is_some() {
+            return Err(Error::Duplicate {
+                kind: "pod",
+                name: format!("{namespace}/{name}"),
+            });
+        }
+        let id = PodId(self.next_id + 1);
+        let container_id = format!("{:016x}", fnv1a(&[namespace, name, &id.0.to_string()]));
+        let host_veth = host_veth_name(&container_id, "eth0");
+        let n = self
+            .nodes
+            .iter_mut()
+            .find(|n| n.id == node)
+            .ok_or_else(|| Error::Unknown {
+                kind: "node",
+                name: format!("{node:?}"),
+            })?;
+        let key = AllocKey::new(container_id.clone(), "eth0");
+        let ip = match ip {
+            Some(ip) => n.ipam.allocate_ip(key, ip).map(|()| ip)?,
+            None => n.ipam.allocate(key)?,
+        };
+        self.next_id();
+        self.pods.push(Pod {
+            id,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            node,
+            ip,
+            mac: MacAddr::on_pod_network(ip),
+            containers: containers.iter().map(|c| c.to_string()).collect(),
+            container_id,
+            ifname: ifname("eth0"),
+            host_veth,
+            gateway: None,
+        });
+        Ok(id)
+    }
+
+    /// Deletes a pod: the CNI DEL, releasing its address.
+    pub fn remove_pod(&mut self, id: PodId) -> Result<()> {
+        let pod = self.pod(id).ok_or_else(|| Error::Unknown {
+            kind: "pod",
+            name: format!("{id:?}"),
+        })?;
+        let key = AllocKey::new(pod.container_id.clone(), pod.ifname.as_str());
+        let node = pod.node;
+        if let Some(n) = self.nodes.iter_mut().find(|n| n.id == node) {
+            n.ipam.release(&key)?;
+        }
+        self.pods.retain(|p| p.id != id);
+        for s in &mut self.services {
+            s.endpoints.retain(|&e| e != id);
+        }
+        Ok(())
+    }
+
+    /// Adds a NodePort service in front of some pods.
+    pub fn add_node_port(
+        &mut self,
+        name: &str,
+        protocol: Protocol,
+        node_port: u16,
+        target_port: u16,
+        endpoints: &[PodId],
+    ) -> Result<ServiceId> {
+        check_name("service name", name)?;
+        if !NODE_PORT_RANGE.contains(&node_port) {
+            return Err(Error::config(
+                "nodePort",
+                format!(
+                    "{node_port} is outside the node port range {}-{}",
+                    NODE_PORT_RANGE.start(),
+                    NODE_PORT_RANGE.end()
+                ),
+            ));
+        }
+        if self.services.iter().any(|s| s.name == name) {
+            return Err(Error::Duplicate {
+                kind: "service",
+                name: name.into(),
+            });
+        }
+        if let Some(s) = self
+            .services
+            .iter()
+            .find(|s| s.node_port == node_port && s.protocol == protocol)
+        {
+            return Err(Error::config(
+                "nodePort",
+                format!("{node_port} is already used by service {:?}", s.name),
+            ));
+        }
+        if let Some(missing) = endpoints.iter().find(|&&p| self.pod(p).is_none()) {
+            return Err(Error::Unknown {
+                kind: "pod",
+                name: format!("{missing:?}"),
+            });
+        }
+        let id = ServiceId(self.next_id());
+        self.services.push(Service {
+            id,
+            name: name.to_string(),
+            protocol,
+            node_port,
+            target_port,
+            endpoints: endpoints.to_vec(),
+            traffic_policy: TrafficPolicy::Cluster,
+            masquerade: true,
+        });
+        Ok(id)
+    }
+
+    /// Sets a service's external traffic policy.
+    pub fn set_traffic_policy(&mut self, id: ServiceId, policy: TrafficPolicy) -> Result<()> {
+        self.service_mut(id)?.traffic_policy = policy;
+        Ok(())
+    }
+
+    /// Adds a machine on the LAN that is not a node; `ip` is chosen if not given.
+    pub fn add_client(&mut self, name: &str, ip: Option<Ipv4Addr>) -> Result<ClientId> {
+        self.unique_node_name(name)?;
+        let key = AllocKey::new(format!("client/{name}"), "eth0");
+        let ip = match ip {
+            Some(ip) => self.claim_lan_address(key, ip)?,
+            None => self.lans[0].allocate(key)?,
+        };
+        let id = ClientId(self.next_id());
+        self.clients.push(Client {
+            id,
+            name: name.to_string(),
+            ip,
+            mac: MacAddr::on_lan(ip),
+        });
+        Ok(id)
+    }
+}
