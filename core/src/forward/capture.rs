@@ -17,8 +17,8 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use super::engine::Network;
 use super::frame::{Encap, FrameRepr, L4Repr};
+use super::network::Network;
 use super::trace::{DropReason, Hop, Place, Step, Trace, Verdict};
 use crate::error::Result;
 use crate::net::IfName;

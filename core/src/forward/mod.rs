@@ -11,21 +11,35 @@
 //!
 //! - [`frame`]: bytes ↔ [`FrameRepr`] (etherparse underneath)
 //! - [`trace`]: [`Trace`], [`Hop`], [`Place`], [`Step`], [`Verdict`]
-//! - [`engine`]: [`Network`], the state machine
+//! - [`network`]: [`Network`], a cluster compiled into lookup tables, and
+//!   the entry points; [`walk`]: the loop from stage to stage
+//! - the stages, one file per layer as the kernel has them, each a
+//!   `process_*` that takes the frame one place further: [`host`] (a pod or
+//!   an outside client sending and receiving, the veth), [`bridge`],
+//!   [`node`] (local delivery, routing, ARP and out), [`netfilter`]
+//!   (conntrack, DNAT, masquerade), [`vxlan`], [`lan`] (switch and router)
 //! - [`reach`]: [`Matrix`], the requirement check
 //! - [`pcap`]: a trace as a capture file
 //! - [`capture`]: captured frames as a trace, and model vs kernel
 
+pub mod bridge;
 pub mod capture;
-pub mod engine;
 pub mod frame;
+pub mod host;
+pub mod lan;
+pub mod netfilter;
+pub mod network;
+pub mod node;
 pub mod pcap;
 pub mod reach;
 pub mod trace;
+pub mod vxlan;
+pub mod walk;
 
-pub use engine::{Network, Outcome};
 pub use frame::{parse_packet, Encap, FrameRepr, L4Repr, ProbeKind, Proto};
+pub use network::Network;
 pub use reach::{Cell, Matrix, Requirements, Tally};
 pub use trace::{
     describe, DropReason, Grade, Hop, Place, Prediction, Step, Summary, Trace, Verdict,
 };
+pub use walk::Outcome;

@@ -14,9 +14,10 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use serde::{Deserialize, Serialize};
 
-use super::engine::{Network, Outcome};
 use super::frame::ProbeKind;
+use super::network::Network;
 use super::trace::{DropReason, Place, Trace, Tuple, Verdict};
+use super::walk::Outcome;
 use crate::error::Result;
 use crate::topology::{ClientId, Cluster, Endpoint, NodeId, Protocol, ServiceId};
 

@@ -1,0 +1,284 @@
+//! The walk: where the frame is between stages, the packet and what the
+//! kernel keeps with it, and the loop that hands it from stage to stage
+//! until it is delivered or dropped. Every step is reported to a
+//! [`Recorder`], which keeps every hop (a [`Trace`](super::Trace)) or
+//! nothing (the reachability matrix, where only the verdict matters).
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use super::frame::{Encap, FrameRepr};
+use super::network::{Network, NodeRt};
+use super::trace::{Conntrack, DropReason, Hop, Place, Step, Tuple, Verdict};
+use crate::error::{Error, Result};
+use crate::topology::Endpoint;
+
+/// No real path in this model is longer; a walk that gets here is a loop.
+const MAX_STEPS: usize = 64;
+
+/// Where the frame is between steps.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum At {
+    PodSend(usize),
+    PodRecv(usize),
+    Bridge(usize),
+    NodeSend(usize),
+    NodeRecv(usize),
+    Lan(usize),
+    Router,
+    ClientSend(usize),
+    ClientRecv(usize),
+}
+
+/// Receives each step of a walk.
+pub(crate) trait Recorder {
+    fn hop(&mut self, place: Place, step: Step, frame: &FrameRepr, outer: Option<Encap>);
+}
+
+impl Recorder for Vec<Hop> {
+    fn hop(&mut self, place: Place, step: Step, frame: &FrameRepr, outer: Option<Encap>) {
+        self.push(Hop {
+            place,
+            step,
+            frame: *frame,
+            outer,
+        });
+    }
+}
+
+/// Keeps nothing: for callers that only need the [`Outcome`].
+pub(crate) struct Quiet;
+
+impl Recorder for Quiet {
+    fn hop(&mut self, _: Place, _: Step, _: &FrameRepr, _: Option<Encap>) {}
+}
+
+/// How a walk ended, without the hops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Delivered or dropped.
+    pub verdict: Verdict,
+    /// The frame as it left the sender.
+    pub sent: Option<FrameRepr>,
+    /// The frame as the receiver got it.
+    pub received: Option<FrameRepr>,
+    /// The conntrack entry of each node it passed, for the reply.
+    pub conntrack: Vec<Conntrack>,
+}
+
+/// What a stage returns: where the frame goes next, or how the walk ends.
+pub(crate) type Next = std::result::Result<At, End>;
+
+/// The end of a walk: the last place and the verdict there.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct End {
+    pub(crate) place: Place,
+    pub(crate) verdict: Verdict,
+}
+
+impl End {
+    pub(crate) fn drop(at: Place, reason: DropReason) -> End {
+        End {
+            place: at,
+            verdict: Verdict::Dropped { at, reason },
+        }
+    }
+
+    pub(crate) fn deliver(place: Place, to: Endpoint) -> End {
+        End {
+            place,
+            verdict: Verdict::Delivered { to },
+        }
+    }
+
+    /// A host that does not forward takes a packet only for its own address.
+    pub(crate) fn receive(place: Place, me: Endpoint, ip: Ipv4Addr, dst: Ipv4Addr) -> End {
+        if dst == ip {
+            End::deliver(place, me)
+        } else {
+            End::drop(place, DropReason::NotForThisHost { dst })
+        }
+    }
+}
+
+/// One walk's packet: the frame as it is now, and what the kernel keeps with it.
+pub(crate) struct Walk<'r, R> {
+    /// The outermost headers: the outer ones while encapsulated.
+    pub(crate) f: FrameRepr,
+    /// The frame inside VXLAN and the VNI, while encapsulated.
+    pub(crate) inner: Option<(FrameRepr, u32)>,
+    /// The (inner) packet's IPv4 total length.
+    pub(crate) len: usize,
+    /// The frame as it left the sender, once it has.
+    pub(crate) sent: Option<FrameRepr>,
+    /// kube-proxy's "masquerade me" mark, set by a NodePort DNAT.
+    pub(crate) mark_masq: bool,
+    /// The conntrack entry of each node passed so far.
+    pub(crate) conntrack: Vec<Conntrack>,
+    /// The request's, when this packet is its reply.
+    pub(crate) undo: &'r [Conntrack],
+    pub(crate) rec: &'r mut R,
+}
+
+impl<R: Recorder> Walk<'_, R> {
+    /// Keeps this node's conntrack entry for the packet: the tuple as it
+    /// came (`before`) and as it leaves, the same where no NAT applied. A
+    /// packet conntrack already knew as a reply (`answered`) adds none.
+    pub(crate) fn track(&mut self, rt: &NodeRt, before: Tuple, answered: bool) {
+        if answered || self.inner.is_some() {
+            return;
+        }
+        let after = Tuple::of(&self.f);
+        // A node's own packet gets its source from the route: not NAT.
+        let before = match before.src.ip().is_unspecified() {
+            true => Tuple {
+                src: SocketAddrV4::new(*after.src.ip(), before.src.port()),
+                ..before
+            },
+            false => before,
+        };
+        if !self.conntrack.iter().any(|c| c.node == rt.node.id) {
+            self.conntrack.push(Conntrack {
+                node: rt.node.id,
+                original: before,
+                translated: after,
+            });
+        }
+    }
+
+    pub(crate) fn hop(&mut self, place: Place, step: Step) {
+        match self.inner {
+            Some((inner, vni)) => {
+                let outer = Encap { outer: self.f, vni };
+                self.rec.hop(place, step, &inner, Some(outer));
+            }
+            None => self.rec.hop(place, step, &self.f, None),
+        }
+    }
+
+    /// A packet over a device's MTU: dropped if DF is set (or the sender's
+    /// own socket is told "message too long"), else fragmented.
+    pub(crate) fn check_mtu(&mut self, place: Place, mtu: u16) -> Result<(), End> {
+        let mtu_len = usize::from(mtu);
+        if self.len <= mtu_len {
+            return Ok(());
+        }
+        let f = self.inner.map_or(self.f, |(i, _)| i);
+        let len = u16::try_from(self.len).unwrap_or(u16::MAX);
+        if f.dont_fragment || mtu_len < 28 {
+            return Err(End::drop(place, DropReason::TooBig { mtu, len }));
+        }
+        // Each fragment carries up to (mtu - 20) rounded down to 8 bytes.
+        let per = (mtu_len - 20) / 8 * 8;
+        let count = (self.len - 20).div_ceil(per);
+        self.hop(
+            place,
+            Step::Fragment {
+                mtu,
+                count: u16::try_from(count).unwrap_or(u16::MAX),
+            },
+        );
+        self.len = mtu_len;
+        Ok(())
+    }
+
+    /// Records the last hop and returns the outcome.
+    pub(crate) fn finish(mut self, end: End) -> Outcome {
+        let step = match end.verdict {
+            Verdict::Delivered { .. } => Step::Deliver,
+            Verdict::Dropped { reason, .. } => Step::Drop(reason),
+        };
+        self.hop(end.place, step);
+        let f = self.inner.map_or(self.f, |(i, _)| i);
+        let received = matches!(end.verdict, Verdict::Delivered { .. }).then_some(f);
+        Outcome {
+            verdict: end.verdict,
+            sent: self.sent,
+            received,
+            conntrack: self.conntrack,
+        }
+    }
+}
+impl<'c> Network<'c> {
+    pub(crate) fn start(&self, from: Endpoint) -> Result<At> {
+        let unknown = |kind, id: String| Error::Unknown { kind, name: id };
+        Ok(match from {
+            Endpoint::Pod(p) => At::PodSend(
+                *self
+                    .pod_ix
+                    .get(&p.0)
+                    .ok_or_else(|| unknown("pod", format!("{p:?}")))?,
+            ),
+            Endpoint::Node(n) => At::NodeSend(
+                *self
+                    .node_ix
+                    .get(&n.0)
+                    .ok_or_else(|| unknown("node", format!("{n:?}")))?,
+            ),
+            Endpoint::Client(c) => At::ClientSend(
+                self.clients
+                    .iter()
+                    .position(|r| r.client.id == c)
+                    .ok_or_else(|| unknown("client", format!("{c:?}")))?,
+            ),
+        })
+    }
+
+    /// Walks a frame from `from` until it is delivered or dropped. Each
+    /// `process_*` stage applies the one rule the kernel applies there and
+    /// returns where the frame goes next, or how the walk ends.
+    pub(crate) fn walk<R: Recorder>(
+        &self,
+        from: Endpoint,
+        frame: FrameRepr,
+        rec: &mut R,
+    ) -> Result<Outcome> {
+        let len = frame.ip_len(0);
+        self.walk_from(from, frame, None, len, &[], rec)
+    }
+
+    /// [`Network::walk`] for a frame `len` bytes long (IPv4 total length),
+    /// inside `encap` if given.
+    pub(crate) fn walk_from<R: Recorder>(
+        &self,
+        from: Endpoint,
+        frame: FrameRepr,
+        encap: Option<Encap>,
+        len: usize,
+        undo: &[Conntrack],
+        rec: &mut R,
+    ) -> Result<Outcome> {
+        let mut at = self.start(from)?;
+        let (f, inner) = match encap {
+            Some(e) => (e.outer, Some((frame, e.vni))),
+            None => (frame, None),
+        };
+        let mut w = Walk {
+            f,
+            inner,
+            len,
+            sent: None,
+            mark_masq: false,
+            conntrack: Vec::new(),
+            undo,
+            rec,
+        };
+        for _ in 0..MAX_STEPS {
+            let next = match at {
+                At::PodSend(p) => self.process_pod_egress(p, &mut w),
+                At::Bridge(n) => self.process_bridge(n, &mut w),
+                At::PodRecv(p) => Err(self.process_pod_ingress(p, &w)),
+                At::NodeSend(n) => self.process_node(n, true, &mut w),
+                At::NodeRecv(n) => self.process_node(n, false, &mut w),
+                At::Lan(k) => self.process_lan(k, &mut w),
+                At::Router => self.process_router(&mut w),
+                At::ClientSend(c) => self.process_client_egress(c, &mut w),
+                At::ClientRecv(c) => Err(self.process_client_ingress(c, &w)),
+            };
+            match next {
+                Ok(next) => at = next,
+                Err(end) => return Ok(w.finish(end)),
+            }
+        }
+        Ok(w.finish(End::drop(Place::Router, DropReason::HopLimit)))
+    }
+}
