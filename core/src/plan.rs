@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::net::{ifname, IfName, MacAddr};
 use crate::route::{Route, RouteProto};
-use crate::topology::{vxlan, Backend, Cluster, NodeId, Protocol, TrafficPolicy};
+use crate::topology::{vxlan, Backend, Cluster, Node, NodeId, Protocol, TrafficPolicy};
 
 /// An address on an interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,8 +199,8 @@ impl Cluster {
     /// very range is left out: the connected route holds it.
     fn peer_paths<'a>(
         &'a self,
-        node: &'a crate::topology::Node,
-    ) -> impl Iterator<Item = (&'a crate::topology::Node, Option<bool>)> + 'a {
+        node: &'a Node,
+    ) -> impl Iterator<Item = (&'a Node, Option<bool>)> + 'a {
         let backend = self.backend();
         self.nodes()
             .iter()
@@ -217,12 +217,39 @@ impl Cluster {
             })
     }
 
-    /// The plan of one node.
+    /// The plan of one node, in the order its parts are set up: its links,
+    /// its pods' veths, its own routes and VTEP, a route (or a VTEP peer)
+    /// for every other node, and its NAT rules.
     pub fn plan(&self, id: NodeId) -> Result<Plan> {
         let node = self.node(id).ok_or_else(|| Error::Unknown {
             kind: "node",
             name: format!("{id:?}"),
         })?;
+        let (uplink, bridge) = self.plan_links(node);
+        let mut routes = self.lan_routes(node.underlay_ip, node.uplink);
+        routes.insert(1, Route::connected(bridge.address, bridge.name));
+        let mut peers = Peers {
+            routes,
+            vtep: self.plan_vtep(node),
+            skipped: self.peers_with_the_same_range(node),
+        };
+        self.plan_peers(node, &mut peers);
+        Ok(Plan {
+            node: node.name.clone(),
+            uplink,
+            bridge,
+            mtu: self.pod_mtu(),
+            ip_forward: node.ip_forward,
+            veths: self.plan_veths(node),
+            routes: peers.routes,
+            nat: self.plan_nat(node),
+            vtep: peers.vtep,
+            skipped: peers.skipped,
+        })
+    }
+
+    /// The uplink on its LAN and the pod bridge with the pods' gateway.
+    fn plan_links(&self, node: &Node) -> (InterfacePlan, InterfacePlan) {
         let lan = self.lans()[usize::from(node.lan)];
         let uplink = InterfacePlan {
             name: node.uplink,
@@ -234,8 +261,12 @@ impl Cluster {
             address: node.gateway(),
             mac: node.bridge_mac,
         };
-        let veths = self
-            .pods_on(id)
+        (uplink, bridge)
+    }
+
+    /// A veth pair per pod on the node, with the routes CNI puts in the pod.
+    fn plan_veths(&self, node: &Node) -> Vec<VethPlan> {
+        self.pods_on(node.id)
             .map(|p| {
                 let address =
                     Ipv4Network::new(p.ip, node.pod_range.prefix()).expect("prefix of a range");
@@ -251,12 +282,13 @@ impl Cluster {
                     pod_routes: pod_routes(address, p.ifname, p.gateway_on(node)),
                 }
             })
-            .collect();
-        let mut routes = self.lan_routes(node.underlay_ip, node.uplink);
-        routes.insert(1, Route::connected(bridge.address, bridge.name));
-        let vtep_name = ifname(vxlan::DEVICE);
-        let mut vtep = self.backend().has_vtep().then(|| VtepPlan {
-            name: vtep_name,
+            .collect()
+    }
+
+    /// The node's VTEP when the backend has one (its peers come later).
+    fn plan_vtep(&self, node: &Node) -> Option<VtepPlan> {
+        self.backend().has_vtep().then(|| VtepPlan {
+            name: ifname(vxlan::DEVICE),
             vni: vxlan::VNI,
             port: vxlan::PORT,
             local: node.underlay_ip,
@@ -264,27 +296,35 @@ impl Cluster {
             mac: node.vtep_mac,
             mtu: self.mtu.saturating_sub(vxlan::OVERHEAD),
             peers: Vec::new(),
-        });
-        let mut skipped = Vec::new();
-        // A peer with our very range cannot be routed to: the kernel refuses
-        // the same route twice. (A peer's range that merely overlaps ours is
-        // routed; the longest prefix then decides, as in the kernel.)
-        if self.backend() != Backend::None {
-            let same = self
-                .nodes()
-                .iter()
-                .filter(|n| n.id != node.id && n.pod_range == node.pod_range);
-            for n in same {
-                skipped.push(SkippedPeer {
-                    node: n.name.clone(),
-                    route: Route::via(n.pod_range, n.underlay_ip, node.uplink, RouteProto::Podnet),
-                    reason: format!(
-                        "{}'s range {} is {}'s own too: packets for it stay on this node's bridge (the connected route), and the kernel refuses the same route twice (\"File exists\")",
-                        n.name, n.pod_range, node.name
-                    ),
-                });
-            }
+        })
+    }
+
+    /// Peers with this node's very range cannot be routed to: the kernel
+    /// refuses the same route twice. (A peer's range that merely overlaps
+    /// this one is routed; the longest prefix then decides, as in the kernel.)
+    fn peers_with_the_same_range(&self, node: &Node) -> Vec<SkippedPeer> {
+        if self.backend() == Backend::None {
+            return Vec::new();
         }
+        self.nodes()
+            .iter()
+            .filter(|n| n.id != node.id && n.pod_range == node.pod_range)
+            .map(|n| SkippedPeer {
+                node: n.name.clone(),
+                route: Route::via(n.pod_range, n.underlay_ip, node.uplink, RouteProto::Podnet),
+                reason: format!(
+                    "{}'s range {} is {}'s own too: packets for it stay on this node's bridge (the connected route), and the kernel refuses the same route twice (\"File exists\")",
+                    n.name, n.pod_range, node.name
+                ),
+            })
+            .collect()
+    }
+
+    /// A route to every other node's range, direct (host-gw) or through the
+    /// VTEP, as the backend reaches that peer; a peer it cannot reach is
+    /// skipped with the kernel's reason.
+    fn plan_peers(&self, node: &Node, peers: &mut Peers) {
+        let lan = self.lans()[usize::from(node.lan)];
         for (n, path) in self.peer_paths(node) {
             let direct = Route::via(n.pod_range, n.underlay_ip, node.uplink, RouteProto::Podnet);
             if node.missing_routes.contains(&n.pod_range) {
@@ -292,11 +332,12 @@ impl Cluster {
             }
             // Two peers with one range: the kernel takes the first route
             // and refuses the second.
-            if let Some(first) = routes
+            if let Some(first) = peers
+                .routes
                 .iter()
                 .find(|r| r.dst == n.pod_range && r.proto == RouteProto::Podnet)
             {
-                skipped.push(SkippedPeer {
+                peers.skipped.push(SkippedPeer {
                     node: n.name.clone(),
                     route: direct,
                     reason: format!(
@@ -306,10 +347,12 @@ impl Cluster {
                 });
                 continue;
             }
-            match (path, vtep.as_mut()) {
-                (Some(true), _) => routes.push(direct),
+            match (path, peers.vtep.as_mut()) {
+                (Some(true), _) => peers.routes.push(direct),
                 (Some(false), Some(v)) => {
-                    routes.push(Route::via(n.pod_range, n.vtep_ip(), vtep_name, RouteProto::Podnet).onlink());
+                    peers.routes.push(
+                        Route::via(n.pod_range, n.vtep_ip(), v.name, RouteProto::Podnet).onlink(),
+                    );
                     v.peers.push(VtepPeer {
                         node: n.name.clone(),
                         range: n.pod_range,
@@ -318,7 +361,7 @@ impl Cluster {
                         underlay: n.underlay_ip,
                     });
                 }
-                _ if self.backend() == Backend::HostGw => skipped.push(SkippedPeer {
+                _ if self.backend() == Backend::HostGw => peers.skipped.push(SkippedPeer {
                     node: n.name.clone(),
                     route: direct,
                     reason: format!(
@@ -329,6 +372,10 @@ impl Cluster {
                 _ => {}
             }
         }
+    }
+
+    /// kube-proxy's NodePort rules for every service, and the pods' masquerade.
+    fn plan_nat(&self, node: &Node) -> Vec<NatRule> {
         let mut nat: Vec<NatRule> = self
             .services()
             .iter()
@@ -338,7 +385,7 @@ impl Cluster {
                     .endpoints
                     .iter()
                     .filter_map(|&e| self.pod(e))
-                    .filter(|p| !local_only || p.node == id)
+                    .filter(|p| !local_only || p.node == node.id)
                     .map(|p| SocketAddrV4::new(p.ip, s.target_port))
                     .collect();
                 NatRule::NodePort {
@@ -365,19 +412,15 @@ impl Cluster {
                 except: std::iter::once(self.cidr()).chain(nodes).collect(),
             });
         }
-        Ok(Plan {
-            node: node.name.clone(),
-            uplink,
-            bridge,
-            mtu: self.pod_mtu(),
-            ip_forward: node.ip_forward,
-            veths,
-            routes,
-            nat,
-            vtep,
-            skipped,
-        })
+        nat
     }
+}
+
+/// What a node's plan says about its peers, built up peer by peer.
+struct Peers {
+    routes: Vec<Route>,
+    vtep: Option<VtepPlan>,
+    skipped: Vec<SkippedPeer>,
 }
 
 /// The route table of a machine on the LAN that is not a node.
