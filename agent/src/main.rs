@@ -63,12 +63,7 @@ struct Args {
 }
 
 fn parse_backend(s: &str) -> Result<podnet_core::topology::Backend, String> {
-    match s.parse() {
-        Ok(podnet_core::topology::Backend::None) | Err(_) => {
-            Err(format!("{s:?} is not host-gw, vxlan or auto"))
-        }
-        Ok(d) => Ok(d),
-    }
+    podnet_core::topology::Backend::of_network(s).map_err(|e| e.to_string())
 }
 
 /// SIGTERM and SIGINT end the agent at once. In a DaemonSet it is its

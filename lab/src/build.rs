@@ -12,12 +12,15 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ipnetwork::Ipv4Network;
-use podnet_core::net::{IfName, MacAddr};
+use podnet_core::alloc::DEFAULT_NODE_PREFIX as NODE_PREFIX;
+use podnet_core::net::{parse_cidr, IfName, MacAddr};
 use podnet_core::route::RouteProto;
+use podnet_core::topology::lans::nth_lan;
 use podnet_core::topology::spec::{ClientSpec, ClusterSpec, NodeSpec, ServiceSpec};
-use podnet_core::topology::Backend;
+use podnet_core::topology::{Backend, Cluster, NodeOptions, RangeFrom, Router, MAX_LANS};
 
 use crate::agent::start_agent;
+use crate::control_plane::CLUSTER_CIDR;
 use crate::error::LabError;
 use crate::process::check_root;
 use crate::state::{ControlPlane, LabNode, LabPod, LabState};
@@ -37,9 +40,8 @@ pub struct LabConfig {
     pub nodes: usize,
     /// Pods per node.
     pub pods_per_node: usize,
-    /// A cluster network between nodes (off: each node only knows its own pods).
-    pub cluster_network: bool,
-    /// Its backend: host-gw, vxlan or auto.
+    /// How pod traffic crosses nodes: host-gw, vxlan or auto, or
+    /// [`Backend::None`], no cluster network (each node only knows its own pods).
     pub backend: Backend,
     /// How many LANs the nodes are spread over (1–8), joined by a router.
     pub lans: usize,
@@ -76,7 +78,7 @@ impl LabConfig {
             return bad("--name", "must be 1-20 letters or digits");
         }
         if self.lans == 0 || self.lans > MAX_LANS {
-            return bad("--lans", "must be 1 to 8");
+            return bad("--lans", "must be 1 to 8 (core's MAX_LANS)");
         }
         if self.lans > 1 && (self.api || self.kubernetes) {
             return bad(
@@ -88,7 +90,7 @@ impl LabConfig {
             // Each node is a kubelet, containerd and kube-proxy.
             return bad("--nodes", "must be 1 to 10 with --kubernetes");
         }
-        if self.kubernetes && !self.cluster_network {
+        if self.kubernetes && self.backend == Backend::None {
             return bad(
                 "--no-cluster-network",
                 "does not apply to --kubernetes (podnet's DaemonSet always routes between nodes)",
@@ -115,8 +117,9 @@ pub fn up(cfg: &LabConfig) -> Result<LabState, LabError> {
 }
 
 fn build(cfg: &LabConfig) -> Result<LabState, LabError> {
-    let mut state = plan(cfg);
+    let mut state = plan(cfg)?;
     state.save()?;
+    let cluster = state.spec.build()?;
     let gso = cfg.big_tcp.then_some(LAN_GSO_MAX);
     let lans: Vec<Netns> = (0..cfg.lans)
         .map(|k| build_lan(&state, k))
@@ -125,7 +128,7 @@ fn build(cfg: &LabConfig) -> Result<LabState, LabError> {
     for (k, node) in state.nodes.iter().enumerate() {
         let port = format!("n{}", k + 1);
         let mac = MacAddr::on_lan(node.ip);
-        let on = &lans[lan_index(node.ip)];
+        let on = &lans[usize::from(cluster.lan_of(node.ip).unwrap_or(0))];
         plug_into_lan(on, &node.netns, &port, mac, node.ip, gso)?;
     }
     plug_into_lan(
@@ -141,8 +144,8 @@ fn build(cfg: &LabConfig) -> Result<LabState, LabError> {
         let netns = format!("{}-cp", cfg.name);
         plug_into_lan(lan, &netns, "cp", MacAddr::on_lan(ip), ip, gso)?;
     }
-    if cfg.lans > 1 {
-        build_router(&state, &lans, gso)?;
+    if let Some(router) = cluster.router() {
+        build_router(&state, &cluster, &router, &lans, gso)?;
     }
     if let Some(size) = gso {
         for lan in &lans {
@@ -209,39 +212,52 @@ fn start_control_plane(state: &mut LabState) -> Result<(), LabError> {
     state.save()
 }
 
-/// At most this many LANs in a lab.
-const MAX_LANS: usize = 8;
-
-/// LAN k (from 0) is 192.168.(k+1).0/24.
-fn lan_subnet(k: usize) -> Ipv4Network {
-    Ipv4Network::new(Ipv4Addr::new(192, 168, k as u8 + 1, 0), 24).expect("/24")
-}
-
-/// The LAN an address of the lab is on.
-fn lan_index(ip: Ipv4Addr) -> usize {
-    usize::from(ip.octets()[2]).saturating_sub(1)
-}
-
-/// The lab on paper: node K is `nodeK` at 192.168.L.(10+K) with
-/// 10.244.K.0/24, L = 1 + (K-1) mod the number of LANs.
-fn plan(cfg: &LabConfig) -> LabState {
-    let nodes: Vec<LabNode> = (1..=cfg.nodes)
-        .map(|k| LabNode {
-            name: format!("node{k}"),
-            netns: format!("{}-node{k}", cfg.name),
-            ip: Ipv4Addr::new(192, 168, ((k - 1) % cfg.lans) as u8 + 1, 10 + k as u8),
-            range: Ipv4Network::new(Ipv4Addr::new(10, 244, k as u8, 0), 24).expect("/24"),
+/// The lab on paper, by core's rules, as the sandbox draws the same shape:
+/// LAN k is [`nth_lan`]`(k)`; node K is `nodeK` on LAN (K-1) mod the
+/// number of LANs, at that LAN's next address (from .11), with the K-th
+/// range of the cluster range (10.244.K.0/24, as in the seed's pictures);
+/// the client is at [`CLIENT_IP`].
+fn plan(cfg: &LabConfig) -> Result<LabState, LabError> {
+    let mut cluster = Cluster::new(parse_cidr(CLUSTER_CIDR)?, NODE_PREFIX, nth_lan(0)?)?;
+    for k in 1..cfg.lans {
+        cluster.add_lan(nth_lan(k)?)?;
+    }
+    cluster.add_client("client", Some(CLIENT_IP))?;
+    for k in 1..=cfg.nodes {
+        let range = cluster
+            .allocator()
+            .nth_range(k as u32)
+            .ok_or(LabError::BadOption {
+                flag: "--nodes",
+                rule: "must leave a range of the cluster range for each node",
+            })?;
+        let options = NodeOptions {
+            lan: ((k - 1) % cfg.lans) as u8,
+            range: RangeFrom::Given(range),
+            ..NodeOptions::default()
+        };
+        cluster.add_node(&format!("node{k}"), options)?;
+    }
+    let nodes: Vec<LabNode> = cluster
+        .nodes()
+        .iter()
+        .map(|n| LabNode {
+            name: n.name.clone(),
+            netns: format!("{}-{}", cfg.name, n.name),
+            ip: n.underlay_ip,
+            range: n.pod_range,
             agent_pid: None,
             runtime: None,
         })
         .collect();
     let spec = ClusterSpec {
-        cluster_cidr: "10.244.0.0/16".into(),
-        node_prefix: 24,
-        underlay: "192.168.1.0/24".into(),
-        cluster_network: cfg.cluster_network,
-        backend: (cfg.backend != Backend::HostGw).then(|| cfg.backend.key().into()),
-        lans: (1..cfg.lans).map(|k| lan_subnet(k).to_string()).collect(),
+        cluster_cidr: CLUSTER_CIDR.into(),
+        node_prefix: NODE_PREFIX,
+        underlay: cluster.underlay().to_string(),
+        cluster_network: cfg.backend != Backend::None,
+        backend: (!matches!(cfg.backend, Backend::HostGw | Backend::None))
+            .then(|| cfg.backend.key().into()),
+        lans: cluster.lans()[1..].iter().map(|l| l.to_string()).collect(),
         egress_masquerade: true,
         nodes: nodes
             .iter()
@@ -258,7 +274,7 @@ fn plan(cfg: &LabConfig) -> LabState {
             ip: Some(CLIENT_IP),
         }],
     };
-    LabState {
+    Ok(LabState {
         name: cfg.name.clone(),
         spec,
         nodes,
@@ -266,7 +282,7 @@ fn plan(cfg: &LabConfig) -> LabState {
         control_plane: None,
         kubernetes: cfg.kubernetes,
         joins: Vec::new(),
-    }
+    })
 }
 
 /// LAN `k`: a bridge `lan0` in its own namespace (`NAME-lan`, then
@@ -326,26 +342,22 @@ fn plug(
 /// forwarding between them; and on every node and the client, a route to
 /// each other LAN via its own LAN's router address (the underlay's, proto
 /// static).
-fn build_router(state: &LabState, lans: &[Netns], gso: Option<u32>) -> Result<(), LabError> {
+fn build_router(
+    state: &LabState,
+    cluster: &Cluster,
+    router: &Router,
+    lans: &[Netns],
+    gso: Option<u32>,
+) -> Result<(), LabError> {
     let netns = format!("{}-router", state.name);
     netns::add(&netns)?;
     let ns = open_ns(&netns)?;
-    for (k, lan) in lans.iter().enumerate() {
-        let ip = router_ip(k);
-        plug(
-            lan,
-            &ns,
-            &format!("r{k}"),
-            &format!("lan{k}"),
-            MacAddr::on_lan(ip),
-            ip,
-            gso,
-        )?;
+    for (k, (lan, &(ip, mac))) in lans.iter().zip(&router.ports).enumerate() {
+        plug(lan, &ns, &format!("r{k}"), &format!("lan{k}"), mac, ip, gso)?;
     }
     Netlink::open(&ns)?.set_sysctl("net.ipv4.ip_forward", "1")?;
     // The routes are the model's (core's `lan_routes`), so the kernel
     // holds exactly what `lab check` compares with.
-    let cluster = state.spec.build()?;
     let eth0 = IfName::new("eth0").expect("a valid name");
     let hosts = state
         .nodes
@@ -361,11 +373,6 @@ fn build_router(state: &LabState, lans: &[Netns], gso: Option<u32>) -> Result<()
         }
     }
     Ok(())
-}
-
-/// The router's address on LAN `k`.
-fn router_ip(k: usize) -> Ipv4Addr {
-    Ipv4Addr::new(192, 168, k as u8 + 1, 1)
 }
 
 /// BIG TCP on the LAN bridge: its own limit only rises once it has ports.

@@ -51,10 +51,7 @@ impl ScenarioArgs {
 
 /// `--backend`: a cluster network's backend, checked by core.
 fn parse_backend(s: &str) -> std::result::Result<Backend, String> {
-    match s.parse() {
-        Ok(Backend::None) => Err("none: use --no-cluster-network".into()),
-        r => r.map_err(|e: Error| e.to_string()),
-    }
+    Backend::of_network(s).map_err(|e| e.to_string())
 }
 
 /// `--proto`: core's protocol names (ping, udp, tcp), checked by core.
@@ -260,8 +257,11 @@ fn lab_action(action: &LabAction, name: &str) -> std::result::Result<(String, i3
             name: name.to_string(),
             nodes: *nodes,
             pods_per_node: *pods_per_node,
-            cluster_network: !no_cluster_network,
-            backend: *backend,
+            backend: if *no_cluster_network {
+                Backend::None
+            } else {
+                *backend
+            },
             lans: *lans,
             bin_dir: bin_dir.clone().unwrap_or_else(own_dir),
             big_tcp: !no_big_tcp,

@@ -23,7 +23,7 @@ use crate::state::ControlPlane;
 /// Where `scripts/kube-build.sh` puts the Kubernetes binaries.
 pub const DEFAULT_KUBE_BIN: &str = "/var/cache/podnet/kubernetes/bin";
 /// The lab's cluster range, as kube-controller-manager allocates from it.
-pub const CLUSTER_CIDR: &str = "10.244.0.0/16";
+pub const CLUSTER_CIDR: &str = podnet_core::alloc::DEFAULT_CLUSTER_CIDR;
 /// The Service range the API server is given (no Service is used yet).
 pub const SERVICE_CIDR: &str = "10.96.0.0/16";
 /// The API server's port.

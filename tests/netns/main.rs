@@ -8,6 +8,7 @@
 //! and the plugin from beside the `podnet` binary); `scripts/test.sh` does that.
 
 mod cni;
+mod image;
 mod lab;
 mod live;
 mod overlay;

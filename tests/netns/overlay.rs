@@ -49,7 +49,7 @@ fn host_gw_across_a_router_fails_exactly_where_the_model_says() {
     );
     assert!(!report.contains("✗ pod1-1 -> pod3-1"), "{report}");
     assert!(
-        report.contains("why: node1 -> node2: no 10.244.2.0/24 via 192.168.2.12"),
+        report.contains("why: node1 -> node2: no 10.244.2.0/24 via 192.168.2.11"),
         "{report}"
     );
     assert!(
@@ -63,7 +63,7 @@ fn host_gw_across_a_router_fails_exactly_where_the_model_says() {
     // The model's reason is the kernel's: the route host-gw would need is refused.
     let add = lab.exec(
         "node1",
-        &["ip", "route", "add", "10.244.2.0/24", "via", "192.168.2.12"],
+        &["ip", "route", "add", "10.244.2.0/24", "via", "192.168.2.11"],
     );
     assert!(!add.status.success());
     assert!(
@@ -72,7 +72,7 @@ fn host_gw_across_a_router_fails_exactly_where_the_model_says() {
         text(&add.stderr)
     );
     // The underlay itself is routed: node1 reaches node2's address through the router.
-    let ping = lab.exec("node1", &["ping", "-c", "1", "-W", "2", "192.168.2.12"]);
+    let ping = lab.exec("node1", &["ping", "-c", "1", "-W", "2", "192.168.2.11"]);
     assert!(ping.status.success(), "{}", text(&ping.stdout));
 }
 
@@ -108,7 +108,7 @@ fn vxlan_and_auto_meet_the_requirements_without_nat_across_the_router() {
             "{backend}: {routes}"
         );
         let to_node3 = if backend == "auto" {
-            "10.244.3.0/24 via 192.168.1.13 dev eth0 proto 150"
+            "10.244.3.0/24 via 192.168.1.12 dev eth0 proto 150"
         } else {
             "10.244.3.0/24 via 10.244.3.0 dev podnet.1 proto 150 onlink"
         };
@@ -127,7 +127,7 @@ fn vxlan_and_auto_meet_the_requirements_without_nat_across_the_router() {
                 .stdout,
         );
         assert!(
-            fdb.contains("0e:50:c0:a8:02:0c dst 192.168.2.12 self permanent"),
+            fdb.contains("0e:50:c0:a8:02:0b dst 192.168.2.11 self permanent"),
             "{fdb}"
         );
         // Pods got the overlay's MTU from the agent's CNI config.

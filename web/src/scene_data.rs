@@ -10,6 +10,7 @@ use std::rc::Rc;
 use podnet_core::forward::{Matrix, Network, ProbeKind, Proto, Trace};
 use podnet_core::join::{timeline, JoinStep};
 use podnet_core::net::parse_cidr;
+use podnet_core::topology::lans::nth_lan;
 use podnet_core::topology::{
     scenario, Backend, Cluster, Endpoint, NodeOptions, Protocol, RangeFrom, DEFAULT_UNDERLAY,
 };
@@ -244,9 +245,8 @@ pub fn sandbox(spec: SandboxSpec) -> SceneModel {
     });
     let lans = spec.lans.clamp(1, MAX_LANS);
     for k in 1..lans {
-        let lan = format!("192.168.{}.0/24", k + 1);
-        if let Err(e) = parse_cidr(&lan).and_then(|l| c.add_lan(l)) {
-            error = error.or(Some(format!("LAN {lan}: {e}")));
+        if let Err(e) = nth_lan(usize::from(k)).and_then(|l| c.add_lan(l)) {
+            error = error.or(Some(format!("LAN {}: {e}", k + 1)));
         }
     }
     if error.is_none() {
@@ -271,7 +271,7 @@ pub fn sandbox(spec: SandboxSpec) -> SceneModel {
                         c.add_node(
                             &name,
                             NodeOptions {
-                                lan: lan,
+                                lan,
                                 range: RangeFrom::ByHand(r),
                                 ..NodeOptions::default()
                             },

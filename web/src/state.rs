@@ -247,8 +247,10 @@ impl std::fmt::Debug for SandboxEdit {
 pub const MAX_NODES: usize = 128;
 /// Most pods per node the sandbox asks for (the IPAM may allow fewer).
 pub const MAX_PODS: u16 = 64;
-/// Most LANs the sandbox spreads nodes over.
+/// Most LANs the sandbox spreads nodes over: as many rows as a page has
+/// room for, fewer than a cluster may have ([`podnet_core::topology::MAX_LANS`]).
 pub const MAX_LANS: u8 = 4;
+const _: () = assert!(MAX_LANS as usize <= podnet_core::topology::MAX_LANS);
 
 /// The whole app state.
 #[derive(Debug, Clone, PartialEq)]

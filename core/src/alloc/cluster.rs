@@ -103,6 +103,13 @@ impl ClusterAllocator {
         self.len() == 0
     }
 
+    /// The `index`-th range of the cluster range (from 0), taken or not:
+    /// the numbering the demo and the lab give their nodes (node K has range
+    /// K, like the seed's pictures), or `None` past the last one.
+    pub fn nth_range(&self, index: u32) -> Option<Ipv4Network> {
+        (index < self.capacity()).then(|| self.range_at(index))
+    }
+
     fn range_at(&self, index: u32) -> Ipv4Network {
         let size = 1u32 << (32 - self.node_prefix);
         let base = u32::from(self.cluster.network());

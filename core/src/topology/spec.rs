@@ -148,7 +148,7 @@ impl ClusterSpec {
             self.node_prefix,
             parse_cidr(&self.underlay)?,
         )?;
-        let backend: Backend = self.backend.as_deref().unwrap_or("host-gw").parse()?;
+        let backend = Backend::of_network(self.backend.as_deref().unwrap_or("host-gw"))?;
         c.set_backend(if self.cluster_network {
             backend
         } else {

@@ -77,6 +77,20 @@ impl Backend {
         }
     }
 
+    /// The backend of a cluster that has a network, by name: host-gw, vxlan
+    /// or auto. "none" is refused, with the one way to say it (a cluster
+    /// without a network is `--no-cluster-network` on a command line and
+    /// `"clusterNetwork": false` in a cluster file).
+    pub fn of_network(s: &str) -> Result<Backend> {
+        match s.parse()? {
+            Backend::None => Err(Error::config(
+                "backend",
+                "\"none\" is not a backend: a cluster without a network is --no-cluster-network (\"clusterNetwork\": false in a cluster file)",
+            )),
+            b => Ok(b),
+        }
+    }
+
     /// Whether nodes have a VTEP (and pods the overlay's smaller MTU).
     pub fn has_vtep(self) -> bool {
         matches!(self, Backend::Vxlan | Backend::Auto)
