@@ -5,7 +5,7 @@
 //! (which pairs fail, where, why) is the model's. Progress is kept in the
 //! browser's `localStorage`; a challenge and the repair so far are in the URL.
 
-use crate::state::SandboxSpec;
+use crate::sandbox::SandboxSpec;
 use podnet_core::topology::Backend;
 
 /// One challenge.
@@ -158,13 +158,23 @@ fn storage() -> Option<web_sys::Storage> {
 
 #[cfg(test)]
 mod tests {
+    use podnet_core::forward::{Matrix, Network};
+
     use super::*;
-    use crate::scene_data::sandbox;
+    use crate::sandbox::build;
+
+    fn matrix(s: &SandboxSpec) -> Result<Matrix, String> {
+        let b = build(s.clone());
+        if let Some(e) = b.error {
+            return Err(e);
+        }
+        Network::new(&b.cluster)
+            .and_then(|n| Matrix::compute(&n))
+            .map_err(|e| e.to_string())
+    }
 
     fn green(s: &SandboxSpec) -> bool {
-        sandbox(s.clone())
-            .matrix
-            .is_some_and(|m| m.requirements().met())
+        matrix(s).is_ok_and(|m| m.requirements().met())
     }
 
     #[test]
@@ -172,8 +182,7 @@ mod tests {
         assert!(green(&SandboxSpec::default()));
         for c in ALL {
             let s = c.start();
-            let m = sandbox(s.clone());
-            assert!(m.matrix.is_some(), "{}: {:?}", c.key, m.error);
+            assert!(matrix(&s).is_ok(), "{}: {:?}", c.key, matrix(&s).err());
             assert!(!green(&s), "{} starts broken", c.key);
             assert!(!c.solved(&s, green(&s)));
         }
@@ -217,27 +226,5 @@ mod tests {
         s.lans = 1;
         assert!(green(&s), "node2 back on the LAN");
         assert!(!c.solved(&s, true));
-    }
-
-    #[test]
-    fn a_challenge_link_round_trips_with_the_repair_so_far() {
-        use crate::state::{Scene, State};
-        let mut st = State {
-            scene: Scene::Sandbox,
-            sandbox: by_key("overlap").unwrap().start(),
-            ..State::default()
-        };
-        st.sandbox.forward_off.insert(1);
-        let q = st.to_query();
-        assert!(q.starts_with("scene=h&challenge=overlap"), "{q}");
-        let back = State::from_query(&q);
-        assert_eq!(back.sandbox, st.sandbox);
-        // The key alone is the broken cluster.
-        let fresh = State::from_query("scene=h&challenge=route");
-        assert_eq!(fresh.sandbox, by_key("route").unwrap().start());
-        assert_eq!(
-            State::from_query("challenge=nope").sandbox,
-            SandboxSpec::default()
-        );
     }
 }

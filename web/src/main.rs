@@ -2,5 +2,5 @@
 //! the Live scene's code, which it fetches when that scene opens.
 
 fn main() {
-    podnet_web::split::start();
+    podnet_web::start();
 }

@@ -7,15 +7,12 @@
 
 use std::rc::Rc;
 
-use podnet_core::forward::{Matrix, Network, ProbeKind, Proto, Trace};
+use podnet_core::forward::{Matrix, Network, ProbeKind, Trace};
 use podnet_core::join::{timeline, JoinStep};
-use podnet_core::net::parse_cidr;
-use podnet_core::topology::lans::nth_lan;
-use podnet_core::topology::{
-    scenario, Backend, Cluster, Endpoint, NodeOptions, Protocol, RangeFrom, DEFAULT_UNDERLAY,
-};
+use podnet_core::topology::{scenario, Backend, Cluster, Endpoint};
 
-use crate::state::{Outside, SandboxSpec, Scene, State, MAX_LANS, MAX_NODES};
+use crate::sandbox::SandboxSpec;
+use crate::state::{Outside, Scene, State};
 
 /// The inputs a scene's model depends on (the memo key).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -219,190 +216,22 @@ pub fn recreated(times: u32) -> Cluster {
     c
 }
 
-/// Builds the sandbox as far as the input allows; the first problem becomes the error.
+/// The sandbox's scene: its cluster as [`crate::sandbox::build`] made it,
+/// the packet and the matrix.
 pub fn sandbox(spec: SandboxSpec) -> SceneModel {
-    let fallback =
-        || Cluster::parse("10.244.0.0/16", 24, DEFAULT_UNDERLAY).expect("defaults are valid");
-    let prefix = spec
-        .prefix
-        .trim()
-        .trim_start_matches('/')
-        .parse::<u8>()
-        .map_err(|_| format!("node prefix {:?} is not a number from 0 to 32", spec.prefix));
-    let built = prefix.and_then(|p| {
-        let cidr = parse_cidr(&spec.cidr).map_err(|e| e.to_string())?;
-        Cluster::new(cidr, p, parse_cidr(DEFAULT_UNDERLAY).expect("valid"))
-            .map_err(|e| e.to_string())
-    });
-    let (mut c, mut error) = match built {
-        Ok(c) => (c, None),
-        Err(e) => (fallback(), Some(e)),
-    };
-    c.set_backend(if spec.network {
-        spec.backend
-    } else {
-        Backend::None
-    });
-    let lans = spec.lans.clamp(1, MAX_LANS);
-    for k in 1..lans {
-        if let Err(e) = nth_lan(usize::from(k)).and_then(|l| c.add_lan(l)) {
-            error = error.or(Some(format!("LAN {}: {e}", k + 1)));
-        }
-    }
-    if error.is_none() {
-        // A removed node holds its place while the others are added, so
-        // they keep the ranges and addresses they had; then it goes.
-        let mut holes = Vec::new();
-        'nodes: for (i, &pods) in spec.pods.iter().take(MAX_NODES).enumerate() {
-            let name = match pods {
-                Some(_) => format!("node{}", i + 1),
-                None => format!("removed-{}", i + 1),
-            };
-            let lan = i as u8 % lans;
-            let by_hand = spec
-                .ranges
-                .get(&(i as u16 + 1))
-                .map(|r| r.trim())
-                .filter(|r| !r.is_empty());
-            let added = match by_hand {
-                Some(r) => parse_cidr(r)
-                    .map_err(|e| format!("node{} range: {e}", i + 1))
-                    .and_then(|r| {
-                        c.add_node(
-                            &name,
-                            NodeOptions {
-                                lan,
-                                range: RangeFrom::ByHand(r),
-                                ..NodeOptions::default()
-                            },
-                        )
-                        .map_err(|e| format!("node{}: {e}", i + 1))
-                    }),
-                None => c
-                    .add_node(&name, NodeOptions::on_lan(lan))
-                    .map_err(|e| format!("node{}: {e}", i + 1)),
-            };
-            let node = match added {
-                Ok(n) => n,
-                // A bad range is this node's problem; the others still stand.
-                Err(e) if by_hand.is_some() => {
-                    error = error.or(Some(e));
-                    continue;
-                }
-                Err(e) => {
-                    error = Some(e);
-                    break;
-                }
-            };
-            let Some(pods) = pods else {
-                holes.push(node);
-                continue;
-            };
-            for j in 0..pods {
-                if let Err(e) = c.add_pod(node, &format!("p{}-{}", i + 1, j + 1)) {
-                    // This node is full; the rest of the cluster still stands.
-                    error = error.or(Some(format!("pod p{}-{}: {e}", i + 1, j + 1)));
-                    continue 'nodes;
-                }
-            }
-        }
-        for h in holes {
-            let _ = c.remove_node(h);
-        }
-        if let Err(e) = settings(&mut c, &spec) {
-            error = error.or(Some(e));
-        }
-    }
-    if spec.asked_nodes > MAX_NODES {
-        error = Some(format!(
-            "the link asks for {} nodes; the sandbox holds at most {MAX_NODES}, so it shows the first {MAX_NODES}",
-            spec.asked_nodes
-        ))
-        .or(error);
-    }
-    // TCP to a node asks the NodePort when there is one.
-    let node_port = c.services().first().map(|s| s.node_port);
-    let port = match (spec.proto, node_port) {
-        (Proto::Tcp, Some(np)) if c.node_named(&spec.to).is_some() => np,
-        (Proto::Tcp, _) => 80,
-        (Proto::Ping | Proto::Udp, _) => SANDBOX_TARGET_PORT,
-    };
-    let kind = spec.proto.probe(port);
-    let has = |n: &str| {
-        c.pod_named(n).is_some() || c.node_named(n).is_some() || c.client_named(n).is_some()
-    };
-    let sent = (has(&spec.from) && has(&spec.to) && !c.nodes().is_empty()).then_some((
-        spec.from.as_str(),
-        spec.to.as_str(),
-        kind,
-    ));
-    let matrix = c.nodes().len() + c.pods().len() <= MATRIX_LIMIT;
-    let mut m = SceneModel::computed(c, sent, matrix);
-    m.error = error.or(m.error);
+    let b = crate::sandbox::build(spec);
+    let sent = b
+        .sent
+        .as_ref()
+        .map(|(from, to, kind)| (from.as_str(), to.as_str(), *kind));
+    let mut m = SceneModel::computed(b.cluster, sent, b.matrix);
+    m.error = b.error.or(m.error);
     if sent.is_none() {
         m.error = m
             .error
             .or_else(|| Some("pick a sender and a receiver".into()));
     }
     m
-}
-
-/// The sandbox's NodePort service: TCP on this node port...
-pub const SANDBOX_NODE_PORT: u16 = 30080;
-/// ...to this port on its pod, where the sandbox's UDP goes too (not 53:
-/// an empty datagram to the DNS port reads as malformed DNS in tcpdump).
-pub const SANDBOX_TARGET_PORT: u16 = 8080;
-
-/// The sandbox checks every pair up to this many nodes and pods (the
-/// matrix grows with the square; the page says so above it).
-pub const MATRIX_LIMIT: usize = 64;
-
-/// The sandbox's per-node settings and faults, on the cluster just built.
-fn settings(c: &mut Cluster, spec: &SandboxSpec) -> Result<(), String> {
-    let node = |c: &Cluster, k: u16| {
-        c.node_named(&format!("node{k}"))
-            .map(|n| (n.id, n.pod_range))
-    };
-    for &k in &spec.forward_off {
-        if let Some((id, _)) = node(c, k) {
-            c.set_ip_forward(id, false).map_err(|e| e.to_string())?;
-        }
-    }
-    for &(k, peer) in &spec.no_route {
-        if let (Some((id, _)), Some((_, range))) = (node(c, k), node(c, peer)) {
-            c.set_route_missing(id, range, true)
-                .map_err(|e| e.to_string())?;
-        }
-    }
-    for (pod, gw) in &spec.gateways {
-        let Some(id) = c.pod_named(pod).map(|p| p.id) else {
-            continue;
-        };
-        let gw = gw
-            .trim()
-            .parse()
-            .map_err(|_| format!("{pod}'s gateway {gw:?} is not an IPv4 address"))?;
-        c.set_pod_gateway(id, Some(gw)).map_err(|e| e.to_string())?;
-    }
-    if let Some(pod) = &spec.service {
-        let id = c
-            .pod_named(pod)
-            .map(|p| p.id)
-            .ok_or_else(|| format!("the service's pod {pod} is not in the cluster"))?;
-        let svc = c
-            .add_node_port(
-                "web",
-                Protocol::Tcp,
-                SANDBOX_NODE_PORT,
-                SANDBOX_TARGET_PORT,
-                &[id],
-            )
-            .map_err(|e| e.to_string())?;
-        c.set_masquerade(svc, spec.masquerade)
-            .map_err(|e| e.to_string())?;
-        c.add_client("laptop", None).map_err(|e| e.to_string())?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -4,20 +4,18 @@
 //! The Live scene (its lab client, the decoding of every message the lab
 //! sends into core's types, the comparison with the model) is a fifth of
 //! the wasm, and most readers never connect a lab. So `podnet-web` starts
-//! with [`start`], in which scene i is only a [`LiveLoader`]; opening it
-//! hands the page over to `podnet-live` ([`start_with_live_lab`]): the
-//! same app with scene i in it. Everything the reader did is in the URL
-//! and in `localStorage`, which the new app reads, so it shows the same
-//! scene and nothing is lost.
+//! with [`crate::start`], in which scene i is only a loader
+//! ([`crate::scenes::live_slot`]); opening it calls [`hand_over`], which
+//! fetches `podnet-live` ([`crate::start_with_live_lab`], the same app with
+//! scene i in it) and hands the page over to it. Everything the reader did
+//! is in the URL and in `localStorage`, which the new app reads, so it
+//! shows the same scene and nothing is lost.
 
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::cell::RefCell;
 
 use wasm_bindgen::prelude::*;
-use yew::prelude::*;
 use yew::AppHandle;
 
-use crate::scenes::SceneProps;
 use crate::App;
 
 /// The full build's name, beside the page: `<name>.js` and `<name>_bg.wasm`.
@@ -25,13 +23,8 @@ use crate::App;
 /// (scripts/hash-live.sh); this is the name without one.
 pub const LIVE_NAME: &str = "podnet-live";
 
-/// A scene's view.
-pub type SceneView = fn(SceneProps) -> Html;
-
 thread_local! {
-    /// Scene i, in the build that has it.
-    static LIVE: Cell<Option<SceneView>> = const { Cell::new(None) };
-    /// The app [`start`] mounted, to be taken down before the hand-over.
+    /// The app [`crate::start`] mounted, to be taken down before the hand-over.
     static RUNNING: RefCell<Option<AppHandle<App>>> = const { RefCell::new(None) };
 }
 
@@ -65,26 +58,9 @@ extern "C" {
     fn start_app(fetched: &JsValue) -> Result<js_sys::Promise, JsValue>;
 }
 
-/// Mounts the explainer on the page's body; scene i is fetched when opened.
-pub fn start() {
-    let app = yew::Renderer::<App>::new().render();
+/// Keeps the app the page started with, for [`hand_over`] to take down.
+pub fn keep(app: AppHandle<App>) {
     RUNNING.with(|r| *r.borrow_mut() = Some(app));
-}
-
-/// Mounts the explainer with scene i in it (the `podnet-live` build).
-pub fn start_with_live_lab() {
-    include_live_lab();
-    yew::Renderer::<App>::new().render();
-}
-
-/// Puts scene i into this build; only what calls this carries its code.
-pub fn include_live_lab() {
-    LIVE.with(|l| l.set(Some(crate::scenes::live)));
-}
-
-/// Scene i if this build has it.
-pub fn live_scene() -> Option<SceneView> {
-    LIVE.with(Cell::get)
 }
 
 /// What a JS call threw or rejected with, in words ("TypeError: …").
@@ -106,7 +82,7 @@ fn cannot_load(name: &str, why: &str) -> String {
 /// says the reader has left scene i meanwhile. An error before the
 /// hand-over is returned (this app still stands); one after it is written
 /// on the page, which is empty then.
-async fn hand_over(left: impl Fn() -> bool) -> Result<(), String> {
+pub async fn hand_over(left: impl Fn() -> bool) -> Result<(), String> {
     if RUNNING.with(|r| r.borrow().is_none()) {
         // Not started by `start` (a test mounting the app itself): stay.
         return Ok(());
@@ -135,41 +111,4 @@ async fn hand_over(left: impl Fn() -> bool) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Scene i in the build without it: fetches the build with it.
-#[function_component(LiveLoader)]
-pub fn live_loader() -> Html {
-    let error = use_state(|| None::<String>);
-    {
-        let error = error.clone();
-        use_effect_with((), move |_| {
-            let left = Rc::new(Cell::new(false));
-            let gone = left.clone();
-            yew::platform::spawn_local(async move {
-                // After this render's other effects: the URL says scene i first.
-                gloo::timers::future::TimeoutFuture::new(0).await;
-                let has_left = {
-                    let left = left.clone();
-                    move || left.get()
-                };
-                if let Err(e) = hand_over(has_left).await {
-                    if !left.get() {
-                        error.set(Some(e));
-                    }
-                }
-            });
-            move || gone.set(true)
-        });
-    }
-    html! {
-        <section class="scene" id="scene-i">
-            { match &*error {
-                None => html! { <p id="live-loading" role="status">{ "Loading the live lab…" }</p> },
-                Some(e) => html! {
-                    <p id="live-load-error" class="bad" role="alert">{ format!("{e} The other scenes still work; reload the page to try again.") }</p>
-                },
-            } }
-        </section>
-    }
 }

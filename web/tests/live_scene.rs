@@ -16,7 +16,7 @@ use common::{click, count, find, mount, settle, text};
 #[wasm_bindgen_test]
 async fn the_live_scene_reports_a_bad_address_and_an_unreachable_server() {
     // As in the live build, the one the page hands over to for scene i.
-    podnet_web::split::include_live_lab();
+    podnet_web::scenes::live_slot::include_live_lab();
     let root = mount();
     settle().await;
     click(&root, "#tab-i").await;

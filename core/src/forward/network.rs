@@ -1,25 +1,21 @@
-//! A cluster compiled for forwarding, and the ways to send a packet through it.
+//! A cluster compiled for forwarding.
 //!
 //! [`Network::new`] compiles a [`Cluster`] into lookup tables — every
 //! node's route table comes from its [`Plan`](crate::plan::Plan), every
 //! pod's from the routes CNI puts inside it, each LAN's ARP answers and
-//! switch ports from who is plugged in — and the entry points here
-//! ([`Network::trace`], [`Network::probe`], [`Network::reply`]) hand a
-//! frame to the walk ([`super::walk`]).
+//! switch ports from who is plugged in. Sending a frame through them is
+//! [`super::walk`].
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use ipnetwork::Ipv4Network;
 
-use super::frame::{parse_packet, FrameRepr, ProbeKind};
-use super::trace::{Conntrack, Trace, Verdict};
-use super::walk::{Outcome, Quiet};
 use crate::error::{Error, Result};
 use crate::net::{ifname, IfName, MacAddr};
 use crate::plan::{NatRule, VtepPlan};
 use crate::route::{Route, RouteTable};
-use crate::topology::{Client, Cluster, Endpoint, Node, Pod, Protocol, ServiceId};
+use crate::topology::{Client, Cluster, Node, Pod, Protocol, ServiceId};
 
 /// A cluster compiled for forwarding.
 #[derive(Debug)]
@@ -278,78 +274,5 @@ impl<'c> Network<'c> {
     /// The cluster this was compiled from.
     pub fn cluster(&self) -> &'c Cluster {
         self.cluster
-    }
-    /// Walks a real frame (bytes) sent by `from`; a VXLAN-encapsulated
-    /// one is sent as it is, its inner frame carried inside.
-    pub fn trace(&self, from: Endpoint, frame: &[u8]) -> Result<Trace> {
-        let (repr, encap, payload) = parse_packet(frame)?;
-        let mut hops = Vec::with_capacity(16);
-        let len = repr.ip_len(payload.len());
-        let out = self.walk_from(from, repr, encap, len, &[], &mut hops)?;
-        Ok(Trace {
-            from,
-            injected: encap.map_or(repr, |e| e.outer),
-            sent: out.sent,
-            payload: payload.to_vec(),
-            hops,
-            verdict: out.verdict,
-            conntrack: out.conntrack,
-        })
-    }
-    /// Walks a frame given as headers plus payload.
-    pub fn trace_repr(&self, from: Endpoint, frame: FrameRepr, payload: Vec<u8>) -> Result<Trace> {
-        self.trace_answer(from, frame, payload, &[])
-    }
-    /// [`Network::trace_repr`] for a packet that answers a connection whose
-    /// NAT `conntrack` holds: nodes undo it on the way.
-    fn trace_answer(
-        &self,
-        from: Endpoint,
-        frame: FrameRepr,
-        payload: Vec<u8>,
-        conntrack: &[Conntrack],
-    ) -> Result<Trace> {
-        let mut hops = Vec::with_capacity(16);
-        let len = frame.ip_len(payload.len());
-        let out = self.walk_from(from, frame, None, len, conntrack, &mut hops)?;
-        Ok(Trace {
-            from,
-            injected: frame,
-            sent: out.sent,
-            payload,
-            hops,
-            verdict: out.verdict,
-            conntrack: out.conntrack,
-        })
-    }
-    /// The answer to a delivered request (echo reply, SYN-ACK, UDP back),
-    /// hop by hop from whoever got it to whoever it says sent it; nodes
-    /// that translated the request undo that on the reply, as conntrack does.
-    pub fn reply(&self, request: &Trace) -> Result<Option<Trace>> {
-        match (request.verdict, request.received()) {
-            (Verdict::Delivered { to }, Some(got)) => self
-                .trace_answer(to, got.reply(), Vec::new(), &request.conntrack)
-                .map(Some),
-            _ => Ok(None),
-        }
-    }
-    /// [`Network::reply`] keeping only the outcome.
-    pub fn reply_outcome(&self, request: &Outcome) -> Result<Option<Outcome>> {
-        match (request.verdict, request.received) {
-            (Verdict::Delivered { to }, Some(got)) => {
-                let len = got.ip_len(0);
-                self.walk_from(to, got.reply(), None, len, &request.conntrack, &mut Quiet)
-                    .map(Some)
-            }
-            _ => Ok(None),
-        }
-    }
-    /// Sends a test packet from `from` to `to`, the source chosen by the sender's kernel.
-    pub fn probe(&self, from: Endpoint, to: Ipv4Addr, kind: ProbeKind) -> Result<Trace> {
-        self.trace_repr(from, kind.frame(Ipv4Addr::UNSPECIFIED, to), Vec::new())
-    }
-    /// Like [`Network::probe`] but keeps only the outcome (no hop list).
-    pub fn probe_outcome(&self, from: Endpoint, to: Ipv4Addr, kind: ProbeKind) -> Result<Outcome> {
-        self.walk(from, kind.frame(Ipv4Addr::UNSPECIFIED, to), &mut Quiet)
     }
 }

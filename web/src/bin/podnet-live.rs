@@ -2,5 +2,5 @@
 //! when scene i opens (see `podnet_web::split`).
 
 fn main() {
-    podnet_web::split::start_with_live_lab();
+    podnet_web::start_with_live_lab();
 }

@@ -11,9 +11,11 @@ use super::{PacketView, SceneProps};
 use crate::challenges;
 use crate::components::matrix::MatrixView;
 use crate::components::topology::Topology;
+use crate::sandbox::{
+    SandboxEdit, SandboxSpec, MATRIX_LIMIT, MAX_LANS, MAX_NODES, MAX_PODS, SANDBOX_NODE_PORT,
+};
 use crate::scene_data::SceneModel;
-use crate::scene_data::{MATRIX_LIMIT, SANDBOX_NODE_PORT};
-use crate::state::{Action, SandboxEdit, SandboxSpec, MAX_LANS, MAX_NODES, MAX_PODS};
+use crate::state::Action;
 use podnet_core::topology::Endpoint;
 
 /// A callback that sends an edit of the sandbox spec; the reducer applies

@@ -11,6 +11,7 @@ mod g_outside;
 mod h_sandbox;
 mod i_live;
 mod j_join;
+pub mod live_slot;
 
 use std::rc::Rc;
 
@@ -109,7 +110,7 @@ pub fn packet(p: &PacketProps) -> Html {
     }
 }
 
-/// Scene i, for the build that includes it ([`crate::split`]).
+/// Scene i, for the build that includes it ([`live_slot`]).
 pub fn live(p: SceneProps) -> Html {
     html! { <i_live::LiveScene ..p /> }
 }
@@ -128,9 +129,9 @@ pub fn view(p: SceneProps) -> Html {
         Scene::Overlay => f2_overlay::overlay_scene(&p),
         Scene::Outside => g_outside::outside_scene(&p),
         Scene::Sandbox => html! { <h_sandbox::SandboxScene ..p /> },
-        Scene::Live => match crate::split::live_scene() {
+        Scene::Live => match live_slot::live_scene() {
             Some(live) => live(p),
-            None => html! { <crate::split::LiveLoader /> },
+            None => html! { <live_slot::LiveLoader /> },
         },
         Scene::Join => j_join::join_scene(&p),
     }

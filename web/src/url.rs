@@ -1,0 +1,296 @@
+//! The app state's round trip through the address bar: a link shares
+//! exactly what the reader sees (the scene, its case, the sandbox and the
+//! challenge). Unknown or bad values keep their defaults, so no link
+//! breaks the page.
+
+use podnet_core::forward::Proto;
+use podnet_core::topology::Backend;
+
+use crate::sandbox::{MAX_LANS, MAX_NODES, MAX_PODS};
+use crate::state::{Outside, Scene, State};
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn dec(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |j: usize| b.get(j).and_then(|&c| (c as char).to_digit(16));
+        match (b[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl State {
+    /// What makes a browser history entry: the scene and its case, not
+    /// the cursor (stepping through a packet is one entry).
+    pub fn history_key(&self) -> String {
+        let q = State {
+            step: 0,
+            speed: 1,
+            ..self.clone()
+        };
+        q.to_query()
+    }
+
+    /// The state as a query string (without `?`).
+    pub fn to_query(&self) -> String {
+        let mut q = vec![
+            format!("scene={}", self.scene.key()),
+            format!("step={}", self.step),
+        ];
+        if self.speed != 1 {
+            q.push(format!("speed={}", self.speed));
+        }
+        match self.scene {
+            Scene::Node => q.push(format!("recreated={}", self.recreated)),
+            Scene::Requirements => {
+                q.push(format!("net={}", u8::from(self.network_on)));
+                if let Some((from, to)) = &self.cell {
+                    q.push(format!("cell={},{}", enc(from), enc(to)));
+                }
+            }
+            Scene::Outside => q.push(format!("via={}", self.outside.key())),
+            Scene::Overlay => q.push(format!("backend={}", self.backend.key())),
+            Scene::Sandbox => {
+                let b = &self.sandbox;
+                let pods: Vec<String> = b
+                    .pods
+                    .iter()
+                    .map(|n| n.map_or_else(|| "-".to_string(), |n| n.to_string()))
+                    .collect();
+                q.push(format!("cidr={}&prefix={}", enc(&b.cidr), enc(&b.prefix)));
+                q.push(format!(
+                    "pods={}&from={}&to={}",
+                    enc(&pods.join(",")),
+                    enc(&b.from),
+                    enc(&b.to)
+                ));
+                q.push(format!(
+                    "proto={}&net={}",
+                    b.proto.key(),
+                    u8::from(b.network)
+                ));
+                q.push(format!("backend={}&lans={}", b.backend.key(), b.lans));
+                let list = |v: Vec<String>| enc(&v.join(","));
+                // A challenge link names even what is empty now: the repair
+                // is the learner's, not the challenge's start.
+                let all = b.challenge.is_some();
+                if all || !b.forward_off.is_empty() {
+                    q.push(format!(
+                        "fwdoff={}",
+                        list(b.forward_off.iter().map(u16::to_string).collect())
+                    ));
+                }
+                if all || !b.no_route.is_empty() {
+                    q.push(format!(
+                        "noroute={}",
+                        list(b.no_route.iter().map(|(n, p)| format!("{n}:{p}")).collect())
+                    ));
+                }
+                if all || !b.ranges.is_empty() {
+                    q.push(format!(
+                        "range={}",
+                        list(b.ranges.iter().map(|(n, r)| format!("{n}:{r}")).collect())
+                    ));
+                }
+                if all || !b.gateways.is_empty() {
+                    q.push(format!(
+                        "gw={}",
+                        list(b.gateways.iter().map(|(p, g)| format!("{p}:{g}")).collect())
+                    ));
+                }
+                if all || b.service.is_some() {
+                    let svc = b.service.as_deref().unwrap_or("");
+                    q.push(format!("svc={}&masq={}", enc(svc), u8::from(b.masquerade)));
+                }
+                if let Some(c) = &b.challenge {
+                    // First, so a reader starts from the challenge and applies the rest.
+                    q.insert(1, format!("challenge={}", enc(c)));
+                }
+            }
+            _ => {}
+        }
+        q.join("&")
+    }
+
+    /// Reads a query string (with or without `?`); unknown or bad values keep their defaults.
+    pub fn from_query(query: &str) -> State {
+        let mut s = State::default();
+        let pairs = || query.trim_start_matches('?').split('&');
+        // A challenge link starts from its broken cluster; what else the
+        // link says is the learner's repair so far.
+        let challenge = pairs()
+            .filter_map(|p| p.strip_prefix("challenge="))
+            .find_map(|k| crate::challenges::by_key(&dec(k)));
+        if let Some(c) = challenge {
+            s.sandbox = c.start();
+        }
+        let pair_list = |v: &str| -> Vec<(String, String)> {
+            v.split(',')
+                .filter_map(|x| x.split_once(':'))
+                .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+                .collect()
+        };
+        for pair in pairs() {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let v = dec(v);
+            match k {
+                "scene" => s.scene = Scene::from_key(&v).unwrap_or(s.scene),
+                "step" => s.step = v.parse().unwrap_or(0),
+                "speed" => s.speed = v.parse::<u32>().map_or(1, |x| x.clamp(1, 8)),
+                "recreated" => s.recreated = v.parse().unwrap_or(0),
+                "via" => {
+                    s.outside = Outside::ALL
+                        .into_iter()
+                        .find(|o| o.key() == v)
+                        .unwrap_or(s.outside)
+                }
+                "net" => {
+                    s.network_on = v == "1";
+                    s.sandbox.network = v == "1";
+                }
+                "cell" => {
+                    s.cell = v
+                        .split_once(',')
+                        .map(|(a, b)| (a.to_string(), b.to_string()))
+                }
+                "cidr" => s.sandbox.cidr = v,
+                "prefix" => s.sandbox.prefix = v,
+                "pods" => {
+                    // "-" is a removed node; anything else not a number is dropped.
+                    let all: Vec<Option<u16>> = v
+                        .split(',')
+                        .filter_map(|n| match n.trim() {
+                            "-" => Some(None),
+                            n => n.parse::<u16>().ok().map(|n| Some(n.min(MAX_PODS))),
+                        })
+                        .collect();
+                    s.sandbox.asked_nodes = if all.len() > MAX_NODES { all.len() } else { 0 };
+                    s.sandbox.pods = all.into_iter().take(MAX_NODES).collect();
+                }
+                "backend" => {
+                    if let Ok(b) = v.parse::<Backend>() {
+                        if b != Backend::None {
+                            s.backend = b;
+                            s.sandbox.backend = b;
+                        }
+                    }
+                }
+                "lans" => {
+                    s.sandbox.lans = v.parse::<u8>().map_or(1, |n| n.clamp(1, MAX_LANS));
+                }
+                "fwdoff" => {
+                    s.sandbox.forward_off =
+                        v.split(',').filter_map(|n| n.trim().parse().ok()).collect()
+                }
+                "noroute" => {
+                    s.sandbox.no_route = pair_list(&v)
+                        .into_iter()
+                        .filter_map(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+                        .collect()
+                }
+                "range" => {
+                    s.sandbox.ranges = pair_list(&v)
+                        .into_iter()
+                        .filter_map(|(a, b)| Some((a.parse().ok()?, b)))
+                        .collect()
+                }
+                "gw" => s.sandbox.gateways = pair_list(&v).into_iter().collect(),
+                "svc" => s.sandbox.service = Some(v).filter(|v| !v.is_empty()),
+                "masq" => s.sandbox.masquerade = v != "0",
+                "from" => s.sandbox.from = v,
+                "to" => s.sandbox.to = v,
+                "proto" => s.sandbox.proto = Proto::from_key(&v).unwrap_or(s.sandbox.proto),
+                _ => {}
+            }
+        }
+        // The cursor is clamped once the scene's trace is known (SetLen).
+        s.len = s.step + 1;
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::challenges::by_key;
+    use crate::sandbox::SandboxSpec;
+
+    #[test]
+    fn the_url_carries_scene_cursor_and_sandbox() {
+        let mut s = State {
+            scene: Scene::Sandbox,
+            step: 4,
+            speed: 2,
+            ..State::default()
+        };
+        s.sandbox.cidr = "10.0.0.0/8".into();
+        s.sandbox.pods = vec![Some(3), None, Some(0), Some(5)];
+        s.sandbox.proto = Proto::Tcp;
+        s.sandbox.backend = Backend::Auto;
+        s.sandbox.lans = 3;
+        let back = State::from_query(&format!("?{}", s.to_query()));
+        assert_eq!((back.scene, back.step, back.speed), (Scene::Sandbox, 4, 2));
+        assert_eq!(back.sandbox, s.sandbox);
+        let d = State {
+            scene: Scene::Requirements,
+            cell: Some(("node2".into(), "pod-b".into())),
+            ..State::default()
+        };
+        assert_eq!(
+            State::from_query(&d.to_query()).cell,
+            d.cell,
+            "scene d's picked cell"
+        );
+        let junk = State::from_query("scene=%ZZ&step=-3&speed=99&pods=1,x,2&proto=ftp");
+        assert_eq!((junk.scene, junk.step, junk.speed), (Scene::Pod, 0, 8));
+        assert_eq!(junk.sandbox.pods, vec![Some(1), Some(2)]);
+        assert_eq!(junk.sandbox.proto, Proto::Ping);
+    }
+
+    #[test]
+    fn a_challenge_link_round_trips_with_the_repair_so_far() {
+        let mut st = State {
+            scene: Scene::Sandbox,
+            sandbox: by_key("overlap").unwrap().start(),
+            ..State::default()
+        };
+        st.sandbox.forward_off.insert(1);
+        let q = st.to_query();
+        assert!(q.starts_with("scene=h&challenge=overlap"), "{q}");
+        let back = State::from_query(&q);
+        assert_eq!(back.sandbox, st.sandbox);
+        // The key alone is the broken cluster.
+        let fresh = State::from_query("scene=h&challenge=route");
+        assert_eq!(fresh.sandbox, by_key("route").unwrap().start());
+        assert_eq!(
+            State::from_query("challenge=nope").sandbox,
+            SandboxSpec::default()
+        );
+    }
+}
