@@ -100,10 +100,13 @@ fn captures_in_any_order_become_the_path() {
         }
     );
     assert_eq!(t.from, Endpoint::Pod(c.pod_named("pod-a").unwrap().id));
-    assert!(matches!(
-        t.hops[6].step,
-        Step::BridgeForward { port } if port == pc.host_veth
-    ));
+    assert!(
+        t.hops.iter().any(|h| matches!(
+            h.step,
+            Step::BridgeForward { port } if port == pc.host_veth
+        )),
+        "node2's bridge sends it out of pod-c's port"
+    );
     assert!(!t.nat_seen());
 }
 
@@ -115,7 +118,8 @@ fn the_model_matches_what_linux_does() {
     let model = replay(&net, &kernel).unwrap();
     let cmp = compare(&model, &kernel);
     assert!(cmp.agrees(), "{cmp:#?}");
-    assert_eq!(cmp.rows.len(), 9);
+    // Every place the kernel was captured at is compared, each once.
+    assert_eq!(cmp.rows.len(), observable(&model).len());
     // Routing inside the nodes is modelled but cannot be captured.
     assert!(model.hops.iter().any(|h| matches!(h.place, Place::Node(_))));
     assert!(observable(&model)

@@ -1,5 +1,6 @@
 // Shared by the end-to-end test and the figures script: serve the built
 // dist/ on 127.0.0.1 and drive Debian's Chromium with playwright-core.
+import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { mkdir, readFile, stat } from 'node:fs/promises';
@@ -93,6 +94,15 @@ export function distSuite() {
 }
 
 /** The podnet binary the lab tests run (PODNET, else the debug build). */
+/** What the hop counter must read at hop `k` (from 1, or 'last') of the
+ * packet the page shows: the total is the hop list's own length, so no test
+ * copies today's number of hops. */
+export async function hopText(page, k) {
+  const n = await page.locator('li.hop').count();
+  assert.ok(n > 0, 'the page lists the packet\'s hops');
+  return `hop ${k === 'last' ? n : k}/${n}`;
+}
+
 export const podnetBin = process.env.PODNET ?? join(root, 'target/debug/podnet');
 
 /** Runs podnet to completion; returns its stdout (throws on failure). */

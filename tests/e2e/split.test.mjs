@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { distSuite, root } from './harness.mjs';
+import { distSuite, root, hopText } from './harness.mjs';
 
 const suite = distSuite();
 const { errors } = suite;
@@ -29,7 +29,7 @@ test('the page loads one wasm; scene i fetches the live build and the reader sta
   assert.match(first[0], /^podnet-web-[0-9a-f]+_bg\.wasm$/);
   await page.keyboard.press('ArrowRight');
   await page.keyboard.press('ArrowRight');
-  assert.equal(await page.textContent('#hop-counter'), 'hop 3/14');
+  assert.equal(await page.textContent('#hop-counter'), await hopText(page, 3));
   await page.click('#tab-i');
   await page.waitForSelector('#live-addr', { timeout: 15_000 });
   const later = wasmFetched(urls).slice(1);
@@ -50,9 +50,9 @@ test('the page loads one wasm; scene i fetches the live build and the reader sta
   // work once (the first app's listeners went with it).
   await page.goBack();
   await page.waitForFunction(() => document.querySelector('#scene-title')?.textContent.startsWith('f.'));
-  assert.equal(await page.textContent('#hop-counter'), 'hop 3/14');
+  assert.equal(await page.textContent('#hop-counter'), await hopText(page, 3));
   await page.keyboard.press('ArrowRight');
-  assert.equal(await page.textContent('#hop-counter'), 'hop 4/14');
+  assert.equal(await page.textContent('#hop-counter'), await hopText(page, 4));
   await page.click('#tab-i');
   await page.waitForSelector('#live-addr');
   assert.equal(wasmFetched(urls).length, 2, 'nothing fetched again');
@@ -77,7 +77,7 @@ test('when the live build cannot be fetched the page says so and keeps every oth
       /^The live lab's code \(podnet-live-[0-9a-f]{16}\.js\) could not be loaded: .+\. The other scenes still work; reload the page to try again\.$/, `${missing}`);
     await page.click('#tab-f');
     await page.keyboard.press('ArrowRight');
-    assert.equal(await page.textContent('#hop-counter'), 'hop 2/14', 'the first app still runs');
+    assert.equal(await page.textContent('#hop-counter'), await hopText(page, 2), 'the first app still runs');
     await ctx.close();
   }
 });

@@ -2,8 +2,8 @@
 //! Run with `cargo test -p podnet-web --target wasm32-unknown-unknown`.
 #![cfg(target_arch = "wasm32")]
 
-use gloo::timers::future::TimeoutFuture;
-use podnet_core::forward::{FrameRepr, ProbeKind};
+use podnet_core::forward::{FrameRepr, Network, Place, ProbeKind, Trace, Verdict};
+use podnet_core::topology::{scenario, Backend, Cluster};
 use podnet_web::components::headers::{Headers, HeadersProps};
 use podnet_web::components::joins::{Observed, ObservedProps};
 use wasm_bindgen::JsCast;
@@ -12,18 +12,25 @@ use web_sys::{Element, Event, EventInit, HtmlInputElement};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+/// Core's trace of a ping from `from` to `to` in `c`: what the page must
+/// show hop for hop (the count is core's, not a copy of today's layout).
+fn core_ping(c: &Cluster, from: &str, to: &str) -> Trace {
+    let net = Network::new(c).unwrap();
+    let a = c.endpoint_named(from).unwrap();
+    let b = c.address_of(c.endpoint_named(to).unwrap()).unwrap();
+    net.probe(a, b, ProbeKind::Ping).unwrap()
+}
+
 mod common;
 
-use common::{click, count, find, mount, settle, text};
+use common::{click, count, find, mount, settle, text, until};
 
-/// The text of `sel` once it equals `want`, or what it is after 2 s.
+/// The text of `sel` once it equals `want`.
 async fn text_becomes(root: &Element, sel: &str, want: &str) -> String {
-    for _ in 0..66 {
-        if text(root, sel) == want {
-            break;
-        }
-        settle().await;
-    }
+    until(&format!("{sel} to read {want:?}"), || {
+        text(root, sel) == want
+    })
+    .await;
     text(root, sel)
 }
 
@@ -52,13 +59,26 @@ async fn the_overlay_scene_drops_with_host_gw_and_nests_headers_with_vxlan() {
     click(&root, "#tab-f2").await;
     click(&root, "#backend-host-gw").await;
     assert!(text(&root, "#overlay-why").contains("Nexthop has invalid gateway"));
-    assert_eq!(count(&root, "li.hop"), 5, "dropped at node1's routing");
+    let dropped = core_ping(&scenario::routed(Backend::HostGw), "pod-a", "pod-c");
+    assert!(matches!(
+        dropped.verdict,
+        Verdict::Dropped {
+            at: Place::Node(_),
+            ..
+        }
+    ));
+    assert_eq!(
+        count(&root, "li.hop") as usize,
+        dropped.hops.len(),
+        "every hop to the drop at node1's routing"
+    );
     assert!(text(&root, "#overlay-tally").contains("pod↔pod 8/20"));
     click(&root, "#backend-vxlan").await;
     assert!(text(&root, "#vtep-entries")
         .contains("bridge fdb 0e:50:c0:a8:02:0c dev podnet.1 dst 192.168.2.12"));
     assert!(text(&root, "#overlay-tally").contains("pod↔pod 20/20"));
-    assert_eq!(count(&root, "li.hop"), 22);
+    let tunnelled = core_ping(&scenario::routed(Backend::Vxlan), "pod-a", "pod-c");
+    assert_eq!(count(&root, "li.hop") as usize, tunnelled.hops.len());
     assert!(
         count(&root, "span.encap-tag") >= 8,
         "hops inside VXLAN are marked"
@@ -68,7 +88,7 @@ async fn the_overlay_scene_drops_with_host_gw_and_nests_headers_with_vxlan() {
     assert_eq!(count(&root, "g.router-g"), 1);
     assert_eq!(count(&root, "g.vtep-g"), 3);
     // Seek to the first hop on the LAN: its headers are nested.
-    let lan = (0..22)
+    let lan = (0..tunnelled.hops.len())
         .find(|i| text(&root, &format!("li.hop[data-hop=\"{i}\"] .place")).starts_with("LAN"))
         .expect("a LAN hop");
     click(&root, &format!("li.hop[data-hop=\"{lan}\"] summary")).await;
@@ -90,32 +110,31 @@ async fn the_cross_node_packet_steps_and_plays_to_delivery_without_nat() {
     let root = mount();
     settle().await;
     click(&root, "#tab-f").await;
-    assert_eq!(count(&root, "li.hop"), 14);
-    assert_eq!(text(&root, "#hop-counter"), "hop 1/14");
+    let n = core_ping(&scenario::demo(), "pod-a", "pod-c").hops.len();
+    assert_eq!(count(&root, "li.hop") as usize, n);
+    assert_eq!(text(&root, "#hop-counter"), format!("hop 1/{n}"));
     click(&root, "#btn-step").await;
-    let got = text_becomes(&root, "#hop-counter", "hop 2/14").await;
+    let got = text_becomes(&root, "#hop-counter", &format!("hop 2/{n}")).await;
     assert_eq!(
         got,
-        "hop 2/14",
+        format!("hop 2/{n}"),
         "url {:?} title {:?}",
         gloo::utils::window().location().search(),
         text(&root, "#scene-title")
     );
     click(&root, "#btn-back").await;
-    assert_eq!(text(&root, "#hop-counter"), "hop 1/14");
+    assert_eq!(text(&root, "#hop-counter"), format!("hop 1/{n}"));
     let speed = find(&root, "#speed")
         .dyn_into::<web_sys::HtmlSelectElement>()
         .unwrap();
     speed.set_value("8");
     change(&speed).await;
     click(&root, "#btn-play").await;
-    for _ in 0..40 {
-        if root.query_selector("#verdict").unwrap().is_some() {
-            break;
-        }
-        TimeoutFuture::new(100).await;
-    }
-    assert_eq!(text(&root, "#hop-counter"), "hop 14/14");
+    until("the verdict at the last hop", || {
+        root.query_selector("#verdict").unwrap().is_some()
+    })
+    .await;
+    assert_eq!(text(&root, "#hop-counter"), format!("hop {n}/{n}"));
     let verdict = text(&root, "#verdict");
     assert!(
         verdict.contains("Delivered to default/pod-c") && verdict.contains("no NAT"),
@@ -288,7 +307,6 @@ async fn the_comparison_marks_every_place_where_model_and_kernel_differ() {
 
 #[wasm_bindgen_test]
 async fn the_join_scene_steps_from_not_ready_to_ready() {
-    TimeoutFuture::new(3000).await;
     let root = mount();
     settle().await;
     click(&root, "#tab-j").await;

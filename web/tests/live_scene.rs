@@ -11,7 +11,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 mod common;
 
-use common::{click, count, find, mount, settle, text};
+use common::{click, count, find, mount, settle, text, until};
 
 #[wasm_bindgen_test]
 async fn the_live_scene_reports_a_bad_address_and_an_unreachable_server() {
@@ -36,14 +36,11 @@ async fn the_live_scene_reports_a_bad_address_and_an_unreachable_server() {
     // Port 1 on loopback: nothing listens, the fetch fails at once.
     addr.set_value("127.0.0.1:1");
     click(&root, "#live-connect").await;
-    for _ in 0..100 {
-        if root.query_selector("#live-status.bad").unwrap().is_some()
+    until("the failed fetch to be said", || {
+        root.query_selector("#live-status.bad").unwrap().is_some()
             && text(&root, "#live-status").contains("cannot reach")
-        {
-            break;
-        }
-        settle().await;
-    }
+    })
+    .await;
     let said = text(&root, "#live-status");
     assert!(
         said.contains("cannot reach podnet lab serve at 127.0.0.1:1"),

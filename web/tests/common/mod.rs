@@ -21,13 +21,30 @@ pub fn mount() -> Element {
     root
 }
 
-/// How long a render may take in a debug build: the sandbox computes its
-/// whole requirement matrix on each edit.
-const SETTLE_MS: u32 = 120;
-
-/// Yew renders asynchronously; give it a moment after each interaction.
+/// Lets Yew finish every render and effect the last interaction caused
+/// (its scheduler runs until nothing is queued): no guess at how long a
+/// debug build's render takes.
 pub async fn settle() {
-    TimeoutFuture::new(SETTLE_MS).await;
+    yew::scheduler::flush().await;
+}
+
+/// How long [`until`] waits before the test fails: far more than anything
+/// here takes, so only a real hang fails it.
+const PATIENCE_MS: f64 = 10_000.0;
+
+/// Waits until `ok` holds: renders are flushed and the browser gets its turn
+/// (timers, fetches) between tries. Fails the test with `what` if it never does.
+pub async fn until(what: &str, mut ok: impl FnMut() -> bool) {
+    let now = || gloo::utils::window().performance().unwrap().now();
+    let start = now();
+    loop {
+        settle().await;
+        if ok() {
+            return;
+        }
+        assert!(now() - start < PATIENCE_MS, "timed out waiting for {what}");
+        TimeoutFuture::new(10).await;
+    }
 }
 
 pub fn find(root: &Element, sel: &str) -> Element {
