@@ -238,8 +238,14 @@ fn no_cni_config_until_the_node_has_a_range() {
     // The agent records its pass just after writing the config.
     wait_for("STATUS ready again", || cni_status(&text).0 == 0);
     // Written once: a later pass with the same Nodes does not rewrite it.
+    // The agent records every pass in its status file: wait for the next.
     let written = std::fs::metadata(&conf).unwrap().modified().unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
+    let status = lab.state().node_dir("node1").join("applied");
+    let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let pass = mtime(&status);
+    wait_until("the agent's next pass", Duration::from_secs(10), || {
+        (mtime(&status) != pass).then_some(())
+    });
     assert_eq!(
         std::fs::metadata(&conf).unwrap().modified().unwrap(),
         written

@@ -2,8 +2,8 @@
 //! plugin. Every test uses its own lab name and tears its lab down on drop,
 //! even when an assertion fails.
 
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use podnet_lab::{LabState, LAN_GSO_MAX};
 
@@ -197,7 +197,7 @@ fn the_agent_keeps_foreign_routes_withdraws_removed_nodes_and_restarts_without_l
         "{routes}"
     );
     // Restart node1's agent while pod1-1 pings pod2-1: at most one ping lost.
-    let ping = Command::new(&*PODNET)
+    let mut ping = Command::new(&*PODNET)
         .args([
             "lab",
             "--name",
@@ -217,7 +217,17 @@ fn the_agent_keeps_foreign_routes_withdraws_removed_nodes_and_restarts_without_l
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1000));
+    // The restart comes once the pings flow: after the first reply.
+    let mut lines = BufReader::new(ping.stdout.take().expect("piped")).lines();
+    let mut summary = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        summary.push_str(&line);
+        summary.push('\n');
+        if line.contains("bytes from 10.244.2.2") {
+            break;
+        }
+    }
     let old = state.nodes[0].agent_pid.expect("agent pid");
     let new = lab
         .state()
@@ -229,8 +239,11 @@ fn the_agent_keeps_foreign_routes_withdraws_removed_nodes_and_restarts_without_l
         Some(new),
         "the new agent is recorded for lab down"
     );
-    let out = ping.wait_with_output().unwrap();
-    let summary = text(&out.stdout);
+    for line in lines {
+        summary.push_str(&line.unwrap());
+        summary.push('\n');
+    }
+    ping.wait().unwrap();
     let received: u32 = summary
         .split(',')
         .find_map(|p| {
