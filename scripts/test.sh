@@ -8,8 +8,16 @@ export CHROMEDRIVER=/usr/bin/chromedriver
 export TMPDIR=${TMPDIR:-/tmp}
 mkdir -p "$TMPDIR"
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says how long the one before it took, so a log shows where the
+# time goes (docs/contributing.md keeps the figures).
 start=$(date +%s)
+last=$start
+step() {
+    local now; now=$(date +%s)
+    [ "$now" = "$start" ] || printf '    (%d s)\n' $((now - last))
+    last=$now
+    printf '\n==> %s\n' "$*"
+}
 
 step "install (skips what is there)"
 bash scripts/install.sh all
@@ -26,26 +34,27 @@ cargo clippy -p podnet-web --target wasm32-unknown-unknown --all-targets --locke
 step "tier 1, unprivileged: unit, scenarios, properties, the CLI (cargo test)"
 cargo test --locked
 
+# wasm-pack test: the installed wasm-bindgen-test-runner and Debian's chromedriver.
+wasm_test() { wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver "$@"; }
+e2e() { (cd tests/e2e && node --test "$@"); }
+
+step "browser tier: core's scenarios and the web components in headless Chromium (wasm-pack test)"
+cargo build -p podnet-core --target wasm32-unknown-unknown --locked
+wasm_test core --test scenarios --test live --test faults --locked
+wasm_test web --test components --test live_scene --locked
+
+step "browser tier: build the explainer with trunk, then click through it (playwright-core + Chromium)"
+TRUNK_SKIP_VERSION_CHECK=true trunk build
+e2e explainer.test.mjs learner.test.mjs challenges.test.mjs split.test.mjs
+
 step "tier 2, as root: the CNI plugin, labs and the live server in real network namespaces"
 # The labs start podnet-agent and podnet-cni from beside podnet.
 cargo build --workspace --bins --locked
 cargo test --locked -p podnet-tests --test netns
+e2e live.test.mjs overlay_live.test.mjs
 
 step "tier 3, as root: the agent's API mode and a whole Kubernetes cluster on podnet"
 cargo test --locked -p podnet-tests --test kubernetes
-
-# wasm-pack test: the installed wasm-bindgen-test-runner and Debian's chromedriver.
-wasm_test() { wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver "$@"; }
-
-step "core builds for wasm32 and passes its scenario tests in headless Chromium"
-cargo build -p podnet-core --target wasm32-unknown-unknown --locked
-wasm_test core --test scenarios --test live --test faults --locked
-
-step "web components in headless Chromium (wasm-pack test)"
-wasm_test web --test components --test live_scene --locked
-
-step "build the explainer with trunk, then click through it (playwright-core + Chromium)"
-TRUNK_SKIP_VERSION_CHECK=true trunk build
-(cd tests/e2e && node --test explainer.test.mjs learner.test.mjs challenges.test.mjs split.test.mjs live.test.mjs overlay_live.test.mjs kube_live.test.mjs)
+e2e kube_live.test.mjs
 
 step "all tests passed in $(( $(date +%s) - start )) s"

@@ -1,5 +1,6 @@
-//! `podnet-agent`: programs this node's bridge, forwarding and host-gw routes
-//! from a cluster file or the Kubernetes API, and keeps them so. See
+//! `podnet-agent`: programs this node's bridge, forwarding, routes to every
+//! other node (host-gw or through the VTEP), NAT and CNI config, from a
+//! cluster file or the Kubernetes API, and keeps them so. See
 //! `podnet-agent --help`.
 
 use std::path::PathBuf;
@@ -20,7 +21,8 @@ use podnet_agent::{AgentConfig, AgentState};
 #[derive(Debug, Parser)]
 #[command(name = "podnet-agent", version, about, long_about)]
 struct Args {
-    /// Cluster file (JSON: clusterCidr, nodePrefix, underlay, nodes[name, ip, podCidr]).
+    /// Cluster file (JSON: clusterCidr, nodePrefix, underlay, backend, lans,
+    /// nodes[name, ip, podCidr], pods, services, clients; see docs/cluster.md).
     #[arg(long, conflicts_with = "kubeconfig")]
     cluster: Option<PathBuf>,
     /// Kubeconfig for the API server (default without --cluster: in-cluster config).

@@ -46,7 +46,7 @@ test('a real ping inside VXLAN across a router: both layers captured, the model 
   // The hop on LAN 2 opens to the nested headers.
   await page.locator('li.hop', { hasText: 'LAN 192.168.2.0/24' }).locator('summary').click();
   const headers = await page.textContent('li.hop.current table.headers.encapsulated');
-  assert.match(headers, /Outer IPv4src192\.168\.1\.11dst192\.168\.2\.12TTL63/);
+  assert.match(headers, /Outer IPv4src192\.168\.1\.11dst192\.168\.2\.11TTL63/);
   assert.match(headers, /Inside: the pod's frame/);
   await page.screenshot({ path: join(out, 'scene-i-overlay.png'), fullPage: true });
   assert.deepEqual(errors, []);
