@@ -5,6 +5,7 @@ use std::fs;
 
 use podnet_core::plan::Plan;
 use podnet_core::route::RouteProto;
+use podnet_core::services::KubeProxy;
 use podnet_kernel::{Netlink, GSO_LEGACY_MAX, GSO_MAX};
 use tracing::{info, warn};
 
@@ -24,6 +25,8 @@ pub struct Report {
     pub cni_conf_written: bool,
     /// Whether the NAT table was (re)applied.
     pub nat_applied: bool,
+    /// Whether kube-proxy's rules were (re)applied (cluster-file mode).
+    pub services_applied: bool,
     /// Links of the pod bridge whose GSO size was set to the uplink's.
     pub gso_set: Vec<String>,
     /// The uplink's GSO size, which the bridge and its ports follow.
@@ -35,6 +38,7 @@ pub struct Report {
 pub fn apply(
     cfg: &AgentConfig,
     plan: &Plan,
+    services: Option<&KubeProxy>,
     version: &str,
     memory: &mut AgentState,
 ) -> Result<Report, AgentError> {
@@ -49,6 +53,13 @@ pub fn apply(
         nat::apply(nat.as_deref()).map_err(AgentError::Io)?;
         memory.last_nat = Some(nat);
         report.nat_applied = true;
+    }
+    if let Some(now) = services {
+        if memory.last_services.as_ref() != Some(now) {
+            crate::services::apply(now, memory.last_services.as_ref()).map_err(AgentError::Io)?;
+            memory.last_services = Some(now.clone());
+            report.services_applied = true;
+        }
     }
     if let Some(status) = &cfg.status_file {
         fs::write(status, version)
@@ -91,6 +102,14 @@ fn program_links(
         "net.ipv4.ip_forward",
         if plan.ip_forward { "1" } else { "0" },
     )?;
+    // A Service's reply from a pod on this node crosses only the bridge:
+    // conntrack must see it there to undo the Service's DNAT.
+    nl.set_sysctl("net.bridge.bridge-nf-call-iptables", "1")
+        .map_err(|e| {
+            AgentError::Io(format!(
+                "cannot pass bridged pod traffic through iptables (is br_netfilter in the kernel? modprobe br_netfilter): {e}"
+            ))
+        })?;
     Ok((gso, vtep))
 }
 
@@ -154,6 +173,9 @@ pub fn log(report: &Report) {
     }
     if report.nat_applied {
         info!("NAT rules applied (table ip podnet)");
+    }
+    if report.services_applied {
+        info!("Service rules applied (iptables, as kube-proxy writes them)");
     }
     if !report.gso_set.is_empty() {
         info!(size = report.gso, links = %report.gso_set.join(" "), "GSO size set to the uplink's");

@@ -6,13 +6,15 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use podnet_core::plan::Plan;
+use podnet_core::services::{self, KubeProxy};
 use podnet_core::topology::spec::ClusterSpec;
 use tracing::{info, warn};
 
 use crate::{apply, log, version_of, AgentConfig, AgentError, AgentState, Report};
 
-/// Reads the cluster file and computes this node's plan; also returns the file's version.
-pub fn plan(cfg: &AgentConfig) -> Result<(Plan, String), AgentError> {
+/// Reads the cluster file and computes this node's plan and the rules
+/// kube-proxy would write on it; also returns the file's version.
+pub fn plan(cfg: &AgentConfig) -> Result<(Plan, KubeProxy, String), AgentError> {
     let bad = |msg: String| AgentError::Cluster {
         path: cfg.cluster_file.clone(),
         msg,
@@ -25,13 +27,13 @@ pub fn plan(cfg: &AgentConfig) -> Result<(Plan, String), AgentError> {
         .node_named(&cfg.node)
         .ok_or_else(|| bad(format!("has no node named {:?}", cfg.node)))?;
     let plan = cluster.plan(node.id).map_err(|e| bad(e.to_string()))?;
-    Ok((plan, version_of(&text)))
+    Ok((plan, services::render(&cluster, node), version_of(&text)))
 }
 
 /// One reconcile pass from the cluster file.
 pub fn reconcile(cfg: &AgentConfig, memory: &mut AgentState) -> Result<Report, AgentError> {
-    let (plan, version) = plan(cfg)?;
-    apply(cfg, &plan, &version, memory)
+    let (plan, services, version) = plan(cfg)?;
+    apply(cfg, &plan, Some(&services), &version, memory)
 }
 
 /// Reconciles now, then every `interval` and whenever the cluster file changes.

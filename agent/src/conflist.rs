@@ -22,6 +22,9 @@ pub fn render(plan: &Plan, cfg: &AgentConfig, gso: u32) -> String {
             "type": "podnet-cni",
             "bridge": plan.bridge.name.to_string(),
             "isGateway": true,
+            // A pod reaching itself through its own Service: the bridge
+            // must send the frame back out of the port it came in on.
+            "hairpinMode": true,
             "mtu": plan.mtu,
             "gsoMaxSize": gso,
             "ipam": {

@@ -17,6 +17,7 @@ pub mod conflist;
 pub mod diff;
 pub mod kubernetes;
 pub mod nat;
+pub mod services;
 pub mod vxlan;
 
 use std::path::PathBuf;
@@ -78,6 +79,8 @@ pub enum AgentError {
 pub struct AgentState {
     /// The NAT ruleset applied last, to apply only changes.
     last_nat: Option<Option<String>>,
+    /// kube-proxy's rules applied last (cluster-file mode).
+    last_services: Option<podnet_core::services::KubeProxy>,
     /// Why the Kubernetes mode is waiting, as last logged.
     waiting: Option<kubernetes::NotYet>,
     /// The netlink socket of this node's namespace, opened at the first pass.

@@ -10,6 +10,7 @@
 //! - [`topology`]: the cluster as data, and the seed's [`scenario`](topology::scenario)s
 //! - [`plan`]: the desired kernel state of one node
 //! - [`route`]: routes and longest-prefix match
+//! - [`services`]: kube-proxy's rules for every node, as `iptables-save` prints them
 //! - [`forward`]: a frame through the model, as a [`Trace`](forward::Trace); the CNI requirement [`Matrix`](forward::Matrix)
 //! - [`join`]: nodes joining a cluster: NotReady, a range from node IPAM, the CNI config, Ready
 //! - [`lab_api`]: the messages `podnet lab serve` and the browser exchange
@@ -35,6 +36,7 @@ pub mod lab_api;
 pub mod net;
 pub mod plan;
 pub mod route;
+pub mod services;
 pub mod topology;
 
 pub use error::{Error, Result};

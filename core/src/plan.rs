@@ -8,7 +8,7 @@
 //! host-gw routes to every other node's range, tagged [`RouteProto::Podnet`]
 //! — and the NAT rules kube-proxy and the bridge plugin would add.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 
 use ipnetwork::Ipv4Network;
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::net::{ifname, IfName, MacAddr};
 use crate::route::{Route, RouteProto};
-use crate::topology::{vxlan, Backend, Cluster, Node, NodeId, Protocol, TrafficPolicy};
+use crate::topology::{vxlan, Backend, Cluster, Node, NodeId};
 
 /// An address on an interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,22 +44,10 @@ pub struct VethPlan {
     pub pod_routes: Vec<Route>,
 }
 
-/// Address translation a node applies.
+/// Address translation podnet's agent applies on a node (Services are
+/// kube-proxy's: [`crate::services`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NatRule {
-    /// kube-proxy: traffic to any local address on `node_port` is DNATed to an endpoint.
-    NodePort {
-        /// The service's name.
-        service: String,
-        /// TCP or UDP.
-        protocol: Protocol,
-        /// The port on the node.
-        node_port: u16,
-        /// Pod address and port of each endpoint it may pick.
-        endpoints: Vec<SocketAddrV4>,
-        /// Whether the source is rewritten to the node (policy Cluster).
-        masquerade: bool,
-    },
     /// Pod traffic leaving for anywhere but `except` gets the node's address:
     /// the bridge plugin's `ipMasq` (except the cluster range), or podnet's
     /// egress masquerade (except the cluster range and every node, so pod↔pod
@@ -374,29 +362,9 @@ impl Cluster {
         }
     }
 
-    /// kube-proxy's NodePort rules for every service, and the pods' masquerade.
+    /// The pods' masquerade.
     fn plan_nat(&self, node: &Node) -> Vec<NatRule> {
-        let mut nat: Vec<NatRule> = self
-            .services()
-            .iter()
-            .map(|s| {
-                let local_only = s.traffic_policy == TrafficPolicy::Local;
-                let endpoints = s
-                    .endpoints
-                    .iter()
-                    .filter_map(|&e| self.pod(e))
-                    .filter(|p| !local_only || p.node == node.id)
-                    .map(|p| SocketAddrV4::new(p.ip, s.target_port))
-                    .collect();
-                NatRule::NodePort {
-                    service: s.name.clone(),
-                    protocol: s.protocol,
-                    node_port: s.node_port,
-                    endpoints,
-                    masquerade: !local_only && s.masquerade,
-                }
-            })
-            .collect();
+        let mut nat = Vec::new();
         if self.ip_masq {
             nat.push(NatRule::Masquerade {
                 src: node.pod_range,

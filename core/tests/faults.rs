@@ -106,11 +106,11 @@ fn without_masquerade_a_node_port_reply_goes_astray() {
                 .unwrap()
                 .cell,
             Cell::Dropped {
-                reason: DropReason::NoEndpoints { .. },
+                reason: DropReason::NoLocalEndpoints { .. },
                 ..
             }
         ),
-        "policy Local: node1 has no endpoint of its own"
+        "policy Local: node1 has no endpoint of its own (kube-proxy's XLB chain marks it to drop)"
     );
 }
 

@@ -247,7 +247,7 @@ fn node_port_dnats_to_the_pod_and_masquerades_under_policy_cluster() {
     assert!(matches!(
         t.verdict,
         Verdict::Dropped {
-            reason: DropReason::NoEndpoints { .. },
+            reason: DropReason::NoLocalEndpoints { .. },
             ..
         }
     ));

@@ -17,7 +17,9 @@ use podnet_core::net::{parse_cidr, IfName, MacAddr};
 use podnet_core::route::RouteProto;
 use podnet_core::topology::lans::nth_lan;
 use podnet_core::topology::spec::{ClientSpec, ClusterSpec, NodeSpec, ServiceSpec};
-use podnet_core::topology::{Backend, Cluster, NodeOptions, RangeFrom, Router, MAX_LANS};
+use podnet_core::topology::{
+    Backend, Cluster, NodeOptions, Protocol, RangeFrom, Router, ServiceType, MAX_LANS,
+};
 
 use crate::agent::start_agent;
 use crate::control_plane::CLUSTER_CIDR;
@@ -410,6 +412,7 @@ fn add_pods(state: &mut LabState, cfg: &LabConfig) -> Result<(), LabError> {
                 node: node.name.clone(),
                 netns,
                 ip,
+                labels: Default::default(),
             });
             state.save()?;
         }
@@ -426,14 +429,14 @@ fn publish_workload(state: &mut LabState) -> Result<(), LabError> {
         return state.save();
     }
     if let Some(last) = state.pods.last() {
-        state.spec.services = vec![ServiceSpec {
-            name: "web".into(),
-            protocol: "udp".into(),
-            node_port: NODE_PORT,
-            target_port: probe::PORT,
-            endpoints: vec![last.name.clone()],
-            traffic_policy: None,
-        }];
+        state.spec.services = vec![ServiceSpec::one_port(
+            "web",
+            ServiceType::NodePort,
+            Protocol::Udp,
+            probe::PORT,
+            Some(NODE_PORT),
+            vec![last.name.clone()],
+        )];
     }
     state.save()?;
     state.wait_applied(APPLY_TIMEOUT)

@@ -405,20 +405,30 @@ fn show(c: &Cluster) -> Result<String> {
         let _ = writeln!(out, "\nclient {}  {}", cl.name, cl.ip);
     }
     for s in c.services() {
-        let pods: Vec<String> = s
-            .endpoints
-            .iter()
-            .map(|&p| c.name_of(Endpoint::Pod(p)))
-            .collect();
-        let _ = writeln!(
-            out,
-            "service {}  NodePort {}/{:?} -> {} port {}",
-            s.name,
-            s.node_port,
-            s.protocol,
-            pods.join(", "),
-            s.target_port
-        );
+        for port in &s.ports {
+            let eps: Vec<String> = c
+                .port_endpoints(s, port)
+                .iter()
+                .map(|e| format!("{} ({})", c.name_of(Endpoint::Pod(e.pod)), e.addr))
+                .collect();
+            let node_port = port
+                .node_port
+                .map_or_else(String::new, |np| format!(", node port {np}"));
+            let _ = writeln!(
+                out,
+                "service {}  {} {}:{}/{}{node_port} -> {}",
+                s.full_name(),
+                s.kind.key(),
+                s.cluster_ip,
+                port.port,
+                port.protocol.name(),
+                if eps.is_empty() {
+                    "no endpoints".to_string()
+                } else {
+                    eps.join(", ")
+                }
+            );
+        }
     }
     Ok(out)
 }

@@ -8,6 +8,7 @@
 //! the cluster file the agents read, and one directory per node with its CNI
 //! config, IPAM state, agent log and the agent's "applied" status file.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -49,6 +50,9 @@ pub struct LabPod {
     pub netns: String,
     /// The address podnet-cni gave it.
     pub ip: Ipv4Addr,
+    /// Its labels (a Kubernetes lab's Pods: what Service selectors match).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Everything a lab made.
@@ -157,6 +161,8 @@ impl LabState {
                 name: p.name.clone(),
                 node: p.node.clone(),
                 ip: Some(p.ip),
+                labels: p.labels.clone(),
+                ports: Vec::new(),
             })
             .collect()
     }

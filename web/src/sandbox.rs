@@ -9,7 +9,9 @@ use std::rc::Rc;
 use podnet_core::forward::{ProbeKind, Proto};
 use podnet_core::net::parse_cidr;
 use podnet_core::topology::lans::nth_lan;
-use podnet_core::topology::{Backend, Cluster, NodeOptions, Protocol, RangeFrom, DEFAULT_UNDERLAY};
+use podnet_core::topology::{
+    Backend, Cluster, NewService, NodeOptions, Protocol, RangeFrom, DEFAULT_UNDERLAY,
+};
 
 /// The sandbox's cluster, as the user typed it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -249,7 +251,11 @@ pub fn build(spec: SandboxSpec) -> Built {
         .or(error);
     }
     // TCP to a node asks the NodePort when there is one.
-    let node_port = c.services().first().map(|s| s.node_port);
+    let node_port = c
+        .services()
+        .first()
+        .and_then(|s| s.node_port())
+        .map(|(_, np)| np);
     let port = match (spec.proto, node_port) {
         (Proto::Tcp, Some(np)) if c.node_named(&spec.to).is_some() => np,
         (Proto::Tcp, _) => 80,
@@ -317,12 +323,9 @@ fn settings(c: &mut Cluster, spec: &SandboxSpec) -> Result<(), String> {
             .map(|p| p.id)
             .ok_or_else(|| format!("the service's pod {pod} is not in the cluster"))?;
         let svc = c
-            .add_node_port(
-                "web",
-                Protocol::Tcp,
-                SANDBOX_NODE_PORT,
-                SANDBOX_TARGET_PORT,
-                &[id],
+            .add_service(
+                NewService::node_port("web", Protocol::Tcp, SANDBOX_NODE_PORT, SANDBOX_TARGET_PORT)
+                    .with_endpoints(&[id]),
             )
             .map_err(|e| e.to_string())?;
         c.set_masquerade(svc, spec.masquerade)

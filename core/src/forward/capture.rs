@@ -261,6 +261,7 @@ pub fn assemble(cluster: &Cluster, captures: &[Capture], payload: Vec<u8>) -> Op
         hops,
         verdict,
         conntrack: Vec::new(),
+        rules: Vec::new(),
     })
 }
 
@@ -316,8 +317,13 @@ pub struct Seen {
 /// node's IP stack is invisible, and so is a bridge forwarding between two of
 /// its own ports (only frames to or from the bridge's own stack show on it).
 pub fn observable(model: &Trace) -> Vec<Seen> {
+    observable_from(model).into_iter().map(|(s, _)| s).collect()
+}
+
+/// [`observable`], each with the index of the last hop it stands for.
+fn observable_from(model: &Trace) -> Vec<(Seen, usize)> {
     let mut prev: Option<Place> = None;
-    let visible = model.hops.iter().filter(|h| {
+    let visible = model.hops.iter().enumerate().filter(|(_, h)| {
         let seen = match (h.place, h.step) {
             (Place::Node(_) | Place::Vtep(_) | Place::Router, _) => false,
             (Place::Bridge(_), Step::BridgeForward { .. }) => {
@@ -328,22 +334,34 @@ pub fn observable(model: &Trace) -> Vec<Seen> {
         prev = Some(h.place);
         seen
     });
-    by_place(visible)
+    by_place_indexed(visible)
 }
 
 /// One [`Seen`] per run of hops at the same place, with the run's last headers.
 fn by_place<'a>(hops: impl Iterator<Item = &'a Hop>) -> Vec<Seen> {
-    let mut out: Vec<Seen> = Vec::new();
-    for h in hops {
+    by_place_indexed(hops.enumerate())
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect()
+}
+
+/// [`by_place`], each with the index of the run's last hop.
+fn by_place_indexed<'a>(hops: impl Iterator<Item = (usize, &'a Hop)>) -> Vec<(Seen, usize)> {
+    let mut out: Vec<(Seen, usize)> = Vec::new();
+    for (i, h) in hops {
         match out.last_mut() {
-            Some(last) if last.place == h.place => {
+            Some((last, at)) if last.place == h.place => {
                 (last.frame, last.outer) = (h.frame, h.outer);
+                *at = i;
             }
-            _ => out.push(Seen {
-                place: h.place,
-                frame: h.frame,
-                outer: h.outer,
-            }),
+            _ => out.push((
+                Seen {
+                    place: h.place,
+                    frame: h.frame,
+                    outer: h.outer,
+                },
+                i,
+            )),
         }
     }
     out
@@ -427,7 +445,10 @@ impl Comparison {
     }
 }
 
-fn differs(a: &Seen, b: &Seen) -> Vec<Field> {
+/// The fields in which a modelled and a captured frame differ; with
+/// `any_src_port`, not the transport source port (a masquerade with
+/// `--random-fully`, kube-proxy's, picks it at random in the kernel).
+fn differs(a: &Seen, b: &Seen, any_src_port: bool) -> Vec<Field> {
     let outer_differs = match (a.outer, b.outer) {
         (None, None) => false,
         (Some(x), Some(y)) => {
@@ -448,7 +469,15 @@ fn differs(a: &Seen, b: &Seen) -> Vec<Field> {
         (Field::Ttl, a.ttl != b.ttl),
         (Field::SrcMac, a.src_mac != b.src_mac),
         (Field::DstMac, a.dst_mac != b.dst_mac),
-        (Field::L4, a.l4 != b.l4),
+        (Field::L4, {
+            let mut kernel = b.l4;
+            if let (true, Some((src, _)), Some((_, dst))) =
+                (any_src_port, a.l4.ports(), b.l4.ports())
+            {
+                kernel.set_ports(src, dst);
+            }
+            a.l4 != kernel
+        }),
     ]
     .into_iter()
     .filter_map(|(f, different)| different.then_some(f))
@@ -458,7 +487,15 @@ fn differs(a: &Seen, b: &Seen) -> Vec<Field> {
 /// Lines up the places of a modelled and a captured trace (longest common
 /// subsequence of places) and compares the headers at each.
 pub fn compare(model: &Trace, kernel: &Trace) -> Comparison {
-    let (m, k) = (observable(model), by_place(kernel.hops.iter()));
+    let (m, k) = (observable_from(model), by_place(kernel.hops.iter()));
+    // From kube-proxy's masquerade on, the kernel's source port is its own.
+    let random_from = model
+        .rules
+        .iter()
+        .find(|r| r.line.contains("MASQUERADE --random-fully"))
+        .map_or(usize::MAX, |r| r.hop);
+    let (m, after): (Vec<Seen>, Vec<bool>) =
+        m.into_iter().map(|(s, at)| (s, at >= random_from)).unzip();
     // lcs[i][j]: the longest common run of places in m[i..] and k[j..].
     let mut lcs = vec![vec![0usize; k.len() + 1]; m.len() + 1];
     for i in (0..m.len()).rev() {
@@ -476,7 +513,7 @@ pub fn compare(model: &Trace, kernel: &Trace) -> Comparison {
             rows.push(Row {
                 model: Some(m[i]),
                 kernel: Some(k[j]),
-                differs: differs(&m[i], &k[j]),
+                differs: differs(&m[i], &k[j], after[i]),
             });
             i += 1;
             j += 1;

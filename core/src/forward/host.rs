@@ -40,6 +40,7 @@ impl<'c> Network<'c> {
     pub(crate) fn process_veth_to_bridge<R: Recorder>(&self, p: usize, w: &mut Walk<R>) -> At {
         let rt = &self.pods[p];
         w.hop(Place::Veth(rt.pod.id), Step::CrossVeth);
+        w.in_port = Some(p);
         At::Bridge(rt.node)
     }
 

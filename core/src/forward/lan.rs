@@ -11,7 +11,7 @@ impl<'c> Network<'c> {
     /// A LAN's switch: to the node, client or router port whose MAC the frame carries.
     pub(crate) fn process_lan<R: Recorder>(&self, k: usize, w: &mut Walk<R>) -> Next {
         // The mark lives in one node's skb; it does not cross the wire.
-        w.mark_masq = false;
+        w.mark = 0;
         let place = Place::Lan(k as u8);
         let port = self.lans.get(k).and_then(|l| l.ports.get(&w.f.dst_mac));
         match port {

@@ -7,7 +7,7 @@
 //! [`super::walk`].
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 
 use ipnetwork::Ipv4Network;
 
@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 use crate::net::{ifname, IfName, MacAddr};
 use crate::plan::{NatRule, VtepPlan};
 use crate::route::{Route, RouteTable};
-use crate::topology::{Client, Cluster, Node, Pod, Protocol, ServiceId};
+use crate::services::KubeProxy;
+use crate::topology::{Client, Cluster, Node, Pod};
 
 /// A cluster compiled for forwarding.
 #[derive(Debug)]
@@ -66,15 +67,6 @@ pub(crate) struct VtepRt {
 }
 
 #[derive(Debug)]
-pub(crate) struct NodePortRule {
-    pub(crate) service: ServiceId,
-    pub(crate) protocol: Protocol,
-    pub(crate) port: u16,
-    pub(crate) endpoints: Vec<SocketAddrV4>,
-    pub(crate) masquerade: bool,
-}
-
-#[derive(Debug)]
 pub(crate) struct NodeRt<'c> {
     pub(crate) node: &'c Node,
     /// Its position in `Network::nodes`.
@@ -84,7 +76,8 @@ pub(crate) struct NodeRt<'c> {
     pub(crate) bridge_arp: HashMap<Ipv4Addr, MacAddr>,
     /// The bridge's forwarding database: MAC → pod index.
     pub(crate) fdb: HashMap<MacAddr, usize>,
-    pub(crate) node_ports: Vec<NodePortRule>,
+    /// kube-proxy's rules on this node.
+    pub(crate) kube_proxy: KubeProxy,
     pub(crate) masquerade: Option<(Ipv4Network, Vec<Ipv4Network>)>,
     pub(crate) vtep: Option<VtepRt>,
     /// MTU of the bridge and veths; the uplink's.
@@ -185,27 +178,10 @@ impl<'c> Network<'c> {
     /// A node: its plan's routes and NAT rules, and its place on the LAN.
     fn compile_node(&mut self, node: &'c Node) -> Result<()> {
         let plan = self.cluster.plan(node.id)?;
-        let mut node_ports = Vec::new();
         let mut masquerade = None;
         for rule in &plan.nat {
-            match rule {
-                NatRule::NodePort {
-                    service,
-                    protocol,
-                    node_port,
-                    endpoints,
-                    masquerade,
-                } => node_ports.extend(self.cluster.service_named(service).map(|s| NodePortRule {
-                    service: s.id,
-                    protocol: *protocol,
-                    port: *node_port,
-                    endpoints: endpoints.clone(),
-                    masquerade: *masquerade,
-                })),
-                NatRule::Masquerade { src, except } => {
-                    masquerade = masquerade.or_else(|| Some((*src, except.clone())));
-                }
-            }
+            let NatRule::Masquerade { src, except } = rule;
+            masquerade = masquerade.or_else(|| Some((*src, except.clone())));
         }
         let index = self.nodes.len();
         self.node_ix.insert(node.id.0, index);
@@ -224,7 +200,7 @@ impl<'c> Network<'c> {
             routes: RouteTable::new(plan.routes),
             bridge_arp: HashMap::new(),
             fdb: HashMap::new(),
-            node_ports,
+            kube_proxy: crate::services::render(self.cluster, node),
             masquerade,
             vtep,
             pod_mtu: plan.mtu,

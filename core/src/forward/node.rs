@@ -19,11 +19,24 @@ impl<'c> Network<'c> {
                 return self.process_decap(rt, v, w);
             }
         }
-        let before = Tuple::of(&w.f);
-        let answered = w.inner.is_none() && !w.undo.is_empty() && self.process_conntrack(rt, w);
-        if rt.is_local(w.f.dst) && !answered {
-            self.process_dnat(rt, w)?;
+        let place = Place::Node(rt.node.id);
+        if local && w.f.src.is_unspecified() {
+            // The source comes from the route to the destination asked
+            // for, before OUTPUT's DNAT (a ClusterIP needs a route too).
+            let Some(route) = rt.routes.lookup(w.f.dst) else {
+                return Err(End::drop(place, DropReason::NoRoute { dst: w.f.dst }));
+            };
+            w.f.src = route.src.unwrap_or_else(|| rt.addr_on(route.dev));
         }
+        let before = Tuple::of(&w.f);
+        if !std::mem::take(&mut w.nat_done) {
+            w.answered =
+                w.inner.is_none() && !w.undo.is_empty() && self.process_conntrack(rt, place, w);
+            if !w.answered && w.inner.is_none() {
+                self.process_dnat(rt, place, w)?;
+            }
+        }
+        let answered = std::mem::take(&mut w.answered);
         if rt.is_local(w.f.dst) {
             w.track(rt, before, answered);
             return Err(self.process_node_delivery(rt, w));

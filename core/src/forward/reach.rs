@@ -247,8 +247,11 @@ impl Matrix {
         };
         let mut out = Vec::new();
         for s in cluster.services() {
+            let Some((port, node_port)) = s.node_port() else {
+                continue;
+            };
             for n in cluster.nodes() {
-                let (kind, asked) = Self::node_port_probe(n.underlay_ip, s.protocol, s.node_port);
+                let (kind, asked) = Self::node_port_probe(n.underlay_ip, port.protocol, node_port);
                 let got = net.probe_outcome(Endpoint::Client(client.id), n.underlay_ip, kind)?;
                 let cell = match got.verdict {
                     Verdict::Dropped { at, reason } => Cell::Dropped { at, reason },
@@ -345,7 +348,10 @@ impl Matrix {
         let s = c
             .service(cell.service)
             .ok_or_else(|| unknown("service", format!("{:?}", cell.service)))?;
-        let (kind, _) = Self::node_port_probe(node.underlay_ip, s.protocol, s.node_port);
+        let (port, node_port) = s
+            .node_port()
+            .ok_or_else(|| unknown("node port of", s.full_name()))?;
+        let (kind, _) = Self::node_port_probe(node.underlay_ip, port.protocol, node_port);
         let request = net.probe(Endpoint::Client(cell.client), node.underlay_ip, kind)?;
         let reply = net.reply(&request)?;
         Ok((request, reply))

@@ -191,10 +191,24 @@ pub enum DropReason {
     TtlExceeded,
     /// The node does not forward (`ip_forward = 0`).
     ForwardingDisabled,
-    /// The service has no endpoint this node may use.
+    /// The Service port has no endpoint: kube-proxy's REJECT answers
+    /// ICMP port unreachable ("connection refused").
     NoEndpoints {
         /// The service.
         service: ServiceId,
+    },
+    /// A NodePort under `externalTrafficPolicy: Local` on a node without
+    /// an endpoint of its own: kube-proxy marks it and the kubelet's
+    /// firewall drops it (the client hears nothing).
+    NoLocalEndpoints {
+        /// The service.
+        service: ServiceId,
+    },
+    /// The bridge would send the frame back out of the port it came in on,
+    /// and hairpin mode is off on that port.
+    HairpinOff {
+        /// The port (a pod's host veth).
+        port: IfName,
     },
     /// A host that does not forward got a packet for another address.
     NotForThisHost {
@@ -229,7 +243,16 @@ impl std::fmt::Display for DropReason {
             DropReason::NoArpReply { ip } => write!(f, "no ARP reply for {ip} (host unreachable)"),
             DropReason::TtlExceeded => f.write_str("TTL exceeded"),
             DropReason::ForwardingDisabled => f.write_str("ip_forward is off on this node"),
-            DropReason::NoEndpoints { .. } => f.write_str("the service has no endpoint here"),
+            DropReason::NoEndpoints { .. } => f.write_str(
+                "the Service has no endpoints: kube-proxy's REJECT answers ICMP port unreachable",
+            ),
+            DropReason::NoLocalEndpoints { .. } => f.write_str(
+                "externalTrafficPolicy is Local and this node has no endpoint: marked for the kubelet's firewall to drop",
+            ),
+            DropReason::HairpinOff { port } => write!(
+                f,
+                "the bridge would send it back out of {port}, where it came in, and hairpin mode is off"
+            ),
             DropReason::NotForThisHost { dst } => write!(
                 f,
                 "{dst} is not this host's address and it does not forward"
@@ -304,6 +327,21 @@ pub struct Trace {
     /// if any), which the reply meets.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conntrack: Vec<Conntrack>,
+    /// The iptables rules that acted on it (kube-proxy's), each with the
+    /// hop it belongs to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<RuleHit>,
+}
+
+/// An iptables rule a packet matched, as `iptables-save` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleHit {
+    /// The hop it acted at (its index in the trace's hops).
+    pub hop: usize,
+    /// The table (`nat`, `filter`).
+    pub table: String,
+    /// The line: `-A CHAIN …`.
+    pub line: String,
 }
 
 /// A flow's protocol, addresses and ports (an ICMP echo's identifier

@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::frame::{parse_packet, Encap, FrameRepr, ProbeKind};
 use super::network::{Network, NodeRt};
-use super::trace::{Conntrack, DropReason, Hop, Place, Step, Trace, Tuple, Verdict};
+use super::trace::{Conntrack, DropReason, Hop, Place, RuleHit, Step, Trace, Tuple, Verdict};
 use crate::error::{Error, Result};
 use crate::topology::Endpoint;
 
@@ -34,15 +34,53 @@ pub(crate) enum At {
 /// Receives each step of a walk.
 pub(crate) trait Recorder {
     fn hop(&mut self, place: Place, step: Step, frame: &FrameRepr, outer: Option<Encap>);
+    /// An iptables rule that acted at the next hop.
+    fn rule(&mut self, _table: &str, _line: String) {}
 }
 
-impl Recorder for Vec<Hop> {
+/// What a walk knows besides the frame: the request's conntrack entries
+/// when it is a reply, and the endpoint the caller chose for a Service.
+#[derive(Clone, Copy)]
+pub(crate) struct How<'a> {
+    pub(crate) undo: &'a [Conntrack],
+    pub(crate) pick: Option<usize>,
+}
+
+impl<'a> How<'a> {
+    /// A new connection, balanced as the flow's hash says.
+    pub(crate) const NEW: How<'static> = How {
+        undo: &[],
+        pick: None,
+    };
+
+    /// The reply of a connection these entries know.
+    pub(crate) fn reply(undo: &'a [Conntrack]) -> How<'a> {
+        How { undo, pick: None }
+    }
+}
+
+/// Keeps every hop and every rule: a [`Trace`]'s.
+#[derive(Default)]
+pub(crate) struct Record {
+    hops: Vec<Hop>,
+    rules: Vec<RuleHit>,
+}
+
+impl Recorder for Record {
     fn hop(&mut self, place: Place, step: Step, frame: &FrameRepr, outer: Option<Encap>) {
-        self.push(Hop {
+        self.hops.push(Hop {
             place,
             step,
             frame: *frame,
             outer,
+        });
+    }
+
+    fn rule(&mut self, table: &str, line: String) {
+        self.rules.push(RuleHit {
+            hop: self.hops.len(),
+            table: table.into(),
+            line,
         });
     }
 }
@@ -112,8 +150,21 @@ pub(crate) struct Walk<'r, R> {
     pub(crate) len: usize,
     /// The frame as it left the sender, once it has.
     pub(crate) sent: Option<FrameRepr>,
-    /// kube-proxy's "masquerade me" mark, set by a NodePort DNAT.
-    pub(crate) mark_masq: bool,
+    /// The packet's mark (`skb->mark`): kube-proxy's masquerade and drop
+    /// bits; it stays on one node.
+    pub(crate) mark: u32,
+    /// Which endpoint a Service's balancing chain takes (the caller's
+    /// choice), or `None`: a hash of the flow, as steady as conntrack keeps
+    /// a connection on its endpoint.
+    pub(crate) pick: Option<usize>,
+    /// The pod whose veth the frame entered the bridge from.
+    pub(crate) in_port: Option<usize>,
+    /// nat PREROUTING and conntrack already ran for this packet on this
+    /// node (in the bridge, with br_netfilter).
+    pub(crate) nat_done: bool,
+    /// Conntrack took it as the reply of a connection it knows (no NAT
+    /// rule is asked for it).
+    pub(crate) answered: bool,
     /// The conntrack entry of each node passed so far.
     pub(crate) conntrack: Vec<Conntrack>,
     /// The request's, when this packet is its reply.
@@ -205,22 +256,38 @@ impl<'c> Network<'c> {
     /// one is sent as it is, its inner frame carried inside.
     pub fn trace(&self, from: Endpoint, frame: &[u8]) -> Result<Trace> {
         let (repr, encap, payload) = parse_packet(frame)?;
-        let mut hops = Vec::with_capacity(16);
+        let mut rec = Record::default();
         let len = repr.ip_len(payload.len());
-        let out = self.walk_from(from, repr, encap, len, &[], &mut hops)?;
+        let out = self.walk_from(from, repr, encap, len, How::NEW, &mut rec)?;
         Ok(Trace {
             from,
             injected: encap.map_or(repr, |e| e.outer),
             sent: out.sent,
             payload: payload.to_vec(),
-            hops,
+            hops: rec.hops,
             verdict: out.verdict,
             conntrack: out.conntrack,
+            rules: rec.rules,
         })
     }
     /// Walks a frame given as headers plus payload.
     pub fn trace_repr(&self, from: Endpoint, frame: FrameRepr, payload: Vec<u8>) -> Result<Trace> {
-        self.trace_answer(from, frame, payload, &[])
+        self.trace_answer(from, frame, payload, &[], None)
+    }
+
+    /// Sends a test packet as [`Network::probe`] does, with every Service's
+    /// balancing taking its `pick`-th endpoint (kube-proxy's order, from 0):
+    /// a trace follows the endpoint its caller chose, where the kernel
+    /// draws at random ([`crate::services::choices`] gives each its odds).
+    pub fn probe_picking(
+        &self,
+        from: Endpoint,
+        to: Ipv4Addr,
+        kind: ProbeKind,
+        pick: usize,
+    ) -> Result<Trace> {
+        let frame = kind.frame(Ipv4Addr::UNSPECIFIED, to);
+        self.trace_answer(from, frame, Vec::new(), &[], Some(pick))
     }
     /// [`Network::trace_repr`] for a packet that answers a connection whose
     /// NAT `conntrack` holds: nodes undo it on the way.
@@ -230,18 +297,30 @@ impl<'c> Network<'c> {
         frame: FrameRepr,
         payload: Vec<u8>,
         conntrack: &[Conntrack],
+        pick: Option<usize>,
     ) -> Result<Trace> {
-        let mut hops = Vec::with_capacity(16);
+        let mut rec = Record::default();
         let len = frame.ip_len(payload.len());
-        let out = self.walk_from(from, frame, None, len, conntrack, &mut hops)?;
+        let out = self.walk_from(
+            from,
+            frame,
+            None,
+            len,
+            How {
+                undo: conntrack,
+                pick,
+            },
+            &mut rec,
+        )?;
         Ok(Trace {
             from,
             injected: frame,
             sent: out.sent,
             payload,
-            hops,
+            hops: rec.hops,
             verdict: out.verdict,
             conntrack: out.conntrack,
+            rules: rec.rules,
         })
     }
     /// The answer to a delivered request (echo reply, SYN-ACK, UDP back),
@@ -250,7 +329,7 @@ impl<'c> Network<'c> {
     pub fn reply(&self, request: &Trace) -> Result<Option<Trace>> {
         match (request.verdict, request.received()) {
             (Verdict::Delivered { to }, Some(got)) => self
-                .trace_answer(to, got.reply(), Vec::new(), &request.conntrack)
+                .trace_answer(to, got.reply(), Vec::new(), &request.conntrack, None)
                 .map(Some),
             _ => Ok(None),
         }
@@ -260,7 +339,8 @@ impl<'c> Network<'c> {
         match (request.verdict, request.received) {
             (Verdict::Delivered { to }, Some(got)) => {
                 let len = got.ip_len(0);
-                self.walk_from(to, got.reply(), None, len, &request.conntrack, &mut Quiet)
+                let how = How::reply(&request.conntrack);
+                self.walk_from(to, got.reply(), None, len, how, &mut Quiet)
                     .map(Some)
             }
             _ => Ok(None),
@@ -308,7 +388,7 @@ impl<'c> Network<'c> {
         rec: &mut R,
     ) -> Result<Outcome> {
         let len = frame.ip_len(0);
-        self.walk_from(from, frame, None, len, &[], rec)
+        self.walk_from(from, frame, None, len, How::NEW, rec)
     }
 
     /// [`Network::walk`] for a frame `len` bytes long (IPv4 total length),
@@ -319,9 +399,10 @@ impl<'c> Network<'c> {
         frame: FrameRepr,
         encap: Option<Encap>,
         len: usize,
-        undo: &[Conntrack],
+        how: How<'_>,
         rec: &mut R,
     ) -> Result<Outcome> {
+        let How { undo, pick } = how;
         let mut at = self.start(from)?;
         let (f, inner) = match encap {
             Some(e) => (e.outer, Some((frame, e.vni))),
@@ -332,7 +413,11 @@ impl<'c> Network<'c> {
             inner,
             len,
             sent: None,
-            mark_masq: false,
+            mark: 0,
+            pick,
+            in_port: None,
+            nat_done: false,
+            answered: false,
             conntrack: Vec::new(),
             undo,
             rec,

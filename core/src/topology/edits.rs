@@ -7,8 +7,8 @@ use std::net::Ipv4Addr;
 use ipnetwork::Ipv4Network;
 
 use super::{
-    check_name, Client, ClientId, Cluster, Node, NodeId, Pod, PodId, Protocol, Service, ServiceId,
-    TrafficPolicy, MIN_HAND_PREFIX, NODE_PORT_RANGE,
+    check_name, Client, ClientId, Cluster, Node, NodeId, Pod, PodId, Service, ServiceId,
+    MIN_HAND_PREFIX,
 };
 use crate::alloc::{AllocKey, NodeIpam};
 use crate::error::{Error, Result};
@@ -138,6 +138,8 @@ impl Cluster {
             bridge: ifname("cni0"),
             ip_forward: true,
             standalone,
+            bridge_nf: true,
+            hairpin: true,
             missing_routes: Vec::new(),
         });
         Ok(id)
@@ -166,7 +168,7 @@ impl Cluster {
         Ok(())
     }
 
-    fn node_mut(&mut self, id: NodeId) -> Result<&mut Node> {
+    pub(crate) fn node_mut(&mut self, id: NodeId) -> Result<&mut Node> {
         let node = self.nodes.iter_mut().find(|n| n.id == id);
         node.ok_or_else(|| Error::Unknown {
             kind: "node",
@@ -174,7 +176,7 @@ impl Cluster {
         })
     }
 
-    fn pod_mut(&mut self, id: PodId) -> Result<&mut Pod> {
+    pub(crate) fn pod_mut(&mut self, id: PodId) -> Result<&mut Pod> {
         let pod = self.pods.iter_mut().find(|p| p.id == id);
         pod.ok_or_else(|| Error::Unknown {
             kind: "pod",
@@ -182,12 +184,24 @@ impl Cluster {
         })
     }
 
-    fn service_mut(&mut self, id: ServiceId) -> Result<&mut Service> {
+    pub(crate) fn service_mut(&mut self, id: ServiceId) -> Result<&mut Service> {
         let s = self.services.iter_mut().find(|s| s.id == id);
         s.ok_or_else(|| Error::Unknown {
             kind: "service",
             name: format!("{id:?}"),
         })
+    }
+
+    /// Sets a node's hairpin mode (its pods' bridge ports).
+    pub fn set_hairpin(&mut self, id: NodeId, on: bool) -> Result<()> {
+        self.node_mut(id)?.hairpin = on;
+        Ok(())
+    }
+
+    /// Sets a node's `net.bridge.bridge-nf-call-iptables`.
+    pub fn set_bridge_nf(&mut self, id: NodeId, on: bool) -> Result<()> {
+        self.node_mut(id)?.bridge_nf = on;
+        Ok(())
     }
 
     /// Sets a node's `ip_forward`.
@@ -215,12 +229,6 @@ impl Cluster {
     /// Sets the address a pod's default route goes via (`None`: its node's bridge).
     pub fn set_pod_gateway(&mut self, id: PodId, gateway: Option<Ipv4Addr>) -> Result<()> {
         self.pod_mut(id)?.gateway = gateway;
-        Ok(())
-    }
-
-    /// Sets whether kube-proxy masquerades a service's traffic to other nodes' pods.
-    pub fn set_masquerade(&mut self, id: ServiceId, on: bool) -> Result<()> {
-        self.service_mut(id)?.masquerade = on;
         Ok(())
     }
 
@@ -289,6 +297,8 @@ impl Cluster {
             ifname: ifname("eth0"),
             host_veth,
             gateway: None,
+            labels: Default::default(),
+            ports: Vec::new(),
         });
         Ok(id)
     }
@@ -308,68 +318,7 @@ impl Cluster {
         for s in &mut self.services {
             s.endpoints.retain(|&e| e != id);
         }
-        Ok(())
-    }
-
-    /// Adds a NodePort service in front of some pods.
-    pub fn add_node_port(
-        &mut self,
-        name: &str,
-        protocol: Protocol,
-        node_port: u16,
-        target_port: u16,
-        endpoints: &[PodId],
-    ) -> Result<ServiceId> {
-        check_name("service name", name)?;
-        if !NODE_PORT_RANGE.contains(&node_port) {
-            return Err(Error::config(
-                "nodePort",
-                format!(
-                    "{node_port} is outside the node port range {}-{}",
-                    NODE_PORT_RANGE.start(),
-                    NODE_PORT_RANGE.end()
-                ),
-            ));
-        }
-        if self.services.iter().any(|s| s.name == name) {
-            return Err(Error::Duplicate {
-                kind: "service",
-                name: name.into(),
-            });
-        }
-        if let Some(s) = self
-            .services
-            .iter()
-            .find(|s| s.node_port == node_port && s.protocol == protocol)
-        {
-            return Err(Error::config(
-                "nodePort",
-                format!("{node_port} is already used by service {:?}", s.name),
-            ));
-        }
-        if let Some(missing) = endpoints.iter().find(|&&p| self.pod(p).is_none()) {
-            return Err(Error::Unknown {
-                kind: "pod",
-                name: format!("{missing:?}"),
-            });
-        }
-        let id = ServiceId(self.next_id());
-        self.services.push(Service {
-            id,
-            name: name.to_string(),
-            protocol,
-            node_port,
-            target_port,
-            endpoints: endpoints.to_vec(),
-            traffic_policy: TrafficPolicy::Cluster,
-            masquerade: true,
-        });
-        Ok(id)
-    }
-
-    /// Sets a service's external traffic policy.
-    pub fn set_traffic_policy(&mut self, id: ServiceId, policy: TrafficPolicy) -> Result<()> {
-        self.service_mut(id)?.traffic_policy = policy;
+        self.refresh_endpoints();
         Ok(())
     }
 

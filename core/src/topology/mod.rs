@@ -17,11 +17,16 @@ pub mod edits;
 pub mod lans;
 pub mod queries;
 pub mod scenario;
+pub mod services;
 pub mod spec;
 pub mod types;
 
 pub use edits::{NodeOptions, RangeFrom};
 pub use lans::MAX_LANS;
+pub use services::{
+    ContainerPort, Labels, NewService, PortEndpoint, Service, ServicePort, ServiceType,
+    SessionAffinity, TargetPort,
+};
 pub use types::*;
 
 use ipnetwork::Ipv4Network;
@@ -50,8 +55,15 @@ pub struct Cluster {
     nodes: Vec<Node>,
     pods: Vec<Pod>,
     services: Vec<Service>,
+    /// Where ClusterIPs come from.
+    #[serde(default = "default_service_cidr")]
+    service_cidr: Ipv4Network,
     clients: Vec<Client>,
     next_id: u32,
+}
+
+fn default_service_cidr() -> Ipv4Network {
+    parse_cidr(services::DEFAULT_SERVICE_CIDR).expect("a valid range")
 }
 
 /// The LAN nodes and clients sit on unless told otherwise.
@@ -105,6 +117,7 @@ impl Cluster {
             nodes: Vec::new(),
             pods: Vec::new(),
             services: Vec::new(),
+            service_cidr: default_service_cidr(),
             clients: Vec::new(),
             next_id: 0,
         })
@@ -115,7 +128,7 @@ impl Cluster {
         Cluster::new(parse_cidr(cidr)?, node_prefix, parse_cidr(underlay)?)
     }
 
-    fn next_id(&mut self) -> u32 {
+    pub(crate) fn next_id(&mut self) -> u32 {
         self.next_id += 1;
         self.next_id
     }
@@ -220,7 +233,7 @@ mod tests {
         assert!(c.add_pod(NodeId(99), "p3").is_err());
         assert_eq!(c, after_one);
         assert!(c
-            .add_node_port("svc", Protocol::Tcp, 80, 8080, &[])
+            .add_service(NewService::node_port("svc", Protocol::Tcp, 80, 8080))
             .is_err());
         assert_eq!(c.nodes().len(), before.nodes().len());
     }
@@ -231,7 +244,7 @@ mod tests {
         let a = c.add_node("a", NodeOptions::default()).unwrap();
         c.add_node("b", NodeOptions::default()).unwrap();
         let p = c.add_pod(a, "p").unwrap();
-        c.add_node_port("svc", Protocol::Tcp, 30080, 80, &[p])
+        c.add_service(NewService::node_port("svc", Protocol::Tcp, 30080, 80).with_endpoints(&[p]))
             .unwrap();
         assert!(c.add_node("c", NodeOptions::default()).is_err());
         c.remove_node(a).unwrap();

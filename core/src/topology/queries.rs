@@ -47,11 +47,6 @@ impl Cluster {
         self.services.iter().find(|s| s.id == id)
     }
 
-    /// A service by name.
-    pub fn service_named(&self, name: &str) -> Option<&Service> {
-        self.services.iter().find(|s| s.name == name)
-    }
-
     /// A client by id.
     pub fn client(&self, id: ClientId) -> Option<&Client> {
         self.clients.iter().find(|c| c.id == id)

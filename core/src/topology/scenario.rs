@@ -10,7 +10,7 @@
 
 use crate::net::parse_cidr;
 
-use super::{Backend, Cluster, NodeOptions, Protocol, RangeFrom, DEFAULT_UNDERLAY};
+use super::{Backend, Cluster, NewService, NodeOptions, Protocol, RangeFrom, DEFAULT_UNDERLAY};
 
 const BUILT_IN: &str = "built-in scenarios are valid";
 
@@ -102,7 +102,7 @@ pub fn demo() -> Cluster {
 pub fn node_port() -> Cluster {
     let mut c = demo();
     let pod = c.pod_named("pod-d").expect(BUILT_IN).id;
-    c.add_node_port("web", Protocol::Tcp, 30080, 8080, &[pod])
+    c.add_service(NewService::node_port("web", Protocol::Tcp, 30080, 8080).with_endpoints(&[pod]))
         .expect(BUILT_IN);
     c.add_client("laptop", Some("192.168.1.100".parse().expect(BUILT_IN)))
         .expect(BUILT_IN);

@@ -15,7 +15,11 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Backend, Cluster, NodeOptions, Protocol, RangeFrom, TrafficPolicy, DEFAULT_UNDERLAY};
+use super::services::DEFAULT_AFFINITY_TIMEOUT;
+use super::{
+    Backend, Cluster, ContainerPort, Labels, NewService, NodeOptions, Protocol, RangeFrom,
+    ServicePort, ServiceType, SessionAffinity, TargetPort, TrafficPolicy, DEFAULT_UNDERLAY,
+};
 use crate::alloc::{DEFAULT_CLUSTER_CIDR, DEFAULT_NODE_PREFIX};
 use crate::error::{Error, Result};
 use crate::net::parse_cidr;
@@ -51,37 +55,162 @@ pub struct NodeSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PodSpec {
-    /// Pod name (namespace "default").
+    /// Pod name (or `namespace/name`; namespace "default" when not given).
     pub name: String,
     /// Its node.
     pub node: String,
     /// Its address; allocated by the node's IPAM if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<Ipv4Addr>,
+    /// Its labels.
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub labels: Labels,
+    /// The ports its containers declare (for named target ports and hostPorts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<ContainerPortSpec>,
 }
 
-/// A NodePort service.
+/// A container port, as in a Pod spec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerPortSpec {
+    /// Its name.
+    #[serde(default)]
+    pub name: String,
+    /// "TCP" or "UDP" (default TCP).
+    #[serde(default = "default_tcp")]
+    pub protocol: String,
+    /// `containerPort`.
+    pub container_port: u16,
+    /// `hostPort`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_port: Option<u16>,
+}
+
+/// One port of a Service, as in a Service spec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServicePortSpec {
+    /// Its name (may be empty when the Service has one port).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// "TCP" or "UDP" (default TCP).
+    #[serde(default = "default_tcp")]
+    pub protocol: String,
+    /// The port on the ClusterIP.
+    pub port: u16,
+    /// A number, or the name of a container port; `port` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_port: Option<serde_json::Value>,
+    /// The port on every node (NodePort Services).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_port: Option<u16>,
+}
+
+/// A Service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServiceSpec {
     /// Service name.
     pub name: String,
-    /// "tcp" or "udp".
-    #[serde(default = "default_tcp")]
-    pub protocol: String,
-    /// Port on every node (30000-32767).
-    pub node_port: u16,
-    /// Port on the pods.
-    pub target_port: u16,
-    /// Names of the pods behind it.
+    /// Namespace (default "default").
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// "ClusterIP" (default) or "NodePort".
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Its ClusterIP; the next free one of the service range if absent.
+    #[serde(default, rename = "clusterIP", skip_serializing_if = "Option::is_none")]
+    pub cluster_ip: Option<Ipv4Addr>,
+    /// Its ports.
+    pub ports: Vec<ServicePortSpec>,
+    /// Pods by label; without it, the pods named in `endpoints`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<Labels>,
+    /// Names of the pods behind it (as the Endpoints object lists them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub endpoints: Vec<String>,
+    /// "None" (default) or "ClientIP".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_affinity: Option<String>,
     /// "Cluster" (default: any pod, source masqueraded) or "Local".
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub traffic_policy: Option<String>,
+    pub external_traffic_policy: Option<String>,
 }
 
 fn default_tcp() -> String {
-    "tcp".into()
+    "TCP".into()
+}
+
+fn default_namespace() -> String {
+    "default".into()
+}
+
+fn protocol(text: &str) -> Result<Protocol> {
+    text.to_ascii_lowercase().parse()
+}
+
+impl ServicePortSpec {
+    fn build(&self) -> Result<ServicePort> {
+        let target = match &self.target_port {
+            None => TargetPort::Number(self.port),
+            Some(serde_json::Value::Number(n)) => TargetPort::Number(
+                n.as_u64()
+                    .and_then(|n| u16::try_from(n).ok())
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| {
+                        Error::config("targetPort", format!("{n} is not a port (1-65535)"))
+                    })?,
+            ),
+            Some(serde_json::Value::String(s)) => match s.parse::<u16>() {
+                Ok(n) if n > 0 => TargetPort::Number(n),
+                _ => TargetPort::Name(s.clone()),
+            },
+            Some(other) => {
+                return Err(Error::config(
+                    "targetPort",
+                    format!("{other} is neither a port number nor a port name"),
+                ))
+            }
+        };
+        Ok(ServicePort {
+            name: self.name.clone(),
+            protocol: protocol(&self.protocol)?,
+            port: self.port,
+            target,
+            node_port: self.node_port,
+        })
+    }
+}
+
+impl ServiceSpec {
+    /// A one-port Service in "default" of `kind`, in front of `endpoints`.
+    pub fn one_port(
+        name: &str,
+        kind: ServiceType,
+        protocol: Protocol,
+        port: u16,
+        node_port: Option<u16>,
+        endpoints: Vec<String>,
+    ) -> ServiceSpec {
+        ServiceSpec {
+            name: name.into(),
+            namespace: default_namespace(),
+            kind: Some(kind.key().into()),
+            cluster_ip: None,
+            ports: vec![ServicePortSpec {
+                name: String::new(),
+                protocol: protocol.name().to_ascii_uppercase(),
+                port,
+                target_port: None,
+                node_port,
+            }],
+            selector: None,
+            endpoints,
+            session_affinity: None,
+            external_traffic_policy: None,
+        }
+    }
 }
 
 /// A machine on the LAN outside the cluster.
@@ -180,44 +309,113 @@ impl ClusterSpec {
                     name: p.node.clone(),
                 })
             })?;
-            c.add_pod_at(node, "default", &p.name, &["app"], p.ip)
-                .map_err(at)?;
-        }
-        for s in &self.services {
-            let at = |e: Error| Error::config(&format!("service {}", s.name), e.to_string());
-            let protocol: Protocol = s.protocol.parse().map_err(at)?;
-            let endpoints = s
-                .endpoints
+            let (ns, name) = p.name.split_once('/').unwrap_or(("default", &p.name));
+            let id = c.add_pod_at(node, ns, name, &["app"], p.ip).map_err(at)?;
+            let ports = p
+                .ports
                 .iter()
-                .map(|name| {
-                    c.pod_named(name).map(|p| p.id).ok_or_else(|| {
-                        at(Error::Unknown {
-                            kind: "pod",
-                            name: name.clone(),
-                        })
+                .map(|cp| {
+                    Ok(ContainerPort {
+                        name: cp.name.clone(),
+                        protocol: protocol(&cp.protocol)?,
+                        port: cp.container_port,
+                        host_port: cp.host_port,
                     })
                 })
-                .collect::<Result<Vec<_>>>()?;
-            let id = c
-                .add_node_port(&s.name, protocol, s.node_port, s.target_port, &endpoints)
+                .collect::<Result<Vec<_>>>()
                 .map_err(at)?;
-            let policy = match s.traffic_policy.as_deref() {
-                None | Some("Cluster") => TrafficPolicy::Cluster,
-                Some("Local") => TrafficPolicy::Local,
-                Some(other) => {
-                    return Err(at(Error::config(
-                        "trafficPolicy",
-                        format!("{other:?} is not Cluster or Local"),
-                    )))
-                }
+            c.set_pod_ports(id, ports)?;
+            if !p.labels.is_empty() {
+                c.set_pod_labels(id, p.labels.clone())?;
+            }
+        }
+        for s in &self.services {
+            let at = |e: Error| {
+                Error::config(
+                    &format!("service {}/{}", s.namespace, s.name),
+                    e.to_string(),
+                )
             };
-            c.set_traffic_policy(id, policy)?;
+            s.build_into(&mut c).map_err(at)?;
         }
         for cl in &self.clients {
             c.add_client(&cl.name, cl.ip)
                 .map_err(|e| Error::config(&format!("client {}", cl.name), e.to_string()))?;
         }
         Ok(c)
+    }
+}
+
+impl ServiceSpec {
+    /// Adds this Service to `c`, every field checked as the API server does.
+    fn build_into(&self, c: &mut Cluster) -> Result<()> {
+        let kind = match self.kind.as_deref() {
+            None | Some("ClusterIP") => ServiceType::ClusterIp,
+            Some("NodePort") => ServiceType::NodePort,
+            Some(other) => {
+                return Err(Error::config(
+                    "type",
+                    format!("{other:?} is not ClusterIP or NodePort"),
+                ))
+            }
+        };
+        let affinity = match self.session_affinity.as_deref() {
+            None | Some("None") => SessionAffinity::None,
+            Some("ClientIP") => SessionAffinity::ClientIp {
+                timeout: DEFAULT_AFFINITY_TIMEOUT,
+            },
+            Some(other) => {
+                return Err(Error::config(
+                    "sessionAffinity",
+                    format!("{other:?} is not None or ClientIP"),
+                ))
+            }
+        };
+        let traffic_policy = match self.external_traffic_policy.as_deref() {
+            None | Some("Cluster") => TrafficPolicy::Cluster,
+            Some("Local") => TrafficPolicy::Local,
+            Some(other) => {
+                return Err(Error::config(
+                    "externalTrafficPolicy",
+                    format!("{other:?} is not Cluster or Local"),
+                ))
+            }
+        };
+        let endpoints = self
+            .endpoints
+            .iter()
+            .map(|name| {
+                let full = if name.contains('/') {
+                    name.clone()
+                } else {
+                    format!("{}/{name}", self.namespace)
+                };
+                match c.pod_named(&full) {
+                    Some(p) => Ok(p.id),
+                    None => Err(Error::Unknown {
+                        kind: "pod",
+                        name: full,
+                    }),
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let ports = self
+            .ports
+            .iter()
+            .map(ServicePortSpec::build)
+            .collect::<Result<Vec<_>>>()?;
+        c.add_service(NewService {
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            kind,
+            cluster_ip: self.cluster_ip,
+            ports,
+            selector: self.selector.clone(),
+            endpoints,
+            affinity,
+            traffic_policy,
+        })?;
+        Ok(())
     }
 }
 
@@ -248,7 +446,7 @@ mod tests {
         let spec = ClusterSpec::from_json(
             r#"{"nodes":[{"name":"node1","podCidr":"10.244.1.0/24"},{"name":"node2","podCidr":"10.244.2.0/24"}],
                 "pods":[{"name":"pod-d","node":"node2","ip":"10.244.2.3"}],
-                "services":[{"name":"web","protocol":"udp","nodePort":30080,"targetPort":8080,"endpoints":["pod-d"]}],
+                "services":[{"name":"web","type":"NodePort","ports":[{"protocol":"UDP","port":8080,"nodePort":30080}],"endpoints":["pod-d"]}],
                 "clients":[{"name":"laptop","ip":"192.168.1.100"}]}"#,
         )
         .unwrap();
@@ -268,7 +466,11 @@ mod tests {
             endpoints: vec!["nobody".into()],
             ..bad
         };
-        assert!(s2.build().unwrap_err().to_string().contains("service web"));
+        assert!(s2
+            .build()
+            .unwrap_err()
+            .to_string()
+            .contains("service default/web"));
     }
 
     #[test]

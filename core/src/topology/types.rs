@@ -10,6 +10,8 @@ use crate::alloc::NodeIpam;
 use crate::error::{Error, Result};
 use crate::net::{IfName, MacAddr};
 
+use super::services::{ContainerPort, Labels};
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -206,6 +208,16 @@ pub struct Node {
     pub ip_forward: bool,
     /// Set up on its own rather than given a range by the cluster allocator.
     pub standalone: bool,
+    /// `net.bridge.bridge-nf-call-iptables`: frames crossing the pod
+    /// bridge pass iptables (and conntrack), as kube-proxy needs for a
+    /// Service's reply from a pod on the same node. The agent sets it.
+    #[serde(default = "on")]
+    pub bridge_nf: bool,
+    /// Hairpin mode on the bridge's pod ports (the CNI config's
+    /// `hairpinMode`): a frame may leave by the port it came in on, as a pod
+    /// reaching itself through its own Service needs.
+    #[serde(default = "on")]
+    pub hairpin: bool,
     /// Pod ranges whose route is missing from this node's table though the
     /// backend would add it (deleted by hand, an agent not running): a fault
     /// the sandbox's challenges start from.
@@ -224,6 +236,10 @@ impl Node {
     pub fn vtep_ip(&self) -> Ipv4Addr {
         self.pod_range.network()
     }
+}
+
+fn on() -> bool {
+    true
 }
 
 /// A pod: containers sharing one network namespace and one address.
@@ -253,6 +269,12 @@ pub struct Pod {
     /// hand-written or broken CNI config): a sandbox fault.
     #[serde(default)]
     pub gateway: Option<Ipv4Addr>,
+    /// Its labels (what Service selectors match).
+    #[serde(default)]
+    pub labels: Labels,
+    /// The ports its containers declare (named ports, hostPorts).
+    #[serde(default)]
+    pub ports: Vec<ContainerPort>,
 }
 
 impl Pod {
@@ -265,36 +287,6 @@ impl Pod {
     pub fn full_name(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
     }
-}
-
-/// A service reachable on a node port (and optionally a cluster IP).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Service {
-    /// Id.
-    pub id: ServiceId,
-    /// Name.
-    pub name: String,
-    /// TCP or UDP.
-    pub protocol: Protocol,
-    /// The port on every node (30000–32767).
-    pub node_port: u16,
-    /// The port the pods listen on.
-    pub target_port: u16,
-    /// The pods behind it.
-    pub endpoints: Vec<PodId>,
-    /// Whether outside traffic may go to another node's pod.
-    pub traffic_policy: TrafficPolicy,
-    /// Whether kube-proxy masquerades what its NodePort rule translates
-    /// under policy Cluster (to any endpoint, this node's or another's). It
-    /// always does; turning it off is a sandbox fault that shows why: a pod
-    /// on another node answers the client directly, from an address the
-    /// client never talked to.
-    #[serde(default = "yes")]
-    pub masquerade: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// A machine outside the cluster on the underlay LAN (a laptop).

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 
 use podnet_core::forward::{Cell, Matrix, Network, ProbeKind, Verdict};
 use podnet_core::route::RouteTable;
-use podnet_core::topology::{Cluster, Endpoint};
+use podnet_core::topology::{Cluster, Endpoint, Service, ServicePort};
 use podnet_kernel::Netlink;
 
 use super::{not_in_model, Addrs, Class, EgressProbe, Ep, NodePortProbe, Pair};
@@ -159,46 +159,31 @@ pub(crate) fn route_choices(
 }
 
 /// The NodePort through every node: the source the pod saw beside the
-/// model's, for each endpoint the service could pick.
+/// model's, for each endpoint kube-proxy could pick.
 pub(crate) fn node_ports(
     state: &LabState,
     net: &Network,
     real: &[Addrs],
 ) -> Result<Vec<NodePortProbe>, LabError> {
-    let (Some(service), Some(client)) = (
-        state.spec.services.first(),
-        net.cluster().clients().first().map(|c| c.id),
-    ) else {
+    let c = net.cluster();
+    let (Some((service, port, node_port)), Some(client)) =
+        (node_port_service(c), c.clients().first().map(|c| c.id))
+    else {
         return Ok(Vec::new());
     };
-    // One model per endpoint: the engine's own pick is one of them.
-    let clusters = service
-        .endpoints
-        .iter()
-        .map(|e| {
-            let mut spec = state.spec.clone();
-            spec.services[0].endpoints = vec![e.clone()];
-            spec.build()
-        })
-        .collect::<Result<Vec<Cluster>, _>>()?;
-    let nets = clusters
-        .iter()
-        .map(Network::new)
-        .collect::<Result<Vec<_>, _>>()?;
+    let choices = c.port_endpoints(service, port).len().max(1);
     let mut out = Vec::new();
     for (n, real) in state.nodes.iter().zip(real) {
-        let model = nets
-            .iter()
-            .map(|net| {
-                let t = net.probe(
+        let model = (0..choices)
+            .map(|k| {
+                let t = net.probe_picking(
                     Endpoint::Client(client),
                     n.ip,
-                    ProbeKind::Udp(service.node_port),
+                    ProbeKind::Udp(node_port),
+                    k,
                 )?;
                 Ok(match (t.verdict, t.received()) {
-                    (Verdict::Delivered { to }, Some(f)) => {
-                        Some((net.cluster().short_name_of(to), f.src))
-                    }
+                    (Verdict::Delivered { to }, Some(f)) => Some((c.short_name_of(to), f.src)),
                     _ => None,
                 })
             })
@@ -210,4 +195,11 @@ pub(crate) fn node_ports(
         });
     }
     Ok(out)
+}
+
+/// The lab's NodePort: the first Service with a node port, and that port.
+pub(crate) fn node_port_service(c: &Cluster) -> Option<(&Service, &ServicePort, u16)> {
+    c.services()
+        .iter()
+        .find_map(|s| s.node_port().map(|(p, np)| (s, p, np)))
 }

@@ -74,7 +74,11 @@ pub(crate) fn endpoints(state: &LabState, cluster: &Cluster) -> Result<Vec<Ep>, 
 /// Responders everywhere (the client too), then every sender in parallel to
 /// every receiver, then the client to every node's NodePort, then every pod
 /// to the client.
-pub(crate) fn measure(state: &LabState, eps: &[Ep]) -> Result<Measured, LabError> {
+pub(crate) fn measure(
+    state: &LabState,
+    cluster: &Cluster,
+    eps: &[Ep],
+) -> Result<Measured, LabError> {
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel();
     let mut threads = Vec::new();
@@ -96,7 +100,7 @@ pub(crate) fn measure(state: &LabState, eps: &[Ep]) -> Result<Measured, LabError
     let measured = ready.and_then(|()| {
         Ok(Measured {
             pairs: measure_pairs(eps)?,
-            node_ports: measure_node_ports(state)?,
+            node_ports: measure_node_ports(state, cluster)?,
             egress: measure_egress(eps)?,
         })
     });
@@ -131,8 +135,8 @@ fn measure_pairs(eps: &[Ep]) -> Result<Vec<Vec<Addrs>>, LabError> {
 }
 
 /// The NodePort, from the machine outside the cluster through every node.
-fn measure_node_ports(state: &LabState) -> Result<Vec<Addrs>, LabError> {
-    let Some(port) = state.spec.services.first().map(|s| s.node_port) else {
+fn measure_node_ports(state: &LabState, cluster: &Cluster) -> Result<Vec<Addrs>, LabError> {
+    let Some((_, _, port)) = super::compare::node_port_service(cluster) else {
         return Ok(Vec::new());
     };
     Ok(open_ns(&state.client_netns())?

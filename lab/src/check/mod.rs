@@ -148,7 +148,7 @@ pub fn run(state: &LabState) -> Result<Report, LabError> {
     // The lab writes its pods, services and client into the cluster file.
     let cluster = state.spec.build()?;
     let eps = measure::endpoints(state, &cluster)?;
-    let measured = measure::measure(state, &eps)?;
+    let measured = measure::measure(state, &cluster, &eps)?;
     let net = Network::new(&cluster)?;
     let pairs = compare::pairs(&net, &eps, &measured.pairs)?;
     let route_diffs = compare::route_tables(state, &cluster)?;

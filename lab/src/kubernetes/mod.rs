@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use ipnetwork::Ipv4Network;
 use podnet_core::lab_api::NodeJoinView;
 use podnet_core::topology::spec::ServiceSpec;
+use podnet_core::topology::{Protocol, ServiceType};
 use serde_json::{json, Value};
 
 use crate::error::LabError;
@@ -504,6 +505,7 @@ pub fn refresh(state: &mut LabState) -> Result<ApiView, LabError> {
                 node: node.name.clone(),
                 netns: format!("/proc/{pid}/ns/net"),
                 ip,
+                labels: Default::default(),
             });
         }
     }
@@ -517,14 +519,14 @@ pub fn refresh(state: &mut LabState) -> Result<ApiView, LabError> {
     state.spec.services = if eps.is_empty() {
         Vec::new()
     } else {
-        vec![ServiceSpec {
-            name: WORKLOAD.into(),
-            protocol: "udp".into(),
-            node_port: NODE_PORT,
-            target_port: probe::PORT,
-            endpoints: eps,
-            traffic_policy: None,
-        }]
+        vec![ServiceSpec::one_port(
+            WORKLOAD,
+            ServiceType::NodePort,
+            Protocol::Udp,
+            probe::PORT,
+            Some(NODE_PORT),
+            eps,
+        )]
     };
     Ok(view)
 }

@@ -178,7 +178,7 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
                     Some(first) => html! {
                         <tr class="node-port-row">
                             <th>{ format!("{} → :{}", c.short_name_of(Endpoint::Client(first.client)),
-                                c.service(first.service).map_or(0, |s| s.node_port)) }</th>
+                                c.service(first.service).and_then(|s| s.node_port()).map_or(0, |(_, np)| np)) }</th>
                             { for m.endpoints.iter().map(|e| match node_col(e) {
                                 Some(k) => button(Pick::NodePort(k), Endpoint::Client(first.client), *e, m.node_ports[k].cell),
                                 None => html! { <td class="cell none"></td> },
