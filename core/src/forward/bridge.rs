@@ -32,7 +32,7 @@ impl<'c> Network<'c> {
             if !w.answered && w.f.dst_mac == rt.node.bridge_mac {
                 changed = self.process_dnat(rt, place, w)?;
             }
-            w.nat_done = true;
+            w.nat_done = Some(before);
             let to_bridge = rt
                 .routes
                 .lookup(w.f.dst)

@@ -28,8 +28,9 @@ impl<'c> Network<'c> {
             };
             w.f.src = route.src.unwrap_or_else(|| rt.addr_on(route.dev));
         }
-        let before = Tuple::of(&w.f);
-        if !std::mem::take(&mut w.nat_done) {
+        let bridged = w.nat_done.take();
+        let before = bridged.unwrap_or_else(|| Tuple::of(&w.f));
+        if bridged.is_none() {
             w.answered =
                 w.inner.is_none() && !w.undo.is_empty() && self.process_conntrack(rt, place, w);
             if !w.answered && w.inner.is_none() {

@@ -160,8 +160,8 @@ pub(crate) struct Walk<'r, R> {
     /// The pod whose veth the frame entered the bridge from.
     pub(crate) in_port: Option<usize>,
     /// nat PREROUTING and conntrack already ran for this packet on this
-    /// node (in the bridge, with br_netfilter).
-    pub(crate) nat_done: bool,
+    /// node (in the bridge, with br_netfilter): the tuple it had before.
+    pub(crate) nat_done: Option<Tuple>,
     /// Conntrack took it as the reply of a connection it knows (no NAT
     /// rule is asked for it).
     pub(crate) answered: bool,
@@ -416,7 +416,7 @@ impl<'c> Network<'c> {
             mark: 0,
             pick,
             in_port: None,
-            nat_done: false,
+            nat_done: None,
             answered: false,
             conntrack: Vec::new(),
             undo,

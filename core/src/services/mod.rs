@@ -5,12 +5,15 @@
 //!   prints them, and walked as the kernel walks them
 //! - [`names`]: kube-proxy's chain names (a hash of the service port)
 //! - [`kube_proxy`]: the rules of one node, from the cluster's Services
+//! - [`balance`]: the chance of each endpoint
 //!
 //! The Services themselves (ClusterIP, ports, selector, endpoints) are
 //! cluster data: [`crate::topology::services`].
 
+pub mod balance;
 pub mod kube_proxy;
 pub mod names;
 pub mod rules;
 
+pub use balance::choices;
 pub use kube_proxy::{render, KubeProxy};

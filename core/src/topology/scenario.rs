@@ -10,15 +10,19 @@
 
 use crate::net::parse_cidr;
 
-use super::{Backend, Cluster, NewService, NodeOptions, Protocol, RangeFrom, DEFAULT_UNDERLAY};
+use super::{
+    Backend, Cluster, Labels, NewService, NodeOptions, Protocol, RangeFrom, ServicePort,
+    TargetPort, DEFAULT_UNDERLAY,
+};
 
 const BUILT_IN: &str = "built-in scenarios are valid";
 
 /// Names of the scenarios, in the seed's order, for menus and the CLI.
-pub const NAMES: [&str; 7] = [
+pub const NAMES: [&str; 8] = [
     "one-node",
     "unconnected-nodes",
     "demo",
+    "service",
     "node-port",
     "routed-host-gw",
     "routed-vxlan",
@@ -31,6 +35,7 @@ pub fn by_name(name: &str) -> Option<Cluster> {
         "one-node" => Some(one_node()),
         "unconnected-nodes" => Some(unconnected_nodes()),
         "demo" => Some(demo()),
+        "service" => Some(service()),
         "node-port" => Some(node_port()),
         "routed-host-gw" => Some(routed(Backend::HostGw)),
         "routed-vxlan" => Some(routed(Backend::Vxlan)),
@@ -95,6 +100,42 @@ pub fn demo() -> Cluster {
         }
     }
     c
+}
+
+/// The Service's ClusterIP in [`service`].
+pub const WEB_IP: &str = "10.96.0.20";
+
+/// The demo with a Service: `web` (ClusterIP 10.96.0.20, TCP and UDP 80
+/// → 8080) in front of the pods labelled `app=web` — pod-b on node1,
+/// pod-c and pod-d on node2 — that pod-a, on node1, calls.
+pub fn service() -> Cluster {
+    let mut c = demo();
+    let web: Labels = [("app".to_string(), "web".to_string())].into();
+    for p in ["pod-b", "pod-c", "pod-d"] {
+        let id = c.pod_named(p).expect(BUILT_IN).id;
+        c.set_pod_labels(id, web.clone()).expect(BUILT_IN);
+    }
+    let port = |protocol| ServicePort {
+        name: protocol_name(protocol).into(),
+        protocol,
+        port: 80,
+        target: TargetPort::Number(8080),
+        node_port: None,
+    };
+    c.add_service(NewService {
+        cluster_ip: Some(WEB_IP.parse().expect(BUILT_IN)),
+        ports: vec![port(Protocol::Tcp), port(Protocol::Udp)],
+        ..NewService::cluster_ip("web", Protocol::Tcp, 80, 8080).with_selector(web)
+    })
+    .expect(BUILT_IN);
+    c
+}
+
+fn protocol_name(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Tcp => "http",
+        Protocol::Udp => "udp",
+    }
 }
 
 /// The demo plus service `web` on node port 30080 → pod-d:8080 (on node2),
