@@ -17,7 +17,7 @@ pub fn render(plan: &Plan, cfg: &AgentConfig, gso: u32) -> String {
     let (version, data_dir) = (&cfg.cni_version, &cfg.cni_data_dir);
     let mut conf = json!({
         "cniVersion": version,
-        "name": "podnet",
+        "name": podnet_core::plan::CNI_NETWORK,
         "plugins": [{
             "type": "podnet-cni",
             "bridge": plan.bridge.name.to_string(),
@@ -40,6 +40,17 @@ pub fn render(plan: &Plan, cfg: &AgentConfig, gso: u32) -> String {
     }
     if let Some(file) = &cfg.cni_log_file {
         conf["plugins"][0]["logFile"] = json!(file.display().to_string());
+    }
+    if cfg.port_mappings {
+        // hostPorts: portmap DNATs the node's port to the pod's, and with
+        // `snat` masquerades a pod reaching its own hostPort (hairpin).
+        if let Some(plugins) = conf["plugins"].as_array_mut() {
+            plugins.push(json!({
+                "type": "portmap",
+                "capabilities": { "portMappings": true },
+                "snat": true,
+            }));
+        }
     }
     serde_json::to_string_pretty(&conf).unwrap_or_default()
 }

@@ -123,6 +123,7 @@ fn node_spec(node: &Node, src: &KubeSource, prefix: Option<u8>) -> Result<NodeSp
         name,
         ip: Some(ip),
         pod_cidr: Some(range.to_string()),
+        default_gateway: None,
     })
 }
 

@@ -45,6 +45,9 @@ pub struct AgentConfig {
     pub cni_version: String,
     /// Where podnet-cni logs each call (`logFile` in the config), if anywhere.
     pub cni_log_file: Option<PathBuf>,
+    /// Chain the reference `portmap` plugin after podnet-cni, so a Pod's
+    /// `hostPort` works (the runtime passes the `portMappings` capability).
+    pub port_mappings: bool,
 }
 
 /// The version of a cluster file's text that the agent records once applied.

@@ -53,6 +53,11 @@ struct Args {
     /// Have podnet-cni log every call here, one JSON line each (`logFile` in the config).
     #[arg(long)]
     cni_log_file: Option<PathBuf>,
+    /// Chain the reference `portmap` plugin (from the CNI bin directory)
+    /// after podnet-cni in the config, so Pods' `hostPort`s work. Its
+    /// Debian build speaks CNI up to 1.0.0.
+    #[arg(long)]
+    port_mappings: bool,
     /// Write the applied cluster file's version here after each successful pass.
     #[arg(long)]
     status_file: Option<PathBuf>,
@@ -103,6 +108,7 @@ fn main() {
         status_file: a.status_file,
         cni_version: a.cni_version,
         cni_log_file: a.cni_log_file,
+        port_mappings: a.port_mappings,
     };
     let interval = Duration::from_secs(a.interval.max(1));
     if a.cluster.is_none() {

@@ -52,7 +52,9 @@ pub fn apply(now: &KubeProxy, before: Option<&KubeProxy>) -> Result<(), String> 
         &["--noflush".into()],
         Some(&now.restore(&stale)),
     )?;
-    for (table, chain, rule) in now.hooks() {
+    // Each missing jump goes in first (-I 1), as kube-proxy puts its own:
+    // asked last to first, they end up in the model's order.
+    for (table, chain, rule) in now.hooks().into_iter().rev() {
         let with = |op: &str| {
             let mut a: Vec<String> = vec!["-t".into(), table.into(), op.into(), chain.into()];
             if op == "-I" {

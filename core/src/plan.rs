@@ -18,6 +18,10 @@ use crate::net::{ifname, IfName, MacAddr};
 use crate::route::{Route, RouteProto};
 use crate::topology::{vxlan, Backend, Cluster, Node, NodeId};
 
+/// The CNI network's name (the conflist's `name`): what runtimes key a
+/// pod's attachment by, and portmap hashes into its chain names.
+pub const CNI_NETWORK: &str = "podnet";
+
 /// An address on an interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InterfacePlan {
@@ -234,6 +238,20 @@ impl Cluster {
             vtep: peers.vtep,
             skipped: peers.skipped,
         })
+    }
+
+    /// Every route a node's table holds: its plan's, and the machine's own
+    /// default route when it has one (the one route podnet does not own).
+    pub fn node_routes(&self, id: NodeId) -> Result<Vec<Route>> {
+        let mut routes = self.plan(id)?.routes;
+        if let Some(gw) = self
+            .node(id)
+            .and_then(|n| n.default_gateway.map(|g| (g, n.uplink)))
+        {
+            let any = Ipv4Network::new(Ipv4Addr::UNSPECIFIED, 0).expect("/0");
+            routes.push(Route::via(any, gw.0, gw.1, RouteProto::Boot));
+        }
+        Ok(routes)
     }
 
     /// The uplink on its LAN and the pod bridge with the pods' gateway.

@@ -16,17 +16,15 @@ use podnet_core::alloc::DEFAULT_NODE_PREFIX as NODE_PREFIX;
 use podnet_core::net::{parse_cidr, IfName, MacAddr};
 use podnet_core::route::RouteProto;
 use podnet_core::topology::lans::nth_lan;
-use podnet_core::topology::spec::{ClientSpec, ClusterSpec, NodeSpec, ServiceSpec};
-use podnet_core::topology::{
-    Backend, Cluster, NodeOptions, Protocol, RangeFrom, Router, ServiceType, MAX_LANS,
-};
+use podnet_core::topology::spec::{ClientSpec, ClusterSpec, NodeSpec};
+use podnet_core::topology::{Backend, Cluster, NodeOptions, RangeFrom, Router, MAX_LANS};
 
 use crate::agent::start_agent;
 use crate::control_plane::CLUSTER_CIDR;
 use crate::error::LabError;
 use crate::process::check_root;
 use crate::state::{ControlPlane, LabNode, LabPod, LabState};
-use crate::{cni, kubernetes, open_ns, probe, CLIENT_IP, LAN_GSO_MAX, NODE_PORT};
+use crate::{cni, kubernetes, open_ns, services, CLIENT_IP, LAN_GSO_MAX};
 use podnet_kernel::link::VethEnd;
 use podnet_kernel::{netns, Netlink, Netns};
 
@@ -132,6 +130,7 @@ fn build(cfg: &LabConfig) -> Result<LabState, LabError> {
         let mac = MacAddr::on_lan(node.ip);
         let on = &lans[usize::from(cluster.lan_of(node.ip).unwrap_or(0))];
         plug_into_lan(on, &node.netns, &port, mac, node.ip, gso)?;
+        default_route(&state, &node.name)?;
     }
     plug_into_lan(
         lan,
@@ -267,6 +266,7 @@ fn plan(cfg: &LabConfig) -> Result<LabState, LabError> {
                 name: n.name.clone(),
                 ip: Some(n.ip),
                 pod_cidr: Some(n.range.to_string()),
+                default_gateway: cluster.lan_of(n.ip).and_then(|l| cluster.lan_gateway(l)),
             })
             .collect(),
         pods: Vec::new(),
@@ -337,6 +337,22 @@ fn plug(
     n.set_up("lo")?;
     let link = n.set_up(dev)?;
     n.ensure_addr(link.index, Ipv4Network::new(ip, 24).expect("/24"))?;
+    Ok(())
+}
+
+/// A node's own default route, via its LAN's gateway as the cluster file
+/// says: a machine has one, and a connection to a ClusterIP needs it (the
+/// kernel routes the packet before kube-proxy's DNAT rewrites it).
+fn default_route(state: &LabState, node: &str) -> Result<(), LabError> {
+    let spec = state.spec.nodes.iter().find(|n| n.name == node);
+    let (Some(gw), Some(n)) = (
+        spec.and_then(|n| n.default_gateway),
+        state.nodes.iter().find(|n| n.name == node),
+    ) else {
+        return Ok(());
+    };
+    let nl = Netlink::open(&open_ns(&n.netns)?)?;
+    nl.add_default_route(nl.must_link("eth0")?.index, gw)?;
     Ok(())
 }
 
@@ -413,6 +429,8 @@ fn add_pods(state: &mut LabState, cfg: &LabConfig) -> Result<(), LabError> {
                 netns,
                 ip,
                 labels: Default::default(),
+                ports: Vec::new(),
+                sandbox: None,
             });
             state.save()?;
         }
@@ -420,7 +438,7 @@ fn add_pods(state: &mut LabState, cfg: &LabConfig) -> Result<(), LabError> {
     Ok(())
 }
 
-/// Tells the agents about the pods and a NodePort service in front of the last one.
+/// Tells the agents about the pods and the lab's Services ([`services::netns`]).
 fn publish_workload(state: &mut LabState) -> Result<(), LabError> {
     state.spec.pods = state.pod_specs();
     if state.control_plane.is_some() {
@@ -428,16 +446,7 @@ fn publish_workload(state: &mut LabState) -> Result<(), LabError> {
         // for `lab check`. NodePorts are kube-proxy's there.
         return state.save();
     }
-    if let Some(last) = state.pods.last() {
-        state.spec.services = vec![ServiceSpec::one_port(
-            "web",
-            ServiceType::NodePort,
-            Protocol::Udp,
-            probe::PORT,
-            Some(NODE_PORT),
-            vec![last.name.clone()],
-        )];
-    }
+    state.spec.services = services::netns(&state.pods);
     state.save()?;
     state.wait_applied(APPLY_TIMEOUT)
 }

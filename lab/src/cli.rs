@@ -409,7 +409,10 @@ fn show(c: &Cluster) -> Result<String> {
             let eps: Vec<String> = c
                 .port_endpoints(s, port)
                 .iter()
-                .map(|e| format!("{} ({})", c.name_of(Endpoint::Pod(e.pod)), e.addr))
+                .map(|e| match e.pod {
+                    Some(p) => format!("{} ({})", c.name_of(Endpoint::Pod(p)), e.addr),
+                    None => e.addr.to_string(),
+                })
                 .collect();
             let node_port = port
                 .node_port

@@ -18,6 +18,7 @@
 //! - [`status`](mod@status), [`down`](mod@down), [`check`]: the other subcommands
 //! - [`probe`]: traffic between lab members (UDP responder, UDP, ICMP),
 //!   for `lab check` and `lab serve` alike
+//! - [`services`]: the lab's Services and the Pods behind them
 //! - [`serve`]: `lab serve`, the lab's kernels and packets for the explainer
 //! - [`error`]: the one error type, [`LabError`]
 
@@ -33,6 +34,7 @@ pub mod kubernetes;
 pub mod probe;
 pub mod process;
 pub mod serve;
+pub mod services;
 pub mod state;
 pub mod status;
 

@@ -34,8 +34,9 @@ pub const PAYLOAD: &[u8] = b"podnet live probe";
 /// How long a page's probe waits for its answer.
 const WAIT: Duration = Duration::from_millis(1000);
 
-/// Answers each datagram to `ip:PORT` with the source address it came from,
-/// until `stop`. Bound to the member's own address, not 0.0.0.0: a wildcard
+/// Answers each datagram to `ip:PORT` with the source address it came from
+/// and its own (`"<seen> <ip>"`: who answered a Service), until `stop`.
+/// Bound to the member's own address, not 0.0.0.0: a wildcard
 /// socket on a node would answer a pod from the bridge address (the route's
 /// preferred source), and the pod's connected socket would rightly drop it.
 pub fn responder(
@@ -57,7 +58,7 @@ pub fn responder(
         let mut buf = [0u8; 64];
         while !stop.load(Ordering::Relaxed) {
             if let Ok((_, peer)) = sock.recv_from(&mut buf) {
-                let _ = sock.send_to(peer.ip().to_string().as_bytes(), peer);
+                let _ = sock.send_to(format!("{} {ip}", peer.ip()).as_bytes(), peer);
             }
         }
     });
@@ -70,6 +71,11 @@ pub struct UdpAnswer {
     pub sent: Option<SocketAddrV4>,
     /// The source a [`responder`] saw, if one answered.
     pub seen: Option<Ipv4Addr>,
+    /// The responder's own address (a Service's endpoint that answered).
+    pub by: Option<Ipv4Addr>,
+    /// The destination refused it (ICMP port unreachable: a Service
+    /// without endpoints, or nobody listening).
+    pub refused: bool,
     /// Round trip, if anything came back: an answer, or a port-unreachable
     /// (the datagram got there, nobody listened).
     pub rtt: Option<Duration>,
@@ -89,19 +95,29 @@ pub fn udp(to: Ipv4Addr, port: u16, wait: Duration) -> UdpAnswer {
     }
     let _ = sock.set_read_timeout(Some(wait));
     let start = Instant::now();
-    if sock.send(PAYLOAD).is_err() {
-        return out;
+    match sock.send(PAYLOAD) {
+        Ok(_) => {}
+        // The node's own netfilter rejected it on the way out (kube-proxy's
+        // REJECT in OUTPUT): send fails at once, as a refusal.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            out.rtt = Some(start.elapsed());
+            out.refused = true;
+            return out;
+        }
+        Err(_) => return out,
     }
     let mut buf = [0u8; 64];
     match sock.recv(&mut buf) {
         Ok(n) => {
             out.rtt = Some(start.elapsed());
-            out.seen = std::str::from_utf8(&buf[..n])
-                .ok()
-                .and_then(|s| s.parse().ok());
+            let text = std::str::from_utf8(&buf[..n]).unwrap_or("");
+            let mut words = text.split(' ').map(|w| w.parse().ok());
+            out.seen = words.next().flatten();
+            out.by = words.next().flatten();
         }
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
             out.rtt = Some(start.elapsed());
+            out.refused = true;
         }
         Err(_) => {}
     }

@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use ipnetwork::Ipv4Network;
-use podnet_core::topology::spec::ClusterSpec;
+use podnet_core::topology::spec::{ClusterSpec, ContainerPortSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::error::LabError;
@@ -53,6 +53,12 @@ pub struct LabPod {
     /// Its labels (a Kubernetes lab's Pods: what Service selectors match).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// Its containers' ports (named target ports, hostPorts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<ContainerPortSpec>,
+    /// The runtime's sandbox id (a Kubernetes lab's Pods).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
 }
 
 /// Everything a lab made.
@@ -162,7 +168,8 @@ impl LabState {
                 node: p.node.clone(),
                 ip: Some(p.ip),
                 labels: p.labels.clone(),
-                ports: Vec::new(),
+                ports: p.ports.clone(),
+                sandbox: p.sandbox.clone(),
             })
             .collect()
     }

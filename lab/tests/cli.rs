@@ -60,7 +60,7 @@ fn trace_and_matrix_follow_the_flags() {
         "30080",
     ]);
     assert!(
-        out.contains("DNAT (NodePort web): 192.168.1.12:30080 -> 10.244.2.3:8080"),
+        out.contains("DNAT (Service web, NodePort): 192.168.1.12:30080 -> 10.244.2.3:8080"),
         "{out}"
     );
     // A NodePort's DNAT is the reason another machine got it, not a shared address.

@@ -88,7 +88,7 @@ test('a NodePort is DNATed to the pod and the pcap export downloads', async () =
   await page.keyboard.press('Space');
   await page.waitForSelector('#verdict', { timeout: 20_000 });
   assert.match(await page.textContent('#verdict'), /Delivered to default\/pod-d; source rewritten from 192\.168\.1\.100 to 192\.168\.1\.11 \(NAT\)/);
-  assert.ok(await page.locator('li.hop', { hasText: 'DNAT (NodePort web): 192.168.1.11:30080 -> 10.244.2.3:8080' }).count() === 1);
+  assert.ok(await page.locator('li.hop', { hasText: 'DNAT (Service web, NodePort): 192.168.1.11:30080 -> 10.244.2.3:8080' }).count() === 1);
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#btn-pcap')]);
   const file = join(out, 'nodeport.pcap');
   await download.saveAs(file);

@@ -259,6 +259,104 @@ fn live_mode_draws_the_cluster_the_api_reports(lab: &Lab, state: &LabState) {
     );
 }
 
+/// The table on the real kube-proxy, one case at a time: every
+/// node's rules equal to core's rendering, a Pod reaching itself through
+/// its own Service (hairpin, masqueraded to its bridge), a Service without
+/// endpoints refused, a Service spread over both nodes answered by its
+/// endpoints only, and the hostPort from the other node and its Pods.
+fn services_work_as_the_model_says(state: &LabState) {
+    use podnet_lab::check::Answer;
+    use podnet_lab::services::{EMPTY, HOST_PORT, SOLO, SPREAD};
+    let report = podnet_lab::check::run(state).unwrap();
+    assert_eq!(report.rules.len(), 2);
+    for r in &report.rules {
+        assert!(r.diffs.is_empty() && r.lines > 40, "{r:?}");
+    }
+    let probe = |from: &str, target: &str| {
+        report
+            .services
+            .iter()
+            .find(|p| p.from == from && p.target == target)
+            .unwrap_or_else(|| panic!("no probe {from} -> {target}"))
+            .clone()
+    };
+    let solo = state.pods.iter().find(|p| p.name == SOLO).unwrap();
+    let bridge = state
+        .nodes
+        .iter()
+        .find(|n| n.name == solo.node)
+        .unwrap()
+        .range;
+    let hairpin = probe(SOLO, &format!("default/{SOLO}"));
+    assert_eq!(
+        hairpin.real,
+        Answer::By {
+            by: solo.ip,
+            seen: bridge.nth(1).unwrap()
+        },
+        "{hairpin:?}"
+    );
+    assert!(hairpin.agrees(), "{hairpin:?}");
+    let web: Vec<_> = state
+        .pods
+        .iter()
+        .filter(|p| p.name.starts_with("web-"))
+        .map(|p| p.ip)
+        .collect();
+    for p in report
+        .services
+        .iter()
+        .filter(|p| p.target == format!("default/{SPREAD}"))
+    {
+        assert!(
+            matches!(p.real, Answer::By { by, .. } if web.contains(&by)),
+            "{p:?}"
+        );
+    }
+    for p in report
+        .services
+        .iter()
+        .filter(|p| p.target == format!("default/{EMPTY}"))
+    {
+        assert_eq!(p.real, Answer::Refused, "{p:?}");
+    }
+    let host_port: Vec<_> = report
+        .services
+        .iter()
+        .filter(|p| p.target.starts_with(&format!("hostPort {HOST_PORT} ")))
+        .collect();
+    assert_eq!(
+        host_port.len(),
+        2 + state.pods.len(),
+        "every node and pod asks"
+    );
+    let hp = state
+        .pods
+        .iter()
+        .find(|p| p.name == podnet_lab::services::HOST_PORT_POD)
+        .unwrap();
+    let other_node = state.nodes.iter().find(|n| n.name != hp.node).unwrap();
+    let from_other = |p: &&&podnet_lab::check::ServiceProbe| {
+        p.from == other_node.name
+            || state
+                .pods
+                .iter()
+                .any(|q| q.name == p.from && q.node == other_node.name)
+    };
+    assert!(host_port.iter().filter(from_other).count() >= 2);
+    for p in &host_port {
+        assert!(
+            matches!(p.real, Answer::By { by, .. } if by == hp.ip),
+            "{p:?}"
+        );
+    }
+    assert!(
+        report.services.iter().all(|p| p.agrees()),
+        "{}",
+        report.render()
+    );
+}
+
 #[test]
 fn a_real_cluster_comes_up_on_podnet_and_keeps_its_pods_through_deletes_and_restarts() {
     let _one = ONE_CLUSTER_AT_A_TIME
@@ -275,7 +373,8 @@ fn a_real_cluster_comes_up_on_podnet_and_keeps_its_pods_through_deletes_and_rest
     assert_eq!(nodes.len(), 2);
     assert!(nodes.iter().all(|n| n.ready), "{nodes:?}");
     let state = current(&lab);
-    assert_eq!(state.pods.len(), 4, "{:?}", state.pods);
+    // The Deployment's four, the Pod behind `solo` and the one with a hostPort.
+    assert_eq!(state.pods.len(), 6, "{:?}", state.pods);
     for n in &state.nodes {
         let on: Vec<_> = state.pods.iter().filter(|p| p.node == n.name).collect();
         assert!(!on.is_empty(), "the scheduler put no Pod on {}", n.name);
@@ -299,12 +398,18 @@ fn a_real_cluster_comes_up_on_podnet_and_keeps_its_pods_through_deletes_and_rest
         );
     }
     check_passes(&lab, "after lab up");
+    services_work_as_the_model_says(&state);
     live_mode_draws_the_cluster_the_api_reports(&lab, &state);
 
     // Deleting a Pod: the kubelet stops its sandbox (DEL with its
     // namespace), removes it (DEL again, the namespace gone), the address
     // goes back, and the Deployment's replacement gets one.
-    let victim = state.pods[0].clone();
+    let victim = state
+        .pods
+        .iter()
+        .find(|p| p.name.starts_with("web-"))
+        .expect("a Deployment's Pod")
+        .clone();
     let node = state
         .nodes
         .iter()
@@ -353,7 +458,7 @@ fn a_real_cluster_comes_up_on_podnet_and_keeps_its_pods_through_deletes_and_rest
         Duration::from_secs(90),
         || {
             let p = pods(&lab);
-            (p.len() == 4 && !p.iter().any(|(n, _)| *n == victim.name)).then_some(p)
+            (p.len() == 6 && !p.iter().any(|(n, _)| *n == victim.name)).then_some(p)
         },
     );
     let fresh = current(&lab);

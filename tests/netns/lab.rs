@@ -42,6 +42,18 @@ fn three_nodes_meet_the_requirements_and_the_model_matches_the_kernel() {
         let line = format!("NodePort from client via {via}: kernel answered, source seen {seen}; model to pod3-2, source seen {seen} ✓");
         assert!(report.contains(&line), "{line}\n{report}");
     }
+    // The Services, from every node and pod, as the agent applied kube-proxy's
+    // rules: one spread over the nodes, one whose only endpoint (pod1-1)
+    // asks it itself (hairpin), one without endpoints (refused).
+    for line in [
+        "Services and hostPorts (every node and pod to each, UDP): 36/36 answers as the model says",
+        "✓ default/spread at 10.96.0.101:7946 (3 to choose from): 9 senders, 9 answered",
+        "✓ default/solo at 10.96.0.102:7946 (1 to choose from): 9 senders, 9 answered (by 1 endpoint(s))",
+        "✓ default/empty at 10.96.0.103:7946 (1 to choose from): 9 senders, 0 answered (by 0 endpoint(s)), 9 refused",
+        "node3: kube-proxy's, the kubelet's and portmap's rules (iptables-save, nat and filter,",
+    ] {
+        assert!(report.contains(line), "{line}\n{report}");
+    }
     // The seed's "SSH into the worker node": from node1, reach a pod on node3.
     let ping = lab.podnet(&[
         "lab",

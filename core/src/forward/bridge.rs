@@ -9,14 +9,15 @@
 //! PREROUTING runs here. When a Service's DNAT sends the packet to a pod
 //! on this same bridge, the bridge forwards it there directly (not
 //! routed: its TTL stays), masqueraded to the bridge's address when
-//! kube-proxy marked it — which is how a pod reaches itself through its
-//! own Service, and why that needs hairpin mode.
+//! kube-proxy (or portmap, for a hostPort) marked it — which is how a pod
+//! reaches itself through its own Service, and why that needs hairpin mode.
 
 use super::network::NodeRt;
 use super::trace::{DropReason, Place, Step, Tuple};
 use super::walk::{At, End, Next, Recorder, Walk};
 use super::Network;
-use crate::services::rules::MASQ_MARK;
+use crate::services::hostport;
+use crate::services::rules::{HOSTPORT_MARK, MASQ_MARK};
 
 impl<'c> Network<'c> {
     /// The bridge: br_netfilter's hooks for a pod's frame, then up to the
@@ -80,15 +81,16 @@ impl<'c> Network<'c> {
         w: &mut Walk<R>,
     ) -> Result<(), End> {
         let place = Place::Bridge(rt.node.id);
-        if w.mark & MASQ_MARK != 0 && !w.answered {
+        if w.mark & (MASQ_MARK | HOSTPORT_MARK) != 0 && !w.answered {
             let (from, to) = (w.f.src, rt.node.ipam.gateway());
-            if let Some(r) = rt
-                .kube_proxy
-                .nat
-                .chain("KUBE-POSTROUTING")
-                .and_then(|c| c.rules.last())
-            {
-                w.rec.rule("nat", format!("-A KUBE-POSTROUTING {r}"));
+            // POSTROUTING asks portmap's chain before kube-proxy's.
+            let (chain, rules) = if w.mark & HOSTPORT_MARK != 0 {
+                (hostport::MASQ_CHAIN, &rt.portmap)
+            } else {
+                ("KUBE-POSTROUTING", &rt.kube_proxy.nat)
+            };
+            if let Some(r) = rules.chain(chain).and_then(|c| c.rules.last()) {
+                w.rec.rule("nat", format!("-A {chain} {r}"));
             }
             w.f.src = to;
             w.hop(place, Step::Snat { from, to });

@@ -1,7 +1,7 @@
 //! Netfilter on a node: conntrack undoing a connection's NAT on its
 //! replies, kube-proxy's rules (nat `KUBE-SERVICES`: a Service's DNAT and
 //! the masquerade mark; filter: REJECT for a port without endpoints), and
-//! masquerade on the way out. The rules are the ones
+//! portmap's hostPorts, masquerade on the way out. The rules are the ones
 //! [`crate::services::render`] gives the node, walked as the kernel walks
 //! them; every rule that acts is recorded with its hop.
 
@@ -13,7 +13,8 @@ use super::trace::{DropReason, Place, Step, Tuple};
 use super::walk::{End, Recorder, Walk};
 use super::Network;
 use crate::route::Route;
-use crate::services::rules::{Draw, Packet, Pick, DROP_MARK, MASQ_MARK};
+use crate::services::hostport;
+use crate::services::rules::{Draw, Packet, Pick, DROP_MARK, HOSTPORT_MARK, MASQ_MARK};
 use crate::topology::{Protocol, ServiceId};
 
 fn protocol_of(l4: &L4Repr) -> Option<Protocol> {
@@ -151,6 +152,31 @@ impl<'c> Network<'c> {
                 return Err(End::drop(place, DropReason::NoLocalEndpoints { service }));
             }
         }
+        if packet.dst_local {
+            // portmap's jump comes after kube-proxy's in PREROUTING and OUTPUT.
+            let v = rt
+                .portmap
+                .eval(hostport::DNAT_CHAIN, &packet, &mut FlowHash(flow));
+            for (chain, rule) in &v.matched {
+                w.rec.rule("nat", format!("-A {chain} {rule}"));
+            }
+            w.mark |= v.mark;
+            if let Some(to) = v.dnat {
+                w.f.dst = *to.ip();
+                w.f.l4.set_ports(src_port, to.port());
+                if let Some((pod, _)) = hostport::pod_at(self.cluster, rt.node, proto, dst_port) {
+                    w.hop(
+                        place,
+                        Step::HostPortDnat {
+                            pod: pod.id,
+                            from,
+                            to,
+                        },
+                    );
+                }
+                return Ok(true);
+            }
+        }
         let filter = if packet.dst_local {
             "KUBE-EXTERNAL-SERVICES"
         } else {
@@ -182,11 +208,22 @@ impl<'c> Network<'c> {
                 && route.dev != rt.node.bridge
         });
         let marked = w.mark & MASQ_MARK != 0;
+        let hostport = w.mark & HOSTPORT_MARK != 0;
         let to = rt.addr_on(route.dev);
-        if (marked || ip_masq) && f.src != to {
+        if (marked || hostport || ip_masq) && f.src != to {
             let from = f.src;
             f.src = to;
-            if marked {
+            if hostport {
+                // POSTROUTING asks portmap's chain first.
+                if let Some(r) = rt
+                    .portmap
+                    .chain(hostport::MASQ_CHAIN)
+                    .and_then(|c| c.rules.last())
+                {
+                    w.rec
+                        .rule("nat", format!("-A {} {r}", hostport::MASQ_CHAIN));
+                }
+            } else if marked {
                 if let Some(r) = rt
                     .kube_proxy
                     .nat
@@ -198,6 +235,6 @@ impl<'c> Network<'c> {
             }
             w.hop(Place::Node(rt.node.id), Step::Snat { from, to });
         }
-        w.mark &= !MASQ_MARK;
+        w.mark &= !(MASQ_MARK | HOSTPORT_MARK);
     }
 }

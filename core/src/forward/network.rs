@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::net::{ifname, IfName, MacAddr};
 use crate::plan::{NatRule, VtepPlan};
 use crate::route::{Route, RouteTable};
+use crate::services::rules::Table;
 use crate::services::KubeProxy;
 use crate::topology::{Client, Cluster, Node, Pod};
 
@@ -78,6 +79,8 @@ pub(crate) struct NodeRt<'c> {
     pub(crate) fdb: HashMap<MacAddr, usize>,
     /// kube-proxy's rules on this node.
     pub(crate) kube_proxy: KubeProxy,
+    /// portmap's rules on this node (its pods' hostPorts).
+    pub(crate) portmap: Table,
     pub(crate) masquerade: Option<(Ipv4Network, Vec<Ipv4Network>)>,
     pub(crate) vtep: Option<VtepRt>,
     /// MTU of the bridge and veths; the uplink's.
@@ -194,13 +197,15 @@ impl<'c> Network<'c> {
             fdb: v.peers.iter().map(|p| (p.mac, p.underlay)).collect(),
             plan: v,
         });
+        let routes = RouteTable::new(self.cluster.node_routes(node.id)?);
         self.nodes.push(NodeRt {
             node,
             index,
-            routes: RouteTable::new(plan.routes),
+            routes,
             bridge_arp: HashMap::new(),
             fdb: HashMap::new(),
             kube_proxy: crate::services::render(self.cluster, node),
+            portmap: crate::services::hostport::render(self.cluster, node),
             masquerade,
             vtep,
             pod_mtu: plan.mtu,

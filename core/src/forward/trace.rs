@@ -140,6 +140,15 @@ pub enum Step {
         /// Destination after: the chosen endpoint.
         to: SocketAddrV4,
     },
+    /// A hostPort rewrote the destination (portmap's DNAT) to its pod.
+    HostPortDnat {
+        /// The pod.
+        pod: PodId,
+        /// Destination before: the node's address and the hostPort.
+        from: SocketAddrV4,
+        /// After: the pod and its container port.
+        to: SocketAddrV4,
+    },
     /// The node forwarded a packet not addressed to it.
     Forward {
         /// The route that matched.
@@ -478,7 +487,11 @@ impl Trace {
         let step = self.hops.iter().position(|h| {
             matches!(
                 h.step,
-                Step::Dnat { .. } | Step::Snat { .. } | Step::UnSnat { .. } | Step::UnDnat { .. }
+                Step::Dnat { .. }
+                    | Step::HostPortDnat { .. }
+                    | Step::Snat { .. }
+                    | Step::UnSnat { .. }
+                    | Step::UnDnat { .. }
             )
         });
         step.or_else(|| {
@@ -625,8 +638,18 @@ pub fn describe(step: &Step, cluster: &Cluster) -> String {
             format!("fragment: over the MTU {mtu} without DF, {count} fragments")
         }
         Step::Dnat { service, from, to } => {
-            let name = cluster.service(*service).map_or("?", |s| s.name.as_str());
-            format!("DNAT (NodePort {name}): {from} -> {to}")
+            let s = cluster.service(*service);
+            let name = s.map_or("?", |s| s.name.as_str());
+            let way = if s.is_some_and(|s| s.cluster_ip == *from.ip()) {
+                "ClusterIP"
+            } else {
+                "NodePort"
+            };
+            format!("DNAT (Service {name}, {way}): {from} -> {to}")
+        }
+        Step::HostPortDnat { pod, from, to } => {
+            let name = cluster.name_of(Endpoint::Pod(*pod));
+            format!("DNAT (hostPort of {name}): {from} -> {to}")
         }
         Step::Forward { route } => format!("forward: route {route}"),
         Step::Snat { from, to } => format!("SNAT (masquerade): {from} -> {to}"),

@@ -47,6 +47,8 @@ const MARK_MASQ: &str = "KUBE-MARK-MASQ";
 const MARK_DROP: &str = "KUBE-MARK-DROP";
 const POSTROUTING: &str = "KUBE-POSTROUTING";
 const EXTERNAL: &str = "KUBE-EXTERNAL-SERVICES";
+const FORWARD: &str = "KUBE-FORWARD";
+const FIREWALL: &str = "KUBE-FIREWALL";
 
 fn comment(text: impl Into<String>) -> Match {
     Match::Comment(text.into())
@@ -165,9 +167,90 @@ fn fixed(nat: &mut Table, filter: &mut Table) {
         "KUBE-PROXY-CANARY",
         SERVICES,
         EXTERNAL,
-        "KUBE-FORWARD",
+        FORWARD,
     ] {
         filter.chain_mut(chain);
+    }
+    let new = || Match::CtState {
+        not: false,
+        states: "NEW".into(),
+    };
+    let established = || Match::CtState {
+        not: false,
+        states: "RELATED,ESTABLISHED".into(),
+    };
+    let external = || comment("kubernetes externally-visible service portals");
+    let forwarding = || comment("kubernetes forwarding rules");
+    filter.append("INPUT", rule(vec![new(), external()], jump(EXTERNAL)));
+    filter.append("INPUT", Rule::to(jump(FIREWALL)));
+    filter.append("FORWARD", rule(vec![forwarding()], jump(FORWARD)));
+    filter.append("FORWARD", rule(vec![new(), portals()], jump(SERVICES)));
+    filter.append("FORWARD", rule(vec![new(), external()], jump(EXTERNAL)));
+    filter.append("OUTPUT", rule(vec![new(), portals()], jump(SERVICES)));
+    filter.append("OUTPUT", Rule::to(jump(FIREWALL)));
+    // The kubelet's: drop what KUBE-MARK-DROP marked (a Local NodePort
+    // without a local endpoint), and 127.0.0.0/8 from outside.
+    filter.append(
+        FIREWALL,
+        rule(
+            vec![
+                comment("kubernetes firewall for dropping marked packets"),
+                Match::Mark {
+                    not: false,
+                    value: DROP_MARK,
+                },
+            ],
+            Target::Drop,
+        ),
+    );
+    let loopback = Ipv4Network::new(std::net::Ipv4Addr::new(127, 0, 0, 0), 8).expect("/8");
+    let mut localnet = rule(
+        vec![
+            comment("block incoming localnet connections"),
+            Match::CtState {
+                not: true,
+                states: "RELATED,ESTABLISHED,DNAT".into(),
+            },
+        ],
+        Target::Drop,
+    );
+    localnet.src = Some((true, loopback));
+    localnet.dst = Some(loopback);
+    filter.append(FIREWALL, localnet);
+    filter.append(
+        FORWARD,
+        rule(
+            vec![Match::CtState {
+                not: false,
+                states: "INVALID".into(),
+            }],
+            Target::Drop,
+        ),
+    );
+    filter.append(
+        FORWARD,
+        rule(
+            vec![
+                forwarding(),
+                Match::Mark {
+                    not: false,
+                    value: MASQ_MARK,
+                },
+            ],
+            Target::Accept,
+        ),
+    );
+    for end in ["source", "destination"] {
+        filter.append(
+            FORWARD,
+            rule(
+                vec![
+                    comment(format!("kubernetes forwarding conntrack pod {end} rule")),
+                    established(),
+                ],
+                Target::Accept,
+            ),
+        );
     }
 }
 
@@ -404,7 +487,11 @@ fn local_chain_rules(
     let local: Vec<&String> = eps
         .iter()
         .zip(seps)
-        .filter(|(e, _)| cluster.pod(e.pod).is_some_and(|p| p.node == node.id))
+        .filter(|(e, _)| {
+            e.pod
+                .and_then(|id| cluster.pod(id))
+                .is_some_and(|p| p.node == node.id)
+        })
         .map(|(_, sep)| sep)
         .collect();
     if local.is_empty() {
@@ -643,7 +730,7 @@ mod tests {
         let got = kp.nat_lines();
         assert_eq!(got, want, "\n{}", got.join("\n"));
         assert_eq!(
-            kp.filter.rule_lines(),
+            kp.filter.chain(SERVICES).unwrap().rules.iter().map(|r| format!("-A {SERVICES} {r}")).collect::<Vec<_>>(),
             ["-A KUBE-SERVICES -d 10.96.0.50/32 -p tcp -m comment --comment \"default/empty:http has no endpoints\" -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable"]
         );
         // The Services in another order (a real kube-proxy's map order):

@@ -20,6 +20,8 @@ use crate::topology::Protocol;
 pub const MASQ_MARK: u32 = 0x4000;
 /// kubelet's "drop me" mark (`--iptables-drop-bit` 15).
 pub const DROP_MARK: u32 = 0x8000;
+/// The portmap plugin's "masquerade me" mark (`markMasqBit` 13).
+pub const HOSTPORT_MARK: u32 = 0x2000;
 
 /// A probability as `xt_statistic` stores it: the chance times 2³¹, rounded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -95,6 +97,15 @@ pub enum Match {
     },
     /// `-m statistic --mode random --probability P`.
     Random(Probability),
+    /// `-m multiport --dports P1,P2,…` (portmap's).
+    Multiport(Vec<u16>),
+    /// `-m conntrack [!] --ctstate STATES` (comma-separated, as given).
+    CtState {
+        /// `!`.
+        not: bool,
+        /// `NEW`, `INVALID`, `RELATED,ESTABLISHED`, …
+        states: String,
+    },
     /// `-m recent --name NAME …`.
     Recent {
         /// The list's name (the endpoint chain's).
@@ -117,12 +128,16 @@ pub enum Target {
     OrMark(u32),
     /// `-j MARK --xor-mark BITS` (saved as `--set-xmark BITS/0x0`).
     XorMark(u32),
-    /// `-j MASQUERADE --random-fully`.
+    /// `-j MASQUERADE --random-fully` (kube-proxy's).
     Masquerade,
+    /// `-j MASQUERADE` (portmap's: source ports kept where they are free).
+    PlainMasquerade,
     /// `-j REJECT --reject-with icmp-port-unreachable`.
     Reject,
     /// `-j DROP`.
     Drop,
+    /// `-j ACCEPT`.
+    Accept,
 }
 
 /// One rule of a chain.
@@ -325,6 +340,14 @@ impl Rule {
                     if *not { "! " } else { "" }
                 )),
                 Match::Random(p) => push(&mut w, &format!("-m statistic --mode random --probability {p}")),
+                Match::Multiport(ports) => {
+                    let list: Vec<String> = ports.iter().map(u16::to_string).collect();
+                    push(&mut w, &format!("-m multiport --dports {}", list.join(",")))
+                }
+                Match::CtState { not, states } => push(&mut w, &format!(
+                    "-m conntrack {}--ctstate {states}",
+                    if *not { "! " } else { "" }
+                )),
                 Match::Recent { name, action } => match action {
                     Recent::Check { seconds } => push(&mut w, &format!(
                         "-m recent --rcheck --seconds {seconds} --reap --name {name} --mask 255.255.255.255 --rsource"
@@ -344,8 +367,10 @@ impl Rule {
                 Target::OrMark(v) => format!("-j MARK --set-xmark {v:#x}/{v:#x}"),
                 Target::XorMark(v) => format!("-j MARK --set-xmark {v:#x}/0x0"),
                 Target::Masquerade => "-j MASQUERADE --random-fully".into(),
+                Target::PlainMasquerade => "-j MASQUERADE".into(),
                 Target::Reject => "-j REJECT --reject-with icmp-port-unreachable".into(),
                 Target::Drop => "-j DROP".into(),
+                Target::Accept => "-j ACCEPT".into(),
             },
         );
         w
@@ -479,10 +504,11 @@ impl Table {
                     v.dnat = Some(*to);
                     return true;
                 }
-                Target::Masquerade => {
+                Target::Masquerade | Target::PlainMasquerade => {
                     v.masquerade = true;
                     return true;
                 }
+                Target::Accept => return true,
                 t @ (Target::Reject | Target::Drop) => {
                     v.matched.push((chain.to_string(), r.clone()));
                     v.refused = Some(t.clone());
@@ -528,6 +554,10 @@ impl Rule {
                 // always matches.
                 Match::Recent { action, .. } => *action == Recent::Set,
                 Match::Random(_) => random(()),
+                Match::Multiport(ports) => p.dport.is_some_and(|d| ports.contains(&d)),
+                // The rules are asked for a connection's first packet only
+                // (later ones are conntrack's): its state is NEW.
+                Match::CtState { not, states } => states.split(',').any(|s| s == "NEW") != *not,
             };
             if !ok {
                 return false;

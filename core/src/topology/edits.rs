@@ -141,6 +141,7 @@ impl Cluster {
             bridge_nf: true,
             hairpin: true,
             missing_routes: Vec::new(),
+            default_gateway: None,
         });
         Ok(id)
     }
@@ -195,6 +196,32 @@ impl Cluster {
     /// Sets a node's hairpin mode (its pods' bridge ports).
     pub fn set_hairpin(&mut self, id: NodeId, on: bool) -> Result<()> {
         self.node_mut(id)?.hairpin = on;
+        Ok(())
+    }
+
+    /// Sets (or with `None` removes) a node's default route: via `gateway`,
+    /// which must be on the node's LAN and not the node itself.
+    pub fn set_default_gateway(&mut self, id: NodeId, gateway: Option<Ipv4Addr>) -> Result<()> {
+        let node = self.node(id).ok_or_else(|| Error::Unknown {
+            kind: "node",
+            name: format!("#{}", id.0),
+        })?;
+        if let Some(gw) = gateway {
+            let lan = self.lans().get(usize::from(node.lan)).copied();
+            let on_lan =
+                lan.is_some_and(|l| l.contains(gw) && gw != l.network() && gw != l.broadcast());
+            if !on_lan || gw == node.underlay_ip {
+                return Err(Error::config(
+                    "default gateway",
+                    format!(
+                        "{gw} is not another address on {}'s LAN ({})",
+                        node.name,
+                        lan.map_or_else(|| "none".to_string(), |l| l.to_string())
+                    ),
+                ));
+            }
+        }
+        self.node_mut(id)?.default_gateway = gateway;
         Ok(())
     }
 
@@ -257,6 +284,34 @@ impl Cluster {
         containers: &[&str],
         ip: Option<Ipv4Addr>,
     ) -> Result<PodId> {
+        self.add_pod_with_sandbox(node, namespace, name, containers, ip, None)
+    }
+
+    /// Like [`Cluster::add_pod_at`], with the runtime's sandbox id (the
+    /// `CNI_CONTAINERID` its CNI ADD had) when known; the model makes one up
+    /// otherwise.
+    pub fn add_pod_with_sandbox(
+        &mut self,
+        node: NodeId,
+        namespace: &str,
+        name: &str,
+        containers: &[&str],
+        ip: Option<Ipv4Addr>,
+        sandbox: Option<&str>,
+    ) -> Result<PodId> {
+        if let Some(id) = sandbox {
+            let ok = !id.is_empty()
+                && id.len() <= 256
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+            if !ok {
+                return Err(Error::config(
+                    "sandbox id",
+                    format!("{id:?}: a container id is letters, digits, '_', '.' and '-'"),
+                ));
+            }
+        }
         check_name("namespace", namespace)?;
         check_name("pod name", name)?;
         for c in containers {
@@ -269,7 +324,10 @@ impl Cluster {
             });
         }
         let id = PodId(self.next_id + 1);
-        let container_id = format!("{:016x}", fnv1a(&[namespace, name, &id.0.to_string()]));
+        let container_id = sandbox.map_or_else(
+            || format!("{:016x}", fnv1a(&[namespace, name, &id.0.to_string()])),
+            str::to_string,
+        );
         let host_veth = host_veth_name(&container_id, "eth0");
         let n = self
             .nodes

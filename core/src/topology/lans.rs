@@ -87,16 +87,22 @@ impl Cluster {
         Ok((self.lans.len() - 1) as u8)
     }
 
+    /// A LAN's gateway, as a machine's default route names it: its first
+    /// address (the router's port there when there are several LANs).
+    pub fn lan_gateway(&self, lan: u8) -> Option<Ipv4Addr> {
+        let l = self.lans.get(usize::from(lan))?.subnet();
+        Some(Ipv4Addr::from(u32::from(l.network()) + 1))
+    }
+
     /// The router between the LANs, when there is more than one.
     pub fn router(&self) -> Option<Router> {
         (self.lans.len() > 1).then(|| Router {
             ports: self
                 .lans
                 .iter()
-                .map(|l| {
-                    let ip = Ipv4Addr::from(u32::from(l.subnet().network()) + 1);
-                    (ip, MacAddr::on_lan(ip))
-                })
+                .enumerate()
+                .filter_map(|(k, _)| self.lan_gateway(k as u8))
+                .map(|ip| (ip, MacAddr::on_lan(ip)))
                 .collect(),
         })
     }

@@ -118,6 +118,9 @@ pub struct Service {
     pub selector: Option<Labels>,
     /// The ready pods behind it (the selector's pods, kept up to date).
     pub endpoints: Vec<PodId>,
+    /// Endpoints that are no pod of the pod network (the API server behind
+    /// `default/kubernetes`, a hostNetwork pod's node): their addresses.
+    pub external: Vec<Ipv4Addr>,
     /// Session affinity.
     pub affinity: SessionAffinity,
     /// `externalTrafficPolicy`: whether traffic from outside may go to
@@ -171,6 +174,8 @@ pub struct NewService {
     pub selector: Option<Labels>,
     /// The pods, when there is no selector.
     pub endpoints: Vec<PodId>,
+    /// Endpoint addresses that are no pod (an Endpoints object's other addresses).
+    pub external: Vec<Ipv4Addr>,
     /// Session affinity.
     pub affinity: SessionAffinity,
     /// External traffic policy.
@@ -194,6 +199,7 @@ impl NewService {
             }],
             selector: None,
             endpoints: Vec::new(),
+            external: Vec::new(),
             affinity: SessionAffinity::None,
             traffic_policy: TrafficPolicy::Cluster,
         }
@@ -225,8 +231,8 @@ impl NewService {
 /// One endpoint of one service port: the pod and where on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortEndpoint {
-    /// The pod.
-    pub pod: PodId,
+    /// The pod (`None`: an address that is no pod).
+    pub pod: Option<PodId>,
     /// Its address and the port the target resolves to on it.
     pub addr: SocketAddrV4,
 }
@@ -399,6 +405,7 @@ impl Cluster {
             ports: s.ports,
             selector: s.selector,
             endpoints: s.endpoints,
+            external: s.external,
             affinity: s.affinity,
             traffic_policy: s.traffic_policy,
             masquerade: true,
@@ -465,11 +472,17 @@ impl Cluster {
             .filter_map(|p| {
                 let n = resolve(&port.target, port.protocol, p)?;
                 Some(PortEndpoint {
-                    pod: p.id,
+                    pod: Some(p.id),
                     addr: SocketAddrV4::new(p.ip, n),
                 })
             })
             .collect();
+        if let TargetPort::Number(n) = port.target {
+            eps.extend(s.external.iter().map(|&ip| PortEndpoint {
+                pod: None,
+                addr: SocketAddrV4::new(ip, n),
+            }));
+        }
         eps.sort_by_key(|e| e.addr.to_string());
         eps.dedup_by_key(|e| e.addr);
         eps

@@ -49,6 +49,9 @@ pub struct NodeSpec {
     /// Its pod range; allocated from the cluster range if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_cidr: Option<String>,
+    /// Its default route's gateway (the machine's, not podnet's), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_gateway: Option<Ipv4Addr>,
 }
 
 /// A pod already running on a node (the lab and the agent learn them from CNI).
@@ -68,6 +71,10 @@ pub struct PodSpec {
     /// The ports its containers declare (for named target ports and hostPorts).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<ContainerPortSpec>,
+    /// The runtime's sandbox id (`CNI_CONTAINERID`), when it has one: what
+    /// its host veth and portmap's chain are named after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
 }
 
 /// A container port, as in a Pod spec.
@@ -127,7 +134,8 @@ pub struct ServiceSpec {
     /// Pods by label; without it, the pods named in `endpoints`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<Labels>,
-    /// Names of the pods behind it (as the Endpoints object lists them).
+    /// The pods behind it by name, or an address for an endpoint that is
+    /// no pod (as the Endpoints object lists them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub endpoints: Vec<String>,
     /// "None" (default) or "ClientIP".
@@ -298,8 +306,9 @@ impl ClusterSpec {
                 range,
                 ..NodeOptions::default()
             };
-            c.add_node(&n.name, options)
-                .map_err(|e| Error::config(&format!("node {}", n.name), e.to_string()))?;
+            let at = |e: Error| Error::config(&format!("node {}", n.name), e.to_string());
+            let id = c.add_node(&n.name, options).map_err(at)?;
+            c.set_default_gateway(id, n.default_gateway).map_err(at)?;
         }
         for p in &self.pods {
             let at = |e: Error| Error::config(&format!("pod {}", p.name), e.to_string());
@@ -310,7 +319,9 @@ impl ClusterSpec {
                 })
             })?;
             let (ns, name) = p.name.split_once('/').unwrap_or(("default", &p.name));
-            let id = c.add_pod_at(node, ns, name, &["app"], p.ip).map_err(at)?;
+            let id = c
+                .add_pod_with_sandbox(node, ns, name, &["app"], p.ip, p.sandbox.as_deref())
+                .map_err(at)?;
             let ports = p
                 .ports
                 .iter()
@@ -381,24 +392,28 @@ impl ServiceSpec {
                 ))
             }
         };
-        let endpoints = self
-            .endpoints
-            .iter()
-            .map(|name| {
-                let full = if name.contains('/') {
-                    name.clone()
-                } else {
-                    format!("{}/{name}", self.namespace)
-                };
-                match c.pod_named(&full) {
-                    Some(p) => Ok(p.id),
-                    None => Err(Error::Unknown {
+        let mut endpoints = Vec::new();
+        let mut external = Vec::new();
+        for name in &self.endpoints {
+            if let Ok(ip) = name.parse::<std::net::Ipv4Addr>() {
+                external.push(ip);
+                continue;
+            }
+            let full = if name.contains('/') {
+                name.clone()
+            } else {
+                format!("{}/{name}", self.namespace)
+            };
+            match c.pod_named(&full) {
+                Some(p) => endpoints.push(p.id),
+                None => {
+                    return Err(Error::Unknown {
                         kind: "pod",
                         name: full,
-                    }),
+                    })
                 }
-            })
-            .collect::<Result<Vec<_>>>()?;
+            }
+        }
         let ports = self
             .ports
             .iter()
@@ -412,6 +427,7 @@ impl ServiceSpec {
             ports,
             selector: self.selector.clone(),
             endpoints,
+            external,
             affinity,
             traffic_policy,
         })?;

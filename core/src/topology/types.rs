@@ -223,6 +223,12 @@ pub struct Node {
     /// the sandbox's challenges start from.
     #[serde(default)]
     pub missing_routes: Vec<Ipv4Network>,
+    /// The machine's own default route (not podnet's: the LAN's gateway,
+    /// set up with the machine). Without one a node cannot even start a
+    /// connection to a ClusterIP: its kernel routes the packet before
+    /// kube-proxy's DNAT rewrites it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_gateway: Option<Ipv4Addr>,
 }
 
 impl Node {

@@ -10,7 +10,13 @@ use podnet_core::route::RouteTable;
 use podnet_core::topology::{Cluster, Endpoint, Service, ServicePort};
 use podnet_kernel::Netlink;
 
-use super::{not_in_model, Addrs, Class, EgressProbe, Ep, NodePortProbe, Pair};
+use podnet_core::forward::DropReason;
+use podnet_core::services::{hostport, saved};
+
+use super::{
+    not_in_model, Addrs, Answer, Class, EgressProbe, Ep, NodePortProbe, Pair, RulesDiff,
+    ServiceProbe, ServiceTarget,
+};
 use crate::{open_ns, probe, LabError, LabState, CLIENT_IP};
 
 fn class(addrs: Addrs) -> Class {
@@ -96,18 +102,14 @@ pub(crate) fn route_tables(state: &LabState, cluster: &Cluster) -> Result<Vec<St
             .node_named(&n.name)
             .ok_or_else(|| not_in_model(&n.name))?
             .id;
-        let plan = cluster.plan(id)?;
-        let want: BTreeSet<String> = plan
-            .routes
+        let want: BTreeSet<String> = cluster
+            .node_routes(id)?
             .iter()
             .map(|r| format!("{} via {:?}", r.dst, r.via))
             .collect();
         let kernel = Netlink::open(&open_ns(&n.netns)?)?.routes()?;
-        // A Kubernetes lab's nodes have the LAN's default route (Service
-        // addresses need one before kube-proxy rewrites them); it is not podnet's.
         let have: BTreeSet<String> = kernel
             .iter()
-            .filter(|r| !(state.kubernetes && r.dst.prefix() == 0))
             .map(|r| format!("{} via {:?}", r.dst, r.via))
             .collect();
         for r in want.difference(&have) {
@@ -135,7 +137,7 @@ pub(crate) fn route_choices(
         let node = cluster
             .node_named(&n.name)
             .ok_or_else(|| not_in_model(&n.name))?;
-        let table = RouteTable::new(cluster.plan(node.id)?.routes);
+        let table = RouteTable::new(cluster.node_routes(node.id)?);
         let local = [node.underlay_ip, node.ipam.gateway()];
         let asked: Vec<Ipv4Addr> = targets
             .iter()
@@ -202,4 +204,112 @@ pub(crate) fn node_port_service(c: &Cluster) -> Option<(&Service, &ServicePort, 
     c.services()
         .iter()
         .find_map(|s| s.node_port().map(|(p, np)| (s, p, np)))
+}
+
+/// Every member to every Service port and hostPort: the kernel's answer
+/// beside the model's for each endpoint the balancing could pick. The
+/// model's answer needs the reply too: back to the sender, from the
+/// address it sent to (its socket takes nothing else).
+pub(crate) fn services(
+    net: &Network,
+    eps: &[Ep],
+    targets: &[ServiceTarget],
+    real: &[Vec<Answer>],
+) -> Result<Vec<ServiceProbe>, LabError> {
+    let c = net.cluster();
+    let mut out = Vec::new();
+    for (e, real) in eps.iter().zip(real) {
+        for (t, &real) in targets.iter().zip(real) {
+            let model = (0..t.picks)
+                .map(|k| {
+                    let kind = ProbeKind::Udp(t.addr.port());
+                    let req = net.probe_picking(e.model, *t.addr.ip(), kind, k)?;
+                    if let Verdict::Dropped { at, reason } = req.verdict {
+                        return Ok(match reason {
+                            DropReason::NoEndpoints { .. } => (Answer::Refused, None),
+                            _ => (
+                                Answer::Silent,
+                                Some(format!("dropped at {}: {reason}", at.label(c))),
+                            ),
+                        });
+                    }
+                    let got = req.received().copied();
+                    let reply = net.reply(&req)?;
+                    let back = reply
+                        .as_ref()
+                        .and_then(|r| match (r.verdict, r.received()) {
+                            (Verdict::Delivered { to }, Some(f)) if to == e.model => Some(f.src),
+                            _ => None,
+                        });
+                    Ok(match (got, back) {
+                        (Some(f), Some(src)) if src == *t.addr.ip() => (
+                            Answer::By {
+                                by: f.dst,
+                                seen: f.src,
+                            },
+                            None,
+                        ),
+                        (Some(_), Some(src)) => (
+                            Answer::Silent,
+                            Some(format!(
+                                "the reply comes from {src}, not {}: the sender's socket drops it",
+                                t.addr.ip()
+                            )),
+                        ),
+                        _ => {
+                            let why = reply.map(|r| match r.verdict {
+                                Verdict::Dropped { at, reason } => {
+                                    format!("the reply is dropped at {}: {reason}", at.label(c))
+                                }
+                                Verdict::Delivered { to } => {
+                                    format!("the reply goes to {}", c.name_of(to))
+                                }
+                            });
+                            (Answer::Silent, why)
+                        }
+                    })
+                })
+                .collect::<Result<Vec<_>, LabError>>()?;
+            out.push(ServiceProbe {
+                from: e.name.clone(),
+                target: t.label.clone(),
+                addr: t.addr,
+                real,
+                model,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Every node's saved rules (the Services' and hostPorts' lines of nat and
+/// filter) against the model's, line for line.
+pub(crate) fn rules(
+    cluster: &Cluster,
+    saved_by_node: &[(String, String, String)],
+) -> Result<Vec<RulesDiff>, LabError> {
+    saved_by_node
+        .iter()
+        .map(|(name, nat, filter)| {
+            let node = cluster.node_named(name).ok_or_else(|| not_in_model(name))?;
+            let kube = podnet_core::services::render(cluster, node);
+            let model_nat = saved::expected_lines(&kube, &hostport::render(cluster, node));
+            let (real_nat, real_filter) =
+                (saved::services_lines(nat), saved::services_lines(filter));
+            let mut diffs: Vec<String> = saved::diff(&real_nat, &model_nat)
+                .into_iter()
+                .map(|d| format!("nat: {d}"))
+                .collect();
+            diffs.extend(
+                saved::diff(&real_filter, &kube.filter.rule_lines())
+                    .into_iter()
+                    .map(|d| format!("filter: {d}")),
+            );
+            Ok(RulesDiff {
+                node: name.clone(),
+                lines: real_nat.len() + real_filter.len(),
+                diffs,
+            })
+        })
+        .collect()
 }

@@ -1,6 +1,7 @@
 //! Step one of the check: what the kernels do. Responders everywhere, then
-//! every member to every other, the client to every node's NodePort, and
-//! every pod to the client; each probe a real datagram.
+//! every member to every other, the client to every node's NodePort, every
+//! pod to the client, and every member to every Service port and hostPort;
+//! each probe a real datagram. And every node's nat rules, as saved.
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +10,8 @@ use std::time::Duration;
 
 use podnet_core::topology::{Cluster, Endpoint};
 
-use super::{not_in_model, Addrs, Ep};
+use super::{not_in_model, Addrs, Answer, Ep};
+use crate::process::command_in;
 use crate::{open_ns, probe, LabError, LabState, CLIENT_IP};
 
 /// How long a sender waits for each answer.
@@ -26,20 +28,32 @@ pub(crate) struct Measured {
     pub(crate) node_ports: Vec<Addrs>,
     /// Every pod to the client.
     pub(crate) egress: Vec<Addrs>,
+    /// The Service ports and hostPorts probed.
+    pub(crate) targets: Vec<super::ServiceTarget>,
+    /// Every member to every one of them.
+    pub(crate) services: Vec<Vec<Answer>>,
+    /// Every node's `iptables-save` of nat and of filter: (node, nat, filter).
+    pub(crate) rules: Vec<(String, String, String)>,
 }
 
 /// One probe, sent again (from a new source port) while no answer comes,
 /// up to [`TRIES`] times. A path that is really broken stays unanswered;
 /// a datagram lost to a full queue does not fail the pair.
 fn probe_udp(to: Ipv4Addr, port: u16) -> Addrs {
+    let last = probe_udp_answer(to, port);
+    (last.sent.map(|s| *s.ip()), last.seen)
+}
+
+/// [`probe_udp`] keeping the whole answer; a refusal is an answer too.
+fn probe_udp_answer(to: Ipv4Addr, port: u16) -> probe::UdpAnswer {
     let mut last = probe::UdpAnswer::default();
     for _ in 0..TRIES {
         last = probe::udp(to, port, TIMEOUT);
-        if last.seen.is_some() || last.sent.is_none() {
+        if last.seen.is_some() || last.refused || last.sent.is_none() {
             break;
         }
     }
-    (last.sent.map(|s| *s.ip()), last.seen)
+    last
 }
 
 /// Every node, then every pod, with its model endpoint.
@@ -97,11 +111,15 @@ pub(crate) fn measure(
             .map_err(|e| LabError::Check(e.to_string()))?
             .map_err(|e| LabError::Check(format!("UDP responder: {e}")))
     });
+    let targets = super::service_targets(cluster);
     let measured = ready.and_then(|()| {
         Ok(Measured {
             pairs: measure_pairs(eps)?,
             node_ports: measure_node_ports(state, cluster)?,
             egress: measure_egress(eps)?,
+            services: measure_services(eps, &targets)?,
+            targets,
+            rules: saved_rules(state)?,
         })
     });
     stop.store(true, Ordering::Relaxed);
@@ -109,6 +127,69 @@ pub(crate) fn measure(
         let _ = t.join();
     }
     measured
+}
+
+/// Every member to every Service port and hostPort, the members in parallel.
+fn measure_services(
+    eps: &[Ep],
+    targets: &[super::ServiceTarget],
+) -> Result<Vec<Vec<Answer>>, LabError> {
+    let answer = |a: probe::UdpAnswer| match (a.by, a.seen) {
+        (Some(by), Some(seen)) => Answer::By { by, seen },
+        _ if a.refused => Answer::Refused,
+        _ => Answer::Silent,
+    };
+    std::thread::scope(|s| {
+        let handles: Vec<_> = eps
+            .iter()
+            .map(|e| {
+                let ns = open_ns(&e.netns);
+                s.spawn(move || -> Result<_, LabError> {
+                    Ok(ns?.run(|| {
+                        targets
+                            .iter()
+                            .map(|t| answer(probe_udp_answer(*t.addr.ip(), t.addr.port())))
+                            .collect()
+                    })?)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(LabError::Check("probe thread panicked".into())))
+            })
+            .collect()
+    })
+}
+
+/// Every node's nat and filter tables as `iptables-save` prints them.
+fn saved_rules(state: &LabState) -> Result<Vec<(String, String, String)>, LabError> {
+    let save = |netns: &str, node: &str, table: &str| {
+        let out = command_in(netns, "iptables-save", false)?
+            .args(["-t", table])
+            .output()
+            .map_err(|e| LabError::Check(format!("iptables-save in {node}: {e}")))?;
+        if !out.status.success() {
+            return Err(LabError::Check(format!(
+                "iptables-save -t {table} in {node}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    state
+        .nodes
+        .iter()
+        .map(|n| {
+            Ok((
+                n.name.clone(),
+                save(&n.netns, &n.name, "nat")?,
+                save(&n.netns, &n.name, "filter")?,
+            ))
+        })
+        .collect()
 }
 
 fn measure_pairs(eps: &[Ep]) -> Result<Vec<Vec<Addrs>>, LabError> {

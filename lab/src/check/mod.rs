@@ -20,10 +20,10 @@ pub mod measure;
 pub mod report;
 pub mod underlay;
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use podnet_core::forward::Network;
-use podnet_core::topology::Endpoint;
+use podnet_core::topology::{Cluster, Endpoint, Protocol};
 
 use crate::{LabError, LabState};
 
@@ -86,6 +86,105 @@ impl NodePortProbe {
     }
 }
 
+/// What a datagram to a Service port or a hostPort got back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// An answer: the endpoint that gave it, and the source it saw.
+    By {
+        /// The endpoint's own address.
+        by: Ipv4Addr,
+        /// The source the endpoint saw.
+        seen: Ipv4Addr,
+    },
+    /// Refused (ICMP port unreachable: kube-proxy's REJECT for a port
+    /// without endpoints).
+    Refused,
+    /// Nothing came back.
+    Silent,
+}
+
+/// One member to one Service port (or hostPort), real and modelled.
+#[derive(Debug, Clone)]
+pub struct ServiceProbe {
+    /// The sender.
+    pub from: String,
+    /// What was asked: `namespace/name[:port]`, or `hostPort N of POD`.
+    pub target: String,
+    /// Where the datagram went.
+    pub addr: SocketAddrV4,
+    /// What the kernel did.
+    pub real: Answer,
+    /// What the model says, for every endpoint kube-proxy could pick (in
+    /// its order), with the model's reason when nothing comes back.
+    pub model: Vec<(Answer, Option<String>)>,
+}
+
+impl ServiceProbe {
+    /// The kernel did what the model says one of the picks would.
+    pub fn agrees(&self) -> bool {
+        self.model.iter().any(|(a, _)| *a == self.real)
+    }
+}
+
+/// A node's Services and hostPorts rules, the kernel's beside the model's.
+#[derive(Debug, Clone)]
+pub struct RulesDiff {
+    /// The node.
+    pub node: String,
+    /// How many lines the kernel has (KUBE-*, CNI-HOSTPORT-*, CNI-DN-*).
+    pub lines: usize,
+    /// Every difference, in words (none: equal line for line).
+    pub diffs: Vec<String>,
+}
+
+/// A Service port or hostPort `lab check` sends to from every member: the
+/// lab's responders listen on [`probe::PORT`](crate::probe::PORT), so the
+/// UDP ports whose endpoints are there (or that have none).
+#[derive(Debug, Clone)]
+pub(crate) struct ServiceTarget {
+    pub(crate) label: String,
+    pub(crate) addr: SocketAddrV4,
+    /// How many endpoints the balancing chooses from (1 for a hostPort).
+    pub(crate) picks: usize,
+}
+
+pub(crate) fn service_targets(c: &Cluster) -> Vec<ServiceTarget> {
+    let mut out = Vec::new();
+    for s in c.services() {
+        for p in s.ports.iter().filter(|p| p.protocol == Protocol::Udp) {
+            let eps = c.port_endpoints(s, p);
+            if eps.iter().any(|e| e.addr.port() != crate::probe::PORT) {
+                continue;
+            }
+            let label = match p.name.as_str() {
+                "" => format!("{}/{}", s.namespace, s.name),
+                n => format!("{}/{}:{n}", s.namespace, s.name),
+            };
+            out.push(ServiceTarget {
+                label,
+                addr: SocketAddrV4::new(s.cluster_ip, p.port),
+                picks: eps.len().max(1),
+            });
+        }
+    }
+    for pod in c.pods() {
+        let Some(node) = c.node(pod.node) else {
+            continue;
+        };
+        for cp in &pod.ports {
+            let Some(host) = cp.host_port else { continue };
+            if cp.protocol == Protocol::Udp && cp.port == crate::probe::PORT {
+                out.push(ServiceTarget {
+                    label: format!("hostPort {host} of {}", pod.full_name()),
+                    addr: SocketAddrV4::new(node.underlay_ip, host),
+                    picks: 1,
+                });
+            }
+        }
+    }
+    out
+}
+
 /// The whole check.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -107,6 +206,10 @@ pub struct Report {
     pub skipped: Vec<String>,
     /// VXLAN pings captured on each sender's uplink against the model.
     pub underlay: Vec<underlay::UnderlayProbe>,
+    /// Every member to every Service port and hostPort.
+    pub services: Vec<ServiceProbe>,
+    /// Every node's Services rules against the model's.
+    pub rules: Vec<RulesDiff>,
 }
 
 /// A pod reaching the machine outside the cluster, real and modelled: it
@@ -155,6 +258,8 @@ pub fn run(state: &LabState) -> Result<Report, LabError> {
     let (route_choices, route_choice_diffs) = compare::route_choices(state, &cluster, &eps)?;
     let node_ports = compare::node_ports(state, &net, &measured.node_ports)?;
     let egress = compare::egress(&net, &eps, &measured.egress)?;
+    let services = compare::services(&net, &eps, &measured.targets, &measured.services)?;
+    let rules = compare::rules(&cluster, &measured.rules)?;
     let underlay = if cluster.backend().has_vtep() {
         underlay::run(state, &cluster)?
     } else {
@@ -179,5 +284,7 @@ pub fn run(state: &LabState) -> Result<Report, LabError> {
         egress,
         skipped,
         underlay,
+        services,
+        rules,
     })
 }

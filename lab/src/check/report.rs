@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use super::{Class, EgressProbe, Pair, Report};
+use super::{Answer, Class, EgressProbe, Pair, Report, ServiceProbe};
 
 impl Report {
     fn pair(&self, from: &str, to: &str) -> Option<&Pair> {
@@ -33,6 +33,8 @@ impl Report {
                 .all(|n| n.agrees() && n.real_seen.is_some())
             && self.egress.iter().all(EgressProbe::agrees)
             && self.underlay.iter().all(|u| u.agrees())
+            && self.services.iter().all(ServiceProbe::agrees)
+            && self.rules.iter().all(|r| r.diffs.is_empty())
     }
 
     /// Pairs where model and kernel disagree.
@@ -47,6 +49,8 @@ impl Report {
         self.render_agreement(&mut out);
         self.render_node_ports(&mut out);
         self.render_egress(&mut out);
+        self.render_services(&mut out);
+        self.render_rules(&mut out);
         self.render_routes(&mut out);
         self.render_underlay(&mut out);
         out
@@ -176,6 +180,91 @@ impl Report {
                 "NodePort from client via {}: kernel {real}; model {model} {mark}",
                 np.via
             );
+        }
+    }
+
+    fn render_services(&self, out: &mut String) {
+        if self.services.is_empty() {
+            return;
+        }
+        let agree = self.services.iter().filter(|p| p.agrees()).count();
+        let _ = writeln!(
+            out,
+            "Services and hostPorts (every node and pod to each, UDP): {agree}/{} answers as the model says",
+            self.services.len()
+        );
+        let mut targets: Vec<(&str, std::net::SocketAddrV4)> = Vec::new();
+        for p in &self.services {
+            if !targets.iter().any(|t| t.0 == p.target) {
+                targets.push((&p.target, p.addr));
+            }
+        }
+        for (target, addr) in targets {
+            let probes: Vec<&ServiceProbe> = self
+                .services
+                .iter()
+                .filter(|p| p.target == target)
+                .collect();
+            let count = |f: &dyn Fn(&Answer) -> bool| probes.iter().filter(|p| f(&p.real)).count();
+            let answered = count(&|a| matches!(a, Answer::By { .. }));
+            let refused = count(&|a| *a == Answer::Refused);
+            let picks = probes.first().map_or(0, |p| p.model.len());
+            let mut by: Vec<std::net::Ipv4Addr> = probes
+                .iter()
+                .filter_map(|p| match p.real {
+                    Answer::By { by, .. } => Some(by),
+                    _ => None,
+                })
+                .collect();
+            by.sort();
+            by.dedup();
+            let ok = probes.iter().all(|p| p.agrees());
+            let _ = writeln!(
+                out,
+                "  {} {target} at {addr} ({picks} to choose from): {} senders, {answered} answered (by {} endpoint(s)), {refused} refused",
+                if ok { "✓" } else { "≠" },
+                probes.len(),
+                by.len()
+            );
+            for p in probes.iter().filter(|p| !p.agrees()) {
+                let model: Vec<String> = p
+                    .model
+                    .iter()
+                    .map(|(a, why)| match why {
+                        Some(w) => format!("{a:?} ({w})"),
+                        None => format!("{a:?}"),
+                    })
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "    ≠ from {}: kernel {:?}; model one of [{}]",
+                    p.from,
+                    p.real,
+                    model.join(" | ")
+                );
+            }
+        }
+    }
+
+    fn render_rules(&self, out: &mut String) {
+        for r in &self.rules {
+            if r.diffs.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "{}: kube-proxy's, the kubelet's and portmap's rules (iptables-save, nat and filter, {} lines) equal the model's line for line",
+                    r.node, r.lines
+                );
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "{}: iptables-save differs from the model's rules in {} place(s):",
+                r.node,
+                r.diffs.len()
+            );
+            for d in &r.diffs {
+                let _ = writeln!(out, "  ≠ {d}");
+            }
         }
     }
 

@@ -6,7 +6,8 @@
 //! - [`BUSYBOX`]: the workload's image, Debian's `busybox-static`;
 //! - [`PODNET`]: podnet as `deploy/podnet.yaml` names it (`podnet:0.1.0`,
 //!   which the runtime reads as `docker.io/library/podnet:0.1.0`): the
-//!   agent, the CNI plugin, `install-cni` and `nft`, each with the shared
+//!   agent, the CNI plugin, the reference `portmap` plugin, `install-cni`
+//!   and `nft`, each with the shared
 //!   libraries `ldd` lists, so the image runs without the host's `/usr`.
 //!
 //! An archive is `oci-layout`, `index.json` (its manifest annotated with
@@ -52,9 +53,10 @@ int main(void) {
 }
 "#;
 
-/// `install-cni DIR`: the DaemonSet's init container copies the plugin in
-/// atomically, so a runtime never executes a half-written binary.
-const INSTALL_CNI: &str = "#!/bin/sh\nset -e\ncp /bin/podnet-cni \"$1/.podnet-cni.tmp\"\nmv -f \"$1/.podnet-cni.tmp\" \"$1/podnet-cni\"\necho \"podnet-cni installed in $1\"\n";
+/// `install-cni DIR`: the DaemonSet's init container copies the plugins in
+/// (podnet-cni, and the reference `portmap` chained after it for
+/// hostPorts) atomically, so a runtime never executes a half-written binary.
+const INSTALL_CNI: &str = "#!/bin/sh\nset -e\nfor p in podnet-cni portmap; do\n  cp \"/bin/$p\" \"$1/.$p.tmp\"\n  mv -f \"$1/.$p.tmp\" \"$1/$p\"\n  echo \"$p installed in $1\"\ndone\n";
 
 /// One entry of an image's only layer.
 enum Entry {
@@ -109,6 +111,7 @@ pub fn podnet_archive(bin_dir: &Path, out: &Path) -> Result<(), LabError> {
     for (src, dst) in [
         (bin_dir.join("podnet-agent"), "bin/podnet-agent"),
         (bin_dir.join("podnet-cni"), "bin/podnet-cni"),
+        (PathBuf::from(PORTMAP), "bin/portmap"),
         (
             which("nft").unwrap_or_else(|| "/usr/sbin/nft".into()),
             "usr/sbin/nft",
@@ -133,9 +136,14 @@ pub fn podnet_archive(bin_dir: &Path, out: &Path) -> Result<(), LabError> {
     archive(out, PODNET, &entries, &["/bin/podnet-agent"])
 }
 
+/// The reference `portmap` plugin, from Debian's containernetworking-plugins.
+const PORTMAP: &str = "/usr/lib/cni/portmap";
+
 fn missing(path: &Path) -> LabError {
     let fix = if path.ends_with("nft") {
         "apt-get install nftables"
+    } else if path.ends_with("portmap") {
+        "apt-get install containernetworking-plugins"
     } else {
         "cargo build --bins (or pass --bin-dir)"
     };

@@ -4,7 +4,8 @@
 //! containerd, a kubelet and kube-proxy ([`node`]); the images are built
 //! here ([`images`]); podnet is installed as a user would, with
 //! `kubectl apply -f deploy/podnet.yaml`; and the workload is a Deployment
-//! spread over the nodes by the scheduler, with a NodePort Service in front.
+//! spread over the nodes by the scheduler with the lab's Services in front
+//! ([`crate::services`]). What the API says is read in [`api`].
 //!
 //! The steps, in the order a cluster comes up: [`start_nodes`] (Nodes
 //! register NotReady: "cni plugin not initialized"), [`install_podnet`] (the
@@ -12,35 +13,28 @@
 //! [`deploy_workload`], then [`refresh`], which reads the cluster back from
 //! the API and the runtimes — what every later `lab` command starts from.
 
+pub mod api;
 pub mod images;
 pub mod node;
 
-use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ipnetwork::Ipv4Network;
 use podnet_core::lab_api::NodeJoinView;
-use podnet_core::topology::spec::ServiceSpec;
-use podnet_core::topology::{Protocol, ServiceType};
-use serde_json::{json, Value};
 
 use crate::error::LabError;
 use crate::process::which;
+use crate::services::{self, EMPTY, HOST_PORT_POD, SOLO, SPREAD, WEB};
 use crate::state::{ControlPlane, LabPod, LabState, NodeRuntime};
-use crate::{probe, NODE_PORT};
+use crate::NODE_PORT;
+
+pub use api::{nodes, pods, ApiView, NodeView, PodView};
 
 /// podnet's manifest, exactly the file a user applies.
 pub const MANIFEST: &str = include_str!("../../../deploy/podnet.yaml");
-/// The workload's Deployment and Service (namespace `default`, label `app=web`).
-pub const WORKLOAD: &str = "web";
 /// How long Nodes get to turn Ready, and Pods to run.
 const TIMEOUT: Duration = Duration::from_secs(180);
-/// The LAN's gateway as the nodes' default route names it. The lab builds
-/// no router: the route is there because a connection to a Service address
-/// (the agent's to `kubernetes.default`, 10.96.0.1) needs a route before
-/// kube-proxy's DNAT rewrites it to the API server on the LAN.
-pub const LAN_GATEWAY: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
 
 /// One line of progress on stderr: a Kubernetes lab takes tens of seconds.
 pub fn progress(start: Instant, what: &str) {
@@ -103,7 +97,6 @@ pub fn start_nodes(state: &mut LabState, bin_dir: &Path, start: Instant) -> Resu
             start,
             &format!("{name}: containerd, images, kubelet, kube-proxy"),
         );
-        netlink_default_route(&netns)?;
         let dir = state.node_dir(&name).join("k8s");
         let rt = NodeRuntime::prepare(dir, &node::host_dirs_record())?;
         state.nodes[i].runtime = Some(rt);
@@ -214,13 +207,6 @@ fn observe_until(
     }
 }
 
-fn netlink_default_route(netns: &str) -> Result<(), LabError> {
-    let ns = super::open_ns(netns)?;
-    let nl = podnet_kernel::Netlink::open(&ns)?;
-    nl.add_default_route(nl.must_link("eth0")?.index, LAN_GATEWAY)?;
-    Ok(())
-}
-
 /// `kubectl apply -f deploy/podnet.yaml`, then waits until every Node is Ready.
 pub fn install_podnet(state: &mut LabState, start: Instant) -> Result<(), LabError> {
     let cp = control_plane(state)?.clone();
@@ -235,84 +221,58 @@ pub fn install_podnet(state: &mut LabState, start: Instant) -> Result<(), LabErr
     state.save()
 }
 
-/// The workload: a Deployment of `replicas` busybox Pods spread over the
-/// nodes (one topology-spread constraint per hostname), and a NodePort
-/// Service (UDP, what `lab check`'s responders answer) in front of it.
-pub fn workload(replicas: usize) -> Value {
-    let labels = json!({ "app": WORKLOAD });
-    json!({
-        "apiVersion": "v1",
-        "kind": "List",
-        "items": [
-            {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "metadata": { "name": WORKLOAD, "namespace": "default" },
-                "spec": {
-                    "replicas": replicas,
-                    "selector": { "matchLabels": labels },
-                    "template": {
-                        "metadata": { "labels": labels },
-                        "spec": {
-                            "terminationGracePeriodSeconds": 2,
-                            // The lab runs no cluster DNS: the node's resolver.
-                            "dnsPolicy": "Default",
-                            "topologySpreadConstraints": [{
-                                "maxSkew": 1,
-                                "topologyKey": "kubernetes.io/hostname",
-                                "whenUnsatisfiable": "DoNotSchedule",
-                                "labelSelector": { "matchLabels": labels },
-                            }],
-                            "containers": [{
-                                "name": "web",
-                                "image": images::BUSYBOX,
-                                "imagePullPolicy": "Never",
-                                // PID 1 ignores SIGTERM unless it asks for it.
-                                "command": ["sh", "-c", "trap 'exit 0' TERM; sleep 2147483647 & wait"],
-                            }],
-                        },
-                    },
-                },
-            },
-            {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": { "name": WORKLOAD, "namespace": "default" },
-                "spec": {
-                    "type": "NodePort",
-                    "selector": labels,
-                    "ports": [{ "protocol": "UDP", "port": probe::PORT, "targetPort": probe::PORT, "nodePort": NODE_PORT }],
-                },
-            },
-        ],
-    })
-}
-
-/// Applies the workload and waits until `replicas` Pods run with addresses
-/// and the Service has them all as endpoints.
+/// Applies the lab's workload ([`crate::services::kubernetes`]) and waits
+/// until its Pods run and every Service has its endpoints.
 pub fn deploy_workload(
     state: &mut LabState,
     replicas: usize,
     start: Instant,
 ) -> Result<(), LabError> {
     let cp = control_plane(state)?.clone();
-    progress(start, &format!("kubectl apply: Deployment {WORKLOAD} ({replicas} Pods) and NodePort Service {WORKLOAD} (UDP {NODE_PORT})"));
-    cp.kubectl(&["apply", "-f", "-"], Some(&workload(replicas).to_string()))?;
+    let (first, last) = match (state.nodes.first(), state.nodes.last()) {
+        (Some(f), Some(l)) => (f.name.clone(), l.name.clone()),
+        _ => return Err(LabError::Kubernetes("a lab without nodes".into())),
+    };
+    progress(
+        start,
+        &format!(
+            "kubectl apply: Deployment {WEB} ({replicas} Pods), Pods {SOLO} and {HOST_PORT_POD}, Services {WEB} (NodePort {NODE_PORT}), {SPREAD}, {SOLO}, {EMPTY}"
+        ),
+    );
+    let workload = services::kubernetes(replicas, &first, &last);
+    cp.kubectl(&["apply", "-f", "-"], Some(&workload.to_string()))?;
+    let want = replicas + 2;
     let deadline = Instant::now() + TIMEOUT;
     loop {
         let view = refresh(state)?;
+        let ours = |p: &&PodView| {
+            let (ns, name) = p.namespace_and_name();
+            ns == "default" && (name == SOLO || name == HOST_PORT_POD || name.starts_with("web-"))
+        };
         let running = view
             .pods
             .iter()
-            .filter(|p| workload_pod(&p.name).is_some())
+            .filter(ours)
             .filter(|p| p.phase == "Running" && p.ip.is_some())
             .count();
-        let endpoints = state.spec.services.first().map_or(0, |s| s.endpoints.len());
+        let endpoints = |name: &str| {
+            state
+                .spec
+                .services
+                .iter()
+                .find(|s| s.namespace == "default" && s.name == name)
+                .map_or(0, |s| s.endpoints.len())
+        };
         // `state.pods` holds the Running ones whose sandbox was found.
-        if state.pods.len() >= replicas && endpoints >= replicas {
+        let found = state
+            .pods
+            .iter()
+            .filter(|p| p.name == SOLO || p.name == HOST_PORT_POD || p.name.starts_with("web-"))
+            .count();
+        if found >= want && endpoints(WEB) >= replicas && endpoints(SOLO) == 1 {
             progress(
                 start,
-                &format!("{running} Pods Running, every one an endpoint of Service {WORKLOAD}"),
+                &format!("{running} Pods Running, every one an endpoint of its Services"),
             );
             return state.save();
         }
@@ -320,10 +280,11 @@ pub fn deploy_workload(
             let pods: Vec<String> = view
                 .pods
                 .iter()
+                .filter(ours)
                 .map(|p| format!("{} {}", p.name, p.phase))
                 .collect();
             return Err(LabError::Kubernetes(format!(
-                "{running}/{replicas} Pods Running after {TIMEOUT:?} ({}); try: podnet lab status",
+                "{running}/{want} Pods Running after {TIMEOUT:?} ({}); try: podnet lab status",
                 pods.join(", ")
             )));
         }
@@ -331,136 +292,15 @@ pub fn deploy_workload(
     }
 }
 
-/// The Pod name of a workload Pod (`default/web-…`, as the API lists
-/// Pods: namespace/name), or `None` for any other Pod.
-fn workload_pod(api_name: &str) -> Option<&str> {
-    api_name.strip_prefix("default/").filter(|n| {
-        n.strip_prefix(WORKLOAD)
-            .is_some_and(|rest| rest.starts_with('-'))
-    })
-}
-
-/// A Node as the API reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeView {
-    /// Its name.
-    pub name: String,
-    /// Condition Ready is True.
-    pub ready: bool,
-    /// The Ready condition's message (why NotReady).
-    pub reason: String,
-    /// spec.podCIDR.
-    pub pod_cidr: Option<String>,
-}
-
-/// A Pod as the API reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PodView {
-    /// namespace/name.
-    pub name: String,
-    /// spec.nodeName.
-    pub node: Option<String>,
-    /// status.phase.
-    pub phase: String,
-    /// status.podIP.
-    pub ip: Option<Ipv4Addr>,
-}
-
-/// What the API says, for `lab status`.
-#[derive(Debug, Clone, Default)]
-pub struct ApiView {
-    /// Every Node.
-    pub nodes: Vec<NodeView>,
-    /// Every Pod of every namespace.
-    pub pods: Vec<PodView>,
-}
-
-fn items(cp: &ControlPlane, args: &[&str]) -> Result<Vec<Value>, LabError> {
-    let text = cp.kubectl(args, None)?;
-    let v: Value = serde_json::from_str(&text)
-        .map_err(|e| LabError::Kubernetes(format!("kubectl {}: not JSON: {e}", args.join(" "))))?;
-    Ok(v["items"].as_array().cloned().unwrap_or_default())
-}
-
-/// Every Node, with its Ready condition and podCIDR.
-pub fn nodes(cp: &ControlPlane) -> Result<Vec<NodeView>, LabError> {
-    Ok(items(cp, &["get", "nodes", "-o", "json"])?
-        .iter()
-        .map(|n| {
-            let ready = n["status"]["conditions"]
-                .as_array()
-                .and_then(|c| c.iter().find(|c| c["type"] == "Ready"));
-            NodeView {
-                name: n["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                ready: ready.is_some_and(|c| c["status"] == "True"),
-                reason: ready
-                    .and_then(|c| c["message"].as_str())
-                    .unwrap_or("no Ready condition yet")
-                    .to_string(),
-                pod_cidr: n["spec"]["podCIDR"].as_str().map(str::to_string),
-            }
-        })
-        .collect())
-}
-
-/// Every Pod of every namespace.
-pub fn pods(cp: &ControlPlane) -> Result<Vec<PodView>, LabError> {
-    Ok(
-        items(cp, &["get", "pods", "--all-namespaces", "-o", "json"])?
-            .iter()
-            .map(|p| PodView {
-                name: format!(
-                    "{}/{}",
-                    p["metadata"]["namespace"].as_str().unwrap_or_default(),
-                    p["metadata"]["name"].as_str().unwrap_or_default()
-                ),
-                node: p["spec"]["nodeName"].as_str().map(str::to_string),
-                phase: p["status"]["phase"]
-                    .as_str()
-                    .unwrap_or("Unknown")
-                    .to_string(),
-                ip: p["status"]["podIP"].as_str().and_then(|s| s.parse().ok()),
-            })
-            .collect(),
-    )
-}
-
-/// The workload Service's endpoints (Pod names), as the endpoints controller published them.
-fn endpoints(cp: &ControlPlane) -> Result<Vec<String>, LabError> {
-    let text = match cp.kubectl(
-        &["get", "endpoints", WORKLOAD, "-n", "default", "-o", "json"],
-        None,
-    ) {
-        Ok(t) => t,
-        Err(LabError::Kubectl { stderr, .. }) if stderr.contains("NotFound") => {
-            return Ok(Vec::new())
-        }
-        Err(e) => return Err(e),
-    };
-    let v: Value = serde_json::from_str(&text).unwrap_or_default();
-    let mut names: Vec<String> = v["subsets"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|s| s["addresses"].as_array().cloned().unwrap_or_default())
-        .filter_map(|a| a["targetRef"]["name"].as_str().map(str::to_string))
-        .collect();
-    names.sort();
-    Ok(names)
-}
-
-/// Reads the cluster back: Nodes' ranges from the API, the workload's Pods
-/// (from the API, with each one's network namespace found through its
-/// node's containerd), the Service's endpoints. Updates the state's pods
-/// and model (not saved) and returns what the API said.
+/// Reads the cluster back: Nodes' ranges from the API; every Pod with an
+/// address of the pod network, Running, whose network namespace its node's
+/// containerd shows; every Service with its endpoints. Updates the state's
+/// pods and model (not saved) and returns what the API said.
 pub fn refresh(state: &mut LabState) -> Result<ApiView, LabError> {
     let cp = control_plane(state)?.clone();
     let view = ApiView {
-        nodes: nodes(&cp)?,
-        pods: pods(&cp)?,
+        nodes: api::nodes(&cp)?,
+        pods: api::pods(&cp)?,
     };
     for n in &view.nodes {
         let range = n
@@ -485,49 +325,42 @@ pub fn refresh(state: &mut LabState) -> Result<ApiView, LabError> {
         for p in view
             .pods
             .iter()
-            .filter(|p| p.node.as_deref() == Some(&node.name))
+            .filter(|p| p.node.as_deref() == Some(&node.name) && !p.host_network)
         {
-            let Some(name) = workload_pod(&p.name) else {
-                continue;
-            };
             let (Some(ip), "Running") = (p.ip, p.phase.as_str()) else {
                 continue;
             };
-            let Some(pid) = sandboxes
+            let (ns, name) = p.namespace_and_name();
+            let Some((pid, sandbox)) = sandboxes
                 .iter()
-                .find(|(ns, n, _, _)| ns == "default" && n == name)
-                .map(|s| s.2)
+                .find(|(sns, n, _, _)| sns == ns && n == name)
+                .map(|s| (s.2, s.3.clone()))
             else {
                 continue;
             };
             lab_pods.push(LabPod {
-                name: name.to_string(),
+                name: p.lab_name(),
                 node: node.name.clone(),
                 netns: format!("/proc/{pid}/ns/net"),
                 ip,
-                labels: Default::default(),
+                labels: p.labels.clone(),
+                ports: p.ports.clone(),
+                sandbox: Some(sandbox),
             });
         }
     }
     lab_pods.sort_by(|a, b| (&a.node, &a.name).cmp(&(&b.node, &b.name)));
     state.pods = lab_pods;
     state.spec.pods = state.pod_specs();
-    let eps: Vec<String> = endpoints(&cp)?
-        .into_iter()
-        .filter(|e| state.pods.iter().any(|p| &p.name == e))
-        .collect();
-    state.spec.services = if eps.is_empty() {
-        Vec::new()
-    } else {
-        vec![ServiceSpec::one_port(
-            WORKLOAD,
-            ServiceType::NodePort,
-            Protocol::Udp,
-            probe::PORT,
-            Some(NODE_PORT),
-            eps,
-        )]
+    let pods = &state.pods;
+    let lab_pod = |full: &str| {
+        let short = full.strip_prefix("default/").unwrap_or(full);
+        pods.iter()
+            .find(|p| p.name == short)
+            .map(|p| p.name.clone())
     };
+    let (services, _skipped) = api::services(&cp, &lab_pod)?;
+    state.spec.services = services;
     Ok(view)
 }
 
