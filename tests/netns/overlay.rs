@@ -46,7 +46,9 @@ fn host_gw_across_a_router_fails_exactly_where_the_model_says() {
     // no route of podnet's, node1 follows its default route to the router,
     // which knows the LANs only.
     assert!(
-        report.contains("✗ pod1-1 -> pod2-1: no round trip; model: dropped at router: no route to 10.244.2.2"),
+        report.contains(
+            "✗ pod1-1 -> pod2-1: no round trip; model: dropped at router: no route to 10.244.2.2"
+        ),
         "{report}"
     );
     assert!(!report.contains("✗ pod1-1 -> pod3-1"), "{report}");
