@@ -27,6 +27,10 @@ const FIXES = {
   forward: async (page) => { await settings(2)(page); await page.check('#sb-fwd-2'); },
   gateway: async (page) => { await settings(1)(page); await clear('#sb-gw-p1-2')(page); },
   nodeport: async (page) => page.check('#sb-masq'),
+  noendpoints: async (page) => page.check('#sb-label-p2-1'),
+  selector: async (page) => { await page.fill('#sb-svc-selector', 'web'); await page.press('#sb-svc-selector', 'Tab'); },
+  hairpin: async (page) => { await settings(1)(page); await page.check('#sb-hairpin-1'); },
+  targetport: async (page) => { await page.fill('#sb-svc-target', 'http'); await page.press('#sb-svc-target', 'Tab'); },
   lans: async (page) => page.selectOption('#sb-backend', 'vxlan'),
 };
 
@@ -67,7 +71,7 @@ test('a challenge link is the broken cluster, and with the repair so far, the me
   // Someone else opens it: fresh storage, the same cluster, solved there too.
   const other = await open(new URL(shared).search);
   assert.match(await other.textContent('#ch-status'), /^Solved ✓/);
-  assert.equal(await other.locator('#ch-progress').textContent(), ' — 1 of 7 solved in this browser');
+  assert.equal(await other.locator('#ch-progress').textContent(), ' — 1 of 11 solved in this browser');
   await other.click('#ch-leave');
   assert.equal(await other.locator('#ch-status').count(), 0);
   assert.ok(!other.url().includes('challenge='), other.url());
@@ -86,13 +90,32 @@ test('a red cell plays its packet in the player, and a NodePort reply has its NA
   assert.equal(await page.$eval('#sb-from', (s) => s.value), 'laptop');
   assert.equal(await page.$eval('#sb-to', (s) => s.value), 'node1');
   await page.waitForSelector('#verdict', { timeout: 10_000 });
-  assert.match(await page.textContent('ol.hops'), /DNAT \(NodePort web\): 192\.168\.1\.11:30080 -> 10\.244\.2\.2:8080/);
+  assert.match(await page.textContent('ol.hops'), /DNAT \(Service web, NodePort\): 192\.168\.1\.11:30080 -> 10\.244\.2\.2:8080/);
   // With masquerade, node1's conntrack undoes both translations on the reply.
   await page.check('#sb-masq');
   await page.locator('tr.node-port-row button.cell-btn').first().click();
   const reply = await page.textContent('#cell-reply');
   assert.match(reply, /SNAT undone: destination 192\.168\.1\.11 -> 192\.168\.1\.\d+/);
   assert.match(reply, /DNAT undone: source 10\.244\.2\.2:8080 -> 192\.168\.1\.11:30080/);
+  await page.context().close();
+});
+
+test('a Service row: the pod that is its own endpoint is red with hairpin off, and its packet says why', async () => {
+  const page = await open('?scene=h&challenge=hairpin&speed=8');
+  assert.match(await page.textContent('ul.requirements'), /✗ every node and pod reaches every Service port/);
+  const bad = page.locator('tr.service-row td.cell.bad button');
+  assert.equal(await bad.count(), 1, 'only p1-1 fails: the dice may send it to itself');
+  await bad.click();
+  assert.match(await page.textContent('#cell-reason'), /^p1-1 → web \(10\.96\.0\.\d+:80\): when the dice pick endpoint 1 of 2: dropped at node1 cni0: the bridge would send it back out of veth\w+, where it came in, and hairpin mode is off/);
+  assert.match(await page.textContent('#cell-request'), /DNAT \(Service web, ClusterIP\)/);
+  // To the Service by name from the sender list: a ClusterIP, DNATed on the way.
+  await page.selectOption('#sb-from', 'p2-1');
+  await page.selectOption('#sb-to', 'web');
+  await page.selectOption('#sb-proto', 'tcp');
+  await page.evaluate(() => document.activeElement.blur());
+  await page.click('#btn-play');
+  await page.waitForSelector('#verdict', { timeout: 10_000 });
+  assert.match(await page.textContent('#verdict'), /^Delivered to default\/p(1|3)-1; .* Service web chose it \(DNAT 10\.96\.0\.\d+:80 -> 10\.244\.\d\.2:8080\)/);
   await page.context().close();
 });
 

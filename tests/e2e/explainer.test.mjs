@@ -27,13 +27,60 @@ after(async () => {
 });
 
 test('every scene opens from its tab and is photographed', async () => {
-  for (const key of ['a', 'b', 'c', 'd', 'e', 'f', 'f2', 'g', 'h', 'i', 'j']) {
+  for (const key of ['a', 'b', 'b2', 'c', 'd', 'e', 'f', 'f2', 'g', 'h', 'i', 'j']) {
     await page.click(`#tab-${key}`);
     await page.waitForSelector(`#scene-${key}`);
     assert.match(await page.textContent('#scene-title'), new RegExp(`^${key}\\.`));
     assert.ok(new URL(page.url()).search.includes(`scene=${key}`), 'the scene is in the URL');
     await page.screenshot({ path: join(out, `scene-${key}.png`), fullPage: true });
   }
+});
+
+test('a Service: the endpoints follow a recreated pod, the DNAT is on the sender with its rule lit, the reply undone, the hairpin masqueraded', async () => {
+  await page.click('#tab-b2');
+  const rows = page.locator('#svc-endpoints tbody tr');
+  assert.equal(await rows.count(), 3);
+  for (let i = 0; i < 3; i++) assert.match(await rows.nth(i).textContent(), /1\/3$/);
+  assert.equal(await page.textContent('#svc-lookups li:first-child'), 'web.default.svc.cluster.local: A 10.96.0.20');
+  // Recreate pod-c: a new address, the endpoint list follows, the ClusterIP stays.
+  const podC = page.locator('#svc-endpoints tbody tr', { hasText: 'pod-c' });
+  const before = await podC.textContent();
+  await page.click('#btn-recreate-endpoint');
+  await page.waitForFunction(() => document.querySelector('#svc-recreate').textContent.includes('now it has'));
+  const text = await page.textContent('#svc-recreate');
+  const [, had, now] = text.match(/it had (\d+\.\d+\.\d+\.\d+), now it has (\d+\.\d+\.\d+\.\d+)/);
+  assert.notEqual(had, now);
+  assert.match(text, /still 10\.96\.0\.20/);
+  const after = await podC.textContent();
+  assert.ok(before.includes(had) && after.includes(now), `pod-c's row follows its address: ${before} / ${after} / ${had} / ${now}`);
+  // The dice pick pod-c: DNATed on node1, the rules that acted lit.
+  await page.click('#pick-pod-c');
+  await page.evaluate(() => document.activeElement.blur());
+  await page.selectOption('#speed', '8');
+  await page.click('#btn-play');
+  await page.waitForSelector('#verdict', { timeout: 20_000 });
+  assert.match(await page.textContent('#verdict'), new RegExp(`Delivered to default/pod-c; source 10\\.244\\.1\\.2 unchanged: no NAT\\. Service web chose it \\(DNAT 10\\.96\\.0\\.20:80 -> ${now.replaceAll('.', '\\.')}:8080\\)`));
+  assert.equal(await page.locator('li.hop', { hasText: `DNAT (Service web, ClusterIP): 10.96.0.20:80 -> ${now}:8080` }).count(), 1);
+  const lit = await page.locator('#svc-rules .hit, #svc-rules .now').allTextContents();
+  assert.ok(lit.some((l) => l.includes(`-j DNAT --to-destination ${now}:8080`)), lit.join('\n'));
+  assert.ok(lit.some((l) => l.startsWith('-A KUBE-SVC-') && l.includes('-j KUBE-SEP-')), 'the dice rule that chose');
+  assert.ok(lit.some((l) => l.startsWith('-A KUBE-SERVICES -d 10.96.0.20/32')), 'the ClusterIP\'s rule');
+  await page.screenshot({ path: join(out, 'scene-b2-dnat.png'), fullPage: true });
+  // Its reply: conntrack undoes the DNAT, pod-a sees the ClusterIP.
+  await page.click('#case-reply');
+  await page.evaluate(() => document.activeElement.blur());
+  await page.click('#btn-play');
+  await page.waitForSelector('#verdict', { timeout: 20_000 });
+  assert.match(await page.textContent('#verdict'), new RegExp(`Delivered to default/pod-a; source rewritten from ${now.replaceAll('.', '\\.')} to 10\\.96\\.0\\.20`));
+  // pod-b through its own Service: hairpin, masqueraded to the bridge.
+  await page.click('#case-request');
+  await page.click('#case-hairpin');
+  await page.evaluate(() => document.activeElement.blur());
+  await page.click('#btn-play');
+  await page.waitForSelector('#verdict', { timeout: 20_000 });
+  assert.match(await page.textContent('#verdict'), /Delivered to default\/pod-b; source rewritten from 10\.244\.1\.3 to 10\.244\.1\.1/);
+  assert.equal(await page.locator('li.hop', { hasText: 'SNAT (masquerade): 10.244.1.3 -> 10.244.1.1' }).count(), 1);
+  assert.ok(new URL(page.url()).search.includes('hairpin=1'), 'the case is in the URL');
 });
 
 test('the cross-node packet plays hop by hop to delivery without NAT', async () => {

@@ -187,7 +187,7 @@ test('predict, then see: the model grades the guess and marks the hop where it w
   const result = await page.textContent('#predict-result');
   assert.match(result, /Ends at default\/pod-d ✓ · source seen 192\.168\.1\.11 ✗ · NAT yes ✗\. First wrong at hop \d+: node1 kernel\./, result);
   assert.equal(await page.locator('li.hop.wrong').count(), 1);
-  assert.match(await page.textContent('li.hop.wrong'), /DNAT \(NodePort web\)/);
+  assert.match(await page.textContent('li.hop.wrong'), /DNAT \(Service web, NodePort\)/);
   assert.match(await page.textContent('#btn-play'), /Pause/, 'the packet plays after the check');
   await page.waitForSelector('#verdict', { timeout: 20_000 });
   await page.screenshot({ path: join(out, 'predict-graded.png'), fullPage: true });

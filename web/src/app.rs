@@ -186,13 +186,13 @@ mod tests {
         assert_eq!(key_action(" ", 1), Some(Action::TogglePlay));
         assert_eq!(key_action("ArrowLeft", 1), Some(Action::Step(-1)));
         assert_eq!(key_action("+", 2), Some(Action::Speed(4)));
-        assert_eq!(key_action("3", 1), Some(Action::Go(Scene::Unconnected)));
+        assert_eq!(key_action("3", 1), Some(Action::Go(Scene::Service)));
         assert_eq!(
-            key_action("7", 1),
+            key_action("8", 1),
             Some(Action::Go(Scene::Overlay)),
             "digits follow the menu"
         );
-        assert_eq!(key_action("9", 1), Some(Action::Go(Scene::Sandbox)));
+        assert_eq!(key_action("9", 1), Some(Action::Go(Scene::Outside)));
         assert_eq!(key_action("0", 1), None);
         assert_eq!(key_action("x", 1), None);
     }

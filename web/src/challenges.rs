@@ -5,7 +5,7 @@
 //! (which pairs fail, where, why) is the model's. Progress is kept in the
 //! browser's `localStorage`; a challenge and the repair so far are in the URL.
 
-use crate::sandbox::SandboxSpec;
+use crate::sandbox::{SandboxService, SandboxSpec};
 use podnet_core::topology::Backend;
 
 /// One challenge.
@@ -24,7 +24,7 @@ pub struct Challenge {
 }
 
 /// The challenges, easiest first.
-pub const ALL: [Challenge; 7] = [
+pub const ALL: [Challenge; 11] = [
     Challenge {
         key: "network",
         title: "Nodes without a cluster network",
@@ -74,8 +74,59 @@ pub const ALL: [Challenge; 7] = [
         story: "A laptop asks NodePort 30080 on every node for the service in front of p3-1. kube-proxy's masquerade was turned off to keep client addresses, and now some nodes never answer.",
         hint: "Follow the reply of a red NodePort cell: whom does p3-1 answer, and from which address?",
         broken: |s| {
-            s.service = Some("p3-1".into());
+            s.service = Some(SandboxService::node_port_to(["p3-1".to_string()]));
             s.masquerade = false;
+        },
+    },
+    Challenge {
+        key: "noendpoints",
+        title: "A Service without endpoints",
+        story: "Service web (ClusterIP, port 80 to 8080) selects app=web. After an edit of the Deployment's pod template, no pod carries that label: every client is refused.",
+        hint: "A Service's endpoints are the pods its selector matches. Which pods are labelled app=web?",
+        broken: |s| {
+            s.service = Some(SandboxService {
+                node_port: false,
+                ..SandboxService::node_port_to([])
+            });
+        },
+    },
+    Challenge {
+        key: "selector",
+        title: "A selector that matches nothing",
+        story: "The pods p1-1 and p3-1 are labelled app=web, but Service web was written with the selector app=wbe.",
+        hint: "Compare the Service's selector with the pods' label, letter by letter.",
+        broken: |s| {
+            s.service = Some(SandboxService {
+                node_port: false,
+                selects: "wbe".into(),
+                ..SandboxService::node_port_to(["p1-1".to_string(), "p3-1".to_string()])
+            });
+        },
+    },
+    Challenge {
+        key: "hairpin",
+        title: "A pod that cannot reach its own Service",
+        story: "Service web's endpoints are p1-1 and p3-1. Everyone reaches it, except that now and then p1-1 itself hangs: kube-proxy sometimes sends p1-1 to p1-1. node1's CNI config was written without hairpinMode.",
+        hint: "A packet from p1-1 to p1-1 through the Service leaves by the bridge port it came in on. node1's settings have the bridge.",
+        broken: |s| {
+            s.service = Some(SandboxService {
+                node_port: false,
+                ..SandboxService::node_port_to(["p1-1".to_string(), "p3-1".to_string()])
+            });
+            s.hairpin_off.insert(1);
+        },
+    },
+    Challenge {
+        key: "targetport",
+        title: "A wrong targetPort",
+        story: "The pods behind Service web listen on 8080 (the container port named http), but the Service was written with targetPort 8081.",
+        hint: "kube-proxy sends the packet to the pod's address and the targetPort. What does the pod listen on?",
+        broken: |s| {
+            s.service = Some(SandboxService {
+                node_port: false,
+                target: "8081".into(),
+                ..SandboxService::node_port_to(["p1-1".to_string(), "p3-1".to_string()])
+            });
         },
     },
     Challenge {
@@ -117,10 +168,13 @@ impl Challenge {
             }
         });
         // The LANs too: moving node2 back is not what the overlay challenge asks.
-        all_green
-            && kept
-            && spec.lans == start.lans
-            && (start.service.is_none() || spec.service == start.service)
+        // The Service too: not gone, not another type, still in front of a pod.
+        let service_kept = match (&start.service, &spec.service) {
+            (None, _) => true,
+            (Some(a), Some(b)) => a.node_port == b.node_port && !b.labelled.is_empty(),
+            (Some(_), None) => false,
+        };
+        all_green && kept && spec.lans == start.lans && service_kept
     }
 }
 
@@ -199,6 +253,22 @@ mod tests {
             "forward" => s.forward_off.clear(),
             "gateway" => s.gateways.clear(),
             "nodeport" => s.masquerade = true,
+            "noendpoints" => {
+                if let Some(svc) = &mut s.service {
+                    svc.labelled.insert("p2-1".into());
+                }
+            }
+            "selector" => {
+                if let Some(svc) = &mut s.service {
+                    svc.selects = "web".into();
+                }
+            }
+            "hairpin" => s.hairpin_off.clear(),
+            "targetport" => {
+                if let Some(svc) = &mut s.service {
+                    svc.target = "http".into();
+                }
+            }
             "lans" => s.backend = Backend::Vxlan,
             other => panic!("no fix for {other}"),
         };
@@ -221,6 +291,13 @@ mod tests {
         let mut s = c.start();
         s.service = None;
         assert!(!c.solved(&s, green(&s)));
+        // A Service without pods has nothing to fail: not a repair.
+        let c = by_key("hairpin").unwrap();
+        let mut s = c.start();
+        if let Some(svc) = &mut s.service {
+            svc.labelled.clear();
+        }
+        assert!(!c.solved(&s, true));
         let c = by_key("lans").unwrap();
         let mut s = c.start();
         s.lans = 1;

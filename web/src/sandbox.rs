@@ -1,7 +1,8 @@
 //! The sandbox: the cluster a learner builds, as they typed it
 //! ([`SandboxSpec`], changed by [`SandboxEdit`]s), and the cluster core
 //! builds from it ([`build`]): nodes over LANs, ranges by node IPAM or by
-//! hand, pods, a NodePort service, and the faults the challenges start from.
+//! hand, pods, a Service in front of the pods it selects, and the faults
+//! the challenges start from.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
@@ -10,7 +11,8 @@ use podnet_core::forward::{ProbeKind, Proto};
 use podnet_core::net::parse_cidr;
 use podnet_core::topology::lans::nth_lan;
 use podnet_core::topology::{
-    Backend, Cluster, NewService, NodeOptions, Protocol, RangeFrom, DEFAULT_UNDERLAY,
+    Backend, Cluster, ContainerPort, NewService, NodeOptions, Protocol, RangeFrom, TargetPort,
+    TrafficPolicy, DEFAULT_UNDERLAY,
 };
 
 /// The sandbox's cluster, as the user typed it.
@@ -47,10 +49,12 @@ pub struct SandboxSpec {
     pub ranges: BTreeMap<u16, String>,
     /// Pods whose default route goes via another address than their bridge (pod name → address text).
     pub gateways: BTreeMap<String, String>,
-    /// A NodePort service (TCP 30080 → 8080) in front of this pod, and a laptop outside to ask it.
-    pub service: Option<String>,
+    /// Service `web`, if there is one.
+    pub service: Option<SandboxService>,
     /// Whether kube-proxy masquerades for it.
     pub masquerade: bool,
+    /// Nodes (by number) whose bridge ports have hairpin mode off.
+    pub hairpin_off: BTreeSet<u16>,
     /// The challenge being played, by key.
     pub challenge: Option<String>,
 }
@@ -74,10 +78,47 @@ impl Default for SandboxSpec {
             gateways: BTreeMap::new(),
             service: None,
             masquerade: true,
+            hairpin_off: BTreeSet::new(),
             challenge: None,
         }
     }
 }
+
+/// The sandbox's Service `web`: TCP port 80 on its ClusterIP (and 30080 on
+/// every node for a NodePort), in front of the pods its selector matches.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SandboxService {
+    /// The pods labelled `app=web` (they listen on 8080, named `http`).
+    pub labelled: BTreeSet<String>,
+    /// What the selector asks for: `app=<this>`.
+    pub selects: String,
+    /// A NodePort Service (and a laptop outside that asks it).
+    pub node_port: bool,
+    /// `externalTrafficPolicy: Local`.
+    pub local: bool,
+    /// Its targetPort: a number or a container port's name.
+    pub target: String,
+}
+
+impl SandboxService {
+    /// A NodePort Service in front of these pods, as a learner starts one.
+    pub fn node_port_to(pods: impl IntoIterator<Item = String>) -> SandboxService {
+        SandboxService {
+            labelled: pods.into_iter().collect(),
+            selects: LABEL_VALUE.into(),
+            node_port: true,
+            local: false,
+            target: SANDBOX_TARGET_PORT.to_string(),
+        }
+    }
+}
+
+/// The label the sandbox's pods carry when they are the Service's: `app=web`.
+pub const LABEL_VALUE: &str = "web";
+/// The Service's name, which a packet may be sent to.
+pub const SERVICE_NAME: &str = "web";
+/// The Service's port on its ClusterIP.
+pub const SERVICE_PORT: u16 = 80;
 
 /// An edit of the sandbox spec, applied to the spec the state holds when it
 /// arrives (not to the one a control was drawn with: two quick edits both
@@ -250,20 +291,26 @@ pub fn build(spec: SandboxSpec) -> Built {
         ))
         .or(error);
     }
-    // TCP to a node asks the NodePort when there is one.
+    // TCP to a node asks the NodePort when there is one; to the Service,
+    // its port; to a pod, the port the pods listen on.
     let node_port = c
         .services()
         .first()
         .and_then(|s| s.node_port())
         .map(|(_, np)| np);
+    let to_service = c.service_named(&spec.to).is_some();
     let port = match (spec.proto, node_port) {
+        _ if to_service => SERVICE_PORT,
         (Proto::Tcp, Some(np)) if c.node_named(&spec.to).is_some() => np,
-        (Proto::Tcp, _) => 80,
-        (Proto::Ping | Proto::Udp, _) => SANDBOX_TARGET_PORT,
+        (Proto::Tcp, _) if c.node_named(&spec.to).is_some() => 80,
+        _ => SANDBOX_TARGET_PORT,
     };
     let kind = spec.proto.probe(port);
     let has = |n: &str| {
-        c.pod_named(n).is_some() || c.node_named(n).is_some() || c.client_named(n).is_some()
+        c.pod_named(n).is_some()
+            || c.node_named(n).is_some()
+            || c.client_named(n).is_some()
+            || c.service_named(n).is_some()
     };
     let sent = (has(&spec.from) && has(&spec.to) && !c.nodes().is_empty()).then_some((
         spec.from.as_str(),
@@ -317,19 +364,78 @@ fn settings(c: &mut Cluster, spec: &SandboxSpec) -> Result<(), String> {
             .map_err(|_| format!("{pod}'s gateway {gw:?} is not an IPv4 address"))?;
         c.set_pod_gateway(id, Some(gw)).map_err(|e| e.to_string())?;
     }
-    if let Some(pod) = &spec.service {
-        let id = c
-            .pod_named(pod)
-            .map(|p| p.id)
-            .ok_or_else(|| format!("the service's pod {pod} is not in the cluster"))?;
-        let svc = c
-            .add_service(
-                NewService::node_port("web", Protocol::Tcp, SANDBOX_NODE_PORT, SANDBOX_TARGET_PORT)
-                    .with_endpoints(&[id]),
-            )
+    for &k in &spec.hairpin_off {
+        if let Some((id, _)) = node(c, k) {
+            c.set_hairpin(id, false).map_err(|e| e.to_string())?;
+        }
+    }
+    if let Some(svc) = &spec.service {
+        service(c, svc, spec.masquerade)?;
+    }
+    Ok(())
+}
+
+/// Service `web`: its pods labelled and listening on 8080 (`http`), the
+/// Service selecting `app=<selects>`, the nodes routed to their LAN's
+/// gateway (a node needs a route for a ClusterIP), a laptop for a NodePort.
+fn service(c: &mut Cluster, svc: &SandboxService, masquerade: bool) -> Result<(), String> {
+    for name in &svc.labelled {
+        let Some(id) = c.pod_named(name).map(|p| p.id) else {
+            continue;
+        };
+        let labels = [("app".to_string(), LABEL_VALUE.to_string())].into();
+        c.set_pod_labels(id, labels).map_err(|e| e.to_string())?;
+        let ports = [Protocol::Tcp, Protocol::Udp].map(|protocol| ContainerPort {
+            name: if protocol == Protocol::Tcp {
+                "http"
+            } else {
+                "udp"
+            }
+            .into(),
+            protocol,
+            port: SANDBOX_TARGET_PORT,
+            host_port: None,
+        });
+        c.set_pod_ports(id, ports.to_vec())
             .map_err(|e| e.to_string())?;
-        c.set_masquerade(svc, spec.masquerade)
+    }
+    let target = match svc.target.trim().parse::<u16>() {
+        Ok(n) if n > 0 => TargetPort::Number(n),
+        Ok(_) => return Err("the targetPort 0 is no port".into()),
+        Err(_) if !svc.target.trim().is_empty() => TargetPort::Name(svc.target.trim().into()),
+        Err(_) => TargetPort::Number(SANDBOX_TARGET_PORT),
+    };
+    let base = if svc.node_port {
+        NewService::node_port(
+            SERVICE_NAME,
+            Protocol::Tcp,
+            SANDBOX_NODE_PORT,
+            SANDBOX_TARGET_PORT,
+        )
+    } else {
+        NewService::cluster_ip(
+            SERVICE_NAME,
+            Protocol::Tcp,
+            SERVICE_PORT,
+            SANDBOX_TARGET_PORT,
+        )
+    };
+    let mut new = base.with_selector([("app".to_string(), svc.selects.trim().to_string())].into());
+    for p in &mut new.ports {
+        p.port = SERVICE_PORT;
+        p.target = target.clone();
+    }
+    let id = c
+        .add_service(new)
+        .map_err(|e| format!("Service {SERVICE_NAME}: {e}"))?;
+    c.set_masquerade(id, masquerade)
+        .map_err(|e| e.to_string())?;
+    if svc.local {
+        c.set_traffic_policy(id, TrafficPolicy::Local)
             .map_err(|e| e.to_string())?;
+    }
+    c.route_nodes_to_lan_gateways().map_err(|e| e.to_string())?;
+    if svc.node_port {
         c.add_client("laptop", None).map_err(|e| e.to_string())?;
     }
     Ok(())

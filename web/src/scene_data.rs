@@ -12,7 +12,7 @@ use podnet_core::join::{timeline, JoinStep};
 use podnet_core::topology::{scenario, Backend, Cluster, Endpoint};
 
 use crate::sandbox::SandboxSpec;
-use crate::state::{Outside, Scene, State};
+use crate::state::{Outside, Scene, ServiceCase, State};
 
 /// The inputs a scene's model depends on (the memo key).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -20,6 +20,7 @@ pub struct ModelKey {
     scene: Scene,
     network_on: bool,
     recreated: u32,
+    service: ServiceCase,
     outside: Outside,
     backend: Backend,
     sandbox: Option<SandboxSpec>,
@@ -33,6 +34,11 @@ impl ModelKey {
             scene: s.scene,
             network_on: s.network_on,
             recreated: s.recreated,
+            service: if s.scene == Scene::Service {
+                s.service
+            } else {
+                ServiceCase::default()
+            },
             outside: s.outside,
             backend: s.backend,
             sandbox: (s.scene == Scene::Sandbox).then(|| s.sandbox.clone()),
@@ -56,22 +62,65 @@ pub struct SceneModel {
     pub error: Option<String>,
     /// How the nodes join (scene j), step by step.
     pub join: Option<Rc<Vec<JoinStep>>>,
+    /// What scene b2 lists beside its packet.
+    pub service: Option<Rc<ServiceFacts>>,
 }
 
+/// Scene b2's facts, all from core: the endpoints with their odds,
+/// kube-proxy's rules for the Service on the sending node, and its name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceFacts {
+    /// `namespace/name`, ClusterIP and port, target port.
+    pub name: String,
+    /// Its ClusterIP.
+    pub cluster_ip: String,
+    /// The first port: `80/TCP -> 8080`.
+    pub port: String,
+    /// Its selector, as `app=web`.
+    pub selector: String,
+    /// Every endpoint in kube-proxy's order: pod, node, address, chance.
+    pub endpoints: Vec<(String, String, String, f64)>,
+    /// The `statistic` rules of its chain: the probability as the kernel
+    /// prints it, and of how many endpoints it picks one.
+    pub draws: Vec<(String, usize)>,
+    /// The sending node's kube-proxy lines this packet can pass (the
+    /// Service's own, the hooks, the marks and the masquerade).
+    pub rules: Vec<String>,
+    /// The node whose rules they are.
+    pub node: String,
+    /// pod-c's address before the last recreate, if it was recreated.
+    pub before: Option<String>,
+    /// pod-c's address now.
+    pub now: String,
+    /// The client's `/etc/resolv.conf`.
+    pub resolv: String,
+    /// What its resolver asks for `web`, and what cluster DNS answers.
+    pub lookups: Vec<(String, String)>,
+}
+
+/// The packet from `from` to `to` (a node, pod or client, or a Service:
+/// its ClusterIP), and who it was meant for (`None` for a Service, whose
+/// rules choose).
 fn probe(
     net: &Network,
     from: &str,
     to: &str,
     kind: ProbeKind,
-) -> Result<(Trace, Endpoint), String> {
+) -> Result<(Trace, Option<Endpoint>), String> {
     let c = net.cluster();
-    let (src, dst) = (c.endpoint_named(from), c.endpoint_named(to));
-    let (src, dst) = (
-        src.map_err(|e| e.to_string())?,
-        dst.map_err(|e| e.to_string())?,
-    );
+    let src = c.endpoint_named(from).map_err(|e| e.to_string())?;
+    if let Some(s) = c.service_named(to) {
+        let t = net
+            .probe(src, s.cluster_ip, kind)
+            .map_err(|e| e.to_string())?;
+        return Ok((t, None));
+    }
+    let dst = c.endpoint_named(to).map_err(|e| e.to_string())?;
     let ip = c.address_of(dst).ok_or("receiver has no address")?;
-    Ok((net.probe(src, ip, kind).map_err(|e| e.to_string())?, dst))
+    Ok((
+        net.probe(src, ip, kind).map_err(|e| e.to_string())?,
+        Some(dst),
+    ))
 }
 
 impl SceneModel {
@@ -83,6 +132,7 @@ impl SceneModel {
             matrix: None,
             error: None,
             join: None,
+            service: None,
         }
     }
 
@@ -113,7 +163,7 @@ impl SceneModel {
             match probe(&net, from, to, kind) {
                 Ok((t, dst)) => {
                     m.trace = Some(Rc::new(t));
-                    m.intended = Some(dst);
+                    m.intended = dst;
                 }
                 Err(e) => m.error = Some(e),
             }
@@ -132,6 +182,7 @@ impl SceneModel {
         match key.scene {
             Scene::Pod => SceneModel::plain(scenario::one_node()),
             Scene::Node => SceneModel::plain(recreated(key.recreated)),
+            Scene::Service => service_scene(key.service),
             Scene::Unconnected => SceneModel::with_trace(
                 scenario::unconnected_nodes(),
                 "pod-a",
@@ -216,6 +267,169 @@ pub fn recreated(times: u32) -> Cluster {
     c
 }
 
+/// Scene b2's cluster: the Service scenario after pod-c was deleted and
+/// created again `times` times (its labels with it: the endpoints follow).
+pub fn service_cluster(times: u32) -> Cluster {
+    let mut c = scenario::service();
+    for _ in 0..times.min(1000) {
+        let (Some(pod), Some(node)) = (
+            c.pod_named("pod-c").cloned(),
+            c.node_named("node2").map(|n| n.id),
+        ) else {
+            break;
+        };
+        let again = c
+            .remove_pod(pod.id)
+            .and_then(|()| c.add_pod_in(node, &pod.namespace, &pod.name, &["web"]))
+            .and_then(|id| c.set_pod_labels(id, pod.labels.clone()));
+        if again.is_err() {
+            break;
+        }
+    }
+    c
+}
+
+/// Scene b2: a client pod to the Service's ClusterIP, following the
+/// endpoint the case picks (or the reply), with the facts beside it.
+fn service_scene(case: ServiceCase) -> SceneModel {
+    use podnet_core::services::{choices, dns, render};
+    let cluster = service_cluster(case.recreated);
+    let mut m = SceneModel::plain(cluster.clone());
+    let built = (|| -> Result<(ServiceFacts, Trace, Endpoint), String> {
+        let c = &cluster;
+        let svc = c.service_named("default/web").ok_or("no Service web")?;
+        let port = svc.ports.first().ok_or("Service web has no port")?;
+        let odds = choices(c, svc, port);
+        let client_name = if case.hairpin { "pod-b" } else { "pod-a" };
+        let client = c.pod_named(client_name).ok_or("no client pod")?;
+        let pick = if case.hairpin {
+            odds.iter()
+                .position(|(e, _)| e.pod == Some(client.id))
+                .unwrap_or(0)
+        } else {
+            usize::from(case.pick).min(odds.len().saturating_sub(1))
+        };
+        let net = Network::new(c).map_err(|e| e.to_string())?;
+        let kind = ProbeKind::TcpSyn(port.port);
+        let req = net
+            .probe_picking(Endpoint::Pod(client.id), svc.cluster_ip, kind, pick)
+            .map_err(|e| e.to_string())?;
+        let picked = odds
+            .get(pick)
+            .and_then(|(e, _)| e.pod)
+            .map_or(Endpoint::Pod(client.id), Endpoint::Pod);
+        let (trace, intended) = if case.reply {
+            let back = net.reply(&req).map_err(|e| e.to_string())?;
+            (
+                back.ok_or("the request got nowhere: no reply")?,
+                Endpoint::Pod(client.id),
+            )
+        } else {
+            (req, picked)
+        };
+        let node = c.node(client.node).ok_or("no node")?;
+        let label = format!("{}/{}:{}", svc.namespace, svc.name, port.name);
+        let rules = render(c, node)
+            .nat_lines()
+            .into_iter()
+            .filter(|l| {
+                l.contains(&format!("\"{label}"))
+                    || [
+                        "-A KUBE-MARK-MASQ ",
+                        "-A KUBE-POSTROUTING ",
+                        "-A PREROUTING ",
+                        "-A OUTPUT ",
+                        "-A POSTROUTING ",
+                    ]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+            })
+            .collect();
+        let n = odds.len();
+        let draws = (0..n.saturating_sub(1))
+            .map(|i| {
+                (
+                    podnet_core::services::rules::Probability::one_in(n - i).to_string(),
+                    n - i,
+                )
+            })
+            .collect();
+        let endpoints = odds
+            .iter()
+            .map(|(e, p)| {
+                let pod = e.pod.and_then(|id| c.pod(id));
+                (
+                    pod.map_or_else(|| e.addr.ip().to_string(), |p| p.name.clone()),
+                    pod.and_then(|p| c.node(p.node))
+                        .map_or_else(String::new, |n| n.name.clone()),
+                    e.addr.to_string(),
+                    *p,
+                )
+            })
+            .collect();
+        let ip_of = |times: u32| {
+            service_cluster(times)
+                .pod_named("pod-c")
+                .map(|p| p.ip.to_string())
+                .unwrap_or_default()
+        };
+        let conf =
+            dns::ResolvConf::cluster_first(&client.namespace, dns::CLUSTER_DOMAIN, dns::DNS_IP);
+        let zone = dns::Zone::of(c);
+        let lookups = dns::resolve(&zone, &conf, &svc.name)
+            .into_iter()
+            .map(|(name, a)| {
+                let said = match a {
+                    dns::Answer::Records(r) => r
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    dns::Answer::NoData => "no record of that type".into(),
+                    dns::Answer::NxDomain => "NXDOMAIN: no such name".into(),
+                    dns::Answer::OutOfZone => "not cluster DNS's".into(),
+                };
+                (name, said)
+            })
+            .collect();
+        let facts = ServiceFacts {
+            name: svc.full_name(),
+            cluster_ip: svc.cluster_ip.to_string(),
+            port: format!(
+                "{}/{} -> {}",
+                port.port,
+                port.protocol.name().to_uppercase(),
+                port.target
+            ),
+            selector: svc
+                .selector
+                .iter()
+                .flatten()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            endpoints,
+            draws,
+            rules,
+            node: node.name.clone(),
+            before: (case.recreated > 0).then(|| ip_of(case.recreated - 1)),
+            now: ip_of(case.recreated),
+            resolv: conf.to_string(),
+            lookups,
+        };
+        Ok((facts, trace, intended))
+    })();
+    match built {
+        Ok((facts, trace, intended)) => {
+            m.service = Some(Rc::new(facts));
+            m.trace = Some(Rc::new(trace));
+            m.intended = Some(intended);
+        }
+        Err(e) => m.error = Some(e),
+    }
+    m
+}
+
 /// The sandbox's scene: its cluster as [`crate::sandbox::build`] made it,
 /// the packet and the matrix.
 pub fn sandbox(spec: SandboxSpec) -> SceneModel {
@@ -255,6 +469,82 @@ mod tests {
                 assert_eq!(m.error, None, "{scene:?}");
             }
         }
+    }
+
+    #[test]
+    fn scene_b2_follows_the_picked_endpoint_its_reply_and_the_hairpin() {
+        use crate::state::ServiceCase;
+        let at = |service: ServiceCase| {
+            build(&State {
+                scene: Scene::Service,
+                service,
+                ..State::default()
+            })
+        };
+        let m = at(ServiceCase::default());
+        let f = m.service.clone().unwrap();
+        assert_eq!(f.endpoints.len(), 3);
+        assert_eq!(f.endpoints[1].0, "pod-c");
+        assert!(f
+            .rules
+            .iter()
+            .any(|l| l.contains("--probability 0.33333333349")));
+        assert_eq!(
+            f.lookups[0],
+            (
+                "web.default.svc.cluster.local".to_string(),
+                "A 10.96.0.20".to_string()
+            )
+        );
+        let t = m.trace.clone().unwrap();
+        println!("{}", t.summary(&m.cluster, m.intended).text);
+        assert_eq!(
+            t.verdict,
+            Verdict::Delivered {
+                to: m.intended.unwrap()
+            }
+        );
+        assert!(!t.rules.is_empty(), "the rules that acted are named");
+        let reply = at(ServiceCase {
+            reply: true,
+            ..ServiceCase::default()
+        });
+        let r = reply.trace.clone().unwrap();
+        println!("{}", r.summary(&reply.cluster, reply.intended).text);
+        assert_eq!(
+            r.verdict,
+            Verdict::Delivered {
+                to: reply.intended.unwrap()
+            }
+        );
+        let hp = at(ServiceCase {
+            hairpin: true,
+            ..ServiceCase::default()
+        });
+        let h = hp.trace.clone().unwrap();
+        println!("{}", h.summary(&hp.cluster, hp.intended).text);
+        for hop in h.hops.iter() {
+            println!("{}", podnet_core::forward::describe(&hop.step, &hp.cluster));
+        }
+        assert_eq!(
+            h.verdict,
+            Verdict::Delivered {
+                to: hp.intended.unwrap()
+            }
+        );
+        let again = at(ServiceCase {
+            recreated: 1,
+            ..ServiceCase::default()
+        })
+        .service
+        .unwrap();
+        assert_ne!(again.now, f.now, "a recreated pod has a new address");
+        assert_eq!(again.before.as_deref(), Some(f.now.as_str()));
+        assert_eq!(again.cluster_ip, f.cluster_ip, "the ClusterIP stays");
+        assert!(
+            again.endpoints.iter().any(|e| e.2.starts_with(&again.now)),
+            "the endpoints follow"
+        );
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub enum Scene {
     Pod,
     /// b. One node's internal network; recreated pods get new addresses.
     Node,
+    /// b2. A Service: one address for pods that come and go.
+    Service,
     /// c. Two nodes on their own, one range: this isn't going to work.
     Unconnected,
     /// d. The CNI requirements as a live matrix.
@@ -41,9 +43,10 @@ pub enum Scene {
 
 impl Scene {
     /// All scenes in order.
-    pub const ALL: [Scene; 11] = [
+    pub const ALL: [Scene; 12] = [
         Scene::Pod,
         Scene::Node,
+        Scene::Service,
         Scene::Unconnected,
         Scene::Requirements,
         Scene::Ranges,
@@ -56,12 +59,14 @@ impl Scene {
     ];
 
     /// The key used in the URL, the element ids and the menu: the seed's
-    /// letters, and f2 for the overlay, which follows the cross-node packet
-    /// (so links to the scenes after it keep working).
+    /// letters, b2 for Services, which follow pods coming and going, and f2
+    /// for the overlay, which follows the cross-node packet (so links to the
+    /// scenes after them keep working).
     pub fn key(self) -> &'static str {
         match self {
             Scene::Pod => "a",
             Scene::Node => "b",
+            Scene::Service => "b2",
             Scene::Unconnected => "c",
             Scene::Requirements => "d",
             Scene::Ranges => "e",
@@ -84,6 +89,7 @@ impl Scene {
         match self {
             Scene::Pod => "A pod and its IP",
             Scene::Node => "One node's pod network",
+            Scene::Service => "A Service: one address for pods that come and go",
             Scene::Unconnected => "Two nodes, no cluster network",
             Scene::Requirements => "What a CNI plugin must guarantee",
             Scene::Ranges => "A range per node, routes between",
@@ -93,6 +99,31 @@ impl Scene {
             Scene::Sandbox => "Sandbox",
             Scene::Live => "Live lab",
             Scene::Join => "How a node joins the cluster",
+        }
+    }
+}
+
+/// What scene b2 shows: which endpoint the packet follows, whether it is
+/// the request or its reply, who asks, and how often pod-c was recreated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ServiceCase {
+    /// The endpoint kube-proxy's dice land on (its place in the rules, from 0).
+    pub pick: u8,
+    /// Show the reply instead of the request.
+    pub reply: bool,
+    /// pod-b asks, and the dice land on pod-b itself.
+    pub hairpin: bool,
+    /// How often pod-c was deleted and created again.
+    pub recreated: u32,
+}
+
+impl Default for ServiceCase {
+    fn default() -> Self {
+        ServiceCase {
+            pick: 1,
+            reply: false,
+            hairpin: false,
+            recreated: 0,
         }
     }
 }
@@ -157,6 +188,8 @@ pub struct State {
     pub network_on: bool,
     /// Scene b: how often pod "web" was recreated.
     pub recreated: u32,
+    /// Scene b2: the Service's case.
+    pub service: ServiceCase,
     /// Scene g: which way in.
     pub outside: Outside,
     /// Scene f2: the backend between the two LANs.
@@ -177,6 +210,7 @@ impl Default for State {
             speed: 1,
             network_on: false,
             recreated: 0,
+            service: ServiceCase::default(),
             outside: Outside::ViaNode,
             backend: Backend::HostGw,
             sandbox: SandboxSpec::default(),
@@ -206,6 +240,8 @@ pub enum Action {
     ToggleNetwork,
     /// Scene b: delete pod "web" and create it again.
     Recreate,
+    /// Scene b2: another case (from its first hop).
+    SetService(ServiceCase),
     /// Scene g: pick a way in.
     SetOutside(Outside),
     /// Scene f2: pick a backend.
@@ -268,6 +304,11 @@ impl Reducible for State {
                 s.playing = true;
             }
             Action::Recreate => s.recreated = s.recreated.saturating_add(1),
+            Action::SetService(c) => {
+                s.service = c;
+                s.step = 0;
+                s.playing = false;
+            }
             Action::SetOutside(o) => {
                 s.outside = o;
                 s.step = 0;

@@ -6,7 +6,7 @@
 use podnet_core::forward::Proto;
 use podnet_core::topology::Backend;
 
-use crate::sandbox::{MAX_LANS, MAX_NODES, MAX_PODS};
+use crate::sandbox::{SandboxService, MAX_LANS, MAX_NODES, MAX_PODS};
 use crate::state::{Outside, Scene, State};
 
 /// Percent-encodes everything but unreserved characters (RFC 3986).
@@ -68,6 +68,16 @@ impl State {
         }
         match self.scene {
             Scene::Node => q.push(format!("recreated={}", self.recreated)),
+            Scene::Service => {
+                let c = self.service;
+                q.push(format!(
+                    "pick={}&reply={}&hairpin={}&svcre={}",
+                    c.pick,
+                    u8::from(c.reply),
+                    u8::from(c.hairpin),
+                    c.recreated
+                ));
+            }
             Scene::Requirements => {
                 q.push(format!("net={}", u8::from(self.network_on)));
                 if let Some((from, to)) = &self.cell {
@@ -124,9 +134,28 @@ impl State {
                         list(b.gateways.iter().map(|(p, g)| format!("{p}:{g}")).collect())
                     ));
                 }
-                if all || b.service.is_some() {
-                    let svc = b.service.as_deref().unwrap_or("");
-                    q.push(format!("svc={}&masq={}", enc(svc), u8::from(b.masquerade)));
+                if all || !b.hairpin_off.is_empty() {
+                    q.push(format!(
+                        "hairpinoff={}",
+                        list(b.hairpin_off.iter().map(u16::to_string).collect())
+                    ));
+                }
+                match &b.service {
+                    Some(svc) => q.push(format!(
+                        "svc={}&svcsel={}&svctype={}&svclocal={}&svctarget={}&masq={}",
+                        list(svc.labelled.iter().cloned().collect()),
+                        enc(&svc.selects),
+                        if svc.node_port {
+                            "nodeport"
+                        } else {
+                            "clusterip"
+                        },
+                        u8::from(svc.local),
+                        enc(&svc.target),
+                        u8::from(b.masquerade)
+                    )),
+                    None if all => q.push(format!("svc=&masq={}", u8::from(b.masquerade))),
+                    None => {}
                 }
                 if let Some(c) = &b.challenge {
                     // First, so a reader starts from the challenge and applies the rest.
@@ -164,6 +193,10 @@ impl State {
                 "step" => s.step = v.parse().unwrap_or(0),
                 "speed" => s.speed = v.parse::<u32>().map_or(1, |x| x.clamp(1, 8)),
                 "recreated" => s.recreated = v.parse().unwrap_or(0),
+                "pick" => s.service.pick = v.parse::<u8>().map_or(1, |k| k.min(9)),
+                "reply" => s.service.reply = v == "1",
+                "hairpin" => s.service.hairpin = v == "1",
+                "svcre" => s.service.recreated = v.parse::<u32>().map_or(0, |n| n.min(1000)),
                 "via" => {
                     s.outside = Outside::ALL
                         .into_iter()
@@ -221,7 +254,40 @@ impl State {
                         .collect()
                 }
                 "gw" => s.sandbox.gateways = pair_list(&v).into_iter().collect(),
-                "svc" => s.sandbox.service = Some(v).filter(|v| !v.is_empty()),
+                // `svc=p3-1` alone (older links): a NodePort in front of that pod.
+                "svc" => {
+                    let pods = v
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_string);
+                    s.sandbox.service =
+                        Some(SandboxService::node_port_to(pods)).filter(|_| !v.trim().is_empty());
+                }
+                "svcsel" => {
+                    if let Some(svc) = &mut s.sandbox.service {
+                        svc.selects = v;
+                    }
+                }
+                "svctype" => {
+                    if let Some(svc) = &mut s.sandbox.service {
+                        svc.node_port = v != "clusterip";
+                    }
+                }
+                "svclocal" => {
+                    if let Some(svc) = &mut s.sandbox.service {
+                        svc.local = v == "1";
+                    }
+                }
+                "svctarget" => {
+                    if let Some(svc) = &mut s.sandbox.service {
+                        svc.target = v;
+                    }
+                }
+                "hairpinoff" => {
+                    s.sandbox.hairpin_off =
+                        v.split(',').filter_map(|n| n.trim().parse().ok()).collect()
+                }
                 "masq" => s.sandbox.masquerade = v != "0",
                 "from" => s.sandbox.from = v,
                 "to" => s.sandbox.to = v,
@@ -254,6 +320,14 @@ mod tests {
         s.sandbox.proto = Proto::Tcp;
         s.sandbox.backend = Backend::Auto;
         s.sandbox.lans = 3;
+        s.sandbox.service = Some(SandboxService {
+            labelled: ["p1-1".to_string(), "p4-2".to_string()].into(),
+            selects: "w b".into(),
+            node_port: false,
+            local: true,
+            target: "http".into(),
+        });
+        s.sandbox.hairpin_off.insert(2);
         let back = State::from_query(&format!("?{}", s.to_query()));
         assert_eq!((back.scene, back.step, back.speed), (Scene::Sandbox, 4, 2));
         assert_eq!(back.sandbox, s.sandbox);
@@ -267,10 +341,32 @@ mod tests {
             d.cell,
             "scene d's picked cell"
         );
+        let b2 = State {
+            scene: Scene::Service,
+            service: crate::state::ServiceCase {
+                pick: 2,
+                reply: true,
+                hairpin: false,
+                recreated: 3,
+            },
+            ..State::default()
+        };
+        assert_eq!(
+            State::from_query(&b2.to_query()).service,
+            b2.service,
+            "scene b2's case"
+        );
         let junk = State::from_query("scene=%ZZ&step=-3&speed=99&pods=1,x,2&proto=ftp");
         assert_eq!((junk.scene, junk.step, junk.speed), (Scene::Pod, 0, 8));
         assert_eq!(junk.sandbox.pods, vec![Some(1), Some(2)]);
         assert_eq!(junk.sandbox.proto, Proto::Ping);
+        // An older link's NodePort in front of one pod.
+        let old = State::from_query("scene=h&svc=p3-1&masq=0");
+        assert_eq!(
+            old.sandbox.service,
+            Some(SandboxService::node_port_to(["p3-1".to_string()]))
+        );
+        assert!(!old.sandbox.masquerade);
     }
 
     #[test]

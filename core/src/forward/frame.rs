@@ -90,6 +90,15 @@ pub enum L4Repr {
 }
 
 impl L4Repr {
+    /// TCP or UDP, as a Service's or a container's port names it (`None`: ICMP).
+    pub fn transport(&self) -> Option<crate::topology::Protocol> {
+        match self {
+            L4Repr::Tcp { .. } => Some(crate::topology::Protocol::Tcp),
+            L4Repr::Udp { .. } => Some(crate::topology::Protocol::Udp),
+            _ => None,
+        }
+    }
+
     /// The IP protocol number.
     pub fn protocol(&self) -> u8 {
         match self {

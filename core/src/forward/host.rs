@@ -44,10 +44,26 @@ impl<'c> Network<'c> {
         At::Bridge(rt.node)
     }
 
-    /// A pod receives: its socket takes the packet only if it carries its address.
+    /// A pod receives: its socket takes the packet only if it carries its
+    /// address, and a new connection only on a port the pod listens on —
+    /// the model takes a pod that declares container ports to listen on
+    /// those alone (one that declares none, on any).
     pub(crate) fn process_pod_ingress<R: Recorder>(&self, p: usize, w: &Walk<R>) -> End {
         let pod = self.pods[p].pod;
-        End::receive(Place::Pod(pod.id), Endpoint::Pod(pod.id), pod.ip, w.f.dst)
+        let place = Place::Pod(pod.id);
+        let end = End::receive(place, Endpoint::Pod(pod.id), pod.ip, w.f.dst);
+        let (Some(protocol), Some((_, port))) = (w.f.l4.transport(), w.f.l4.ports()) else {
+            return end;
+        };
+        let listens = pod.ports.is_empty()
+            || pod
+                .ports
+                .iter()
+                .any(|c| c.protocol == protocol && c.port == port);
+        if w.undo.is_empty() && !listens && w.f.dst == pod.ip {
+            return End::drop(place, DropReason::NotListening { protocol, port });
+        }
+        end
     }
 
     /// An outside client sends: its route table and ARP on the LAN.

@@ -38,7 +38,7 @@ pub mod walk;
 
 pub use frame::{parse_packet, Encap, FrameRepr, L4Repr, ProbeKind, Proto};
 pub use network::Network;
-pub use reach::{Cell, Matrix, Requirements, Tally};
+pub use reach::{Cell, Matrix, Requirements, ServiceCell, Tally};
 pub use trace::{
     describe, DropReason, Grade, Hop, Place, Prediction, Step, Summary, Trace, Verdict,
 };

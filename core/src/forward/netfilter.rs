@@ -7,7 +7,6 @@
 
 use std::net::SocketAddrV4;
 
-use super::frame::L4Repr;
 use super::network::NodeRt;
 use super::trace::{DropReason, Place, Step, Tuple};
 use super::walk::{End, Recorder, Walk};
@@ -16,14 +15,6 @@ use crate::route::Route;
 use crate::services::hostport;
 use crate::services::rules::{Draw, Packet, Pick, DROP_MARK, HOSTPORT_MARK, MASQ_MARK};
 use crate::topology::{Protocol, ServiceId};
-
-fn protocol_of(l4: &L4Repr) -> Option<Protocol> {
-    match l4 {
-        L4Repr::Tcp { .. } => Some(Protocol::Tcp),
-        L4Repr::Udp { .. } => Some(Protocol::Udp),
-        _ => None,
-    }
-}
 
 /// The random draw when the caller chose no endpoint: a hash of the flow,
 /// so one connection always lands on one endpoint, as conntrack keeps it.
@@ -113,8 +104,7 @@ impl<'c> Network<'c> {
         place: Place,
         w: &mut Walk<R>,
     ) -> Result<bool, End> {
-        let (Some((src_port, dst_port)), Some(proto)) = (w.f.l4.ports(), protocol_of(&w.f.l4))
-        else {
+        let (Some((src_port, dst_port)), Some(proto)) = (w.f.l4.ports(), w.f.l4.transport()) else {
             return Ok(false);
         };
         let packet = Packet {

@@ -21,6 +21,58 @@ use super::walk::Outcome;
 use crate::error::Result;
 use crate::topology::{ClientId, Cluster, Endpoint, NodeId, Protocol, ServiceId};
 
+/// From a node or pod to one port of a Service's ClusterIP, asked once for
+/// every endpoint kube-proxy's dice could land on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceCell {
+    /// The sender.
+    pub from: Endpoint,
+    /// The Service.
+    pub service: ServiceId,
+    /// The port asked (on the ClusterIP).
+    pub port: u16,
+    /// One cell per endpoint, in kube-proxy's order (one when it has none).
+    pub picks: Vec<Cell>,
+}
+
+impl ServiceCell {
+    /// Ok when every pick is; else the first that is not.
+    pub fn cell(&self) -> Cell {
+        self.picks
+            .iter()
+            .copied()
+            .find(|c| !c.is_ok())
+            .unwrap_or(Cell::Ok)
+    }
+
+    /// The first pick that fails (its endpoint's place in kube-proxy's
+    /// order), or 0.
+    pub fn failing_pick(&self) -> usize {
+        self.picks.iter().position(|c| !c.is_ok()).unwrap_or(0)
+    }
+
+    /// The cell in words.
+    pub fn explain(&self, c: &Cluster) -> String {
+        let n = self.picks.len();
+        match self.cell() {
+            Cell::Ok => format!(
+                "whichever of the {n} endpoint(s) kube-proxy picks answers, and the answer comes back from the ClusterIP"
+            ),
+            cell => {
+                let k = self.failing_pick();
+                let why = cell.explain(c);
+                match cell {
+                    Cell::Dropped {
+                        reason: DropReason::NoEndpoints { .. },
+                        ..
+                    } => why,
+                    _ => format!("when the dice pick endpoint {} of {n}: {why}", k + 1),
+                }
+            }
+        }
+    }
+}
+
 /// The result for one ordered pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Cell {
@@ -164,6 +216,11 @@ pub struct Requirements {
     /// and gets its answer from there (not a CNI requirement: kube-proxy's).
     #[serde(default)]
     pub node_port: Tally,
+    /// Every node and pod reaches every Service port, whichever endpoint
+    /// is picked, and gets its answer from the ClusterIP (kube-proxy's
+    /// rules and the CNI's hairpin and br_netfilter together).
+    #[serde(default)]
+    pub service: Tally,
 }
 
 impl Requirements {
@@ -174,6 +231,7 @@ impl Requirements {
             self.node_to_pod,
             self.pod_to_node,
             self.node_port,
+            self.service,
         ]
         .iter()
         .map(|t| t.total - t.ok)
@@ -186,6 +244,7 @@ impl Requirements {
             && self.node_to_pod.all_ok()
             && self.pod_to_node.all_ok()
             && self.node_port.all_ok()
+            && self.service.all_ok()
     }
 }
 
@@ -200,6 +259,9 @@ pub struct Matrix {
     /// service's node port on every node, asked by the first client.
     #[serde(default)]
     pub node_ports: Vec<NodePortCell>,
+    /// Every node and pod to every Service port.
+    #[serde(default)]
+    pub services: Vec<ServiceCell>,
 }
 
 impl Matrix {
@@ -232,11 +294,103 @@ impl Matrix {
             }
         }
         let node_ports = Self::node_ports(net)?;
+        let services = Self::services(net, &endpoints)?;
         Ok(Matrix {
             endpoints,
             cells,
             node_ports,
+            services,
         })
+    }
+
+    /// Every sender to every port of every Service, each possible endpoint.
+    fn services(net: &Network, senders: &[Endpoint]) -> Result<Vec<ServiceCell>> {
+        let cluster = net.cluster();
+        let mut out = Vec::new();
+        for s in cluster.services() {
+            for port in &s.ports {
+                let eps = cluster.port_endpoints(s, port);
+                let targets: Vec<Ipv4Addr> = eps.iter().map(|e| *e.addr.ip()).collect();
+                let (kind, asked) = Self::node_port_probe(s.cluster_ip, port.protocol, port.port);
+                for &from in senders {
+                    let picks = (0..eps.len().max(1))
+                        .map(|k| {
+                            let got = net.probe_outcome_picking(from, s.cluster_ip, kind, k)?;
+                            Self::judge_service(net, from, &got, &targets, asked)
+                        })
+                        .collect::<Result<Vec<Cell>>>()?;
+                    out.push(ServiceCell {
+                        from,
+                        service: s.id,
+                        port: port.port,
+                        picks,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A request to a ClusterIP: it must reach one of the endpoints, and the
+    /// answer must come back to the sender from the address and port asked.
+    fn judge_service(
+        net: &Network,
+        from: Endpoint,
+        got: &Outcome,
+        endpoints: &[Ipv4Addr],
+        asked: SocketAddrV4,
+    ) -> Result<Cell> {
+        let cluster = net.cluster();
+        Ok(match got.verdict {
+            Verdict::Dropped { at, reason } => Cell::Dropped { at, reason },
+            Verdict::Delivered { to }
+                if cluster
+                    .address_of(to)
+                    .is_some_and(|a| endpoints.contains(&a)) =>
+            {
+                match net.reply_outcome(got)? {
+                    Some(back) => match (back.verdict, back.received) {
+                        (Verdict::Delivered { to }, Some(f)) if to == from => {
+                            let seen = Tuple::of(&f).src;
+                            if seen == asked {
+                                Cell::Ok
+                            } else {
+                                Cell::ReplyAstray {
+                                    expected: asked,
+                                    seen,
+                                }
+                            }
+                        }
+                        (verdict, _) => Cell::ReplyLost { verdict },
+                    },
+                    None => Cell::ReplyLost {
+                        verdict: got.verdict,
+                    },
+                }
+            }
+            Verdict::Delivered { to } => Cell::WrongDestination { reached: to },
+        })
+    }
+
+    /// A Service cell's two packets for its first failing pick (or the
+    /// first): the request to the ClusterIP and the answer.
+    pub fn service_traces(net: &Network, cell: &ServiceCell) -> Result<(Trace, Option<Trace>)> {
+        let c = net.cluster();
+        let s = c
+            .service(cell.service)
+            .ok_or_else(|| crate::Error::Unknown {
+                kind: "service",
+                name: format!("{:?}", cell.service),
+            })?;
+        let protocol = s
+            .ports
+            .iter()
+            .find(|p| p.port == cell.port)
+            .map_or(Protocol::Tcp, |p| p.protocol);
+        let (kind, _) = Self::node_port_probe(s.cluster_ip, protocol, cell.port);
+        let request = net.probe_picking(cell.from, s.cluster_ip, kind, cell.failing_pick())?;
+        let reply = net.reply(&request)?;
+        Ok((request, reply))
     }
 
     /// The first client asks every service on every node.
@@ -394,6 +548,10 @@ impl Matrix {
         r.node_port = Tally {
             ok: self.node_ports.iter().filter(|c| c.cell.is_ok()).count(),
             total: self.node_ports.len(),
+        };
+        r.service = Tally {
+            ok: self.services.iter().filter(|c| c.cell().is_ok()).count(),
+            total: self.services.len(),
         };
         r
     }

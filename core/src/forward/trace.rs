@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::frame::{Encap, FrameRepr, L4Repr};
 use crate::net::{IfName, MacAddr};
 use crate::route::Route;
-use crate::topology::{ClientId, Cluster, Endpoint, NodeId, PodId, ServiceId};
+use crate::topology::{ClientId, Cluster, Endpoint, NodeId, PodId, Protocol, ServiceId};
 
 /// Where a frame is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -219,6 +219,14 @@ pub enum DropReason {
         /// The port (a pod's host veth).
         port: IfName,
     },
+    /// Nothing listens on the port (a pod's container ports): TCP answers
+    /// with a reset, UDP with ICMP port unreachable ("connection refused").
+    NotListening {
+        /// TCP or UDP.
+        protocol: Protocol,
+        /// The port.
+        port: u16,
+    },
     /// A host that does not forward got a packet for another address.
     NotForThisHost {
         /// The destination it carried.
@@ -261,6 +269,11 @@ impl std::fmt::Display for DropReason {
             DropReason::HairpinOff { port } => write!(
                 f,
                 "the bridge would send it back out of {port}, where it came in, and hairpin mode is off"
+            ),
+            DropReason::NotListening { protocol, port } => write!(
+                f,
+                "nothing listens on {}/{port} here: refused",
+                protocol.name().to_uppercase()
             ),
             DropReason::NotForThisHost { dst } => write!(
                 f,
@@ -553,9 +566,15 @@ impl Trace {
         };
         let delivered = format!("Delivered to {}; {source}.", cluster.name_of(to));
         let Some(meant) = intended.filter(|&i| i != to) else {
+            // Sent to a ClusterIP: say which Service chose the receiver.
+            let chosen = self.dnat().and_then(|(service, from, via)| {
+                let s = cluster.service(service)?;
+                (s.cluster_ip == *from.ip())
+                    .then(|| format!(" Service {} chose it (DNAT {from} -> {via}).", s.name))
+            });
             return Summary {
                 ok: true,
-                text: delivered,
+                text: delivered + &chosen.unwrap_or_default(),
             };
         };
         match self.dnat() {

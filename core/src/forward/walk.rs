@@ -354,6 +354,23 @@ impl<'c> Network<'c> {
     pub fn probe_outcome(&self, from: Endpoint, to: Ipv4Addr, kind: ProbeKind) -> Result<Outcome> {
         self.walk(from, kind.frame(Ipv4Addr::UNSPECIFIED, to), &mut Quiet)
     }
+
+    /// [`Network::probe_picking`] keeping only the outcome.
+    pub fn probe_outcome_picking(
+        &self,
+        from: Endpoint,
+        to: Ipv4Addr,
+        kind: ProbeKind,
+        pick: usize,
+    ) -> Result<Outcome> {
+        let frame = kind.frame(Ipv4Addr::UNSPECIFIED, to);
+        let len = frame.ip_len(0);
+        let how = How {
+            undo: &[],
+            pick: Some(pick),
+        };
+        self.walk_from(from, frame, None, len, how, &mut Quiet)
+    }
     pub(crate) fn start(&self, from: Endpoint) -> Result<At> {
         let unknown = |kind, id: String| Error::Unknown { kind, name: id };
         Ok(match from {

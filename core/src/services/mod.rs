@@ -6,6 +6,7 @@
 //! - [`names`]: kube-proxy's chain names (a hash of the service port)
 //! - [`kube_proxy`]: the rules of one node, from the cluster's Services
 //! - [`balance`]: the chance of each endpoint
+//! - [`dns`]: Service names, as cluster DNS answers them
 //! - [`saved`]: a node's `iptables-save` beside the model's lines
 //! - [`hostport`]: Pods' hostPorts, as the portmap plugin chained after
 //!   podnet-cni maps them
@@ -14,6 +15,7 @@
 //! cluster data: [`crate::topology::services`].
 
 pub mod balance;
+pub mod dns;
 pub mod hostport;
 pub mod kube_proxy;
 pub mod names;

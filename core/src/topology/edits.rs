@@ -225,6 +225,18 @@ impl Cluster {
         Ok(())
     }
 
+    /// Gives every node a default route via its LAN's gateway (the
+    /// router a real machine's LAN has), as the clusters with Services
+    /// need: a node connecting to a ClusterIP must have a route for it.
+    pub fn route_nodes_to_lan_gateways(&mut self) -> Result<()> {
+        let ids: Vec<(NodeId, u8)> = self.nodes.iter().map(|n| (n.id, n.lan)).collect();
+        for (id, lan) in ids {
+            let gw = self.lan_gateway(lan);
+            self.set_default_gateway(id, gw)?;
+        }
+        Ok(())
+    }
+
     /// Sets a node's `net.bridge.bridge-nf-call-iptables`.
     pub fn set_bridge_nf(&mut self, id: NodeId, on: bool) -> Result<()> {
         self.node_mut(id)?.bridge_nf = on;

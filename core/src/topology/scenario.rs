@@ -107,9 +107,11 @@ pub const WEB_IP: &str = "10.96.0.20";
 
 /// The demo with a Service: `web` (ClusterIP 10.96.0.20, TCP and UDP 80
 /// → 8080) in front of the pods labelled `app=web` — pod-b on node1,
-/// pod-c and pod-d on node2 — that pod-a, on node1, calls.
+/// pod-c and pod-d on node2 — that pod-a, on node1, calls. The nodes have
+/// their LAN's default route, as machines do (a ClusterIP needs a route).
 pub fn service() -> Cluster {
     let mut c = demo();
+    c.route_nodes_to_lan_gateways().expect(BUILT_IN);
     let web: Labels = [("app".to_string(), "web".to_string())].into();
     for p in ["pod-b", "pod-c", "pod-d"] {
         let id = c.pod_named(p).expect(BUILT_IN).id;
@@ -139,9 +141,11 @@ fn protocol_name(p: Protocol) -> &'static str {
 }
 
 /// The demo plus service `web` on node port 30080 → pod-d:8080 (on node2),
-/// and a laptop at 192.168.1.100 outside the cluster.
+/// and a laptop at 192.168.1.100 outside the cluster; the nodes with their
+/// LAN's default route.
 pub fn node_port() -> Cluster {
     let mut c = demo();
+    c.route_nodes_to_lan_gateways().expect(BUILT_IN);
     let pod = c.pod_named("pod-d").expect(BUILT_IN).id;
     c.add_service(NewService::node_port("web", Protocol::Tcp, 30080, 8080).with_endpoints(&[pod]))
         .expect(BUILT_IN);

@@ -71,6 +71,15 @@ pub enum TargetPort {
     Name(String),
 }
 
+impl std::fmt::Display for TargetPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TargetPort::Number(n) => write!(f, "{n}"),
+            TargetPort::Name(n) => f.write_str(n),
+        }
+    }
+}
+
 /// One entry of `spec.ports`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ServicePort {

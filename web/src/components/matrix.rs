@@ -26,6 +26,7 @@ pub struct MatrixProps {
 enum Pick {
     Pair(usize, usize),
     NodePort(usize),
+    Service(usize),
 }
 
 /// One packet of a cell, hop by hop; the last hop says how it ended.
@@ -66,7 +67,25 @@ fn cell_of(m: &Matrix, k: Pick) -> Option<&Cell> {
     match k {
         Pick::Pair(i, j) => m.get(i, j),
         Pick::NodePort(k) => m.node_ports.get(k).map(|x| &x.cell),
+        Pick::Service(k) => m
+            .services
+            .get(k)
+            .and_then(|x| x.picks.iter().find(|c| !c.is_ok()).or(x.picks.first())),
     }
+}
+
+/// A Service cell's sender and the Service's endpoint it stands for: the
+/// sender, and (as the column) the sender again; the packet goes to the ClusterIP.
+fn service_label(c: &Cluster, m: &Matrix, k: usize) -> Option<String> {
+    let x = m.services.get(k)?;
+    let s = c.service(x.service)?;
+    Some(format!(
+        "{} → {} ({}:{})",
+        c.short_name_of(x.from),
+        s.name,
+        s.cluster_ip,
+        x.port
+    ))
 }
 
 fn pair_of(m: &Matrix, k: Pick) -> Option<(Endpoint, Endpoint)> {
@@ -76,10 +95,29 @@ fn pair_of(m: &Matrix, k: Pick) -> Option<(Endpoint, Endpoint)> {
             .node_ports
             .get(k)
             .map(|x| (Endpoint::Client(x.client), Endpoint::Node(x.node))),
+        Pick::Service(k) => m.services.get(k).map(|x| (x.from, x.from)),
     }
 }
 
-/// The matrix table and the three requirements (four with a NodePort).
+/// The Service cells grouped by Service port, in order: a row's label
+/// (`web:80`) and its cells' places in [`Matrix::services`].
+fn service_rows(m: &Matrix, c: &Cluster) -> Vec<(String, Vec<usize>)> {
+    let mut rows: Vec<((podnet_core::topology::ServiceId, u16), Vec<usize>)> = Vec::new();
+    for (k, x) in m.services.iter().enumerate() {
+        match rows.iter_mut().find(|(key, _)| *key == (x.service, x.port)) {
+            Some((_, v)) => v.push(k),
+            None => rows.push(((x.service, x.port), vec![k])),
+        }
+    }
+    rows.into_iter()
+        .map(|((id, port), v)| {
+            let name = c.service(id).map_or("?", |s| s.name.as_str());
+            (format!("{name}:{port}"), v)
+        })
+        .collect()
+}
+
+/// The matrix table and the three requirements (more with Services).
 #[function_component(MatrixView)]
 pub fn matrix_view(p: &MatrixProps) -> Html {
     let (m, c) = (&p.matrix, &p.cluster);
@@ -91,6 +129,7 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
     let first_bad = (0..n * n)
         .map(|k| Pick::Pair(k / n, k % n))
         .chain((0..m.node_ports.len()).map(Pick::NodePort))
+        .chain((0..m.services.len()).map(Pick::Service))
         .find(|&k| cell_of(m, k).is_some_and(|c| !c.is_ok()));
     let given = p.pick.and_then(|(from, to)| {
         let i = m.endpoints.iter().position(|&e| e == from)?;
@@ -109,14 +148,19 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
         match k {
             Pick::Pair(i, j) => Matrix::pair_traces(&net, m.endpoints[i], m.endpoints[j]).ok(),
             Pick::NodePort(k) => Matrix::node_port_traces(&net, m.node_ports.get(k)?).ok(),
+            Pick::Service(k) => Matrix::service_traces(&net, m.services.get(k)?).ok(),
         }
     });
     // A cell in words, with its pair: "node2 → pod-b: …".
     let say = |k: Pick| {
+        if let Pick::Service(k) = k {
+            let why = m.services.get(k)?.explain(c);
+            return Some(format!("{}: {why}", service_label(c, m, k)?));
+        }
         let (from, to) = pair_of(m, k)?;
         let why = match k {
-            Pick::Pair(..) => cell_of(m, k)?.explain(c),
             Pick::NodePort(k) => m.node_ports.get(k)?.explain(c),
+            _ => cell_of(m, k)?.explain(c),
         };
         Some(format!(
             "{} → {}: {why}",
@@ -125,14 +169,14 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
         ))
     };
     let reason = shown.and_then(say);
-    let button = |k: Pick, from: Endpoint, to: Endpoint, cell: Cell| {
+    let button = |k: Pick, from: Endpoint, to: Option<Endpoint>, cell: Cell| {
         let class = if cell.is_ok() { "ok" } else { "bad" };
         let label = say(k).unwrap_or_default();
         let pick = {
             let (picked, on_pick) = (picked.clone(), p.on_pick.clone());
             Callback::from(move |_: MouseEvent| {
                 picked.set(Some(k));
-                if let Some(cb) = &on_pick {
+                if let (Some(cb), Some(to)) = (&on_pick, to) {
                     cb.emit((from, to));
                 }
             })
@@ -140,6 +184,7 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
         let id = match k {
             Pick::Pair(i, j) => format!("{i}-{j}"),
             Pick::NodePort(k) => format!("np-{k}"),
+            Pick::Service(k) => format!("svc-{k}"),
         };
         html! {
             <td class={classes!("cell", class, (shown == Some(k)).then_some("picked"))}>
@@ -164,6 +209,9 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
                 { if r.node_port.total > 0 {
                     check("from outside, every NodePort answers from where it was asked", r.node_port)
                 } else { html! {} } }
+                { if r.service.total > 0 {
+                    check("every node and pod reaches every Service port, whichever endpoint kube-proxy picks", r.service)
+                } else { html! {} } }
             </ul>
             <table class="reach">
                 <thead><tr><th>{ "from \\ to" }</th>{ for m.endpoints.iter().map(|&e| html!{ <th>{ c.short_name_of(e) }</th> }) }</tr></thead>
@@ -171,7 +219,7 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
                 { for m.endpoints.iter().enumerate().map(|(i, &from)| html! {
                     <tr>
                         <th>{ c.short_name_of(from) }</th>
-                        { for (0..n).map(|j| button(Pick::Pair(i, j), from, m.endpoints[j], m.get(i, j).copied().unwrap_or(Cell::Ok))) }
+                        { for (0..n).map(|j| button(Pick::Pair(i, j), from, Some(m.endpoints[j]), m.get(i, j).copied().unwrap_or(Cell::Ok))) }
                     </tr>
                 }) }
                 { match m.node_ports.first() {
@@ -180,13 +228,24 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
                             <th>{ format!("{} → :{}", c.short_name_of(Endpoint::Client(first.client)),
                                 c.service(first.service).and_then(|s| s.node_port()).map_or(0, |(_, np)| np)) }</th>
                             { for m.endpoints.iter().map(|e| match node_col(e) {
-                                Some(k) => button(Pick::NodePort(k), Endpoint::Client(first.client), *e, m.node_ports[k].cell),
+                                Some(k) => button(Pick::NodePort(k), Endpoint::Client(first.client), Some(*e), m.node_ports[k].cell),
                                 None => html! { <td class="cell none"></td> },
                             }) }
                         </tr>
                     },
                     None => html! {},
                 } }
+                // A row per Service port: each sender (its column) asks the
+                // ClusterIP, once for every endpoint the dice could pick.
+                { for service_rows(m, c).into_iter().map(|(label, cells)| html! {
+                    <tr class="service-row">
+                        <th>{ format!("→ {label}") }</th>
+                        { for m.endpoints.iter().map(|e| match cells.iter().find(|&&k| m.services[k].from == *e) {
+                            Some(&k) => button(Pick::Service(k), *e, None, m.services[k].cell()),
+                            None => html! { <td class="cell none"></td> },
+                        }) }
+                    </tr>
+                }) }
                 </tbody>
             </table>
             <p id="cell-reason" class={classes!("cell-reason", if first_bad.is_some() { "bad" } else { "ok" })} aria-live="polite">
@@ -195,7 +254,7 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
             { match &*packets {
                 Some((request, reply)) => html! {
                     <div class="cell-packets">
-                        { hops("cell-request", if matches!(shown, Some(Pick::NodePort(_))) { "The request" } else { "The ping" }, c, request) }
+                        { hops("cell-request", if matches!(shown, Some(Pick::NodePort(_) | Pick::Service(_))) { "The request" } else { "The ping" }, c, request) }
                         { match reply { Some(r) => hops("cell-reply", "The reply", c, r), None => html! {} } }
                     </div>
                 },

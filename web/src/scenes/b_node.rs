@@ -37,7 +37,7 @@ pub fn node_scene(p: &SceneProps) -> Html {
                     { for c.pods().iter().map(|pod| html! { <li>{ format!("{} → {}", pod.name, pod.ip) }</li> }) }
                 </ul>
                 <p id="recreate-result">{ match &before {
-                    Some(b) => format!("Pod web was deleted and created again: it had {b}, now it has {ip_now}. Pod IPs change — a stable way to reach a pod is a Service."),
+                    Some(b) => format!("Pod web was deleted and created again: it had {b}, now it has {ip_now}. Pod IPs change — a stable way to reach a pod is a Service (next scene)."),
                     None => format!("Pod web has {ip_now}. Delete and recreate it:"),
                 } }</p>
                 <button id="btn-recreate" onclick={recreate}>{ "Delete and recreate pod web" }</button>

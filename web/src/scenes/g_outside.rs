@@ -13,8 +13,8 @@ pub fn outside_scene(p: &SceneProps) -> Html {
     let text = match p.state.outside {
         Outside::ViaNode => "Inside the cluster every node can reach every pod. SSH into node1, then connect to pod-c's address:".to_string(),
         Outside::NodePort => svc.map_or_else(String::new, |s| format!(
-            "Service {} opens port {} on every node. kube-proxy rewrites the destination to a pod (DNAT) and, with externalTrafficPolicy Cluster, the source to the node (SNAT) so the reply comes back the same way:",
-            s.name, s.node_port().map_or(0, |(_, np)| np))),
+            "Service {} is a NodePort Service: a ClusterIP Service ({} inside the cluster, scene b2) that also opens port {} on every node. kube-proxy rewrites the destination to a pod (DNAT) and, with externalTrafficPolicy Cluster, the source to the node (SNAT) so the reply comes back the same way:",
+            s.name, s.cluster_ip, s.node_port().map_or(0, |(_, np)| np))),
         Outside::Direct => "The laptop is on the same LAN, but it has no route to the pod range: pod addresses are internal to the cluster.".to_string(),
         Outside::Egress => "The other way round: pod-a connects to the laptop. The laptop has no route back to pod addresses, so on the way out node1 rewrites the source to its own address (egress masquerade, as flannel's --ip-masq does). Traffic to pods and nodes keeps its source: the CNI requirements hold.".to_string(),
     };

@@ -12,7 +12,8 @@ use crate::challenges;
 use crate::components::matrix::MatrixView;
 use crate::components::topology::Topology;
 use crate::sandbox::{
-    SandboxEdit, SandboxSpec, MATRIX_LIMIT, MAX_LANS, MAX_NODES, MAX_PODS, SANDBOX_NODE_PORT,
+    SandboxEdit, SandboxService, SandboxSpec, LABEL_VALUE, MATRIX_LIMIT, MAX_LANS, MAX_NODES,
+    MAX_PODS, SANDBOX_NODE_PORT, SANDBOX_TARGET_PORT, SERVICE_NAME, SERVICE_PORT,
 };
 use crate::scene_data::SceneModel;
 use crate::state::Action;
@@ -65,7 +66,7 @@ fn settings_toggle(k: u16, open: &UseStateHandle<Option<u16>>) -> Html {
     let open = open.clone();
     html! {
         <button type="button" class="sb-settings" id={format!("sb-settings-{k}")} aria-expanded={is_open.to_string()}
-            aria-label={format!("node{k} settings: ip_forward, range, routes, pod gateways")} title="settings: ip_forward, range, routes, pod gateways"
+            aria-label={format!("node{k} settings: ip_forward, hairpin, range, routes, pod gateways")} title="settings: ip_forward, hairpin, range, routes, pod gateways"
             onclick={Callback::from(move |_: MouseEvent| open.set(if is_open { None } else { Some(k) }))}>
             { if is_open { "▾ " } else { "▸ " } }
         </button>
@@ -97,6 +98,11 @@ fn node_settings(p: &ControlProps, k: u16) -> Html {
                 <input type="checkbox" id={format!("sb-fwd-{k}")} checked={!spec.forward_off.contains(&k)}
                     onchange={edit(p, move |s, _: Event| if !s.forward_off.remove(&k) { s.forward_off.insert(k); })} />
                 { " net.ipv4.ip_forward" }
+            </label>
+            <label title="a frame may leave the bridge by the port it came in on: a pod reaching itself through its Service">
+                <input type="checkbox" id={format!("sb-hairpin-{k}")} checked={!spec.hairpin_off.contains(&k)}
+                    onchange={edit(p, move |s, _: Event| if !s.hairpin_off.remove(&k) { s.hairpin_off.insert(k); })} />
+                { " hairpin mode on the bridge's pod ports" }
             </label>
             <label>{ " pod range " }
                 <input id={format!("sb-range-{k}")} size="18" placeholder={format!("node IPAM ({})", node.pod_range)}
@@ -133,6 +139,91 @@ fn node_settings(p: &ControlProps, k: u16) -> Html {
                 }) }
             </fieldset>
         </div>
+    }
+}
+
+/// Service `web`: its type, selector, targetPort, policy, masquerade, and
+/// which pods carry its label.
+fn service_controls(p: &ControlProps) -> Html {
+    let (spec, c) = (&p.spec, &p.model.cluster);
+    let svc = spec.service.as_ref();
+    let kind = svc.map_or(
+        "none",
+        |s| if s.node_port { "nodeport" } else { "clusterip" },
+    );
+    let set_kind = edit(p, |s, e: Event| {
+        let v = select_value(&e);
+        match (v.as_str(), &mut s.service) {
+            ("none", _) => s.service = None,
+            (_, Some(svc)) => svc.node_port = v == "nodeport",
+            (_, None) => {
+                // A new Service starts in front of the last node's pods.
+                let last = s.pods.iter().rposition(|n| n.is_some_and(|n| n > 0));
+                let pods = last
+                    .map(|i| (1..=s.pods[i].unwrap_or(0)).map(move |j| format!("p{}-{j}", i + 1)));
+                s.service = Some(SandboxService {
+                    node_port: v == "nodeport",
+                    ..SandboxService::node_port_to(pods.into_iter().flatten())
+                });
+            }
+        }
+    });
+    let field = |f: fn(&mut SandboxService, String)| {
+        edit(p, move |s, e: Event| {
+            if let Some(svc) = &mut s.service {
+                f(svc, input_value(&e));
+            }
+        })
+    };
+    html! {
+        <fieldset class="sb-service" id="sb-service">
+            <legend>{ format!("Service {SERVICE_NAME} (TCP {SERVICE_PORT} on its ClusterIP; the labelled pods listen on {SANDBOX_TARGET_PORT}, named http)") }</legend>
+            <label>{ "type " }
+                <select id="sb-svc-type" onchange={set_kind}>
+                    <option value="none" selected={kind == "none"}>{ "— (no Service)" }</option>
+                    <option value="clusterip" selected={kind == "clusterip"}>{ "ClusterIP" }</option>
+                    <option value="nodeport" selected={kind == "nodeport"}>{ format!("NodePort {SANDBOX_NODE_PORT}") }</option>
+                </select>
+            </label>
+            { match svc {
+                None => html! {},
+                Some(svc) => html! {
+                    <>
+                        <label>{ " selector app=" }
+                            <input id="sb-svc-selector" size="8" value={svc.selects.clone()} onchange={field(|s, v| s.selects = v)} />
+                        </label>
+                        <label>{ " targetPort " }
+                            <input id="sb-svc-target" size="6" value={svc.target.clone()} onchange={field(|s, v| s.target = v)} />
+                        </label>
+                        <label>
+                            <input id="sb-svc-local" type="checkbox" checked={svc.local} disabled={!svc.node_port}
+                                onchange={edit(p, |s, _: Event| if let Some(svc) = &mut s.service { svc.local = !svc.local; })} />
+                            { " externalTrafficPolicy: Local" }
+                        </label>
+                        <label>
+                            <input id="sb-masq" type="checkbox" checked={spec.masquerade}
+                                onchange={edit(p, |s, _: Event| s.masquerade = !s.masquerade)} />
+                            { " kube-proxy masquerades it" }
+                        </label>
+                        <fieldset class="sb-labels">
+                            <legend>{ format!("pods labelled app={LABEL_VALUE}") }</legend>
+                            { for c.pods().iter().map(|pod| {
+                                let name = pod.name.clone();
+                                html! {
+                                    <label>
+                                        <input type="checkbox" id={format!("sb-label-{name}")} checked={svc.labelled.contains(&name)}
+                                            onchange={edit(p, move |s, _: Event| if let Some(svc) = &mut s.service {
+                                                if !svc.labelled.remove(&name) { svc.labelled.insert(name.clone()); }
+                                            })} />
+                                        { format!(" {}", pod.name) }
+                                    </label>
+                                }
+                            }) }
+                        </fieldset>
+                    </>
+                },
+            } }
+        </fieldset>
     }
 }
 
@@ -272,6 +363,7 @@ fn sandbox_controls(p: &ControlProps) -> Html {
         .map(|n| n.name.clone())
         .chain(c.pods().iter().map(|p| p.name.clone()))
         .chain(c.clients().iter().map(|x| x.name.clone()))
+        .chain(c.services().iter().map(|s| s.name.clone()))
         .collect();
     let choose = |id: &'static str, current: &str, cb: Callback<Event>| {
         html! {
@@ -330,19 +422,7 @@ fn sandbox_controls(p: &ControlProps) -> Html {
                 { if spec.pods.len() >= MAX_NODES { html! {
                     <span id="sb-limit" class="limit">{ format!("The sandbox holds at most {MAX_NODES} nodes.") }</span>
                 } } else { html! {} } }
-                <div class="sb-service">
-                    <label title="a NodePort service (TCP 30080 → 8080) and a laptop outside that asks it on every node">{ format!("NodePort {SANDBOX_NODE_PORT} in front of ") }
-                        <select id="sb-svc" onchange={edit(p, |s, e: Event| s.service = Some(select_value(&e)).filter(|v| !v.is_empty()))}>
-                            <option value="" selected={spec.service.is_none()}>{ "— (no service)" }</option>
-                            { for c.pods().iter().map(|x| html! { <option value={x.name.clone()} selected={spec.service.as_deref() == Some(x.name.as_str())}>{ x.name.clone() }</option> }) }
-                        </select>
-                    </label>
-                    <label>
-                        <input id="sb-masq" type="checkbox" checked={spec.masquerade} disabled={spec.service.is_none()}
-                            onchange={edit(p, |s, _: Event| s.masquerade = !s.masquerade)} />
-                        { " kube-proxy masquerades it" }
-                    </label>
-                </div>
+                { service_controls(p) }
                 <div class="sb-send">
                     <label>{ "From " }{ choose("sb-from", &spec.from, edit(p, |s, e: Event| s.from = select_value(&e))) }</label>
                     <label>{ " to " }{ choose("sb-to", &spec.to, edit(p, |s, e: Event| s.to = select_value(&e))) }</label>

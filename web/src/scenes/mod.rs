@@ -1,6 +1,7 @@
 //! One file per scene, in the seed's order; each draws what [`SceneModel`] computed.
 
 mod a_pod;
+mod b2_service;
 mod b_node;
 mod c_unconnected;
 mod d_requirements;
@@ -122,6 +123,7 @@ pub fn view(p: SceneProps) -> Html {
     match p.state.scene {
         Scene::Pod => a_pod::pod_scene(&p),
         Scene::Node => b_node::node_scene(&p),
+        Scene::Service => b2_service::service_scene(&p),
         Scene::Unconnected => c_unconnected::unconnected_scene(&p),
         Scene::Requirements => d_requirements::requirements_scene(&p),
         Scene::Ranges => e_ranges::ranges_scene(&p),
