@@ -1,6 +1,7 @@
 //! Core benchmarks: allocation at Kubernetes' scale limits, one trace in a
-//! big cluster (plain host-gw, and inside VXLAN across a router), and the
-//! full CNI requirement matrix.
+//! big cluster (plain host-gw, and inside VXLAN across a router), the full
+//! CNI requirement matrix, and Services: one node's kube-proxy rules for
+//! 1,000 Services and one packet to a ClusterIP in a 1,000-node cluster.
 //!
 //! `cargo bench -p podnet-core` runs criterion for each and then prints one
 //! `FIGURE` line per benchmark with the median, the target from the issue and
@@ -14,7 +15,8 @@ use criterion::{BatchSize, Criterion};
 use podnet_core::alloc::{AllocKey, ClusterAllocator, NodeIpam};
 use podnet_core::forward::{Matrix, Network, ProbeKind, Verdict};
 use podnet_core::net::parse_cidr;
-use podnet_core::topology::{Backend, Cluster, Endpoint, NodeOptions};
+use podnet_core::services;
+use podnet_core::topology::{Backend, Cluster, Endpoint, NewService, NodeOptions, PodId, Protocol};
 
 const NODES: usize = 5_000;
 const PODS_PER_NODE: usize = 110;
@@ -69,6 +71,23 @@ fn overlay_cluster(nodes: usize) -> Cluster {
             .add_node(&format!("node{n}"), NodeOptions::on_lan((n % 2) as u8))
             .unwrap();
         c.add_pod(id, &format!("pod{n}")).unwrap();
+    }
+    c
+}
+
+/// `services` ClusterIP Services (TCP 80 → 8080) over `cluster`'s pods,
+/// `per` endpoints each, every one's endpoints spread over the nodes.
+fn with_services(mut c: Cluster, services: usize, per: usize) -> Cluster {
+    let pods: Vec<PodId> = c.pods().iter().map(|p| p.id).collect();
+    for s in 0..services {
+        let endpoints: Vec<PodId> = (0..per)
+            .map(|e| pods[(s + e * (pods.len() / per)) % pods.len()])
+            .collect();
+        c.add_service(
+            NewService::cluster_ip(&format!("svc{s}"), Protocol::Tcp, 80, 8080)
+                .with_endpoints(&endpoints),
+        )
+        .unwrap();
     }
     c
 }
@@ -153,6 +172,49 @@ fn main() {
         b.iter(matrix)
     });
 
+    let many = with_services(cluster(100, 100), 1_000, 10);
+    let node0 = &many.nodes()[0];
+    let render = || {
+        let rules = services::render(&many, node0);
+        rules.nat.save().len() + rules.filter.save().len()
+    };
+    let saved = services::render(&many, node0).nat.save();
+    assert_eq!(
+        saved.matches(" -j DNAT ").count(),
+        10_000,
+        "one DNAT per endpoint"
+    );
+    c.bench_function(
+        "services: node0's kube-proxy rules, 1,000 Services x 10 endpoints",
+        |b| b.iter(render),
+    );
+
+    let big_svc = with_services(cluster(1_000, 2), 1, 10);
+    let svc_net = Network::new(&big_svc).unwrap();
+    let web = big_svc.services()[0].cluster_ip;
+    let last = big_svc.services()[0].endpoints.len() - 1;
+    let to_service = || {
+        svc_net
+            .probe_picking(Endpoint::Pod(from), web, ProbeKind::TcpSyn(80), last)
+            .unwrap()
+    };
+    let t = to_service();
+    assert!(
+        matches!(
+            t.verdict,
+            Verdict::Delivered {
+                to: Endpoint::Pod(_)
+            }
+        ),
+        "{:?}",
+        t.verdict
+    );
+    assert!(t.dnat().is_some(), "DNATed");
+    c.bench_function(
+        "services: pod -> ClusterIP -> pod on another node, 1,000 nodes",
+        |b| b.iter(to_service),
+    );
+
     c.final_summary();
 
     println!();
@@ -186,5 +248,16 @@ fn main() {
         "reachability matrix 100 x 10 pods",
         time(3, matrix),
         Duration::from_secs(2),
+    );
+    figure(
+        "one node's kube-proxy rules, 1,000 Services x 10 endpoints",
+        time(7, render),
+        Duration::from_millis(50),
+    );
+    let per_service = time(5, || (0..n).map(|_| to_service().hops.len()).sum::<usize>()) / n;
+    figure(
+        "one pod -> ClusterIP trace, 1,000 nodes",
+        per_service,
+        Duration::from_micros(10),
     );
 }

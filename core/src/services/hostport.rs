@@ -182,6 +182,6 @@ mod tests {
     #[test]
     fn no_host_port_no_rules() {
         let c = crate::topology::scenario::service();
-        assert!(c.nodes().iter().all(|n| render(&c, n).chains.is_empty()));
+        assert!(c.nodes().iter().all(|n| render(&c, n).chains().is_empty()));
     }
 }

@@ -541,7 +541,7 @@ impl KubeProxy {
         for table in [&self.nat, &self.filter] {
             out.push_str(&format!("*{}\n", table.name));
             let own: Vec<&super::rules::Chain> = table
-                .chains
+                .chains()
                 .iter()
                 .filter(|c| !BUILT_IN.contains(&c.name.as_str()))
                 .collect();
@@ -573,7 +573,7 @@ impl KubeProxy {
     pub fn hooks(&self) -> Vec<(&str, &str, &Rule)> {
         let mut v = Vec::new();
         for table in [&self.nat, &self.filter] {
-            for c in &table.chains {
+            for c in table.chains() {
                 if BUILT_IN.contains(&c.name.as_str()) {
                     v.extend(
                         c.rules
@@ -590,7 +590,7 @@ impl KubeProxy {
     /// what a later sync deletes when they are no longer needed.
     pub fn service_chains(&self) -> Vec<String> {
         self.nat
-            .chains
+            .chains()
             .iter()
             .map(|c| c.name.clone())
             .filter(|n| {

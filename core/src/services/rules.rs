@@ -9,6 +9,7 @@
 //! probabilities as the kernel stores them, printed with 11 decimals).
 //! [`Chain::eval`] is the kernel's walk through a chain for one packet.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -187,13 +188,24 @@ pub struct Chain {
 
 /// One table's chains, as iptables-save prints them: built-in chains first
 /// in hook order, then user chains sorted by name.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Table {
     /// The table (`nat`, `filter`).
     pub name: String,
     /// Its chains, in the order kube-proxy creates them.
-    pub chains: Vec<Chain>,
+    chains: Vec<Chain>,
+    /// Where each chain is in `chains`: a node with thousands of Services
+    /// has tens of thousands of chains, and every rule appended looks one up.
+    index: HashMap<String, usize>,
 }
+
+impl PartialEq for Table {
+    fn eq(&self, other: &Table) -> bool {
+        self.name == other.name && self.chains == other.chains
+    }
+}
+
+impl Eq for Table {}
 
 /// The chains the kernel has from the start, in hook order.
 pub const BUILT_IN: [&str; 5] = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
@@ -203,19 +215,25 @@ impl Table {
     pub fn new(name: &str) -> Table {
         Table {
             name: name.into(),
-            chains: Vec::new(),
+            ..Table::default()
         }
+    }
+
+    /// Its chains, in the order they were created.
+    pub fn chains(&self) -> &[Chain] {
+        &self.chains
     }
 
     /// The chain of that name, created empty if missing.
     pub fn chain_mut(&mut self, name: &str) -> &mut Chain {
-        let i = match self.chains.iter().position(|c| c.name == name) {
-            Some(i) => i,
+        let i = match self.index.get(name) {
+            Some(&i) => i,
             None => {
                 self.chains.push(Chain {
                     name: name.into(),
                     rules: Vec::new(),
                 });
+                self.index.insert(name.to_string(), self.chains.len() - 1);
                 self.chains.len() - 1
             }
         };
@@ -224,7 +242,7 @@ impl Table {
 
     /// The chain of that name.
     pub fn chain(&self, name: &str) -> Option<&Chain> {
-        self.chains.iter().find(|c| c.name == name)
+        self.index.get(name).map(|&i| &self.chains[i])
     }
 
     /// Appends a rule to a chain (`-A CHAIN …`).
