@@ -178,7 +178,7 @@ impl LabProbe {
 pub struct ProbeRequest {
     /// Sender: a pod or node name of the lab, or `client`.
     pub from: String,
-    /// Receiver: likewise.
+    /// Receiver: likewise, or a Service's name (UDP to its ClusterIP).
     pub to: String,
     /// What to send.
     #[serde(default)]

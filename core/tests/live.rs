@@ -217,3 +217,73 @@ fn a_numbered_packet_keeps_its_key_through_nat_and_an_unnumbered_one_does_not() 
 fn nothing_captured_is_no_trace() {
     assert!(assemble(&scenario::demo(), &[], Vec::new()).is_none());
 }
+
+/// pod-a (node1) sends UDP to Service web (10.96.0.20:80) and node1's
+/// kube-proxy rules send it to `target` on node2, as the capture sockets
+/// see it: the ClusterIP up to node1's bridge (DNAT is later, in
+/// PREROUTING), the endpoint's address from node1's eth0 on.
+fn captured_to_service(c: &Cluster, target: &str) -> Vec<Capture> {
+    let a = c.pod_named("pod-a").unwrap().id;
+    let t = c.pod_named(target).unwrap();
+    let n1 = c.node_named("node1").unwrap().id;
+    let n2 = c.node_named("node2").unwrap().id;
+    let pod_a = mac([0x0a, 0x58], "10.244.1.2");
+    let br1 = mac([0x0a, 0x58], "10.244.1.1");
+    let eth1 = mac([0x52, 0x54], "192.168.1.11");
+    let eth2 = mac([0x52, 0x54], "192.168.1.12");
+    let br2 = mac([0x0a, 0x58], "10.244.2.1");
+    let pod_t = mac([0x0a, 0x58], &t.ip.to_string());
+    let udp = |ttl, src_mac, dst_mac, dst: Ipv4Addr, port| {
+        let mut f = ProbeKind::Udp(80).frame(Ipv4Addr::new(10, 244, 1, 2), dst);
+        let (sport, _) = f.l4.ports().unwrap();
+        f.l4.set_ports(sport, port);
+        f.ttl = ttl;
+        f.src_mac = src_mac;
+        f.dst_mac = dst_mac;
+        f
+    };
+    let vip = Ipv4Addr::new(10, 96, 0, 20);
+    let cap = |tap, dir, frame| Capture {
+        tap,
+        dir,
+        at_us: 1_000,
+        frame,
+        outer: None,
+    };
+    vec![
+        cap(Tap::PodEth(a), Dir::Out, udp(64, pod_a, br1, vip, 80)),
+        cap(Tap::HostVeth(a), Dir::In, udp(64, pod_a, br1, vip, 80)),
+        cap(Tap::Bridge(n1), Dir::In, udp(64, pod_a, br1, vip, 80)),
+        cap(Tap::Uplink(n1), Dir::Out, udp(63, eth1, eth2, t.ip, 8080)),
+        cap(Tap::Uplink(n2), Dir::In, udp(63, eth1, eth2, t.ip, 8080)),
+        cap(Tap::Bridge(n2), Dir::Out, udp(62, br2, pod_t, t.ip, 8080)),
+        cap(
+            Tap::HostVeth(t.id),
+            Dir::Out,
+            udp(62, br2, pod_t, t.ip, 8080),
+        ),
+        cap(Tap::PodEth(t.id), Dir::In, udp(62, br2, pod_t, t.ip, 8080)),
+    ]
+}
+
+#[test]
+fn a_packet_to_a_service_replays_to_the_endpoint_the_kernel_chose() {
+    let c = scenario::service();
+    let net = Network::new(&c).unwrap();
+    for target in ["pod-c", "pod-d"] {
+        let pod = c.pod_named(target).unwrap();
+        let kernel = assemble(&c, &captured_to_service(&c, target), Vec::new()).unwrap();
+        assert_eq!(
+            kernel.verdict,
+            Verdict::Delivered {
+                to: Endpoint::Pod(pod.id)
+            }
+        );
+        let model = replay(&net, &kernel).unwrap();
+        let (_, from, to) = model.dnat().expect("the model's DNAT hop");
+        assert_eq!(from.to_string(), "10.96.0.20:80");
+        assert_eq!(*to.ip(), pod.ip, "{target}");
+        let cmp = compare(&model, &kernel);
+        assert!(cmp.verdicts_agree, "{target}: {cmp:#?}");
+    }
+}

@@ -184,6 +184,10 @@ impl ControlPlane {
             "--insecure-port=0".into(),
             // As kubeadm sets it: a CNI agent's DaemonSet is privileged.
             "--allow-privileged=true".into(),
+            // kubectl exec, logs and port-forward go through the API server
+            // to the kubelet: at the Node's address, as kubeadm sets it (a
+            // node's name resolves nowhere in the lab).
+            "--kubelet-preferred-address-types=InternalIP,Hostname,InternalDNS,ExternalDNS,ExternalIP".into(),
         ]
     }
 

@@ -22,6 +22,7 @@ use nix::sys::socket::{
 };
 use nix::sys::time::TimeVal;
 use podnet_core::lab_api::{LabProbe, ProbeRequest, ProbeResult};
+use podnet_core::topology::Protocol;
 
 use crate::state::LabState;
 use crate::NODE_PORT;
@@ -169,8 +170,13 @@ fn is_echo_reply(packet: &[u8], id: u16) -> bool {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ProbeError {
     /// A name that is not one of the lab's.
-    #[error("{0:?} is not a pod, node or client of this lab")]
+    #[error("{0:?} is not a pod, node, client or Service of this lab")]
     Unknown(String),
+    /// A Service is probed with UDP, on a UDP port of its.
+    #[error(
+        "Service {0:?} is probed with UDP to one of its UDP ports (the lab's Services are UDP)"
+    )]
+    ServiceIsUdp(String),
     /// Sender and receiver are the same.
     #[error("sender and receiver are the same")]
     Same,
@@ -186,21 +192,56 @@ fn io(e: impl std::fmt::Display) -> ProbeError {
     ProbeError::Io(e.to_string())
 }
 
-/// Checks a request against the lab: (sender's namespace, receiver's address).
-pub fn validate(state: &LabState, req: &ProbeRequest) -> Result<(String, Ipv4Addr), ProbeError> {
-    let (ns, _) = state
+/// Where a page's probe goes: the sender's namespace, the address and the
+/// UDP port it is sent to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The sender's network namespace.
+    pub netns: String,
+    /// The receiver's address (a member's, or a Service's ClusterIP).
+    pub dst: Ipv4Addr,
+    /// The UDP port (the responders', the NodePort, or the Service's).
+    pub port: u16,
+}
+
+/// Checks a request against the lab. The receiver is a member, or a
+/// Service by name (`web`, `default/web`): UDP to its ClusterIP, on its
+/// first UDP port.
+pub fn validate(state: &LabState, req: &ProbeRequest) -> Result<Target, ProbeError> {
+    let (netns, _) = state
         .member(&req.from)
         .ok_or_else(|| ProbeError::Unknown(req.from.clone()))?;
-    let (_, dst) = state
-        .member(&req.to)
-        .ok_or_else(|| ProbeError::Unknown(req.to.clone()))?;
     if req.from == req.to {
         return Err(ProbeError::Same);
     }
-    if req.proto == LabProbe::NodePort && !state.nodes.iter().any(|n| n.name == req.to) {
-        return Err(ProbeError::NotANode(req.to.clone()));
+    if let Some((_, dst)) = state.member(&req.to) {
+        if req.proto == LabProbe::NodePort && !state.nodes.iter().any(|n| n.name == req.to) {
+            return Err(ProbeError::NotANode(req.to.clone()));
+        }
+        let port = if req.proto == LabProbe::NodePort {
+            NODE_PORT
+        } else {
+            PORT
+        };
+        return Ok(Target { netns, dst, port });
     }
-    Ok((ns, dst))
+    let cluster = state.spec.build().map_err(io)?;
+    let service = cluster
+        .service_named(&req.to)
+        .ok_or_else(|| ProbeError::Unknown(req.to.clone()))?;
+    if req.proto != LabProbe::Udp {
+        return Err(ProbeError::ServiceIsUdp(req.to.clone()));
+    }
+    let port = service
+        .ports
+        .iter()
+        .find(|p| p.protocol == Protocol::Udp)
+        .ok_or_else(|| ProbeError::ServiceIsUdp(req.to.clone()))?;
+    Ok(Target {
+        netns,
+        dst: service.cluster_ip,
+        port: port.port,
+    })
 }
 
 static NEXT_ID: AtomicU16 = AtomicU16::new(0);
@@ -214,7 +255,7 @@ pub fn now_us() -> u64 {
 
 /// Runs a page's probe inside the lab.
 pub fn run(state: &LabState, req: &ProbeRequest) -> Result<ProbeResult, ProbeError> {
-    let (netns, dst) = validate(state, req)?;
+    let Target { netns, dst, port } = validate(state, req)?;
     let ns = Netns::open(&crate::ns_path(&netns)).map_err(io)?;
     let mut result = ProbeResult {
         from: req.from.clone(),
@@ -238,11 +279,6 @@ pub fn run(state: &LabState, req: &ProbeRequest) -> Result<ProbeResult, ProbeErr
             ns.run(|| ping(dst, id, 1)).map_err(io)??
         }
         LabProbe::Udp | LabProbe::NodePort => {
-            let port = if req.proto == LabProbe::NodePort {
-                NODE_PORT
-            } else {
-                PORT
-            };
             let answer = ns.run(|| udp(dst, port, WAIT)).map_err(io)?;
             let sent = answer
                 .sent

@@ -27,10 +27,11 @@ after(async () => {
 
 test('a Kubernetes lab in the Live scene: its Pods, a real ping, and how its nodes joined', async () => {
   const view = await (await fetch(`${serverUrl}/api/lab`)).json();
-  const pods = view.spec.pods.map((p) => p.name);
-  assert.equal(pods.length, 2, pods.join(' '));
-  assert.ok(pods.every((p) => p.startsWith('web-')), 'the Deployment\'s Pods, by their Kubernetes names');
-  const on = (node) => view.spec.pods.find((p) => p.node === node);
+  const pods = view.spec.pods.map((p) => p.name).sort();
+  // The Deployment's two, by their Kubernetes names, and the lab's own two.
+  assert.equal(pods.length, 4, pods.join(' '));
+  assert.deepEqual(pods.filter((p) => !p.startsWith('web-')), ['hostport', 'solo']);
+  const on = (node) => view.spec.pods.find((p) => p.node === node && p.name.startsWith('web-'));
   await page.goto(`${web.url}?scene=i`);
   await page.waitForSelector('#scene-i');
   await page.fill('#live-addr', serverUrl);
@@ -41,6 +42,15 @@ test('a Kubernetes lab in the Live scene: its Pods, a real ping, and how its nod
   await page.click('#live-send');
   await page.waitForSelector('#live-probe-result.ok');
   await page.waitForSelector('#live-compare-summary');
+  assert.match(await page.textContent('#live-compare-summary'), /^Model and kernel agree at all \d+ places\.$/);
+  // A packet to a ClusterIP: the real kube-proxy picks one of web's Pods,
+  // and the model's DNAT follows the one it picked.
+  await page.selectOption('#live-to', 'default/web');
+  await page.selectOption('#live-proto', 'udp');
+  const before = await page.evaluate(() => window.podnetLive?.id);
+  await page.click('#live-send');
+  await page.waitForFunction((id) => window.podnetLive && window.podnetLive.id !== id, before);
+  assert.match(await page.textContent('#live-model-nat'), /DNAT \(Service web, ClusterIP\): 10\.96\./);
   assert.match(await page.textContent('#live-compare-summary'), /^Model and kernel agree at all \d+ places\.$/);
   // How the nodes joined: both rows, each range the one core predicts.
   await page.waitForSelector('.join-observed');

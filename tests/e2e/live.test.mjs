@@ -100,6 +100,37 @@ test('a NodePort from outside: DNAT and masquerade captured, and the model agree
   assert.deepEqual(errors, []);
 });
 
+test('a packet to a ClusterIP replays with the DNAT hop to the endpoint the kernel chose', async () => {
+  // Service web's only endpoint is pod2-1: from pod1-1 it crosses nodes.
+  await page.selectOption('#live-from', 'pod1-1');
+  await page.selectOption('#live-to', 'default/web');
+  await page.selectOption('#live-proto', 'udp');
+  const send = async () => {
+    const before = await page.evaluate(() => window.podnetLive?.id);
+    await page.click('#live-send');
+    await page.waitForFunction((id) => window.podnetLive && window.podnetLive.id !== id, before);
+    await page.waitForSelector('#live-compare-summary');
+  };
+  await send();
+  await page.waitForSelector('#live-probe-result.ok');
+  assert.match(await page.textContent('#live-probe-result'), /answered in/);
+  const labView = await (await fetch(`${serverUrl}/api/lab`)).json();
+  const pod2 = labView.spec.pods.find((p) => p.name === 'pod2-1').ip;
+  assert.match(await page.textContent('#live-model-nat'),
+    new RegExp(`^In the model: node1 cni0: DNAT \\(Service web, ClusterIP\\): 10\\.96\\.\\d+\\.\\d+:7946 -> ${pod2.replaceAll('.', '\\.')}:7946\\.`));
+  assert.match(await page.textContent('#live-compare-summary'), /^Model and kernel agree at all \d+ places\.$/);
+  // spread has an endpoint on each node and the kernel picks at random:
+  // whichever it picks, the model follows it.
+  await page.selectOption('#live-from', 'node1');
+  await page.selectOption('#live-to', 'default/spread');
+  for (let i = 0; i < 4; i++) {
+    await send();
+    assert.match(await page.textContent('#live-compare-summary'), /^Model and kernel agree at all \d+ places\.$/,
+      (await page.locator('li.hop').allTextContents()).join(' | '));
+  }
+  assert.deepEqual(errors, []);
+});
+
 test('a page from another origin is refused, and says so', async () => {
   const p = await newPage(browser, []);
   await p.goto(`${other.url}?scene=i`);

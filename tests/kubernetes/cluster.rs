@@ -357,6 +357,33 @@ fn services_work_as_the_model_says(state: &LabState) {
     );
 }
 
+/// `kubectl exec` and `kubectl logs` go from the API server to the Pod's
+/// kubelet (at the Node's InternalIP): on every node, as on kubeadm.
+fn exec_and_logs_reach_every_node(control: &ControlPlane, state: &LabState) {
+    for n in &state.nodes {
+        let pod = state
+            .pods
+            .iter()
+            .find(|p| p.node == n.name)
+            .unwrap_or_else(|| panic!("a Pod on {}", n.name));
+        // The container's hostname is its Pod's name (the kubelet's UTS).
+        let out = control
+            .kubectl(&["exec", &pod.name, "--", "hostname"], None)
+            .unwrap_or_else(|e| panic!("kubectl exec {} on {}: {e}", pod.name, n.name));
+        assert_eq!(out.trim(), pod.name);
+        let out = control
+            .kubectl(
+                &["exec", "-i", &pod.name, "--", "cat"],
+                Some("through stdin\n"),
+            )
+            .unwrap_or_else(|e| panic!("kubectl exec -i {}: {e}", pod.name));
+        assert_eq!(out, "through stdin\n");
+        control
+            .kubectl(&["logs", &pod.name], None)
+            .unwrap_or_else(|e| panic!("kubectl logs {} on {}: {e}", pod.name, n.name));
+    }
+}
+
 #[test]
 fn a_real_cluster_comes_up_on_podnet_and_keeps_its_pods_through_deletes_and_restarts() {
     let _one = ONE_CLUSTER_AT_A_TIME
@@ -399,6 +426,7 @@ fn a_real_cluster_comes_up_on_podnet_and_keeps_its_pods_through_deletes_and_rest
     }
     check_passes(&lab, "after lab up");
     services_work_as_the_model_says(&state);
+    exec_and_logs_reach_every_node(&control, &state);
     live_mode_draws_the_cluster_the_api_reports(&lab, &state);
 
     // Deleting a Pod: the kubelet stops its sandbox (DEL with its

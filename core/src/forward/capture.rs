@@ -13,7 +13,7 @@
 //! the hops a capture can see, so the two sides compare like with like.
 
 use std::cmp::Reverse;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use serde::{Deserialize, Serialize};
 
@@ -545,8 +545,42 @@ pub fn compare(model: &Trace, kernel: &Trace) -> Comparison {
 }
 
 /// Runs the captured packet through the model: the same frame, sent by the
-/// same endpoint, so any difference is the model's or the kernel's.
+/// same endpoint, so any difference is the model's or the kernel's. A
+/// packet to a Service follows the endpoint the kernel's dice chose (where
+/// the capture saw its destination rewritten), so the model's DNAT hop
+/// names the same pod.
 pub fn replay(network: &Network, kernel: &Trace) -> Result<Trace> {
     let frame = kernel.sent.unwrap_or(kernel.injected);
-    network.trace_repr(kernel.from, frame, kernel.payload.clone())
+    let payload = kernel.payload.clone();
+    match kernel_pick(network.cluster(), frame, kernel) {
+        Some(pick) => network.trace_picking(kernel.from, frame, payload, pick),
+        None => network.trace_repr(kernel.from, frame, payload),
+    }
+}
+
+/// Which of the Service's endpoints (in kube-proxy's order) the kernel
+/// sent `sent` to: the first captured destination that differs from the
+/// one sent, looked up among the endpoints of the Service port asked
+/// (a ClusterIP, or a node port on a node's address).
+fn kernel_pick(cluster: &Cluster, sent: FrameRepr, kernel: &Trace) -> Option<usize> {
+    let protocol = sent.l4.transport()?;
+    let (_, dport) = sent.l4.ports()?;
+    let rewritten = kernel.hops.iter().find_map(|h| {
+        let to = SocketAddrV4::new(h.frame.dst, h.frame.l4.ports()?.1);
+        (to != SocketAddrV4::new(sent.dst, dport)).then_some(to)
+    })?;
+    let on_node = cluster.nodes().iter().any(|n| n.underlay_ip == sent.dst);
+    cluster.services().iter().find_map(|s| {
+        let port = s.ports.iter().find(|p| {
+            p.protocol == protocol
+                && if on_node {
+                    p.node_port == Some(dport)
+                } else {
+                    s.cluster_ip == sent.dst && p.port == dport
+                }
+        })?;
+        crate::services::choices(cluster, s, port)
+            .iter()
+            .position(|(e, _)| e.addr == rewritten)
+    })
 }

@@ -289,6 +289,17 @@ impl<'c> Network<'c> {
         let frame = kind.frame(Ipv4Addr::UNSPECIFIED, to);
         self.trace_answer(from, frame, Vec::new(), &[], Some(pick))
     }
+    /// [`Network::trace_repr`] following the endpoint `pick` (kube-proxy's
+    /// order) wherever a Service's rules choose one.
+    pub fn trace_picking(
+        &self,
+        from: Endpoint,
+        frame: FrameRepr,
+        payload: Vec<u8>,
+        pick: usize,
+    ) -> Result<Trace> {
+        self.trace_answer(from, frame, payload, &[], Some(pick))
+    }
     /// [`Network::trace_repr`] for a packet that answers a connection whose
     /// NAT `conntrack` holds: nodes undo it on the way.
     fn trace_answer(

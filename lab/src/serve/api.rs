@@ -5,7 +5,7 @@
 //! | `GET /api/lab` | the lab as the kernels report it ([`LabView`](podnet_core::lab_api::LabView)) |
 //! | `GET /api/traces?after=N` | the last packets captured, after id N |
 //! | `GET /api/stats` | capture counters and memory |
-//! | `POST /api/probe` | `{"from","to","proto"}`: send a ping or UDP datagram inside the lab |
+//! | `POST /api/probe` | `{"from","to","proto"}`: send a ping or UDP datagram inside the lab (`to` may name a Service) |
 //! | `GET /api/stream` | WebSocket: every packet as it is assembled ([`Event`]) |
 //! | anything else | the built explainer, when started with `--web DIR` |
 //!

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use futures::SinkExt;
 use gloo::net::websocket::Message;
 use podnet_core::forward::capture::{compare, replay};
-use podnet_core::forward::{Network, Verdict};
+use podnet_core::forward::{describe, Network, Step, Verdict};
 use podnet_core::lab_api::{LabProbe, LabView, LiveTrace, ProbeRequest, ProbeResult, Role};
 use podnet_core::topology::Cluster;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
@@ -304,7 +304,18 @@ pub fn live_scene(p: &SceneProps) -> Html {
             let (t, lab) = (t.as_ref()?, lab.as_ref()?);
             let net = Network::new(&lab.cluster).ok()?;
             let model = replay(&net, &t.trace).ok()?;
-            Some(Rc::new(compare(&model, &t.trace)))
+            // The model's address rewrite, where the kernel's is only seen
+            // as a destination that changed between two captures.
+            let nat = model.hops.iter().find_map(|h| {
+                matches!(h.step, Step::Dnat { .. } | Step::HostPortDnat { .. }).then(|| {
+                    format!(
+                        "{}: {}",
+                        h.place.label(&lab.cluster),
+                        describe(&h.step, &lab.cluster)
+                    )
+                })
+            });
+            Some((Rc::new(compare(&model, &t.trace)), nat))
         })
     };
     let d = live.dispatcher();
@@ -364,10 +375,23 @@ pub fn live_scene(p: &SceneProps) -> Html {
             .chain(l.cluster.clients().iter().map(|c| c.name.clone()))
             .collect()
     });
-    let choose = |id: &'static str, current: &str, cb: Callback<Event>| {
+    // A Service is a receiver only: UDP to its ClusterIP, DNAT on the way.
+    let services: Vec<(String, String)> = live.lab.as_ref().map_or_else(Vec::new, |l| {
+        l.cluster
+            .services()
+            .iter()
+            .map(|s| {
+                let label = format!("Service {} ({})", s.name, s.cluster_ip);
+                (s.full_name(), label)
+            })
+            .collect()
+    });
+    let choose = |id: &'static str, current: &str, cb: Callback<Event>, with_services: bool| {
+        let extra: &[(String, String)] = if with_services { &services } else { &[] };
         html! {
             <select id={id} onchange={cb}>
                 { for members.iter().map(|m| html! { <option value={m.clone()} selected={m == current}>{ m.clone() }</option> }) }
+                { for extra.iter().map(|(v, label)| html! { <option value={v.clone()} selected={v == current}>{ label.clone() }</option> }) }
             </select>
         }
     };
@@ -391,9 +415,9 @@ pub fn live_scene(p: &SceneProps) -> Html {
                 </form>
                 { if live.lab.is_some() { html! {
                     <div class="live-probe">
-                        { choose("live-from", &live.from, select(LiveAction::From)) }
+                        { choose("live-from", &live.from, select(LiveAction::From), false) }
                         { " → " }
-                        { choose("live-to", &live.to, select(LiveAction::To)) }
+                        { choose("live-to", &live.to, select(LiveAction::To), true) }
                         <select id="live-proto" onchange={select(LiveAction::Proto)}>
                             <option value={LabProbe::Ping.key()} selected={live.proto == LabProbe::Ping}>{ "ping" }</option>
                             <option value={LabProbe::Udp.key()} selected={live.proto == LabProbe::Udp}>{ "UDP" }</option>
@@ -424,7 +448,10 @@ pub fn live_scene(p: &SceneProps) -> Html {
                             <Packet trace={trace} cluster={lab.cluster.clone()} step={p.state.step}
                                 playing={p.state.playing} speed={p.state.speed} on={p.on.clone()}
                                 graded_by={Some(AttrValue::from("graded by the packet the lab captured"))} />
-                            { match &*comparison { Some(cmp) => html! { <CompareTable cmp={cmp.clone()} cluster={lab.cluster.clone()} /> }, None => html! {} } }
+                            { match &*comparison { Some((cmp, nat)) => html! { <>
+                                <CompareTable cmp={cmp.clone()} cluster={lab.cluster.clone()} />
+                                { for nat.iter().map(|n| html! { <p id="live-model-nat">{ format!("In the model: {n}. The kernel's rewrite is the destination that changed between two captures; the model followed the endpoint it chose.") }</p> }) }
+                            </> }, None => html! {} } }
                         </>
                     }
                 }
