@@ -315,24 +315,43 @@ pub struct Seen {
 
 /// The hops of a modelled trace that a capture can see, one per place: a
 /// node's IP stack is invisible, and so is a bridge forwarding between two of
-/// its own ports (only frames to or from the bridge's own stack show on it).
+/// its own ports (only frames to or from the bridge's own stack show on it),
+/// even when its netfilter rewrote them on the way (a Service's hairpin).
 pub fn observable(model: &Trace) -> Vec<Seen> {
     observable_from(model).into_iter().map(|(s, _)| s).collect()
 }
 
 /// [`observable`], each with the index of the last hop it stands for.
 fn observable_from(model: &Trace) -> Vec<(Seen, usize)> {
-    let mut prev: Option<Place> = None;
-    let visible = model.hops.iter().enumerate().filter(|(_, h)| {
-        let seen = match (h.place, h.step) {
-            (Place::Node(_) | Place::Vtep(_) | Place::Router, _) => false,
-            (Place::Bridge(_), Step::BridgeForward { .. }) => {
-                matches!(prev, Some(Place::Node(_)))
-            }
-            _ => true,
-        };
-        prev = Some(h.place);
-        seen
+    let hops = &model.hops;
+    let is_bridge = |i: usize| matches!(hops[i].place, Place::Bridge(_));
+    let is_node = |i: Option<usize>| i.is_some_and(|i| matches!(hops[i].place, Place::Node(_)));
+    // Each run of hops on one bridge: seen if the run hands the frame up
+    // to the node's stack or takes it from there.
+    let mut stack_side = vec![false; hops.len()];
+    let mut i = 0;
+    while i < hops.len() {
+        if !is_bridge(i) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < hops.len() && hops[i].place == hops[start].place {
+            i += 1;
+        }
+        let from_stack = is_node(start.checked_sub(1));
+        let to_stack = is_node(Some(i).filter(|&n| n < hops.len()));
+        for (j, seen) in stack_side.iter_mut().enumerate().take(i).skip(start) {
+            *seen = match hops[j].step {
+                Step::BridgeForward { .. } => from_stack,
+                _ => from_stack || to_stack,
+            };
+        }
+    }
+    let visible = hops.iter().enumerate().filter(|(i, h)| match h.place {
+        Place::Node(_) | Place::Vtep(_) | Place::Router => false,
+        Place::Bridge(_) => stack_side[*i],
+        _ => true,
     });
     by_place_indexed(visible)
 }
