@@ -167,6 +167,14 @@ pub enum LabAction {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Run kubectl against the lab's API server (a `--api` or `--kubernetes`
+    /// lab), from the control plane's namespace with its kubeconfig:
+    /// `podnet lab kubectl -- get pods -o wide`, `… -- exec -it POD -- sh`.
+    Kubectl {
+        /// kubectl's arguments.
+        #[arg(last = true, required = true)]
+        args: Vec<String>,
+    },
     /// The CNI requirements measured for real, compared with the model; exits 1 on any failure or difference.
     Check,
     /// Remove everything the lab made (also after a crash).
@@ -270,6 +278,7 @@ fn lab_action(action: &LabAction, name: &str) -> std::result::Result<(String, i3
         }),
         LabAction::Status => Ok((lab::status(&LabState::current(name)?)?, 0)),
         LabAction::Exec { target, command } => lab_exec(name, target, command),
+        LabAction::Kubectl { args } => lab_kubectl(name, args),
         LabAction::Check => {
             let report = lab::check::run(&LabState::current(name)?)?;
             Ok((report.render(), if report.all_ok() { 0 } else { 1 }))
@@ -293,6 +302,25 @@ fn lab_up(cfg: &lab::LabConfig) -> std::result::Result<(String, i32), LabError> 
     let text = lab::status(&lab::up(cfg)?)?;
     let took = start.elapsed();
     Ok((format!("{text}\nlab {} up in {took:.2?}\n", cfg.name), 0))
+}
+
+fn lab_kubectl(name: &str, args: &[String]) -> std::result::Result<(String, i32), LabError> {
+    let state = LabState::current(name)?;
+    let cp = state.control_plane.as_ref().ok_or_else(|| {
+        LabError::Kubernetes(format!(
+            "lab {name} has no API server: make one with podnet lab up --kubernetes (or --api)"
+        ))
+    })?;
+    let status = lab::command_in(&cp.netns, "kubectl", false)?
+        .arg("--kubeconfig")
+        .arg(&cp.kubeconfig)
+        .args(args)
+        .status()
+        .map_err(|source| LabError::Spawn {
+            program: "kubectl".into(),
+            source,
+        })?;
+    Ok((String::new(), status.code().unwrap_or(1)))
 }
 
 fn lab_exec(

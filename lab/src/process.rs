@@ -26,7 +26,8 @@ pub fn command_in(
 }
 
 /// Like [`command_in`], also inside the mount namespace kept at `mount_ns`
-/// (a Kubernetes lab node's).
+/// (a Kubernetes lab node's) and the UTS namespace kept beside it (`uts` in
+/// the same directory, the node's hostname), when there is one.
 pub fn command_in_ns(
     ns: &str,
     mount_ns: Option<&Path>,
@@ -39,6 +40,8 @@ pub fn command_in_ns(
         Some(p) => Some(File::open(p).map_err(LabError::file("open namespace", p))?),
         None => None,
     };
+    // A lab made before nodes had a hostname of their own has no such file.
+    let uts = mount_ns.map(uts_ns_beside).and_then(|p| File::open(p).ok());
     let mut cmd = Command::new(program);
     // SAFETY: only async-signal-safe syscalls run between fork and exec; the
     // files are moved into the closure, so their descriptors stay open until exec.
@@ -54,6 +57,12 @@ pub fn command_in_ns(
                     nix::sched::CloneFlags::CLONE_NEWNS,
                 )?;
             }
+            if let Some(u) = &uts {
+                nix::sched::setns(
+                    BorrowedFd::borrow_raw(u.as_raw_fd()),
+                    nix::sched::CloneFlags::CLONE_NEWUTS,
+                )?;
+            }
             if detach {
                 nix::unistd::setsid()?;
             }
@@ -61,6 +70,12 @@ pub fn command_in_ns(
         });
     }
     Ok(cmd)
+}
+
+/// The file that keeps a UTS namespace, beside the file of the mount
+/// namespace it goes with.
+pub fn uts_ns_beside(mount_ns: &Path) -> PathBuf {
+    mount_ns.with_file_name("uts")
 }
 
 /// Where `program` is on `PATH`, if anywhere.

@@ -384,6 +384,76 @@ fn exec_and_logs_reach_every_node(control: &ControlPlane, state: &LabState) {
     }
 }
 
+/// As on kubeadm: each node has its own hostname (the machine's stays as
+/// it was), and the control plane reaches Pods (the API server's
+/// `pods/proxy` to an httpd in a Pod on each node) and the Service range.
+fn nodes_are_machines_of_their_own(lab: &Lab, control: &ControlPlane, state: &LabState) {
+    // `podnet lab kubectl` is kubectl from the host's shell.
+    let out = lab.podnet(&["lab", "kubectl", "--", "get", "nodes", "-o", "name"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let names: Vec<String> = state
+        .nodes
+        .iter()
+        .map(|n| format!("node/{}", n.name))
+        .collect();
+    assert_eq!(text(&out.stdout).lines().collect::<Vec<_>>(), names);
+    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    for n in &state.nodes {
+        let out = lab.exec(&n.name, &["hostname"]);
+        assert_eq!(text(&out.stdout).trim(), n.name, "{}", text(&out.stderr));
+        let pod = state
+            .pods
+            .iter()
+            .find(|p| p.node == n.name)
+            .expect("a Pod on every node");
+        let page = format!("served by {}", pod.name);
+        control
+            .kubectl(
+                &[
+                    "exec",
+                    &pod.name,
+                    "--",
+                    "sh",
+                    "-c",
+                    &format!("mkdir -p /tmp/www && echo '{page}' > /tmp/www/index.html && httpd -p 8080 -h /tmp/www"),
+                ],
+                None,
+            )
+            .unwrap();
+        let got = poll(
+            "the API server's proxy to the Pod",
+            Duration::from_secs(20),
+            || {
+                control
+                    .kubectl(
+                        &[
+                            "get",
+                            "--raw",
+                            &format!("/api/v1/namespaces/default/pods/{}:8080/proxy/", pod.name),
+                        ],
+                        None,
+                    )
+                    .ok()
+            },
+        );
+        assert_eq!(got.trim(), page);
+    }
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
+        machine
+    );
+    let route = Command::new("ip")
+        .args(["-n", &control.netns, "route", "get", "10.96.0.1"])
+        .output()
+        .unwrap();
+    let first = &state.nodes[0];
+    assert!(
+        text(&route.stdout).contains(&format!("via {}", first.ip)),
+        "{}",
+        text(&route.stdout)
+    );
+}
+
 #[test]
 fn a_real_cluster_comes_up_on_podnet_and_keeps_its_pods_through_deletes_and_restarts() {
     let _one = ONE_CLUSTER_AT_A_TIME
@@ -427,6 +497,7 @@ fn a_real_cluster_comes_up_on_podnet_and_keeps_its_pods_through_deletes_and_rest
     check_passes(&lab, "after lab up");
     services_work_as_the_model_says(&state);
     exec_and_logs_reach_every_node(&control, &state);
+    nodes_are_machines_of_their_own(&lab, &control, &state);
     live_mode_draws_the_cluster_the_api_reports(&lab, &state);
 
     // Deleting a Pod: the kubelet stops its sandbox (DEL with its

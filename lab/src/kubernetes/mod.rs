@@ -22,7 +22,10 @@ use std::time::{Duration, Instant};
 
 use ipnetwork::Ipv4Network;
 use podnet_core::lab_api::NodeJoinView;
+use podnet_core::route::RouteProto;
+use podnet_kernel::Netlink;
 
+use crate::control_plane::SERVICE_CIDR;
 use crate::error::LabError;
 use crate::process::which;
 use crate::services::{self, EMPTY, HOST_PORT_POD, SOLO, SPREAD, WEB};
@@ -98,7 +101,7 @@ pub fn start_nodes(state: &mut LabState, bin_dir: &Path, start: Instant) -> Resu
             &format!("{name}: containerd, images, kubelet, kube-proxy"),
         );
         let dir = state.node_dir(&name).join("k8s");
-        let rt = NodeRuntime::prepare(dir, &node::host_dirs_record())?;
+        let rt = NodeRuntime::prepare(dir, &name, &node::host_dirs_record())?;
         state.nodes[i].runtime = Some(rt);
         state.save()?;
         let rt = state.nodes[i].runtime.as_mut().expect("just set");
@@ -127,7 +130,36 @@ pub fn start_nodes(state: &mut LabState, bin_dir: &Path, start: Instant) -> Resu
             ),
         );
     }
+    route_control_plane(state)?;
     state.save()
+}
+
+/// Routes from the control plane to every node's pod range and to the
+/// Service range, as a kubeadm control-plane node on the pod network has:
+/// the API server proxies to Pods and Services (`kubectl port-forward`
+/// goes through the kubelet, but `pods/proxy` and `services/proxy` do not).
+/// The Service range goes via the first node, whose kube-proxy rewrites it.
+fn route_control_plane(state: &LabState) -> Result<(), LabError> {
+    let cp = control_plane(state)?;
+    let nl = Netlink::open(&crate::open_ns(&cp.netns)?)?;
+    let static_proto = RouteProto::Static.number();
+    for j in &state.joins {
+        let (Some(cidr), Some(node)) = (
+            j.pod_cidr.as_deref(),
+            state.nodes.iter().find(|n| n.name == j.name),
+        ) else {
+            continue;
+        };
+        let range: Ipv4Network = cidr
+            .parse()
+            .map_err(|e| LabError::Kubernetes(format!("{}'s podCIDR {cidr:?}: {e}", j.name)))?;
+        nl.add_route(range, node.ip, static_proto, None)?;
+    }
+    if let Some(first) = state.nodes.first() {
+        let services: Ipv4Network = SERVICE_CIDR.parse().expect("a CIDR");
+        nl.add_route(services, first.ip, static_proto, None)?;
+    }
+    Ok(())
 }
 
 /// Follows every Node on the API server (and each node's CNI config on

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use super::images::{self, run};
 use crate::control_plane::CLUSTER_CIDR;
 use crate::error::LabError;
-use crate::process::{command_in_ns, spawn_logged, stop};
+use crate::process::{command_in_ns, spawn_logged, stop, uts_ns_beside};
 use crate::state::{ControlPlane, NodeRuntime};
 
 /// Paths each node keeps to itself: the path on the node, and the directory
@@ -52,7 +52,8 @@ impl NodeRuntime {
         self.dir.join("containerd.sock")
     }
 
-    /// The file that keeps the node's mount namespace.
+    /// The file that keeps the node's mount namespace (its UTS namespace,
+    /// with the node's hostname, is kept beside it: [`uts_ns_beside`]).
     pub fn mount_ns(&self) -> PathBuf {
         self.dir.join("ns/mnt")
     }
@@ -70,7 +71,7 @@ impl NodeRuntime {
     /// Makes the node's directories, its mount namespace, the standard CNI
     /// plugins and containerd's config. `record` lists host directories the
     /// lab had to create as mount points (so `down` removes them again).
-    pub fn prepare(dir: PathBuf, record: &Path) -> Result<NodeRuntime, LabError> {
+    pub fn prepare(dir: PathBuf, name: &str, record: &Path) -> Result<NodeRuntime, LabError> {
         let rt = NodeRuntime {
             dir,
             containerd: None,
@@ -93,15 +94,17 @@ impl NodeRuntime {
             let dst = rt.host_path("/opt/cni/bin").join(plugin);
             fs::copy(&src, &dst).map_err(LabError::file("copy", &src))?;
         }
-        rt.make_mount_ns()?;
+        rt.make_namespaces(name)?;
         let conf = rt.dir.join("containerd.toml");
         fs::write(&conf, rt.containerd_config()).map_err(LabError::file("write", &conf))?;
         Ok(rt)
     }
 
     /// A private mount namespace kept at [`mount_ns`](Self::mount_ns), with
-    /// the node's own paths bound in.
-    fn make_mount_ns(&self) -> Result<(), LabError> {
+    /// the node's own paths bound in, and a UTS namespace whose hostname is
+    /// the node's name: separate machines have their own (the kubelet's
+    /// hostNetwork Pods and Kubernetes' tests see it).
+    fn make_namespaces(&self, name: &str) -> Result<(), LabError> {
         let ns_dir = self.dir.join("ns");
         fs::create_dir_all(&ns_dir).map_err(LabError::file("create", &ns_dir))?;
         // The namespace file must sit on a private mount, or the new
@@ -112,7 +115,10 @@ impl NodeRuntime {
             .arg(&ns_dir))?;
         run(Command::new("mount").arg("--make-private").arg(&ns_dir))?;
         let file = self.mount_ns();
-        fs::write(&file, b"").map_err(LabError::file("create", &file))?;
+        let uts = uts_ns_beside(&file);
+        for f in [&file, &uts] {
+            fs::write(f, b"").map_err(LabError::file("create", f))?;
+        }
         let mut script = String::from("set -e\n");
         for (path, sub) in NODE_PATHS {
             script.push_str(&format!(
@@ -120,8 +126,14 @@ impl NodeRuntime {
                 self.dir.join(sub).display()
             ));
         }
+        // The node's name is the lab's (nodeK): no quoting needed, checked anyway.
+        if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(LabError::Kubernetes(format!("{name:?} is not a hostname")));
+        }
+        script.push_str(&format!("hostname {name}\n"));
         run(Command::new("unshare")
             .arg(format!("--mount={}", file.display()))
+            .arg(format!("--uts={}", uts.display()))
             .args(["--propagation", "private", "--", "sh", "-c", &script]))
     }
 
@@ -386,7 +398,7 @@ pub fn remove_host_dirs() {
 /// mount made inside it goes with it.
 pub fn release_mount_ns(dir: &Path) {
     let ns_dir = dir.join("ns");
-    for target in [ns_dir.join("mnt"), ns_dir] {
+    for target in [ns_dir.join("mnt"), ns_dir.join("uts"), ns_dir] {
         let _ = Command::new("umount").arg("--lazy").arg(&target).output();
     }
 }
