@@ -10,7 +10,7 @@ export PATH="$HOME/.cargo/bin:$PATH" TRUNK_SKIP_VERSION_CHECK=true
 bash scripts/install.sh web
 cargo fetch --locked
 echo "==> building podnet and the explainer"
-cargo build --release --locked -q -p podnet-cni -p podnet-agent -p podnet-lab --bins
+cargo build --release --locked -q -p podnet-cni -p podnet-agent -p podnet-dns -p podnet-lab --bins
 trunk build
 bin=$PWD/target/release
 lab=${LAB:-live}

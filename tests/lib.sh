@@ -19,7 +19,7 @@ bench_setup() {
         shift 2
     done
     echo "==> cargo build --release podnet, podnet-agent, podnet-cni"
-    cargo build --release --quiet -p podnet-cni -p podnet-agent -p podnet-lab --bins
+    cargo build --release --quiet -p podnet-cni -p podnet-agent -p podnet-dns -p podnet-lab --bins
     bin=$PWD/target/release
 }
 

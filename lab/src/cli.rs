@@ -92,7 +92,7 @@ pub enum Command {
     Matrix(ScenarioArgs),
     /// Build podnet's container image (`podnet:0.1.0`, as deploy/podnet.yaml
     /// names it) as an OCI archive, for `ctr -n k8s.io images import` on
-    /// every node. Holds podnet-agent, podnet-cni, install-cni and nft.
+    /// every node. Holds podnet-agent, podnet-cni, podnet-dns, portmap, install-cni and nft.
     Image {
         /// Where to write the archive.
         #[arg(long, default_value = "podnet.oci.tar")]

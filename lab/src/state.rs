@@ -161,15 +161,33 @@ impl LabState {
 
     /// The lab's pods as the cluster file lists them (name, node, address).
     pub(crate) fn pod_specs(&self) -> Vec<podnet_core::topology::spec::PodSpec> {
+        use podnet_core::topology::spec::{ContainerPortSpec, PodSpec};
         self.pods
             .iter()
-            .map(|p| podnet_core::topology::spec::PodSpec {
-                name: p.name.clone(),
-                node: p.node.clone(),
-                ip: Some(p.ip),
-                labels: p.labels.clone(),
-                ports: p.ports.clone(),
-                sandbox: p.sandbox.clone(),
+            .map(|p| {
+                // The model takes a Pod that declares ports to listen there
+                // only; in a lab the check's responder listens on its port in
+                // every Pod too (the cluster DNS Pod declares only 53).
+                let mut ports = p.ports.clone();
+                let probe = |c: &ContainerPortSpec| {
+                    c.container_port == crate::probe::PORT && c.protocol.eq_ignore_ascii_case("udp")
+                };
+                if !ports.is_empty() && !ports.iter().any(probe) {
+                    ports.push(ContainerPortSpec {
+                        name: String::new(),
+                        protocol: "UDP".into(),
+                        container_port: crate::probe::PORT,
+                        host_port: None,
+                    });
+                }
+                PodSpec {
+                    name: p.name.clone(),
+                    node: p.node.clone(),
+                    ip: Some(p.ip),
+                    labels: p.labels.clone(),
+                    ports,
+                    sandbox: p.sandbox.clone(),
+                }
             })
             .collect()
     }

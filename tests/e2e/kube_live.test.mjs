@@ -28,9 +28,10 @@ after(async () => {
 test('a Kubernetes lab in the Live scene: its Pods, a real ping, and how its nodes joined', async () => {
   const view = await (await fetch(`${serverUrl}/api/lab`)).json();
   const pods = view.spec.pods.map((p) => p.name).sort();
-  // The Deployment's two, by their Kubernetes names, and the lab's own two.
-  assert.equal(pods.length, 4, pods.join(' '));
-  assert.deepEqual(pods.filter((p) => !p.startsWith('web-')), ['hostport', 'solo']);
+  // The Deployment's two, by their Kubernetes names, the lab's own two, and the cluster DNS.
+  assert.equal(pods.length, 5, pods.join(' '));
+  assert.deepEqual(pods.filter((p) => !p.startsWith('web-') && !p.startsWith('kube-system/')), ['hostport', 'solo']);
+  assert.ok(pods.some((p) => p.startsWith('kube-system/podnet-dns-')), pods.join(' '));
   const on = (node) => view.spec.pods.find((p) => p.node === node && p.name.startsWith('web-'));
   await page.goto(`${web.url}?scene=i`);
   await page.waitForSelector('#scene-i');

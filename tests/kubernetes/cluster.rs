@@ -454,6 +454,105 @@ fn nodes_are_machines_of_their_own(lab: &Lab, control: &ControlPlane, state: &La
     );
 }
 
+/// The addresses `busybox nslookup` printed for `name` (none when the
+/// server said NXDOMAIN).
+fn looked_up(out: &str, name: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut at = false;
+    for line in out.lines() {
+        if let Some(n) = line.strip_prefix("Name:") {
+            at = n.trim() == name;
+        } else if let (true, Some(a)) = (at, line.strip_prefix("Address:")) {
+            found.push(a.trim().to_string());
+        }
+    }
+    found
+}
+
+/// Cluster DNS (deploy/dns.yaml, podnet-dns behind kube-dns): a Pod's
+/// resolv.conf is the one core writes for it, and every Service's name
+/// resolves to what core's DNS model answers, also by its short name
+/// through the search list; SRV for named ports; nothing outside.
+fn cluster_dns_answers_what_core_computes(control: &ControlPlane, state: &LabState) {
+    use podnet_core::services::dns::{
+        Answer, Data, QType, ResolvConf, Zone, CLUSTER_DOMAIN, DNS_IP,
+    };
+    let pod = &state
+        .pods
+        .iter()
+        .find(|p| p.name.starts_with("web-"))
+        .expect("a web Pod")
+        .name;
+    let exec = |args: &[&str]| -> String {
+        let mut all = vec!["exec", pod.as_str(), "--"];
+        all.extend_from_slice(args);
+        control
+            .kubectl(&all, None)
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    // busybox nslookup exits 1 when any search candidate is NXDOMAIN: its
+    // output is what counts (the names here are the lab's, no quoting).
+    let nslookup = |args: &str| exec(&["sh", "-c", &format!("busybox nslookup {args} 2>&1; true")]);
+    let resolv = exec(&["cat", "/etc/resolv.conf"]);
+    assert_eq!(
+        resolv,
+        ResolvConf::cluster_first("default", CLUSTER_DOMAIN, DNS_IP).to_string()
+    );
+    let cluster = state.spec.build().unwrap();
+    let zone = Zone::of(&cluster);
+    assert!(
+        cluster.services().iter().any(|s| s.name == "kube-dns"),
+        "kube-dns is one of the lab's Services"
+    );
+    for s in cluster.services() {
+        let fqdn = format!("{}.{}.svc.{CLUSTER_DOMAIN}", s.name, s.namespace);
+        let Answer::Records(want) = zone.lookup(&fqdn, QType::A) else {
+            panic!("core has no A for {fqdn}");
+        };
+        let want: Vec<String> = want
+            .iter()
+            .map(|d| match d {
+                Data::A(ip) => ip.to_string(),
+                other => panic!("{fqdn}: {other}"),
+            })
+            .collect();
+        let out = nslookup(&fqdn);
+        assert_eq!(looked_up(&out, &fqdn), want, "{out}");
+    }
+    // A short name through the search list, as a program in the Pod asks.
+    let out = nslookup("web");
+    let web = cluster.service_named("web").unwrap().cluster_ip.to_string();
+    assert_eq!(
+        looked_up(&out, "web.default.svc.cluster.local"),
+        vec![web],
+        "{out}"
+    );
+    // SRV for a named port, as core renders it.
+    let srv = "_dns._udp.kube-dns.kube-system.svc.cluster.local";
+    let Answer::Records(want) = zone.lookup(srv, QType::Srv) else {
+        panic!("core has no SRV for {srv}");
+    };
+    let out = nslookup(&format!("-type=srv {srv}"));
+    for d in want {
+        let Data::Srv {
+            priority,
+            weight,
+            port,
+            target,
+        } = d
+        else {
+            panic!("{d}")
+        };
+        assert!(
+            out.contains(&format!("{priority} {weight} {port} {target}")),
+            "{out}"
+        );
+    }
+    // Outside the cluster domain: no such name, at once.
+    let out = nslookup("example.com");
+    assert!(out.contains("NXDOMAIN"), "{out}");
+}
+
 #[test]
 fn a_real_cluster_comes_up_on_podnet_and_keeps_its_pods_through_deletes_and_restarts() {
     let _one = ONE_CLUSTER_AT_A_TIME
@@ -470,8 +569,17 @@ fn a_real_cluster_comes_up_on_podnet_and_keeps_its_pods_through_deletes_and_rest
     assert_eq!(nodes.len(), 2);
     assert!(nodes.iter().all(|n| n.ready), "{nodes:?}");
     let state = current(&lab);
-    // The Deployment's four, the Pod behind `solo` and the one with a hostPort.
-    assert_eq!(state.pods.len(), 6, "{:?}", state.pods);
+    // The Deployment's four, the Pod behind `solo`, the one with a
+    // hostPort, and the cluster DNS.
+    assert_eq!(state.pods.len(), 7, "{:?}", state.pods);
+    assert!(
+        state
+            .pods
+            .iter()
+            .any(|p| p.name.starts_with("kube-system/podnet-dns-")),
+        "{:?}",
+        state.pods
+    );
     for n in &state.nodes {
         let on: Vec<_> = state.pods.iter().filter(|p| p.node == n.name).collect();
         assert!(!on.is_empty(), "the scheduler put no Pod on {}", n.name);
@@ -498,6 +606,7 @@ fn a_real_cluster_comes_up_on_podnet_and_keeps_its_pods_through_deletes_and_rest
     services_work_as_the_model_says(&state);
     exec_and_logs_reach_every_node(&control, &state);
     nodes_are_machines_of_their_own(&lab, &control, &state);
+    cluster_dns_answers_what_core_computes(&control, &state);
     live_mode_draws_the_cluster_the_api_reports(&lab, &state);
 
     // Deleting a Pod: the kubelet stops its sandbox (DEL with its

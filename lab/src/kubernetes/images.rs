@@ -82,7 +82,8 @@ pub fn build_all(bin_dir: &Path, lab_dir: &Path) -> Result<Vec<(&'static str, Pa
         }];
         archive(&pause, PAUSE, &entries, &["/pause"])?;
     }
-    let busybox = cache.join("busybox.oci.tar");
+    // Named for its applet list: a cache from before a change is not reused.
+    let busybox = cache.join("busybox-2.oci.tar");
     if !busybox.is_file() {
         let bb = static_busybox()?;
         let mut entries = vec![Entry::File {
@@ -90,7 +91,8 @@ pub fn build_all(bin_dir: &Path, lab_dir: &Path) -> Result<Vec<(&'static str, Pa
             dst: "bin/busybox".into(),
         }];
         for applet in [
-            "sh", "sleep", "ip", "ping", "nc", "wget", "cat", "ls", "hostname",
+            "sh", "sleep", "ip", "ping", "nc", "wget", "cat", "ls", "hostname", "nslookup",
+            "mkdir", "httpd", "env",
         ] {
             entries.push(Entry::Link {
                 dst: format!("bin/{applet}"),
@@ -111,6 +113,7 @@ pub fn podnet_archive(bin_dir: &Path, out: &Path) -> Result<(), LabError> {
     for (src, dst) in [
         (bin_dir.join("podnet-agent"), "bin/podnet-agent"),
         (bin_dir.join("podnet-cni"), "bin/podnet-cni"),
+        (bin_dir.join("podnet-dns"), "bin/podnet-dns"),
         (PathBuf::from(PORTMAP), "bin/portmap"),
         (
             which("nft").unwrap_or_else(|| "/usr/sbin/nft".into()),

@@ -36,6 +36,8 @@ pub use api::{nodes, pods, ApiView, NodeView, PodView};
 
 /// podnet's manifest, exactly the file a user applies.
 pub const MANIFEST: &str = include_str!("../../../deploy/podnet.yaml");
+/// The cluster DNS, as a user installs it.
+pub const DNS_MANIFEST: &str = include_str!("../../../deploy/dns.yaml");
 /// How long Nodes get to turn Ready, and Pods to run.
 const TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -273,6 +275,11 @@ pub fn deploy_workload(
     );
     let workload = services::kubernetes(replicas, &first, &last);
     cp.kubectl(&["apply", "-f", "-"], Some(&workload.to_string()))?;
+    progress(
+        start,
+        "kubectl apply -f deploy/dns.yaml: cluster DNS behind kube-dns (10.96.0.10)",
+    );
+    cp.kubectl(&["apply", "-f", "-"], Some(DNS_MANIFEST))?;
     let want = replicas + 2;
     let deadline = Instant::now() + TIMEOUT;
     loop {
@@ -287,24 +294,27 @@ pub fn deploy_workload(
             .filter(ours)
             .filter(|p| p.phase == "Running" && p.ip.is_some())
             .count();
-        let endpoints = |name: &str| {
+        let endpoints_in = |namespace: &str, name: &str| {
             state
                 .spec
                 .services
                 .iter()
-                .find(|s| s.namespace == "default" && s.name == name)
+                .find(|s| s.namespace == namespace && s.name == name)
                 .map_or(0, |s| s.endpoints.len())
         };
+        let endpoints = |name: &str| endpoints_in("default", name);
         // `state.pods` holds the Running ones whose sandbox was found.
         let found = state
             .pods
             .iter()
             .filter(|p| p.name == SOLO || p.name == HOST_PORT_POD || p.name.starts_with("web-"))
             .count();
-        if found >= want && endpoints(WEB) >= replicas && endpoints(SOLO) == 1 {
+        // The DNS Pod is an endpoint once it answers (its readiness probe).
+        let dns = endpoints_in("kube-system", "kube-dns") >= 1;
+        if found >= want && endpoints(WEB) >= replicas && endpoints(SOLO) == 1 && dns {
             progress(
                 start,
-                &format!("{running} Pods Running, every one an endpoint of its Services"),
+                &format!("{running} Pods Running, every one an endpoint of its Services; cluster DNS answers"),
             );
             return state.save();
         }
@@ -315,8 +325,13 @@ pub fn deploy_workload(
                 .filter(ours)
                 .map(|p| format!("{} {}", p.name, p.phase))
                 .collect();
+            let dns = if dns {
+                ""
+            } else {
+                "; cluster DNS not answering yet (podnet lab kubectl -- -n kube-system logs deploy/podnet-dns)"
+            };
             return Err(LabError::Kubernetes(format!(
-                "{running}/{want} Pods Running after {TIMEOUT:?} ({}); try: podnet lab status",
+                "{running}/{want} Pods Running after {TIMEOUT:?} ({}){dns}; try: podnet lab status",
                 pods.join(", ")
             )));
         }

@@ -24,6 +24,7 @@ use crate::control_plane::CLUSTER_CIDR;
 use crate::error::LabError;
 use crate::process::{command_in_ns, spawn_logged, stop, uts_ns_beside};
 use crate::state::{ControlPlane, NodeRuntime};
+use podnet_core::services::dns::{CLUSTER_DOMAIN, DNS_IP};
 
 /// Paths each node keeps to itself: the path on the node, and the directory
 /// (under the node's runtime directory) mounted there.
@@ -216,6 +217,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         cp: &ControlPlane,
     ) -> Result<(), LabError> {
         let d = self.dir.display();
+        // The node's own resolver settings, which Pods with dnsPolicy
+        // Default get and ClusterFirst Pods append to their search list:
+        // none, since the lab has no DNS upstream (not the machine's).
+        let resolv = self.dir.join("resolv.conf");
+        fs::write(&resolv, "# a podnet lab node: no DNS upstream\n")
+            .map_err(LabError::file("write", &resolv))?;
         let mut cmd = self.command(netns, cp.bin.join("kubelet"))?;
         cmd.arg(format!("--kubeconfig={}", cp.kubeconfig.display()))
             .args([
@@ -226,6 +233,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
                 ),
                 format!("--hostname-override={name}"),
                 format!("--node-ip={ip}"),
+                // ClusterFirst Pods ask the cluster DNS (deploy/dns.yaml).
+                format!("--cluster-dns={DNS_IP}"),
+                format!("--cluster-domain={CLUSTER_DOMAIN}"),
+                format!("--resolv-conf={}", resolv.display()),
                 format!("--root-dir={d}/kubelet"),
                 format!("--cert-dir={d}/kubelet-pki"),
                 format!("--volume-plugin-dir={d}/volume-plugins"),
