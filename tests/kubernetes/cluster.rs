@@ -454,6 +454,54 @@ fn nodes_are_machines_of_their_own(lab: &Lab, control: &ControlPlane, state: &La
     );
 }
 
+/// A Pod made with `kubectl run` is one of the lab's: `lab exec` enters
+/// it and `lab status` lists it.
+fn a_users_own_pod_is_a_lab_member(lab: &Lab, control: &ControlPlane) {
+    control
+        .kubectl(
+            &[
+                "run",
+                "mine",
+                "--image=podnet.local/busybox:1",
+                "--image-pull-policy=Never",
+                "--restart=Never",
+                "--command",
+                "--",
+                "sleep",
+                "3600",
+            ],
+            None,
+        )
+        .unwrap();
+    control
+        .kubectl(
+            &["wait", "--for=condition=Ready", "pod/mine", "--timeout=60s"],
+            None,
+        )
+        .unwrap();
+    let ip = control
+        .kubectl(
+            &["get", "pod", "mine", "-o", "jsonpath={.status.podIP}"],
+            None,
+        )
+        .unwrap();
+    let out = lab.exec("mine", &["ip", "-4", "-o", "addr", "show", "eth0"]);
+    assert!(
+        text(&out.stdout).contains(&format!("inet {ip}/")),
+        "{} {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let status = text(&lab.podnet(&["lab", "status"]).stdout);
+    assert!(status.contains("default/mine"), "{status}");
+    control
+        .kubectl(
+            &["delete", "pod", "mine", "--wait=true", "--grace-period=1"],
+            None,
+        )
+        .unwrap();
+}
+
 /// The addresses `busybox nslookup` printed for `name` (none when the
 /// server said NXDOMAIN).
 fn looked_up(out: &str, name: &str) -> Vec<String> {
@@ -607,6 +655,7 @@ fn a_real_cluster_comes_up_on_podnet_and_keeps_its_pods_through_deletes_and_rest
     exec_and_logs_reach_every_node(&control, &state);
     nodes_are_machines_of_their_own(&lab, &control, &state);
     cluster_dns_answers_what_core_computes(&control, &state);
+    a_users_own_pod_is_a_lab_member(&lab, &control);
     live_mode_draws_the_cluster_the_api_reports(&lab, &state);
 
     // Deleting a Pod: the kubelet stops its sandbox (DEL with its

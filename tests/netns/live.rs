@@ -165,7 +165,7 @@ fn bad_requests_are_refused_and_send_nothing() {
             json.to_vec(),
             r#"{"from":"pod1-1; reboot","to":"pod2-1"}"#,
             400,
-            "is not a pod, node or client",
+            "is not a pod, node, client or Service",
         ),
         (
             "POST",
@@ -173,7 +173,7 @@ fn bad_requests_are_refused_and_send_nothing() {
             json.to_vec(),
             r#"{"from":"pod1-1","to":"../../etc/passwd"}"#,
             400,
-            "is not a pod, node or client",
+            "is not a pod, node, client or Service",
         ),
         (
             "POST",
@@ -181,7 +181,7 @@ fn bad_requests_are_refused_and_send_nothing() {
             json.to_vec(),
             r#"{"from":"pod1-1","to":"10.244.2.2"}"#,
             400,
-            "is not a pod, node or client",
+            "is not a pod, node, client or Service",
         ),
         (
             "POST",
@@ -190,6 +190,22 @@ fn bad_requests_are_refused_and_send_nothing() {
             r#"{"from":"pod1-1","to":"pod1-1"}"#,
             400,
             "the same",
+        ),
+        (
+            "POST",
+            "/api/probe",
+            json.to_vec(),
+            r#"{"from":"pod1-1","to":"default/web","proto":"ping"}"#,
+            400,
+            "probed with UDP",
+        ),
+        (
+            "POST",
+            "/api/probe",
+            json.to_vec(),
+            r#"{"from":"default/web","to":"pod1-1"}"#,
+            400,
+            "is not a pod, node, client or Service",
         ),
         (
             "POST",
