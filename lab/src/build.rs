@@ -440,7 +440,7 @@ fn add_pods(state: &mut LabState, cfg: &LabConfig) -> Result<(), LabError> {
 
 /// Tells the agents about the pods and the lab's Services ([`services::netns`]).
 fn publish_workload(state: &mut LabState) -> Result<(), LabError> {
-    state.spec.pods = state.pod_specs();
+    state.spec.pods = state.pod_specs(crate::probe::PORT);
     if state.control_plane.is_some() {
         // The agents read the API, not this file: it is the model's view
         // for `lab check`. NodePorts are kube-proxy's there.

@@ -159,8 +159,9 @@ impl LabState {
         fs::write(self.cluster_file(), &text).map_err(LabError::file("write", self.cluster_file()))
     }
 
-    /// The lab's pods as the cluster file lists them (name, node, address).
-    pub(crate) fn pod_specs(&self) -> Vec<podnet_core::topology::spec::PodSpec> {
+    /// The lab's pods as the cluster file lists them (name, node, address),
+    /// each also listening on `probe_port`, where the check's responders are.
+    pub(crate) fn pod_specs(&self, probe_port: u16) -> Vec<podnet_core::topology::spec::PodSpec> {
         use podnet_core::topology::spec::{ContainerPortSpec, PodSpec};
         self.pods
             .iter()
@@ -170,13 +171,13 @@ impl LabState {
                 // every Pod too (the cluster DNS Pod declares only 53).
                 let mut ports = p.ports.clone();
                 let probe = |c: &ContainerPortSpec| {
-                    c.container_port == crate::probe::PORT && c.protocol.eq_ignore_ascii_case("udp")
+                    c.container_port == probe_port && c.protocol.eq_ignore_ascii_case("udp")
                 };
                 if !ports.is_empty() && !ports.iter().any(probe) {
                     ports.push(ContainerPortSpec {
                         name: String::new(),
                         protocol: "UDP".into(),
-                        container_port: crate::probe::PORT,
+                        container_port: probe_port,
                         host_port: None,
                     });
                 }

@@ -398,7 +398,7 @@ pub fn refresh(state: &mut LabState) -> Result<ApiView, LabError> {
     }
     lab_pods.sort_by(|a, b| (&a.node, &a.name).cmp(&(&b.node, &b.name)));
     state.pods = lab_pods;
-    state.spec.pods = state.pod_specs();
+    state.spec.pods = state.pod_specs(crate::probe::PORT);
     let pods = &state.pods;
     let lab_pod = |full: &str| {
         let short = full.strip_prefix("default/").unwrap_or(full);
