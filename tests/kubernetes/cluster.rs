@@ -364,7 +364,8 @@ fn exec_and_logs_reach_every_node(control: &ControlPlane, state: &LabState) {
         let pod = state
             .pods
             .iter()
-            .find(|p| p.node == n.name)
+            // The workload's (busybox), not the cluster DNS in kube-system.
+            .find(|p| p.node == n.name && !p.name.contains('/'))
             .unwrap_or_else(|| panic!("a Pod on {}", n.name));
         // The container's hostname is its Pod's name (the kubelet's UTS).
         let out = control
@@ -404,7 +405,8 @@ fn nodes_are_machines_of_their_own(lab: &Lab, control: &ControlPlane, state: &La
         let pod = state
             .pods
             .iter()
-            .find(|p| p.node == n.name)
+            // The workload's (busybox), not the cluster DNS in kube-system.
+            .find(|p| p.node == n.name && !p.name.contains('/'))
             .expect("a Pod on every node");
         let page = format!("served by {}", pod.name);
         control

@@ -348,27 +348,38 @@ impl Matrix {
                     .address_of(to)
                     .is_some_and(|a| endpoints.contains(&a)) =>
             {
-                match net.reply_outcome(got)? {
-                    Some(back) => match (back.verdict, back.received) {
-                        (Verdict::Delivered { to }, Some(f)) if to == from => {
-                            let seen = Tuple::of(&f).src;
-                            if seen == asked {
-                                Cell::Ok
-                            } else {
-                                Cell::ReplyAstray {
-                                    expected: asked,
-                                    seen,
-                                }
-                            }
-                        }
-                        (verdict, _) => Cell::ReplyLost { verdict },
-                    },
-                    None => Cell::ReplyLost {
-                        verdict: got.verdict,
-                    },
-                }
+                Self::judge_reply(net, from, got, asked)?
             }
             Verdict::Delivered { to } => Cell::WrongDestination { reached: to },
+        })
+    }
+
+    /// The answer to a request that reached a right endpoint: it must come
+    /// back to the sender from the address and port the sender asked.
+    fn judge_reply(
+        net: &Network,
+        from: Endpoint,
+        got: &Outcome,
+        asked: SocketAddrV4,
+    ) -> Result<Cell> {
+        Ok(match net.reply_outcome(got)? {
+            Some(back) => match (back.verdict, back.received) {
+                (Verdict::Delivered { to }, Some(f)) if to == from => {
+                    let seen = Tuple::of(&f).src;
+                    if seen == asked {
+                        Cell::Ok
+                    } else {
+                        Cell::ReplyAstray {
+                            expected: asked,
+                            seen,
+                        }
+                    }
+                }
+                (verdict, _) => Cell::ReplyLost { verdict },
+            },
+            None => Cell::ReplyLost {
+                verdict: got.verdict,
+            },
         })
     }
 
@@ -411,27 +422,9 @@ impl Matrix {
                     Verdict::Dropped { at, reason } => Cell::Dropped { at, reason },
                     Verdict::Delivered {
                         to: Endpoint::Pod(p),
-                    } if s.endpoints.contains(&p) => match net.reply_outcome(&got)? {
-                        Some(back) => match (back.verdict, back.received) {
-                            (Verdict::Delivered { to }, Some(f))
-                                if to == Endpoint::Client(client.id) =>
-                            {
-                                let seen = Tuple::of(&f).src;
-                                if seen == asked {
-                                    Cell::Ok
-                                } else {
-                                    Cell::ReplyAstray {
-                                        expected: asked,
-                                        seen,
-                                    }
-                                }
-                            }
-                            (verdict, _) => Cell::ReplyLost { verdict },
-                        },
-                        None => Cell::ReplyLost {
-                            verdict: got.verdict,
-                        },
-                    },
+                    } if s.endpoints.contains(&p) => {
+                        Self::judge_reply(net, Endpoint::Client(client.id), &got, asked)?
+                    }
                     Verdict::Delivered { to } => Cell::WrongDestination { reached: to },
                 };
                 out.push(NodePortCell {
