@@ -717,7 +717,7 @@ fn a_real_cluster_comes_up_on_podnet_and_keeps_its_pods_through_deletes_and_rest
         Duration::from_secs(90),
         || {
             let p = pods(&lab);
-            (p.len() == 6 && !p.iter().any(|(n, _)| *n == victim.name)).then_some(p)
+            (p.len() == state.pods.len() && !p.iter().any(|(n, _)| *n == victim.name)).then_some(p)
         },
     );
     let fresh = current(&lab);
