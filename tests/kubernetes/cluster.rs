@@ -765,7 +765,10 @@ fn a_real_cluster_comes_up_on_podnet_and_keeps_its_pods_through_deletes_and_rest
         .unwrap();
     poll("the DaemonSet's Pods gone", Duration::from_secs(60), || {
         let p = kubernetes::pods(&control).ok()?;
-        (!p.iter().any(|p| p.name.starts_with("kube-system/podnet-"))).then_some(())
+        let agent = |p: &&kubernetes::api::PodView| {
+            p.labels.get("app").map(String::as_str) == Some("podnet")
+        };
+        (!p.iter().any(|p| agent(&p))).then_some(())
     });
     check_passes(&lab, "with the DaemonSet deleted");
     let peer = fresh.nodes[1].range.to_string();
@@ -818,7 +821,10 @@ fn lab_down_after_a_kill_9_of_lab_up_leaves_nothing_behind() {
             let pods = kubernetes::pods(&cp).ok()?;
             (pods
                 .iter()
-                .filter(|p| p.name.starts_with("kube-system/podnet-") && p.phase == "Running")
+                .filter(|p| {
+                    p.labels.get("app").map(String::as_str) == Some("podnet")
+                        && p.phase == "Running"
+                })
                 .count()
                 == 2)
                 .then_some(())
