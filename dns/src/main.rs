@@ -72,9 +72,13 @@ async fn run(args: Args) -> Result<(), String> {
             handler.swap(zone);
         }
     });
+    // PID 1 in its container: SIGTERM (the kubelet's stop) ends it at once.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("cannot watch for SIGTERM: {e}"))?;
     tokio::select! {
         r = server.block_until_done() => r.map_err(|e| e.to_string()),
         _ = tokio::signal::ctrl_c() => Ok(()),
+        _ = term.recv() => Ok(()),
     }
 }
 

@@ -61,10 +61,12 @@ impl ResolvConf {
         }
     }
 
-    /// The names a resolver asks, in order, for `name` (glibc's and musl's
-    /// rule): a name ending in a dot only as it is; one with fewer than
-    /// `ndots` dots with each search suffix first, then as it is; others
-    /// as they are first.
+    /// The names a resolver asks, in order, for `name` (glibc's rule): a
+    /// name ending in a dot only as it is; one with fewer than `ndots` dots
+    /// with each search suffix first, then as it is; others as they are
+    /// first, then with each suffix. (musl tries a name with `ndots` dots
+    /// or more only as it is, and stops at the first answer that is not
+    /// NXDOMAIN.)
     pub fn candidates(&self, name: &str) -> Vec<String> {
         if let Some(abs) = name.strip_suffix('.') {
             return vec![abs.to_string()];
@@ -434,8 +436,8 @@ impl Zone {
 }
 
 /// How a pod's resolver finds `name`: each candidate asked in turn and
-/// what the zone says, up to the first with records (what `getent hosts`
-/// does, for A).
+/// what the zone says, up to the first with records (what glibc's
+/// `getent hosts` does, for A).
 pub fn resolve(zone: &Zone, conf: &ResolvConf, name: &str) -> Vec<(String, Answer)> {
     let mut out = Vec::new();
     for c in conf.candidates(name) {
@@ -588,6 +590,21 @@ mod tests {
             Answer::Records(vec![Data::A("10.244.1.5".parse().unwrap())])
         );
         assert_eq!(a("10-244-1-5.nons.pod.cluster.local"), Answer::NxDomain);
+        // Only a whole dashed address is a pod's name.
+        for bad in [
+            "1-2-3",
+            "01-2-3-4",
+            "1--2-3-4",
+            "1-2-3-4-5",
+            "300-1-1-1",
+            "a-b-c-d",
+        ] {
+            assert_eq!(
+                a(&format!("{bad}.e2e.pod.cluster.local")),
+                Answer::NxDomain,
+                "{bad}"
+            );
+        }
         assert_eq!(
             z.lookup("test-service-2.e2e.svc.cluster.local", QType::Other),
             Answer::NoData
