@@ -10,7 +10,7 @@
 #   scripts/kube-build.sh            build if missing; prints the bin dir
 #   PODNET_KUBE_CACHE=DIR ...        cache elsewhere (default /var/cache/podnet/kubernetes)
 #
-# First build: about 15 minutes on 2 cores, 2.5 GB of source tree (removed
+# First build: about 5 minutes on 2 idle cores (15 on a busy machine), 2.5 GB of source tree (removed
 # afterwards; the Go build cache is kept for rebuilds). Binaries: ~500 MB.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -79,7 +79,7 @@ mkdir -p "$tree/.go/src/k8s.io"
 ln -sfn "$tree" "$tree/.go/src/k8s.io/kubernetes"
 targets=()
 for b in "${WHAT[@]}"; do targets+=("cmd/$b"); done
-step "build ${WHAT[*]} with $(go version | cut -d' ' -f3) (about 15 minutes the first time)"
+step "build ${WHAT[*]} with $(go version | cut -d' ' -f3) (5 to 15 minutes the first time)"
 (
     cd "$tree/.go/src/k8s.io/kubernetes"
     export GOPATH="$tree/.go" GOCACHE="$cache/gocache" CGO_ENABLED=0
