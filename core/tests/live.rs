@@ -287,3 +287,41 @@ fn a_packet_to_a_service_replays_to_the_endpoint_the_kernel_chose() {
         assert!(cmp.verdicts_agree, "{target}: {cmp:#?}");
     }
 }
+
+#[test]
+fn a_local_node_port_replays_to_the_node_s_own_endpoint_the_kernel_chose() {
+    use podnet_core::topology::{NewService, Protocol, TrafficPolicy};
+    // web on node port 30080 with policy Local, endpoints on both nodes;
+    // the laptop asks node2, which draws only among its own two.
+    let mut c = scenario::demo();
+    c.route_nodes_to_lan_gateways().unwrap();
+    let ids: Vec<_> = ["pod-a", "pod-c", "pod-d"]
+        .iter()
+        .map(|p| c.pod_named(p).unwrap().id)
+        .collect();
+    let web = c
+        .add_service(NewService::node_port("web", Protocol::Tcp, 30080, 8080).with_endpoints(&ids))
+        .unwrap();
+    c.set_traffic_policy(web, TrafficPolicy::Local).unwrap();
+    let laptop = c
+        .add_client("laptop", Some(Ipv4Addr::new(192, 168, 1, 100)))
+        .unwrap();
+    let node2 = c.node_named("node2").unwrap().underlay_ip;
+    let net = Network::new(&c).unwrap();
+    for (pick, pod) in [(0, "pod-c"), (1, "pod-d")] {
+        // What the kernel did, as the model does it with that pick.
+        let kernel = net
+            .probe_picking(
+                Endpoint::Client(laptop),
+                node2,
+                ProbeKind::TcpSyn(30080),
+                pick,
+            )
+            .unwrap();
+        let want = Verdict::Delivered {
+            to: Endpoint::Pod(c.pod_named(pod).unwrap().id),
+        };
+        assert_eq!(kernel.verdict, want);
+        assert_eq!(replay(&net, &kernel).unwrap().verdict, want, "{pod}");
+    }
+}

@@ -22,7 +22,7 @@ use super::network::Network;
 use super::trace::{DropReason, Hop, Place, Step, Trace, Verdict};
 use crate::error::Result;
 use crate::net::IfName;
-use crate::topology::{ClientId, Cluster, Endpoint, NodeId, PodId};
+use crate::topology::{ClientId, Cluster, Endpoint, NodeId, PodId, TrafficPolicy};
 
 /// A device a capture socket listens on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -588,18 +588,28 @@ fn kernel_pick(cluster: &Cluster, sent: FrameRepr, kernel: &Trace) -> Option<usi
         let to = SocketAddrV4::new(h.frame.dst, h.frame.l4.ports()?.1);
         (to != SocketAddrV4::new(sent.dst, dport)).then_some(to)
     })?;
-    let on_node = cluster.nodes().iter().any(|n| n.underlay_ip == sent.dst);
+    let node = cluster.nodes().iter().find(|n| n.underlay_ip == sent.dst);
     cluster.services().iter().find_map(|s| {
         let port = s.ports.iter().find(|p| {
             p.protocol == protocol
-                && if on_node {
+                && if node.is_some() {
                     p.node_port == Some(dport)
                 } else {
                     s.cluster_ip == sent.dst && p.port == dport
                 }
         })?;
+        // A Local NodePort asked from outside the pod network draws only
+        // among the endpoints on the node asked (kube-proxy's KUBE-XLB).
+        let local_only = s.traffic_policy == TrafficPolicy::Local
+            && !matches!(kernel.from, Endpoint::Pod(_))
+            && node.is_some();
+        let on_node = |pod: Option<PodId>| {
+            pod.and_then(|p| cluster.pod(p))
+                .is_some_and(|p| node.is_some_and(|n| n.id == p.node))
+        };
         crate::services::choices(cluster, s, port)
             .iter()
+            .filter(|(e, _)| !local_only || on_node(e.pod))
             .position(|(e, _)| e.addr == rewritten)
     })
 }
