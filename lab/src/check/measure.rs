@@ -139,19 +139,24 @@ fn measure_services(
         _ if a.refused => Answer::Refused,
         _ => Answer::Silent,
     };
+    in_every_member(eps, || {
+        targets
+            .iter()
+            .map(|t| answer(probe_udp_answer(*t.addr.ip(), t.addr.port())))
+            .collect()
+    })
+}
+
+/// Runs `probe` inside every member's network namespace, the members in
+/// parallel (each probe waits for answers), in `eps`' order.
+fn in_every_member<T: Send>(eps: &[Ep], probe: impl Fn() -> T + Sync) -> Result<Vec<T>, LabError> {
     std::thread::scope(|s| {
+        let probe = &probe;
         let handles: Vec<_> = eps
             .iter()
             .map(|e| {
                 let ns = open_ns(&e.netns);
-                s.spawn(move || -> Result<_, LabError> {
-                    Ok(ns?.run(|| {
-                        targets
-                            .iter()
-                            .map(|t| answer(probe_udp_answer(*t.addr.ip(), t.addr.port())))
-                            .collect()
-                    })?)
-                })
+                s.spawn(move || -> Result<T, LabError> { Ok(ns?.run(probe)?) })
             })
             .collect();
         handles
@@ -194,24 +199,8 @@ fn saved_rules(state: &LabState) -> Result<Vec<(String, String, String)>, LabErr
 
 fn measure_pairs(eps: &[Ep]) -> Result<Vec<Vec<Addrs>>, LabError> {
     let targets: Vec<Ipv4Addr> = eps.iter().map(|e| e.ip).collect();
-    std::thread::scope(|s| {
-        let handles: Vec<_> = eps
-            .iter()
-            .map(|e| {
-                let ns = open_ns(&e.netns);
-                let targets = &targets;
-                s.spawn(move || -> Result<_, LabError> {
-                    Ok(ns?.run(|| targets.iter().map(|&t| probe_udp(t, probe::PORT)).collect())?)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(LabError::Check("probe thread panicked".into())))
-            })
-            .collect()
+    in_every_member(eps, || {
+        targets.iter().map(|&t| probe_udp(t, probe::PORT)).collect()
     })
 }
 
