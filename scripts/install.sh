@@ -76,6 +76,10 @@ command -v kubectl >/dev/null || deb kubernetes-client
 # standard CNI plugins a node image carries (loopback; the reference bridge
 # for the benchmarks), busybox for the test image, gcc for the pause image.
 deb iptables conntrack containernetworking-plugins busybox-static gcc libc6-dev binutils
+# Kubernetes' own e2e tests (tests/conformance.sh) run their commands in an
+# agnhost image the lab builds from these: a POSIX sh, curl, a netcat with
+# -u, dig and nslookup, ss.
+deb dash curl netcat-openbsd bind9-dnsutils iproute2
 # Wireshark's command line: the tests read podnet's pcap exports with it
 # (VXLAN decoded, as a learner's Wireshark would).
 command -v tshark >/dev/null || deb tshark

@@ -59,6 +59,10 @@ pub struct LabConfig {
     /// containerd, a kubelet and kube-proxy; podnet installed from
     /// `deploy/podnet.yaml`; the pods a Deployment's (see [`super::kubernetes`]).
     pub kubernetes: bool,
+    /// Also import the images Kubernetes' own e2e tests name (agnhost,
+    /// jessie-dnsutils, busybox, pause) into every node, for
+    /// `tests/conformance.sh`. Needs `kubernetes`.
+    pub e2e_images: bool,
 }
 
 impl LabConfig {
@@ -89,6 +93,9 @@ impl LabConfig {
         if self.kubernetes && self.nodes > 10 {
             // Each node is a kubelet, containerd and kube-proxy.
             return bad("--nodes", "must be 1 to 10 with --kubernetes");
+        }
+        if self.e2e_images && !self.kubernetes {
+            return bad("--e2e-images", "needs --kubernetes");
         }
         if self.kubernetes && self.backend == Backend::None {
             return bad(
@@ -179,7 +186,7 @@ fn build_kubernetes(mut state: LabState, cfg: &LabConfig) -> Result<LabState, La
     let cp = ControlPlane::start(&netns, CONTROL_PLANE_IP, &dir, true)?;
     state.control_plane = Some(cp);
     state.save()?;
-    kubernetes::start_nodes(&mut state, &cfg.bin_dir, start)?;
+    kubernetes::start_nodes(&mut state, &cfg.bin_dir, cfg.e2e_images, start)?;
     kubernetes::install_podnet(&mut state, start)?;
     kubernetes::deploy_workload(&mut state, cfg.nodes * cfg.pods_per_node, start)?;
     Ok(state)

@@ -8,7 +8,10 @@
 //!   which the runtime reads as `docker.io/library/podnet:0.1.0`): the
 //!   agent, the CNI plugin, the reference `portmap` plugin, `install-cni`
 //!   and `nft`, each with the shared
-//!   libraries `ldd` lists, so the image runs without the host's `/usr`.
+//!   libraries `ldd` lists, so the image runs without the host's `/usr`;
+//! - with `lab up --e2e-images`, the images Kubernetes 1.20's network e2e
+//!   tests name ([`E2E_IMAGES`], as `test/utils/image/manifest.go` spells
+//!   them), for `tests/conformance.sh`.
 //!
 //! An archive is `oci-layout`, `index.json` (its manifest annotated with
 //! `io.containerd.image.name`, which `ctr images import` names the image
@@ -38,6 +41,35 @@ pub const PODNET: &str = "docker.io/library/podnet:0.1.0";
 /// Where the images that do not change (pause, busybox) are kept between labs.
 pub const CACHE: &str = "/var/cache/podnet/images";
 
+/// The e2e tests' agnhost: the `agnhost` program the Kubernetes build made,
+/// with what its Dockerfile installs and the tests run (a POSIX `sh`,
+/// curl, netcat-openbsd, dig, ss, getent), from this machine's Debian.
+pub const E2E_AGNHOST: &str = "k8s.gcr.io/e2e-test-images/agnhost:2.21";
+/// The DNS tests' second querier; the same root as agnhost (dig, getent, sh).
+pub const E2E_DNSUTILS: &str = "gcr.io/kubernetes-e2e-test-images/jessie-dnsutils:1.0";
+/// Busybox with every applet, as the tests' `busybox:1.29`.
+pub const E2E_BUSYBOX: &str = "docker.io/library/busybox:1.29";
+/// The tests' pause image (also the kubelet's default sandbox image).
+pub const E2E_PAUSE: &str = "k8s.gcr.io/pause:3.2";
+/// Every image name `--e2e-images` imports.
+pub const E2E_IMAGES: [&str; 4] = [E2E_AGNHOST, E2E_DNSUTILS, E2E_BUSYBOX, E2E_PAUSE];
+
+/// Debian programs in the agnhost image, by the path the tests call them at
+/// (from packages scripts/install.sh installs).
+const E2E_PROGRAMS: [(&str, &str); 11] = [
+    ("/usr/bin/dash", "bin/sh"),
+    ("/usr/bin/bash", "bin/bash"),
+    ("/usr/bin/curl", "usr/bin/curl"),
+    ("/bin/nc.openbsd", "usr/bin/nc"),
+    ("/usr/bin/dig", "usr/bin/dig"),
+    ("/usr/bin/nslookup", "usr/bin/nslookup"),
+    ("/usr/bin/host", "usr/bin/host"),
+    ("/usr/bin/getent", "usr/bin/getent"),
+    ("/usr/bin/ss", "usr/bin/ss"),
+    ("/usr/sbin/ip", "usr/sbin/ip"),
+    ("/usr/bin/timeout", "usr/bin/timeout"),
+];
+
 /// The pause program: PID 1 of every pod sandbox.
 const PAUSE_C: &str = r#"
 #include <signal.h>
@@ -66,10 +98,17 @@ enum Entry {
     Script { dst: String, text: &'static str },
     /// A symbolic link.
     Link { dst: String, target: String },
+    /// An empty directory.
+    Dir { dst: String },
 }
 
-/// The three archives, built (or taken from the cache) for a lab.
-pub fn build_all(bin_dir: &Path, lab_dir: &Path) -> Result<Vec<(&'static str, PathBuf)>, LabError> {
+/// The three archives, built (or taken from the cache) for a lab, and with
+/// `e2e` the e2e tests' images (see [`e2e_archives`]).
+pub fn build_all(
+    bin_dir: &Path,
+    lab_dir: &Path,
+    e2e: bool,
+) -> Result<Vec<(&'static str, PathBuf)>, LabError> {
     fs::create_dir_all(CACHE).map_err(LabError::file("create", CACHE))?;
     let cache = Path::new(CACHE);
     let pause = cache.join("pause.oci.tar");
@@ -104,7 +143,111 @@ pub fn build_all(bin_dir: &Path, lab_dir: &Path) -> Result<Vec<(&'static str, Pa
     // Rebuilt for every lab: it holds this build's podnet.
     let podnet = lab_dir.join("podnet.oci.tar");
     podnet_archive(bin_dir, &podnet)?;
-    Ok(vec![(PAUSE, pause), (BUSYBOX, busybox), (PODNET, podnet)])
+    let mut all = vec![(PAUSE, pause), (BUSYBOX, busybox), (PODNET, podnet)];
+    if e2e {
+        all.extend(e2e_archives(cache)?);
+    }
+    Ok(all)
+}
+
+/// The e2e tests' images ([`E2E_IMAGES`]) in `cache`, built once: agnhost
+/// (also named jessie-dnsutils), busybox with all its applets, pause.
+fn e2e_archives(cache: &Path) -> Result<Vec<(&'static str, PathBuf)>, LabError> {
+    let kube = crate::control_plane::kube_bin()?;
+    let agnhost = kube.join("agnhost");
+    if !agnhost.is_file() || !kube.join("porter/localhost.crt").is_file() {
+        return Err(LabError::Missing {
+            what: format!("{} (the e2e tests' agnhost)", agnhost.display()),
+            fix: "bash scripts/kube-build.sh (builds e2e.test and agnhost beside the servers)",
+        });
+    }
+    let bb = static_busybox()?;
+    let applets = Command::new(&bb)
+        .arg("--list")
+        .output()
+        .map_err(|source| LabError::Spawn {
+            program: bb.clone(),
+            source,
+        })?;
+    let applets: Vec<String> = String::from_utf8_lossy(&applets.stdout)
+        .split_whitespace()
+        .filter(|a| !a.contains('/') && *a != "busybox")
+        .map(str::to_string)
+        .collect();
+    let busybox_root = |entries: &mut Vec<Entry>| {
+        entries.push(Entry::File {
+            src: bb.clone(),
+            dst: "bin/busybox".into(),
+        });
+        for a in &applets {
+            entries.push(Entry::Link {
+                dst: format!("bin/{a}"),
+                target: "busybox".into(),
+            });
+        }
+        entries.push(Entry::Dir { dst: "tmp".into() });
+    };
+
+    let agnhost_tar = cache.join("e2e-agnhost-1.oci.tar");
+    if !agnhost_tar.is_file() {
+        // Debian's programs first: where a name is both, the test gets
+        // Debian's (busybox's sh and nc lack what the tests use, `nc -u`).
+        let mut entries = Vec::new();
+        for (src, dst) in E2E_PROGRAMS {
+            let src = Path::new(src);
+            if !src.is_file() {
+                return Err(LabError::Missing {
+                    what: src.display().to_string(),
+                    fix: "bash scripts/install.sh (dash, curl, netcat-openbsd, bind9-dnsutils, iproute2)",
+                });
+            }
+            entries.extend(with_libraries(src, dst)?);
+        }
+        entries.extend(with_libraries(&agnhost, "agnhost")?);
+        entries.push(Entry::Link {
+            dst: "agnhost-2".into(),
+            target: "agnhost".into(),
+        });
+        for f in ["localhost.crt", "localhost.key"] {
+            entries.push(Entry::File {
+                src: kube.join("porter").join(f),
+                dst: f.into(),
+            });
+        }
+        entries.push(Entry::Dir {
+            dst: "uploads".into(),
+        });
+        busybox_root(&mut entries);
+        archive_named(
+            &agnhost_tar,
+            &[E2E_AGNHOST, E2E_DNSUTILS],
+            &entries,
+            &["/agnhost"],
+            &["pause"],
+        )?;
+    }
+    let busybox_tar = cache.join("e2e-busybox-1.oci.tar");
+    if !busybox_tar.is_file() {
+        let mut entries = Vec::new();
+        busybox_root(&mut entries);
+        archive(&busybox_tar, E2E_BUSYBOX, &entries, &["sh"])?;
+    }
+    let pause_tar = cache.join("e2e-pause-1.oci.tar");
+    if !pause_tar.is_file() {
+        if !cache.join("pause").is_file() {
+            compile_pause(&cache.join("pause"))?;
+        }
+        let entries = vec![Entry::File {
+            src: cache.join("pause"),
+            dst: "pause".into(),
+        }];
+        archive(&pause_tar, E2E_PAUSE, &entries, &["/pause"])?;
+    }
+    Ok(vec![
+        (E2E_AGNHOST, agnhost_tar),
+        (E2E_BUSYBOX, busybox_tar),
+        (E2E_PAUSE, pause_tar),
+    ])
 }
 
 /// podnet's image ([`PODNET`]) from the binaries in `bin_dir`, written to `out`.
@@ -227,6 +370,18 @@ fn with_libraries(src: &Path, dst: &str) -> Result<Vec<Entry>, LabError> {
 
 /// Writes a one-layer OCI archive for image `name` to `out`.
 fn archive(out: &Path, name: &str, entries: &[Entry], cmd: &[&str]) -> Result<(), LabError> {
+    archive_named(out, &[name], entries, &[], cmd)
+}
+
+/// Writes a one-layer OCI archive to `out` that `ctr images import` names
+/// by each of `names` (one layer, one manifest, an index entry per name).
+fn archive_named(
+    out: &Path,
+    names: &[&str],
+    entries: &[Entry],
+    entrypoint: &[&str],
+    cmd: &[&str],
+) -> Result<(), LabError> {
     let work = out.with_extension("build");
     let _ = fs::remove_dir_all(&work);
     let (root, oci) = (work.join("rootfs"), work.join("oci"));
@@ -256,7 +411,11 @@ fn archive(out: &Path, name: &str, entries: &[Entry], cmd: &[&str]) -> Result<()
     let config = json!({
         "architecture": "amd64",
         "os": "linux",
-        "config": { "Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": cmd },
+        "config": {
+            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "Entrypoint": if entrypoint.is_empty() { serde_json::Value::Null } else { json!(entrypoint) },
+            "Cmd": cmd,
+        },
         "rootfs": { "type": "layers", "diff_ids": [layer_digest] },
     });
     let (config_digest, config_size) = blob(&blobs, config.to_string().as_bytes())?;
@@ -267,17 +426,20 @@ fn archive(out: &Path, name: &str, entries: &[Entry], cmd: &[&str]) -> Result<()
         "layers": [{ "mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer_size }],
     });
     let (manifest_digest, manifest_size) = blob(&blobs, manifest.to_string().as_bytes())?;
-    let tag = name.rsplit_once(':').map_or("latest", |(_, t)| t);
-    let index = json!({
-        "schemaVersion": 2,
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest,
-            "size": manifest_size,
-            "platform": { "architecture": "amd64", "os": "linux" },
-            "annotations": { "io.containerd.image.name": name, "org.opencontainers.image.ref.name": tag },
-        }],
-    });
+    let manifests: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let tag = name.rsplit_once(':').map_or("latest", |(_, t)| t);
+            json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": manifest_digest,
+                "size": manifest_size,
+                "platform": { "architecture": "amd64", "os": "linux" },
+                "annotations": { "io.containerd.image.name": name, "org.opencontainers.image.ref.name": tag },
+            })
+        })
+        .collect();
+    let index = json!({ "schemaVersion": 2, "manifests": manifests });
     write(&oci.join("index.json"), index.to_string().as_bytes())?;
     write(
         &oci.join("oci-layout"),
@@ -298,9 +460,10 @@ fn archive(out: &Path, name: &str, entries: &[Entry], cmd: &[&str]) -> Result<()
 fn stage(root: &Path, e: &Entry) -> Result<(), LabError> {
     use std::os::unix::fs::PermissionsExt;
     let dst = match e {
-        Entry::File { dst, .. } | Entry::Script { dst, .. } | Entry::Link { dst, .. } => {
-            root.join(dst)
-        }
+        Entry::File { dst, .. }
+        | Entry::Script { dst, .. }
+        | Entry::Link { dst, .. }
+        | Entry::Dir { dst } => root.join(dst),
     };
     if let Some(dir) = dst.parent() {
         fs::create_dir_all(dir).map_err(LabError::file("create", dir))?;
@@ -328,6 +491,7 @@ fn stage(root: &Path, e: &Entry) -> Result<(), LabError> {
         Entry::Link { target, .. } => {
             std::os::unix::fs::symlink(target, &dst).map_err(LabError::file("symlink", &dst))?;
         }
+        Entry::Dir { .. } => fs::create_dir_all(&dst).map_err(LabError::file("create", &dst))?,
     }
     Ok(())
 }

@@ -85,13 +85,22 @@ fn control_plane(state: &LabState) -> Result<&ControlPlane, LabError> {
 /// Every node: its runtime directory and mount namespace, containerd with
 /// the lab's images imported, the kubelet (which registers the Node) and
 /// kube-proxy; then waits for node IPAM to give each Node its range.
-pub fn start_nodes(state: &mut LabState, bin_dir: &Path, start: Instant) -> Result<(), LabError> {
+pub fn start_nodes(
+    state: &mut LabState,
+    bin_dir: &Path,
+    e2e_images: bool,
+    start: Instant,
+) -> Result<(), LabError> {
     let lab_dir = LabState::dir(&state.name);
     progress(
         start,
-        "building images (pause, busybox, podnet) as OCI archives",
+        if e2e_images {
+            "building images (pause, busybox, podnet; the e2e tests' agnhost, busybox, pause) as OCI archives"
+        } else {
+            "building images (pause, busybox, podnet) as OCI archives"
+        },
     );
-    let archives = images::build_all(bin_dir, &lab_dir)?;
+    let archives = images::build_all(bin_dir, &lab_dir, e2e_images)?;
     let cp = control_plane(state)?.clone();
     for i in 0..state.nodes.len() {
         let (name, netns, ip) = {
