@@ -153,6 +153,13 @@ pub enum LabAction {
         /// needs scripts/install.sh (containerd, Kubernetes 1.20.2).
         #[arg(long)]
         kubernetes: bool,
+        /// With --kubernetes: also import the images Kubernetes 1.20's own
+        /// e2e tests name (agnhost:2.21, jessie-dnsutils:1.0, busybox:1.29,
+        /// pause:3.2), built here from the e2e build of scripts/kube-build.sh
+        /// and Debian's dash, curl, netcat-openbsd and dig; for
+        /// tests/conformance.sh.
+        #[arg(long, requires = "kubernetes")]
+        e2e_images: bool,
         /// Where podnet-agent and podnet-cni are (default: next to this program).
         #[arg(long)]
         bin_dir: Option<std::path::PathBuf>,
@@ -174,6 +181,33 @@ pub enum LabAction {
         /// kubectl's arguments.
         #[arg(last = true, required = true)]
         args: Vec<String>,
+    },
+    /// Print the path of a kubeconfig for plain kubectl on the host:
+    /// `export KUBECONFIG=$(podnet lab kubeconfig)`, then `kubectl get pods`.
+    /// It names the lab's API server on the host's loopback (a relay
+    /// `lab up` starts), so nothing but loopback is added to the host.
+    Kubeconfig {
+        /// Print the kubeconfig for programs run inside the control plane's
+        /// namespace instead (`ip netns exec NAME-cp …`), which names the
+        /// API server's LAN address.
+        #[arg(long)]
+        in_namespace: bool,
+    },
+    /// (Started by `lab up`.) The API server's relay on the host's loopback.
+    #[command(hide = true)]
+    ApiProxy {
+        /// The control plane's namespace.
+        #[arg(long)]
+        netns: String,
+        /// The API server's address in that namespace.
+        #[arg(long)]
+        to: std::net::SocketAddr,
+        /// The lab's kubeconfig (read).
+        #[arg(long)]
+        kubeconfig: std::path::PathBuf,
+        /// The host-side kubeconfig (written once the relay listens).
+        #[arg(long)]
+        out: std::path::PathBuf,
     },
     /// The CNI requirements measured for real, compared with the model; exits 1 on any failure or difference.
     Check,
@@ -260,6 +294,7 @@ fn lab_action(action: &LabAction, name: &str) -> std::result::Result<(String, i3
             no_big_tcp,
             api,
             kubernetes,
+            e2e_images,
             bin_dir,
         } => lab_up(&lab::LabConfig {
             name: name.to_string(),
@@ -275,10 +310,18 @@ fn lab_action(action: &LabAction, name: &str) -> std::result::Result<(String, i3
             big_tcp: !no_big_tcp,
             api: *api,
             kubernetes: *kubernetes,
+            e2e_images: *e2e_images,
         }),
         LabAction::Status => Ok((lab::status(&LabState::current(name)?)?, 0)),
         LabAction::Exec { target, command } => lab_exec(name, target, command),
         LabAction::Kubectl { args } => lab_kubectl(name, args),
+        LabAction::Kubeconfig { in_namespace } => lab_kubeconfig(name, *in_namespace),
+        LabAction::ApiProxy {
+            netns,
+            to,
+            kubeconfig,
+            out,
+        } => lab::api_proxy::serve(netns, *to, kubeconfig, out).map(|()| (String::new(), 0)),
         LabAction::Check => {
             let report = lab::check::run(&LabState::current(name)?)?;
             Ok((report.render(), if report.all_ok() { 0 } else { 1 }))
@@ -304,13 +347,33 @@ fn lab_up(cfg: &lab::LabConfig) -> std::result::Result<(String, i32), LabError> 
     Ok((format!("{text}\nlab {} up in {took:.2?}\n", cfg.name), 0))
 }
 
-fn lab_kubectl(name: &str, args: &[String]) -> std::result::Result<(String, i32), LabError> {
-    let state = LabState::current(name)?;
-    let cp = state.control_plane.as_ref().ok_or_else(|| {
+/// The lab's control plane, or an error naming the command that makes one.
+fn control_plane_of(name: &str) -> std::result::Result<lab::state::ControlPlane, LabError> {
+    LabState::load(name)?.control_plane.ok_or_else(|| {
         LabError::Kubernetes(format!(
             "lab {name} has no API server: make one with podnet lab up --kubernetes (or --api)"
         ))
-    })?;
+    })
+}
+
+fn lab_kubeconfig(name: &str, in_namespace: bool) -> std::result::Result<(String, i32), LabError> {
+    let cp = control_plane_of(name)?;
+    if in_namespace {
+        return Ok((format!("{}\n", cp.kubeconfig.display()), 0));
+    }
+    let host = lab::api_proxy::host_kubeconfig(&cp.dir);
+    let running = cp.proxy.is_some_and(lab::process::alive);
+    if !running || !host.is_file() {
+        return Err(LabError::Kubernetes(format!(
+            "lab {name}'s API relay on loopback is not running (a lab from an older podnet?): \
+             podnet lab --name {name} down, then up again; meanwhile: podnet lab --name {name} kubectl -- ARGS"
+        )));
+    }
+    Ok((format!("{}\n", host.display()), 0))
+}
+
+fn lab_kubectl(name: &str, args: &[String]) -> std::result::Result<(String, i32), LabError> {
+    let cp = control_plane_of(name)?;
     let status = lab::command_in(&cp.netns, "kubectl", false)?
         .arg("--kubeconfig")
         .arg(&cp.kubeconfig)

@@ -109,6 +109,7 @@ impl ControlPlane {
             controller_manager: None,
             scheduler: None,
             full,
+            proxy: None,
         };
         cp.write_keys_and_kubeconfig()?;
         cp.etcd = Some(cp.spawn("etcd", "etcd".into(), &cp.etcd_args())?);
@@ -123,7 +124,46 @@ impl ControlPlane {
             ];
             cp.scheduler = Some(cp.spawn("scheduler", cp.bin.join("kube-scheduler"), &args)?);
         }
+        cp.start_proxy()?;
         Ok(cp)
+    }
+
+    /// Starts `podnet lab api-proxy` (when this program is `podnet`) and
+    /// waits for the host-side kubeconfig it writes.
+    fn start_proxy(&mut self) -> Result<(), LabError> {
+        let Ok(me) = std::env::current_exe() else {
+            return Ok(());
+        };
+        if me.file_name().is_none_or(|n| n != "podnet") {
+            return Ok(());
+        }
+        let out = crate::api_proxy::host_kubeconfig(&self.dir);
+        let _ = fs::remove_file(&out);
+        let mut cmd = Command::new(&me);
+        cmd.args(["lab", "api-proxy", "--netns", &self.netns])
+            .arg(format!("--to={}:{API_PORT}", self.ip))
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--out")
+            .arg(&out);
+        // Its own session: it outlives `lab up`, as the other processes do.
+        {
+            use std::os::unix::process::CommandExt;
+            cmd.process_group(0);
+        }
+        let pid = spawn_logged(cmd, me, &self.dir.join("api-proxy.log"))?;
+        self.proxy = Some(pid);
+        let start = Instant::now();
+        while !out.is_file() {
+            if !crate::process::alive(pid) || start.elapsed() > Duration::from_secs(10) {
+                return Err(LabError::ControlPlane(format!(
+                    "podnet lab api-proxy did not start; see {}",
+                    self.dir.join("api-proxy.log").display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
     }
 
     fn write_keys_and_kubeconfig(&self) -> Result<(), LabError> {
@@ -344,6 +384,7 @@ impl ControlPlane {
     /// `podnet lab up` that started them; `lab down` stops them.
     pub fn stop(&mut self) {
         for pid in [
+            self.proxy.take(),
             self.scheduler.take(),
             self.controller_manager.take(),
             self.apiserver.take(),

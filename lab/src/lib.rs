@@ -15,6 +15,7 @@
 //! - [`cni`]: calling `podnet-cni` as a runtime does
 //! - [`control_plane`]: etcd, kube-apiserver and kube-controller-manager in
 //!   the lab (`lab up --api`), the agents reading Nodes from the API
+//! - [`api_proxy`]: the API server on the host's loopback (`lab kubeconfig`)
 //! - [`status`](mod@status), [`down`](mod@down), [`check`]: the other subcommands
 //! - [`probe`]: traffic between lab members (UDP responder, UDP, ICMP),
 //!   for `lab check` and `lab serve` alike
@@ -23,6 +24,7 @@
 //! - [`error`]: the one error type, [`LabError`]
 
 pub mod agent;
+pub mod api_proxy;
 pub mod build;
 pub mod check;
 pub mod cli;

@@ -112,6 +112,10 @@ pub struct ControlPlane {
     /// only node IPAM.
     #[serde(default)]
     pub full: bool,
+    /// `podnet lab api-proxy`'s pid: the API server on the host's loopback
+    /// (see [`crate::api_proxy`]).
+    #[serde(default)]
+    pub proxy: Option<u32>,
 }
 
 /// A node's runtime, as recorded in the lab's state.

@@ -111,6 +111,13 @@ fn bad_input_is_a_clear_error_with_exit_2() {
     let (code, _, err) = podnet(&["lab", "--name", "nolabhere", "serve"]);
     assert_eq!(code, 2);
     assert!(err.contains("no lab named \"nolabhere\" is up"), "{err}");
+    let (code, _, err) = podnet(&["lab", "--name", "nolabhere", "kubeconfig"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no lab named \"nolabhere\" is up"), "{err}");
+    // The e2e tests' images go into a Kubernetes lab only.
+    let (code, _, err) = podnet(&["lab", "up", "--e2e-images"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--kubernetes"), "{err}");
 }
 
 #[test]
