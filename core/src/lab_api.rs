@@ -254,6 +254,9 @@ pub enum Event {
     Trace(Box<LiveTrace>),
     /// This client was too slow and missed this many messages.
     Lagged(u64),
+    /// The lab's members changed (a Kubernetes lab's Pods came or went):
+    /// read `GET /api/lab` again. Carries how many Pods it has now.
+    Changed(usize),
 }
 
 /// The capture counters.

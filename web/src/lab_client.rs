@@ -99,10 +99,13 @@ pub async fn probe(addr: &str, req: &ProbeRequest) -> Result<ProbeResult, String
     json(resp).await
 }
 
-/// Opens the packet stream; `on` gets every packet, `closed` the reason it ended.
+/// Opens the packet stream; `on` gets every packet, `changed` is called
+/// when the lab's members changed (read it again), `closed` gets the
+/// reason it ended.
 pub fn stream(
     addr: &str,
     on: impl Fn(LiveTrace) + 'static,
+    changed: impl Fn() + 'static,
     closed: impl FnOnce(String) + 'static,
 ) -> Result<futures::stream::SplitSink<WebSocket, Message>, String> {
     let ws = WebSocket::open(&format!("ws://{addr}/api/stream")).map_err(|e| e.to_string())?;
@@ -115,6 +118,7 @@ pub fn stream(
                     Ok(Event::Lagged(n)) => {
                         gloo::console::warn!(format!("live stream: missed {n} packets"))
                     }
+                    Ok(Event::Changed(_)) => changed(),
                     Err(e) => gloo::console::error!(format!("live stream: {e}")),
                 },
                 Ok(Message::Bytes(_)) => {}

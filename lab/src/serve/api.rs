@@ -45,8 +45,8 @@ pub const BODY_LIMIT: usize = 4096;
 
 /// What every handler shares.
 pub struct Shared {
-    /// The lab.
-    pub state: LabState,
+    /// The lab (replaced when a Kubernetes lab's Pods change).
+    pub state: std::sync::RwLock<LabState>,
     /// Capture counters.
     pub counters: Arc<Counters>,
     /// The last packets.
@@ -62,6 +62,21 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The lab as it is now.
+    pub fn state(&self) -> LabState {
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Tells every stream that the lab changed.
+    pub fn changed(&self, pods: usize) {
+        if let Ok(text) = serde_json::to_string(&Event::Changed(pods)) {
+            let _ = self.events.send(text.into());
+        }
+    }
+
     /// Publishes a packet: kept in the recent list and sent to every stream.
     pub fn publish(&self, t: LiveTrace) {
         // Serialized once, for every stream; the event is then taken apart
@@ -168,7 +183,7 @@ async fn guard(State(app): State<Arc<Shared>>, req: Request, next: Next) -> Resp
 
 async fn lab(State(app): State<Arc<Shared>>) -> Response {
     let app2 = app.clone();
-    match tokio::task::spawn_blocking(move || view::read(&app2.state)).await {
+    match tokio::task::spawn_blocking(move || view::read(&app2.state())).await {
         Ok(Ok(v)) => Json(v).into_response(),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
@@ -228,11 +243,11 @@ async fn probe(
         Ok(Json(r)) => r,
         Err(e) => return error(e.status(), e.body_text()),
     };
-    if let Err(e) = probe::validate(&app.state, &req) {
+    if let Err(e) = probe::validate(&app.state(), &req) {
         return error(StatusCode::BAD_REQUEST, e);
     }
     let app2 = app.clone();
-    match tokio::task::spawn_blocking(move || probe::run(&app2.state, &req)).await {
+    match tokio::task::spawn_blocking(move || probe::run(&app2.state(), &req)).await {
         Ok(Ok(r)) => Json(r).into_response(),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),

@@ -7,10 +7,14 @@
 //! the packets and a probe endpoint over HTTP and a WebSocket ([`api`]),
 //! on 127.0.0.1 unless told otherwise. The messages are core's
 //! ([`podnet_core::lab_api`]); probes are the lab's ([`crate::probe`]).
+//! In a Kubernetes lab it follows the cluster's Pods ([`follow`]): when
+//! they change, the captures start again on the new set and every stream
+//! is told to read the lab again.
 
 pub mod api;
 pub mod capture;
 pub mod collect;
+pub mod follow;
 pub mod view;
 
 use std::collections::VecDeque;
@@ -58,11 +62,7 @@ pub fn serve(cfg: Config) -> Result<(), LabError> {
     check_root("serve captures packets in the lab's namespaces")?;
     // A Kubernetes lab's Pods as the API and containerd report them now.
     let state = LabState::current(&cfg.lab)?;
-    let lab = view::read(&state)?;
-    let cluster = lab.cluster()?;
     let counters = Arc::new(Counters::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let capture = start_capture(&lab, &cluster, &counters, &stop)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -71,17 +71,33 @@ pub fn serve(cfg: Config) -> Result<(), LabError> {
         .block_on(tokio::net::TcpListener::bind(cfg.listen))
         .map_err(|e| LabError::Serve(format!("cannot listen on {}: {e}", cfg.listen)))?;
     let addr = listener.local_addr().map_err(failed("listener"))?;
-    let shared = shared(state, &cfg, addr, counters.clone());
-    let collector = start_collector(cluster, counters, capture.frames, &shared, &stop);
+    let shared = shared(state.clone(), &cfg, addr, counters.clone());
+    let first = Generation::start(&state, &counters, &shared)?;
+    let taps = first.taps;
+    let threads = first.capture.len();
+    let current = Arc::new(Mutex::new(Some(first)));
+    let quit = Arc::new(AtomicBool::new(false));
+    let follower = state.kubernetes.then(|| {
+        follow::start(
+            cfg.lab.clone(),
+            current.clone(),
+            counters,
+            shared.clone(),
+            quit.clone(),
+        )
+    });
     // So `podnet lab down` can stop this server with the lab.
     let pid_file = LabState::serve_pid_file(&cfg.lab);
     std::fs::write(&pid_file, std::process::id().to_string())
         .map_err(LabError::file("write", &pid_file))?;
     println!(
-        "podnet lab serve: lab {} on http://{addr} ({} taps in {} namespaces){}",
+        "podnet lab serve: lab {} on http://{addr} ({taps} taps in {threads} namespaces){}{}",
         cfg.lab,
-        capture.taps,
-        capture.threads.len(),
+        if follower.is_some() {
+            ", following the cluster's Pods"
+        } else {
+            ""
+        },
         if cfg.web.is_some() {
             ", explainer at /"
         } else {
@@ -96,12 +112,59 @@ pub fn serve(cfg: Config) -> Result<(), LabError> {
             .await
     });
     let _ = std::fs::remove_file(&pid_file);
-    stop.store(true, Ordering::Relaxed);
-    for t in capture.threads {
-        let _ = t.join();
+    quit.store(true, Ordering::Relaxed);
+    if let Some(f) = follower {
+        f.stop();
     }
-    let _ = collector.join();
+    if let Some(g) = current.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        g.stop();
+    }
     served.map_err(failed("server"))
+}
+
+/// The capture threads and the collector for one set of the lab's members;
+/// replaced whole when a Kubernetes lab's Pods change.
+pub struct Generation {
+    stop: Arc<AtomicBool>,
+    capture: Vec<JoinHandle<()>>,
+    collector: JoinHandle<()>,
+    taps: usize,
+}
+
+impl Generation {
+    /// Reads the lab's kernels, starts capturing on every tap and assembling packets.
+    pub fn start(
+        state: &LabState,
+        counters: &Arc<Counters>,
+        shared: &Arc<Shared>,
+    ) -> Result<Generation, LabError> {
+        let lab = view::read(state)?;
+        let cluster = lab.cluster()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let capture = match start_capture(&lab, &cluster, counters, &stop) {
+            Ok(c) => c,
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
+        let collector = start_collector(cluster, counters.clone(), capture.frames, shared, &stop);
+        Ok(Generation {
+            stop,
+            capture: capture.threads,
+            collector,
+            taps: capture.taps,
+        })
+    }
+
+    /// Stops its threads and waits for them.
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.capture {
+            let _ = t.join();
+        }
+        let _ = self.collector.join();
+    }
 }
 
 /// The capture threads, one per namespace with taps, and their frames.
@@ -125,10 +188,23 @@ fn start_capture(
             continue;
         }
         taps += map.len();
-        let ns = podnet_kernel::Netns::open(&crate::ns_path(&netns))?;
-        let t = capture::start(ns, map, tx.clone(), counters.clone(), stop.clone())
-            .map_err(|e| LabError::Serve(format!("cannot capture in {netns}: {e}")))?;
-        threads.push(t);
+        let opened = podnet_kernel::Netns::open(&crate::ns_path(&netns))
+            .map_err(LabError::from)
+            .and_then(|ns| {
+                capture::start(ns, map, tx.clone(), counters.clone(), stop.clone())
+                    .map_err(|e| LabError::Serve(format!("cannot capture in {netns}: {e}")))
+            });
+        match opened {
+            Ok(t) => threads.push(t),
+            Err(e) => {
+                // The threads already started end with the others.
+                stop.store(true, Ordering::Relaxed);
+                for t in threads {
+                    let _ = t.join();
+                }
+                return Err(e);
+            }
+        }
     }
     Ok(Capturing {
         threads,
@@ -148,7 +224,7 @@ fn shared(state: LabState, cfg: &Config, addr: SocketAddr, counters: Arc<Counter
     origins.extend(cfg.allow_origins.iter().cloned());
     let (events, _) = broadcast::channel(api::STREAM_BUFFER);
     Arc::new(Shared {
-        state,
+        state: std::sync::RwLock::new(state),
         counters,
         recent: Mutex::new(VecDeque::new()),
         events,

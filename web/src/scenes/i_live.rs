@@ -99,6 +99,9 @@ pub enum LiveAction {
     Connecting,
     /// The lab was read.
     Connected(Rc<Lab>),
+    /// The lab's members changed and it was read again: the packets seen
+    /// so far were drawn on the old members and go.
+    Refreshed(Rc<Lab>),
     /// Connection failed or ended.
     Failed(String),
     /// A packet arrived.
@@ -142,6 +145,22 @@ impl Reducible for Live {
                 s.lab = Some(lab);
                 s.status = Status::Connected;
             }
+            LiveAction::Refreshed(lab) => {
+                // The chosen sender and receiver stay if they still exist.
+                let names = members(&lab.cluster);
+                let known = |n: &String| {
+                    names.contains(n) || lab.cluster.services().iter().any(|v| &v.full_name() == n)
+                };
+                if !known(&s.from) {
+                    s.from = names.first().cloned().unwrap_or_default();
+                }
+                if !known(&s.to) {
+                    s.to = names.last().cloned().unwrap_or_default();
+                }
+                s.traces.clear();
+                s.selected = None;
+                s.lab = Some(lab);
+            }
             LiveAction::Failed(e) => s.status = Status::Failed(e),
             LiveAction::Trace(t) => {
                 let wanted = match &s.probe {
@@ -172,6 +191,16 @@ impl Reducible for Live {
         }
         Rc::new(s)
     }
+}
+
+/// Who can send or receive a probe: pods, nodes, clients.
+fn members(c: &Cluster) -> Vec<String> {
+    c.pods()
+        .iter()
+        .map(|p| p.name.clone())
+        .chain(c.nodes().iter().map(|n| n.name.clone()))
+        .chain(c.clients().iter().map(|c| c.name.clone()))
+        .collect()
 }
 
 type Sink = futures::stream::SplitSink<gloo::net::websocket::futures::WebSocket, Message>;
@@ -210,12 +239,37 @@ fn connect(
             let generation = generation.clone();
             move || *generation.borrow() == gen
         };
-        let (on, closed, d2) = (current.clone(), current, d.clone());
+        let (on, changed, closed, d2) = (current.clone(), current.clone(), current, d.clone());
         let opened = lab_client::stream(
             &addr,
             move |t| {
                 if on() {
                     d2.dispatch(LiveAction::Trace(Rc::new(t)));
+                }
+            },
+            {
+                let (d, addr) = (d.clone(), addr.clone());
+                move || {
+                    let (d, addr, changed) = (d.clone(), addr.clone(), changed.clone());
+                    yew::platform::spawn_local(async move {
+                        let read = lab_client::fetch_lab(&addr).await;
+                        if !changed() {
+                            return;
+                        }
+                        match read.and_then(|view| {
+                            let cluster = view.cluster().map_err(|e| e.to_string())?;
+                            Ok((view, cluster))
+                        }) {
+                            Ok((view, cluster)) => {
+                                d.dispatch(LiveAction::Refreshed(Rc::new(Lab {
+                                    addr,
+                                    view,
+                                    cluster: Rc::new(cluster),
+                                })))
+                            }
+                            Err(e) => d.dispatch(LiveAction::Failed(e)),
+                        }
+                    });
                 }
             },
             {
@@ -366,15 +420,10 @@ pub fn live_scene(p: &SceneProps) -> Html {
         }
         Status::Failed(e) => html! { <span id="live-status" class="bad">{ e.clone() }</span> },
     };
-    let members: Vec<String> = live.lab.as_ref().map_or_else(Vec::new, |l| {
-        l.cluster
-            .pods()
-            .iter()
-            .map(|p| p.name.clone())
-            .chain(l.cluster.nodes().iter().map(|n| n.name.clone()))
-            .chain(l.cluster.clients().iter().map(|c| c.name.clone()))
-            .collect()
-    });
+    let members: Vec<String> = live
+        .lab
+        .as_ref()
+        .map_or_else(Vec::new, |l| members(&l.cluster));
     // A Service is a receiver only: UDP to its ClusterIP, DNAT on the way.
     let services: Vec<(String, String)> = live.lab.as_ref().map_or_else(Vec::new, |l| {
         l.cluster
