@@ -57,4 +57,7 @@ step "tier 3, as root: the agent's API mode and a whole Kubernetes cluster on po
 cargo test --locked -p podnet-tests --test kubernetes
 e2e kube_live.test.mjs
 
+step "tier 4, as root: Kubernetes' own network conformance tests (e2e.test 1.20) on a podnet lab"
+bash tests/conformance.sh
+
 step "all tests passed in $(( $(date +%s) - start )) s"

@@ -3,13 +3,14 @@
 // and the built explainer in headless Chromium. The page draws the Pods the
 // API server reports, a real ping between Pods on two nodes plays with the
 // model agreeing, and the Live scene shows how the nodes joined as lab up
-// saw it on the API server, beside the ranges core predicts.
+// saw it on the API server, beside the ranges core predicts; a Pod made
+// with kubectl meanwhile appears on the page.
 // Needs root and target/debug/podnet (and scripts/install.sh's Kubernetes).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { root, liveLab } from './harness.mjs';
+import { root, liveLab, podnet } from './harness.mjs';
 
 const lab = `e2ek${process.pid % 10000}`;
 const out = join(root, 'tests/e2e/out');
@@ -65,5 +66,14 @@ test('a Kubernetes lab in the Live scene: its Pods, a real ping, and how its nod
   assert.equal(await page.locator('.join-observed .prediction.agrees').count(), 2);
   assert.match(await page.textContent('.join-observed .message'), /cni plugin not initialized.*\(the model's words too\)/);
   await page.screenshot({ path: join(out, 'scene-i-kubernetes.png'), fullPage: true });
+  // The page follows the cluster: a Pod made with kubectl while the page
+  // is connected becomes a sender it can choose, and goes when deleted.
+  const kubectl = (...args) => podnet('lab', '--name', lab, 'kubectl', '--', ...args);
+  kubectl('run', 'latecomer', '--image=podnet.local/busybox:1', '--image-pull-policy=Never',
+    '--restart=Never', '--command', '--', 'sleep', '3600');
+  await page.waitForSelector('#live-from option[value="latecomer"]', { state: 'attached', timeout: 60000 });
+  assert.ok(await page.locator('#live-status.ok').count(), 'still connected');
+  kubectl('delete', 'pod', 'latecomer', '--wait=true', '--grace-period=1');
+  await page.waitForSelector('#live-from option[value="latecomer"]', { state: 'detached', timeout: 60000 });
   assert.deepEqual(errors, []);
 });

@@ -250,12 +250,89 @@ fn live_mode_draws_the_cluster_the_api_reports(lab: &Lab, state: &LabState) {
     });
     let model = replay(&net, &trace.trace).unwrap();
     let agrees = compare(&model, &trace.trace).agrees();
+    serve_follows_pods(lab, &addr, to.ip);
     stop(&mut server);
     assert!(
         agrees,
         "kernel: {:#?}\nmodel: {:#?}",
         trace.trace.explain(&cluster),
         model.explain(&cluster)
+    );
+}
+
+/// `lab serve` follows the cluster: a Pod made with kubectl while it runs
+/// appears in `/api/lab`, its ping is captured on its new interfaces, and
+/// once deleted it is gone from the page.
+fn serve_follows_pods(lab: &Lab, addr: &str, peer: std::net::Ipv4Addr) {
+    let control = cp(lab);
+    let pods_seen = || {
+        let (_, body) = podnet_tests::http(addr, "GET", "/api/lab", &[], "");
+        let view: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let spec: ClusterSpec = serde_json::from_value(view["spec"].clone()).ok()?;
+        Some(
+            spec.pods
+                .into_iter()
+                .map(|p| (p.name, p.ip))
+                .collect::<Vec<_>>(),
+        )
+    };
+    control
+        .kubectl(
+            &[
+                "run",
+                "newcomer",
+                "--image=podnet.local/busybox:1",
+                "--image-pull-policy=Never",
+                "--restart=Never",
+                "--command",
+                "--",
+                "sleep",
+                "3600",
+            ],
+            None,
+        )
+        .unwrap();
+    let ip = poll("the new Pod in /api/lab", Duration::from_secs(60), || {
+        pods_seen()?
+            .into_iter()
+            .find_map(|(n, ip)| (n == "newcomer").then_some(ip).flatten())
+    });
+    let ping = lab.exec(
+        "newcomer",
+        &["ping", "-c", "1", "-W", "2", &peer.to_string()],
+    );
+    assert!(ping.status.success(), "{}", text(&ping.stderr));
+    poll(
+        "the new Pod's ping captured",
+        Duration::from_secs(10),
+        || {
+            let (_, body) = podnet_tests::http(addr, "GET", "/api/traces", &[], "");
+            let traces: Vec<LiveTrace> = serde_json::from_str(&body).ok()?;
+            traces.into_iter().find(|t| {
+                t.trace.sent.is_some_and(|f| {
+                    f.src == ip
+                        && f.dst == peer
+                        && matches!(f.l4, L4Repr::IcmpEcho { request: true, .. })
+                })
+            })
+        },
+    );
+    control
+        .kubectl(
+            &[
+                "delete",
+                "pod",
+                "newcomer",
+                "--wait=true",
+                "--grace-period=1",
+            ],
+            None,
+        )
+        .unwrap();
+    poll(
+        "the deleted Pod gone from /api/lab",
+        Duration::from_secs(30),
+        || pods_seen().filter(|p| !p.iter().any(|(n, _)| n == "newcomer")),
     );
 }
 
@@ -383,6 +460,43 @@ fn exec_and_logs_reach_every_node(control: &ControlPlane, state: &LabState) {
             .kubectl(&["logs", &pod.name], None)
             .unwrap_or_else(|e| panic!("kubectl logs {} on {}: {e}", pod.name, n.name));
     }
+}
+
+/// `export KUBECONFIG=$(podnet lab kubeconfig)`: the host's own kubectl,
+/// in the host's namespace, reaches the API server through the loopback
+/// relay, also for `exec`'s upgraded stream.
+fn plain_kubectl_works_from_the_host(lab: &Lab, state: &LabState) {
+    let out = lab.podnet(&["lab", "kubeconfig"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let path = text(&out.stdout);
+    let path = path.trim();
+    let config = std::fs::read_to_string(path).unwrap();
+    assert!(config.contains("server: https://127.0.0.1:"), "{config}");
+    let kubectl = |args: &[&str]| {
+        let out = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(path)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    };
+    let nodes = kubectl(&["get", "nodes", "-o", "name"]);
+    assert_eq!(nodes.lines().count(), state.nodes.len(), "{nodes}");
+    let pod = state.pods.iter().find(|p| !p.name.contains('/')).unwrap();
+    assert_eq!(
+        kubectl(&["exec", &pod.name, "--", "hostname"]).trim(),
+        pod.name
+    );
+    // The other kubeconfig is for programs inside the control plane's namespace.
+    let inside = text(&lab.podnet(&["lab", "kubeconfig", "--in-namespace"]).stdout);
+    let inside = std::fs::read_to_string(inside.trim()).unwrap();
+    assert!(inside.contains("server: https://192.168.1."), "{inside}");
 }
 
 /// As on kubeadm: each node has its own hostname (the machine's stays as
@@ -655,6 +769,7 @@ fn a_real_cluster_comes_up_on_podnet_and_keeps_its_pods_through_deletes_and_rest
     check_passes(&lab, "after lab up");
     services_work_as_the_model_says(&state);
     exec_and_logs_reach_every_node(&control, &state);
+    plain_kubectl_works_from_the_host(&lab, &state);
     nodes_are_machines_of_their_own(&lab, &control, &state);
     cluster_dns_answers_what_core_computes(&control, &state);
     a_users_own_pod_is_a_lab_member(&lab, &control);
