@@ -11,6 +11,7 @@
 //! - [`plan`]: the desired kernel state of one node
 //! - [`route`]: routes and longest-prefix match
 //! - [`services`]: kube-proxy's rules for every node, as `iptables-save` prints them
+//! - [`policy`]: NetworkPolicy, and who may talk to whom under it
 //! - [`forward`]: a frame through the model, as a [`Trace`](forward::Trace); the CNI requirement [`Matrix`](forward::Matrix)
 //! - [`join`]: nodes joining a cluster: NotReady, a range from node IPAM, the CNI config, Ready
 //! - [`lab_api`]: the messages `podnet lab serve` and the browser exchange
@@ -35,6 +36,7 @@ pub mod join;
 pub mod lab_api;
 pub mod net;
 pub mod plan;
+pub mod policy;
 pub mod route;
 pub mod services;
 pub mod topology;

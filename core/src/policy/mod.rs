@@ -1,0 +1,17 @@
+//! NetworkPolicy: who may talk to whom.
+//!
+//! - [`spec`]: `networking.k8s.io/v1` NetworkPolicy as data, defaulted and
+//!   validated as the API server does
+//! - [`verdict`]: a connection's verdict under a set of policies, with the
+//!   policy and rule that decided it
+
+pub mod spec;
+pub mod verdict;
+
+pub use spec::{
+    EgressRule, IngressRule, IpBlock, LabelSelector, NetworkPolicy, Operator, Peer, PolicyPort,
+    PolicyProtocol, PolicySpec, PolicyType, PortRef, Requirement,
+};
+pub use verdict::{
+    Decision, Direction, NamedPort, Namespace, Party, PolicyPod, PolicySet, Verdict,
+};
