@@ -221,6 +221,8 @@ pub fn cluster_spec(
         pods: Vec::new(),
         services: Vec::new(),
         clients: Vec::new(),
+        namespaces: Vec::new(),
+        policies: Vec::new(),
     };
     Ok((spec, skipped))
 }

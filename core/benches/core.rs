@@ -1,7 +1,8 @@
 //! Core benchmarks: allocation at Kubernetes' scale limits, one trace in a
 //! big cluster (plain host-gw, and inside VXLAN across a router), the full
 //! CNI requirement matrix, and Services: one node's kube-proxy rules for
-//! 1,000 Services and one packet to a ClusterIP in a 1,000-node cluster.
+//! 1,000 Services and one packet to a ClusterIP in a 1,000-node cluster;
+//! one NetworkPolicy verdict among 10,000 pods and 1,000 policies.
 //!
 //! `cargo bench -p podnet-core` runs criterion for each and then prints one
 //! `FIGURE` line per benchmark with the median, the target from the issue and
@@ -15,6 +16,9 @@ use criterion::{BatchSize, Criterion};
 use podnet_core::alloc::{AllocKey, ClusterAllocator, NodeIpam};
 use podnet_core::forward::{Matrix, Network, ProbeKind, Verdict};
 use podnet_core::net::parse_cidr;
+use podnet_core::policy::{
+    NamedPort, Namespace, NetworkPolicy, Party, PolicyPod, PolicyProtocol, PolicySet,
+};
 use podnet_core::services;
 use podnet_core::topology::{Backend, Cluster, Endpoint, NewService, NodeOptions, PodId, Protocol};
 
@@ -112,6 +116,59 @@ fn time<T>(repeat: usize, mut f: impl FnMut() -> T) -> Duration {
 fn figure(name: &str, took: Duration, target: Duration) {
     let verdict = if took < target { "met" } else { "MISSED" };
     println!("FIGURE {name}: {took:.2?} (target < {target:?}) {verdict}");
+}
+
+/// 10,000 pods in 100 namespaces (labelled `app: a0`…`a9` and `ns: nK`),
+/// and 1,000 policies: in each namespace ten, each isolating one app for
+/// ingress and egress and letting in two other apps of its own namespace
+/// and one app from any namespace labelled like the next one, on two ports.
+fn policy_world() -> PolicySet {
+    let label = |k: &str, v: String| [(k.to_string(), v)].into_iter().collect();
+    let namespaces: Vec<Namespace> = (0..100)
+        .map(|n| Namespace {
+            name: format!("n{n}"),
+            labels: label("ns", format!("n{n}")),
+        })
+        .collect();
+    let pods = (0..10_000u32)
+        .map(|i| PolicyPod {
+            namespace: format!("n{}", i / 100),
+            name: format!("p{i}"),
+            ip: std::net::Ipv4Addr::from(0x0a00_0000 + i),
+            node: format!("node{}", i % 100),
+            labels: label("app", format!("a{}", i % 10)),
+            ports: vec![NamedPort {
+                name: "http".into(),
+                protocol: PolicyProtocol::Tcp,
+                port: 8080,
+            }],
+        })
+        .collect();
+    let policies = (0..1_000)
+        .map(|k| {
+            let (ns, app) = (k / 10, k % 10);
+            let json = serde_json::json!({
+                "namespace": format!("n{ns}"),
+                "name": format!("pol{k}"),
+                "spec": {
+                    "podSelector": { "matchLabels": { "app": format!("a{app}") } },
+                    "policyTypes": ["Ingress", "Egress"],
+                    "ingress": [
+                        { "from": [
+                            { "podSelector": { "matchLabels": { "app": format!("a{}", (app + 1) % 10) } } },
+                            { "podSelector": { "matchLabels": { "app": format!("a{}", (app + 2) % 10) } } },
+                            { "namespaceSelector": { "matchLabels": { "ns": format!("n{}", (ns + 1) % 100) } },
+                              "podSelector": { "matchLabels": { "app": format!("a{app}") } } }
+                          ],
+                          "ports": [ { "port": 80 }, { "port": "http" } ] }
+                    ],
+                    "egress": [ { "ports": [ { "port": 53, "protocol": "UDP" } ] } ]
+                }
+            });
+            serde_json::from_value::<NetworkPolicy>(json).unwrap()
+        })
+        .collect();
+    PolicySet::new(&namespaces, pods, policies).unwrap()
 }
 
 fn main() {
@@ -215,6 +272,37 @@ fn main() {
         |b| b.iter(to_service),
     );
 
+    let world = policy_world();
+    // p105 (n1, a5) to p209 (n2, a9) on 8080: a9 in n2 lets in a9 of n1? no
+    // — it lets in a9 from n3; so the walk visits every rule and denies.
+    let (p105, p209) = (
+        world.pod_named("n1/p105").unwrap(),
+        world.pod_named("n2/p209").unwrap(),
+    );
+    let verdict = || {
+        world.verdict(
+            Party::Pod(p105),
+            Party::Pod(p209),
+            8080,
+            PolicyProtocol::Tcp,
+        )
+    };
+    assert!(!verdict().allowed(), "{}", verdict().explain());
+    // And an allowed one: p106 (n1, a6) to p105 (n1, a5) on the named port.
+    let p106 = world.pod_named("n1/p106").unwrap();
+    assert!(world
+        .verdict(
+            Party::Pod(p106),
+            Party::Pod(p105),
+            8080,
+            PolicyProtocol::Tcp
+        )
+        .ingress
+        .passes());
+    c.bench_function("policy: one verdict, 10,000 pods and 1,000 policies", |b| {
+        b.iter(verdict)
+    });
+
     c.final_summary();
 
     println!();
@@ -258,6 +346,12 @@ fn main() {
     figure(
         "one pod -> ClusterIP trace, 1,000 nodes",
         per_service,
+        Duration::from_micros(10),
+    );
+    let per_verdict = time(5, || (0..n).filter(|_| verdict().allowed()).count()) / n;
+    figure(
+        "one NetworkPolicy verdict, 10,000 pods and 1,000 policies",
+        per_verdict,
         Duration::from_micros(10),
     );
 }

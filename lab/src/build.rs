@@ -282,6 +282,8 @@ fn plan(cfg: &LabConfig) -> Result<LabState, LabError> {
             name: "client".into(),
             ip: Some(CLIENT_IP),
         }],
+        namespaces: Vec::new(),
+        policies: Vec::new(),
     };
     Ok(LabState {
         name: cfg.name.clone(),

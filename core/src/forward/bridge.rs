@@ -61,6 +61,10 @@ impl<'c> Network<'c> {
                 },
             ));
         }
+        if rt.node.bridge_nf && in_port.is_some() {
+            // br_netfilter: a frame bridged between two pods passes the forward hook too.
+            self.process_policy(rt, place, w)?;
+        }
         w.hop(
             place,
             Step::BridgeForward {

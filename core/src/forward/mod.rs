@@ -17,7 +17,8 @@
 //!   `process_*` that takes the frame one place further: [`host`] (a pod or
 //!   an outside client sending and receiving, the veth), [`bridge`],
 //!   [`node`] (local delivery, routing, ARP and out), [`netfilter`]
-//!   (conntrack, DNAT, masquerade), [`vxlan`], [`lan`] (switch and router)
+//!   (conntrack, DNAT, masquerade), [`policy`] (NetworkPolicy in the
+//!   forward hook), [`vxlan`], [`lan`] (switch and router)
 //! - [`reach`]: [`Matrix`], the requirement check
 //! - [`pcap`]: a trace as a capture file
 //! - [`capture`]: captured frames as a trace, and model vs kernel
@@ -31,6 +32,7 @@ pub mod netfilter;
 pub mod network;
 pub mod node;
 pub mod pcap;
+pub mod policy;
 pub mod reach;
 pub mod trace;
 pub mod vxlan;

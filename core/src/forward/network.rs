@@ -32,6 +32,8 @@ pub struct Network<'c> {
     pub(crate) lans: Vec<LanRt>,
     /// The router between the LANs, if there is more than one.
     pub(crate) router: Option<RouterRt>,
+    /// The cluster's NetworkPolicies over its pods; none: nothing isolated.
+    pub(crate) policy: Option<crate::policy::PolicySet>,
 }
 
 /// One LAN: who answers ARP for an address (first one wins, as the first
@@ -141,6 +143,11 @@ impl<'c> Network<'c> {
             clients: Vec::new(),
             lans: cluster.lans().iter().map(|_| LanRt::default()).collect(),
             router: None,
+            policy: if cluster.policies().is_empty() {
+                None
+            } else {
+                Some(cluster.policy_set()?)
+            },
         };
         if let Some(r) = cluster.router() {
             for (k, &(ip, mac)) in r.ports.iter().enumerate() {

@@ -43,6 +43,9 @@ impl<'c> Network<'c> {
             return Err(self.process_node_delivery(rt, w));
         }
         let route = self.process_routing(rt, local, w)?;
+        if !local {
+            self.process_policy(rt, place, w)?;
+        }
         if !answered {
             self.process_snat(rt, route, w);
         }

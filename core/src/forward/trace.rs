@@ -251,6 +251,15 @@ pub enum DropReason {
     /// A capture saw the packet here and nowhere after: the kernel dropped
     /// it without saying why, or it left the lab.
     Vanished,
+    /// NetworkPolicy: the pod is isolated in this direction and no rule of
+    /// the policies isolating it allows the packet (the trace's
+    /// explanation names them).
+    Policy {
+        /// The sending pod's egress or the receiving pod's ingress.
+        direction: crate::policy::Direction,
+        /// That pod.
+        pod: PodId,
+    },
 }
 
 impl std::fmt::Display for DropReason {
@@ -282,6 +291,18 @@ impl std::fmt::Display for DropReason {
             DropReason::UnknownMac { mac } => write!(f, "no port knows {mac}"),
             DropReason::HopLimit => f.write_str("too many hops (loop)"),
             DropReason::Vanished => f.write_str("not seen after this point"),
+            DropReason::Policy { direction, .. } => write!(
+                f,
+                "NetworkPolicy: the {} pod's {} is isolated and no rule allows this",
+                match direction {
+                    crate::policy::Direction::Egress => "sending",
+                    crate::policy::Direction::Ingress => "receiving",
+                },
+                match direction {
+                    crate::policy::Direction::Egress => "egress",
+                    crate::policy::Direction::Ingress => "ingress",
+                }
+            ),
             DropReason::TooBig { mtu, len } => write!(
                 f,
                 "{len} bytes is over the MTU {mtu} and DF is set (ICMP fragmentation needed, mtu {mtu})"
@@ -630,7 +651,20 @@ impl Trace {
         lines.push(match self.verdict {
             Verdict::Delivered { to } => format!("=> delivered to {}", cluster.name_of(to)),
             Verdict::Dropped { at, reason } => {
-                format!("=> dropped at {}: {reason}", at.label(cluster))
+                let by = match reason {
+                    DropReason::Policy { direction, pod } => cluster
+                        .pods()
+                        .iter()
+                        .find(|p| p.id == pod)
+                        .map_or_else(String::new, |p| {
+                            format!(
+                                " (isolated by {})",
+                                cluster.isolating(p, direction).join(", ")
+                            )
+                        }),
+                    _ => String::new(),
+                };
+                format!("=> dropped at {}: {reason}{by}", at.label(cluster))
             }
         });
         lines

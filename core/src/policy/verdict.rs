@@ -242,30 +242,45 @@ impl PolicySet {
 
     /// The verdict on a connection from `from` to `to` on `port`/`protocol`.
     pub fn verdict(&self, from: Party, to: Party, port: u16, protocol: PolicyProtocol) -> Verdict {
-        let egress = match from {
-            Party::Pod(i) => self.decide(
-                &self.egress_of[i],
-                to,
-                to,
-                port,
-                protocol,
-                Direction::Egress,
-            ),
+        self.verdict_l4(from, to, Some((port, protocol)))
+    }
+
+    /// Like [`PolicySet::verdict`]; `None` is traffic without ports (a
+    /// ping), which only a rule without ports allows.
+    pub fn verdict_l4(&self, from: Party, to: Party, l4: Option<(u16, PolicyProtocol)>) -> Verdict {
+        Verdict {
+            egress: self.decide_egress(from, to, l4),
+            ingress: self.decide_ingress(from, to, l4),
+        }
+    }
+
+    /// The sender's side only (what its node's rules decide).
+    pub fn decide_egress(
+        &self,
+        from: Party,
+        to: Party,
+        l4: Option<(u16, PolicyProtocol)>,
+    ) -> Decision {
+        match from {
+            Party::Pod(i) => self.decide(&self.egress_of[i], to, to, l4, Direction::Egress),
             _ => Decision::NotIsolated,
-        };
-        let ingress = match (from, to) {
+        }
+    }
+
+    /// The receiver's side only (what its node's rules decide).
+    pub fn decide_ingress(
+        &self,
+        from: Party,
+        to: Party,
+        l4: Option<(u16, PolicyProtocol)>,
+    ) -> Decision {
+        match (from, to) {
             (Party::Node(node, _), Party::Pod(j)) if self.pods[j].node == node => Decision::OwnNode,
-            (_, Party::Pod(j)) => self.decide(
-                &self.ingress_of[j],
-                from,
-                to,
-                port,
-                protocol,
-                Direction::Ingress,
-            ),
+            (_, Party::Pod(j)) => {
+                self.decide(&self.ingress_of[j], from, to, l4, Direction::Ingress)
+            }
             _ => Decision::NotIsolated,
-        };
-        Verdict { egress, ingress }
+        }
     }
 
     /// One direction: `peer` is the other end the rules' peers must match,
@@ -275,8 +290,7 @@ impl PolicySet {
         isolating: &[usize],
         peer: Party,
         dest: Party,
-        port: u16,
-        protocol: PolicyProtocol,
+        l4: Option<(u16, PolicyProtocol)>,
         direction: Direction,
     ) -> Decision {
         if isolating.is_empty() {
@@ -286,12 +300,10 @@ impl PolicySet {
             let pol = &self.policies[k];
             let allowed = match direction {
                 Direction::Ingress => pol.spec.ingress.iter().position(|r| {
-                    self.peers_match(pol, &r.from, peer)
-                        && self.ports_match(&r.ports, dest, port, protocol)
+                    self.peers_match(pol, &r.from, peer) && self.ports_match(&r.ports, dest, l4)
                 }),
                 Direction::Egress => pol.spec.egress.iter().position(|r| {
-                    self.peers_match(pol, &r.to, peer)
-                        && self.ports_match(&r.ports, dest, port, protocol)
+                    self.peers_match(pol, &r.to, peer) && self.ports_match(&r.ports, dest, l4)
                 }),
             };
             if let Some(rule) = allowed {
@@ -348,9 +360,11 @@ impl PolicySet {
         &self,
         ports: &[PolicyPort],
         dest: Party,
-        port: u16,
-        protocol: PolicyProtocol,
+        l4: Option<(u16, PolicyProtocol)>,
     ) -> bool {
+        let Some((port, protocol)) = l4 else {
+            return ports.is_empty();
+        };
         ports.is_empty()
             || ports.iter().any(|p| {
                 p.protocol == protocol

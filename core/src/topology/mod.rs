@@ -9,12 +9,14 @@
 //! [`crate::forward`].
 //!
 //! One file per job: the value types ([`types`]), reading a cluster
-//! ([`queries`]), changing it ([`edits`]), its LANs and router ([`lans`]);
+//! ([`queries`]), changing it ([`edits`]), its LANs and router ([`lans`]),
+//! its NetworkPolicies ([`policies`]);
 //! the cluster file ([`spec`]) and the seed's teaching scenarios
 //! ([`scenario`]).
 
 pub mod edits;
 pub mod lans;
+pub mod policies;
 pub mod queries;
 pub mod scenario;
 pub mod services;
@@ -55,6 +57,13 @@ pub struct Cluster {
     nodes: Vec<Node>,
     pods: Vec<Pod>,
     services: Vec<Service>,
+    /// Namespaces with labels (what policies' namespace selectors see);
+    /// a pod's namespace not listed here has no labels.
+    #[serde(default)]
+    namespaces: Vec<crate::policy::Namespace>,
+    /// NetworkPolicies, each validated when set.
+    #[serde(default)]
+    policies: Vec<crate::policy::NetworkPolicy>,
     /// Where ClusterIPs come from.
     #[serde(default = "default_service_cidr")]
     service_cidr: Ipv4Network,
@@ -117,6 +126,8 @@ impl Cluster {
             nodes: Vec::new(),
             pods: Vec::new(),
             services: Vec::new(),
+            namespaces: Vec::new(),
+            policies: Vec::new(),
             service_cidr: default_service_cidr(),
             clients: Vec::new(),
             next_id: 0,

@@ -269,6 +269,12 @@ pub struct ClusterSpec {
     /// Machines on the LAN outside the cluster.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<ClientSpec>,
+    /// Namespaces with labels (for policies' namespace selectors).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<crate::policy::Namespace>,
+    /// NetworkPolicies (`networking.k8s.io/v1`: namespace, name, spec).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<crate::policy::NetworkPolicy>,
 }
 
 impl ClusterSpec {
@@ -353,6 +359,8 @@ impl ClusterSpec {
             c.add_client(&cl.name, cl.ip)
                 .map_err(|e| Error::config(&format!("client {}", cl.name), e.to_string()))?;
         }
+        c.set_namespaces(self.namespaces.clone());
+        c.set_policies(self.policies.clone())?;
         Ok(c)
     }
 }
