@@ -27,6 +27,8 @@ pub struct Report {
     pub nat_applied: bool,
     /// Whether kube-proxy's rules were (re)applied (cluster-file mode).
     pub services_applied: bool,
+    /// Whether the NetworkPolicy table was (re)applied.
+    pub policy_applied: bool,
     /// Links of the pod bridge whose GSO size was set to the uplink's.
     pub gso_set: Vec<String>,
     /// The uplink's GSO size, which the bridge and its ports follow.
@@ -35,10 +37,13 @@ pub struct Report {
 
 /// Makes the kernel equal to `plan`, writes the CNI config if it changed,
 /// and records `version` as applied.
+/// `policy`: this node's NetworkPolicy table (`Some(None)`: no pod of it
+/// isolated, no table), or `None` where policies are not managed yet.
 pub fn apply(
     cfg: &AgentConfig,
     plan: &Plan,
     services: Option<&KubeProxy>,
+    policy: Option<Option<String>>,
     version: &str,
     memory: &mut AgentState,
 ) -> Result<Report, AgentError> {
@@ -59,6 +64,14 @@ pub fn apply(
             crate::services::apply(now, memory.last_services.as_ref()).map_err(AgentError::Io)?;
             memory.last_services = Some(now.clone());
             report.services_applied = true;
+        }
+    }
+    if let Some(now) = policy {
+        if memory.last_policy.as_ref() != Some(&now) {
+            let table = format!("inet {}", podnet_core::policy::nft::TABLE);
+            nat::replace_table(&table, now.as_deref()).map_err(AgentError::Io)?;
+            memory.last_policy = Some(now);
+            report.policy_applied = true;
         }
     }
     if let Some(status) = &cfg.status_file {

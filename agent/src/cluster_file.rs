@@ -12,9 +12,23 @@ use tracing::{info, warn};
 
 use crate::{apply, log, version_of, AgentConfig, AgentError, AgentState, Report};
 
-/// Reads the cluster file and computes this node's plan and the rules
-/// kube-proxy would write on it; also returns the file's version.
-pub fn plan(cfg: &AgentConfig) -> Result<(Plan, KubeProxy, String), AgentError> {
+/// What the cluster file asks of this node: its plan, the rules kube-proxy
+/// would write on it, its NetworkPolicy table, and the file's version.
+pub struct Wanted {
+    /// The kernel state.
+    pub plan: Plan,
+    /// kube-proxy's rules.
+    pub services: KubeProxy,
+    /// The NetworkPolicy table (none: no pod of this node isolated).
+    pub policy: Option<String>,
+    /// The file's version.
+    pub version: String,
+}
+
+/// Reads the cluster file and computes what it asks of this node. An
+/// invalid file (a bad policy included) is an error and changes nothing:
+/// the last rules stay.
+pub fn plan(cfg: &AgentConfig) -> Result<Wanted, AgentError> {
     let bad = |msg: String| AgentError::Cluster {
         path: cfg.cluster_file.clone(),
         msg,
@@ -27,13 +41,26 @@ pub fn plan(cfg: &AgentConfig) -> Result<(Plan, KubeProxy, String), AgentError> 
         .node_named(&cfg.node)
         .ok_or_else(|| bad(format!("has no node named {:?}", cfg.node)))?;
     let plan = cluster.plan(node.id).map_err(|e| bad(e.to_string()))?;
-    Ok((plan, services::render(&cluster, node), version_of(&text)))
+    let policy = cluster.policy_set().map_err(|e| bad(e.to_string()))?;
+    Ok(Wanted {
+        plan,
+        services: services::render(&cluster, node),
+        policy: podnet_core::policy::nft::render(&policy, &node.name),
+        version: version_of(&text),
+    })
 }
 
 /// One reconcile pass from the cluster file.
 pub fn reconcile(cfg: &AgentConfig, memory: &mut AgentState) -> Result<Report, AgentError> {
-    let (plan, services, version) = plan(cfg)?;
-    apply(cfg, &plan, Some(&services), &version, memory)
+    let w = plan(cfg)?;
+    apply(
+        cfg,
+        &w.plan,
+        Some(&w.services),
+        Some(w.policy),
+        &w.version,
+        memory,
+    )
 }
 
 /// Reconciles now, then every `interval` and whenever the cluster file changes.

@@ -270,7 +270,7 @@ pub fn reconcile(
         .node_named(&cfg.node)
         .ok_or_else(|| bad(format!("has no node named {:?}", cfg.node)))?;
     let plan = cluster.plan(node.id).map_err(|e| bad(e.to_string()))?;
-    let report = apply(cfg, &plan, None, &version_of(&text), memory)?;
+    let report = apply(cfg, &plan, None, None, &version_of(&text), memory)?;
     Ok(Some((report, skipped)))
 }
 

@@ -84,6 +84,8 @@ pub struct AgentState {
     last_nat: Option<Option<String>>,
     /// kube-proxy's rules applied last (cluster-file mode).
     last_services: Option<podnet_core::services::KubeProxy>,
+    /// The NetworkPolicy ruleset applied last (cluster-file mode).
+    last_policy: Option<Option<String>>,
     /// Why the Kubernetes mode is waiting, as last logged.
     waiting: Option<kubernetes::NotYet>,
     /// The netlink socket of this node's namespace, opened at the first pass.

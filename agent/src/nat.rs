@@ -2,7 +2,8 @@
 //!
 //! [`render`] turns the plan's [`NatRule`]s into the text of `table ip
 //! podnet`: pod traffic leaving the cluster gets its node's address.
-//! [`apply`] replaces that one table atomically with `nft -f`; no other
+//! [`apply`] replaces that one table atomically with `nft -f`
+//! ([`replace_table`], which the NetworkPolicy table uses too); no other
 //! table is ever read or changed. (Services are kube-proxy's rules, in
 //! iptables: [`crate::services`].)
 
@@ -37,9 +38,16 @@ pub fn render(plan: &Plan) -> Option<String> {
 
 /// Replaces `table ip podnet` with `ruleset` (or removes it when `None`).
 pub fn apply(ruleset: Option<&str>) -> Result<(), String> {
+    replace_table("ip podnet", ruleset)
+}
+
+/// Replaces one table (`"FAMILY NAME"`) with `ruleset`, or removes it when
+/// `None`, in one `nft -f` transaction: no packet sees half of it. No
+/// other table is read or changed.
+pub fn replace_table(table: &str, ruleset: Option<&str>) -> Result<(), String> {
     // Creating the table first makes the delete valid when it did not exist.
     let script = format!(
-        "table ip podnet\ndelete table ip podnet\n{}",
+        "table {table}\ndelete table {table}\n{}",
         ruleset.unwrap_or("")
     );
     let mut child = Command::new("nft")

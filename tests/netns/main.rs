@@ -12,3 +12,4 @@ mod image;
 mod lab;
 mod live;
 mod overlay;
+mod policy;

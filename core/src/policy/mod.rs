@@ -4,7 +4,9 @@
 //!   validated as the API server does
 //! - [`verdict`]: a connection's verdict under a set of policies, with the
 //!   policy and rule that decided it
+//! - [`nft`]: one node's share as the nftables ruleset podnet-agent loads
 
+pub mod nft;
 pub mod spec;
 pub mod verdict;
 

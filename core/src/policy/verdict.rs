@@ -326,7 +326,7 @@ impl PolicySet {
         peers.is_empty() || peers.iter().any(|p| self.peer_matches(pol, p, party))
     }
 
-    fn peer_matches(&self, pol: &NetworkPolicy, peer: &Peer, party: Party) -> bool {
+    pub(crate) fn peer_matches(&self, pol: &NetworkPolicy, peer: &Peer, party: Party) -> bool {
         let ip = match party {
             Party::Pod(i) => self.pods[i].ip,
             Party::Node(_, ip) | Party::Other(ip) => ip,
