@@ -25,7 +25,11 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use ipnetwork::Ipv4Network;
-use k8s_openapi::api::core::v1::Node;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client, Config};
@@ -34,7 +38,7 @@ use podnet_core::topology::spec::{ClusterSpec, NodeSpec};
 use podnet_core::topology::Backend;
 use tracing::{info, warn};
 
-use crate::{apply, log, version_of, AgentConfig, AgentError, AgentState, Report};
+use crate::{apply, kube_policy, log, version_of, AgentConfig, AgentError, AgentState, Report};
 
 /// Where the agent finds the API server.
 #[derive(Debug, Clone)]
@@ -238,10 +242,13 @@ fn local_addresses(nl: &podnet_kernel::Netlink) -> Result<Vec<Ipv4Network>, Agen
 }
 
 /// One pass over the Nodes the store holds.
+/// `policy` is this node's NetworkPolicy table as [`super::apply`] takes
+/// it (`None`: leave the table as it is).
 pub fn reconcile(
     cfg: &AgentConfig,
     nodes: &[impl Borrow<Node>],
     src: &KubeSource,
+    policy: Option<Option<String>>,
     memory: &mut AgentState,
 ) -> Result<Option<(Report, Vec<Skipped>)>, AgentError> {
     let local = local_addresses(memory.kernel()?)?;
@@ -270,7 +277,7 @@ pub fn reconcile(
         .node_named(&cfg.node)
         .ok_or_else(|| bad(format!("has no node named {:?}", cfg.node)))?;
     let plan = cluster.plan(node.id).map_err(|e| bad(e.to_string()))?;
-    let report = apply(cfg, &plan, None, None, &version_of(&text), memory)?;
+    let report = apply(cfg, &plan, None, policy, &version_of(&text), memory)?;
     Ok(Some((report, skipped)))
 }
 
@@ -290,11 +297,34 @@ async fn client(src: &KubeSource) -> Result<Client, String> {
     Client::try_from(config).map_err(|e| format!("cannot make a client: {e}"))
 }
 
-/// Watches Nodes on a thread of its own; each change to the store is a
-/// message on `changed`. Returns the store.
-fn watch_nodes(src: &KubeSource, changed: mpsc::Sender<()>) -> Result<Store<Node>, String> {
+/// A watched kind: its store, and whether its first full list arrived
+/// (before that, an empty store means "not known yet", not "none").
+struct Watched<K: kube::Resource<DynamicType = ()> + 'static> {
+    store: Store<K>,
+    ready: Arc<AtomicBool>,
+}
+
+/// Watches every object of kind `K` on a thread of its own; each change to
+/// the store is a message on `changed`. An API outage or an expired watch
+/// backs off and lists again; the store keeps the last list meanwhile.
+fn watch<K>(
+    src: &KubeSource,
+    what: &'static str,
+    changed: mpsc::Sender<()>,
+) -> Result<Watched<K>, String>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
     let (tx, rx) = mpsc::channel();
     let src = src.clone();
+    let ready = Arc::new(AtomicBool::new(false));
+    let ready2 = ready.clone();
     std::thread::spawn(move || {
         let rt = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -310,7 +340,7 @@ fn watch_nodes(src: &KubeSource, changed: mpsc::Sender<()>) -> Result<Store<Node
             };
             let (store, writer) = reflector::store();
             let _ = tx.send(Ok(store));
-            let api: Api<Node> = Api::all(client);
+            let api: Api<K> = Api::all(client);
             let events =
                 reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
             let mut events = std::pin::pin!(events);
@@ -319,18 +349,56 @@ fn watch_nodes(src: &KubeSource, changed: mpsc::Sender<()>) -> Result<Store<Node
                     // Init and InitApply only fill the store's buffer: the
                     // store changes at InitDone.
                     Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone) => {
+                        ready2.store(true, Ordering::Relaxed);
                         if changed.send(()).is_err() {
                             return;
                         }
                     }
                     Ok(_) => {}
-                    Err(e) => warn!(error = %e, "watching Nodes failed; retrying with backoff, routes stay as they are"),
+                    Err(e) => warn!(error = %e, "watching {what} failed; retrying with backoff, the kernel stays as it is"),
                 }
             }
         });
     });
-    rx.recv()
-        .map_err(|_| "the watch thread ended".to_string())?
+    let store = rx
+        .recv()
+        .map_err(|_| format!("the {what} watch thread ended"))??;
+    Ok(Watched { store, ready })
+}
+
+/// This node's NetworkPolicy table from the stores, or `None` (leave the
+/// table as it is) until all three have their first list, or when a
+/// policy cannot be used.
+fn policy_table(
+    node: &str,
+    pods: &Watched<Pod>,
+    namespaces: &Watched<Namespace>,
+    policies: &Watched<NetworkPolicy>,
+    last_error: &mut Option<String>,
+) -> Option<Option<String>> {
+    let ready = [&pods.ready, &namespaces.ready, &policies.ready]
+        .iter()
+        .all(|r| r.load(Ordering::Relaxed));
+    if !ready {
+        return None;
+    }
+    match kube_policy::policy_set(
+        &pods.store.state(),
+        &namespaces.store.state(),
+        &policies.store.state(),
+    ) {
+        Ok(set) => {
+            *last_error = None;
+            Some(kube_policy::table(&set, node))
+        }
+        Err(e) => {
+            if last_error.as_ref() != Some(&e) {
+                warn!(error = %e, "NetworkPolicies not applied; the last rules stay");
+                *last_error = Some(e);
+            }
+            None
+        }
+    }
 }
 
 /// Reconciles on every change of the Nodes and every `interval`, forever.
@@ -341,7 +409,13 @@ pub fn run(cfg: &AgentConfig, src: &KubeSource, interval: Duration) -> Result<()
         let _ = std::fs::remove_file(status);
     }
     let (changed, wake) = mpsc::channel();
-    let store = watch_nodes(src, changed).map_err(AgentError::Io)?;
+    let nodes = watch::<Node>(src, "Nodes", changed.clone()).map_err(AgentError::Io)?;
+    let pods = watch::<Pod>(src, "Pods", changed.clone()).map_err(AgentError::Io)?;
+    let namespaces =
+        watch::<Namespace>(src, "Namespaces", changed.clone()).map_err(AgentError::Io)?;
+    let policies =
+        watch::<NetworkPolicy>(src, "NetworkPolicies", changed).map_err(AgentError::Io)?;
+    let mut policy_error = None;
     let mut memory = AgentState::default();
     let mut skipped_before: Vec<Skipped> = Vec::new();
     loop {
@@ -353,7 +427,8 @@ pub fn run(cfg: &AgentConfig, src: &KubeSource, interval: Duration) -> Result<()
         }
         // A burst of events is one pass.
         while wake.try_recv().is_ok() {}
-        match reconcile(cfg, &store.state(), src, &mut memory) {
+        let policy = policy_table(&cfg.node, &pods, &namespaces, &policies, &mut policy_error);
+        match reconcile(cfg, &nodes.store.state(), src, policy, &mut memory) {
             Ok(Some((report, skipped))) => {
                 log(&report);
                 for s in skipped.iter().filter(|s| !skipped_before.contains(s)) {

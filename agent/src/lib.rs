@@ -15,6 +15,7 @@ pub mod apply;
 pub mod cluster_file;
 pub mod conflist;
 pub mod diff;
+pub mod kube_policy;
 pub mod kubernetes;
 pub mod nat;
 pub mod services;

@@ -253,7 +253,7 @@ fn no_cni_config_until_the_node_has_a_range() {
 }
 
 #[test]
-fn the_manifest_is_accepted_by_the_api_server_and_grants_only_node_reads() {
+fn the_manifest_is_accepted_by_the_api_server_and_grants_only_what_the_agent_reads() {
     let lab = Lab::up(&["--api", "--nodes", "1", "--pods-per-node", "0"]);
     let cp = control_plane(&lab);
     let manifest = std::fs::read_to_string(
@@ -292,6 +292,15 @@ fn the_manifest_is_accepted_by_the_api_server_and_grants_only_node_reads() {
     }
     assert_eq!(can("delete", "nodes"), "no");
     assert_eq!(can("patch", "nodes"), "no");
-    assert_eq!(can("list", "pods"), "no");
+    // NetworkPolicy needs the Pods, Namespaces and policies, read-only.
+    for what in ["pods", "namespaces", "networkpolicies.networking.k8s.io"] {
+        for verb in ["list", "watch"] {
+            assert_eq!(can(verb, what), "yes", "{verb} {what}");
+        }
+        assert_eq!(can("create", what), "no", "create {what}");
+        assert_eq!(can("delete", what), "no", "delete {what}");
+    }
+    assert_eq!(can("get", "pods"), "no");
+    assert_eq!(can("create", "pods/exec"), "no");
     assert_eq!(can("list", "secrets"), "no");
 }

@@ -260,6 +260,112 @@ fn live_mode_draws_the_cluster_the_api_reports(lab: &Lab, state: &LabState) {
     );
 }
 
+/// A NetworkPolicy applied with kubectl: every agent's watchers see it,
+/// each node's table enforces it, and four pings (allowed and denied, on
+/// one node and across, from another namespace) go as core's verdict says;
+/// deleting it opens again.
+fn network_policy_is_enforced_as_the_model_decides(
+    lab: &Lab,
+    control: &ControlPlane,
+    state: &LabState,
+) {
+    use podnet_core::policy::{NetworkPolicy, Party, PolicyPod, PolicySet};
+    let policy = serde_json::json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": { "name": "solo-from-web", "namespace": "default" },
+        "spec": {
+            "podSelector": { "matchLabels": { "app": "solo" } },
+            "ingress": [ { "from": [ { "podSelector": { "matchLabels": { "app": "web" } } } ] } ]
+        }
+    });
+    let model_policy: NetworkPolicy = serde_json::from_value(serde_json::json!({
+        "namespace": "default", "name": "solo-from-web", "spec": policy["spec"].clone()
+    }))
+    .unwrap();
+    let pods: Vec<PolicyPod> = state
+        .pods
+        .iter()
+        // hostNetwork Pods (the agent's) have their node's address: no policy selects them.
+        .filter(|p| !state.nodes.iter().any(|n| n.ip == p.ip))
+        .map(|p| {
+            let (namespace, name) = p
+                .name
+                .split_once('/')
+                .unwrap_or(("default", p.name.as_str()));
+            PolicyPod {
+                namespace: namespace.into(),
+                name: name.into(),
+                ip: p.ip,
+                node: p.node.clone(),
+                labels: p.labels.clone(),
+                ports: Vec::new(),
+            }
+        })
+        .collect();
+    let set = PolicySet::new(&[], pods, vec![model_policy]).unwrap();
+    let pod = |prefix: &str, node: Option<&str>| {
+        state
+            .pods
+            .iter()
+            .find(|p| p.name.starts_with(prefix) && node.is_none_or(|n| p.node == n))
+            .unwrap_or_else(|| panic!("a Pod {prefix}… on {node:?}"))
+            .clone()
+    };
+    let solo = pod("solo", None);
+    let other = state
+        .nodes
+        .iter()
+        .find(|n| n.name != solo.node)
+        .unwrap()
+        .name
+        .clone();
+    let pairs = [
+        (pod("web-", Some(&other)), solo.clone()),
+        (pod("web-", Some(&solo.node)), solo.clone()),
+        (pod("hostport", None), solo.clone()),
+        (pod("kube-system/podnet-dns-", None), solo.clone()),
+        (solo.clone(), pod("hostport", None)),
+    ];
+    let model = |a: &podnet_lab::LabPod, b: &podnet_lab::LabPod| {
+        let (i, j) = (set.pod_at(a.ip).unwrap(), set.pod_at(b.ip).unwrap());
+        set.verdict_l4(Party::Pod(i), Party::Pod(j), None).allowed()
+    };
+    let ping = |a: &podnet_lab::LabPod, b: &podnet_lab::LabPod| {
+        lab.exec(&a.name, &["ping", "-c", "1", "-W", "1", &b.ip.to_string()])
+            .status
+            .success()
+    };
+    let start = Instant::now();
+    control
+        .kubectl(&["apply", "-f", "-"], Some(&policy.to_string()))
+        .unwrap();
+    // Enforced once a pair the model denies is denied by the kernel.
+    let (denied_from, denied_to) = (&pairs[2].0, &pairs[2].1);
+    assert!(!model(denied_from, denied_to));
+    poll("the policy enforced", Duration::from_secs(30), || {
+        (!ping(denied_from, denied_to)).then_some(())
+    });
+    eprintln!("NetworkPolicy applied -> enforced: {:?}", start.elapsed());
+    let mut allowed = 0;
+    for (a, b) in &pairs {
+        let (real, want) = (ping(a, b), model(a, b));
+        assert_eq!(
+            real, want,
+            "{} -> {}: kernel {real}, model {want}",
+            a.name, b.name
+        );
+        allowed += usize::from(real);
+    }
+    assert_eq!(allowed, 3, "web from both nodes, and solo to hostport");
+    control
+        .kubectl(&["delete", "networkpolicy", "solo-from-web"], None)
+        .unwrap();
+    poll("the policy lifted", Duration::from_secs(30), || {
+        ping(denied_from, denied_to).then_some(())
+    });
+}
+
 /// `lab serve` follows the cluster: a Pod made with kubectl while it runs
 /// appears in `/api/lab`, its ping is captured on its new interfaces, and
 /// once deleted it is gone from the page.
@@ -772,6 +878,7 @@ fn a_real_cluster_comes_up_on_podnet_and_keeps_its_pods_through_deletes_and_rest
     plain_kubectl_works_from_the_host(&lab, &state);
     nodes_are_machines_of_their_own(&lab, &control, &state);
     cluster_dns_answers_what_core_computes(&control, &state);
+    network_policy_is_enforced_as_the_model_decides(&lab, &control, &state);
     a_users_own_pod_is_a_lab_member(&lab, &control);
     live_mode_draws_the_cluster_the_api_reports(&lab, &state);
 
