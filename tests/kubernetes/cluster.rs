@@ -366,6 +366,26 @@ fn network_policy_is_enforced_as_the_model_decides(
     });
 }
 
+/// `kubectl run NAME` with the lab's busybox, sleeping: a user's own Pod.
+fn run_sleeper(control: &ControlPlane, name: &str) {
+    control
+        .kubectl(
+            &[
+                "run",
+                name,
+                "--image=podnet.local/busybox:1",
+                "--image-pull-policy=Never",
+                "--restart=Never",
+                "--command",
+                "--",
+                "sleep",
+                "3600",
+            ],
+            None,
+        )
+        .unwrap();
+}
+
 /// `lab serve` follows the cluster: a Pod made with kubectl while it runs
 /// appears in `/api/lab`, its ping is captured on its new interfaces, and
 /// once deleted it is gone from the page.
@@ -382,22 +402,7 @@ fn serve_follows_pods(lab: &Lab, addr: &str, peer: std::net::Ipv4Addr) {
                 .collect::<Vec<_>>(),
         )
     };
-    control
-        .kubectl(
-            &[
-                "run",
-                "newcomer",
-                "--image=podnet.local/busybox:1",
-                "--image-pull-policy=Never",
-                "--restart=Never",
-                "--command",
-                "--",
-                "sleep",
-                "3600",
-            ],
-            None,
-        )
-        .unwrap();
+    run_sleeper(&control, "newcomer");
     let ip = poll("the new Pod in /api/lab", Duration::from_secs(60), || {
         pods_seen()?
             .into_iter()
@@ -679,22 +684,7 @@ fn nodes_are_machines_of_their_own(lab: &Lab, control: &ControlPlane, state: &La
 /// A Pod made with `kubectl run` is one of the lab's: `lab exec` enters
 /// it and `lab status` lists it.
 fn a_users_own_pod_is_a_lab_member(lab: &Lab, control: &ControlPlane) {
-    control
-        .kubectl(
-            &[
-                "run",
-                "mine",
-                "--image=podnet.local/busybox:1",
-                "--image-pull-policy=Never",
-                "--restart=Never",
-                "--command",
-                "--",
-                "sleep",
-                "3600",
-            ],
-            None,
-        )
-        .unwrap();
+    run_sleeper(control, "mine");
     control
         .kubectl(
             &["wait", "--for=condition=Ready", "pod/mine", "--timeout=60s"],

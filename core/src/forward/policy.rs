@@ -48,26 +48,18 @@ impl<'c> Network<'c> {
             Party::Pod(i) => pods.get(i).filter(|pod| pod.node == rt.node.id),
             _ => None,
         };
-        if let Some(pod) = here(from) {
-            if let Decision::Denied { .. } = set.decide_egress(from, to, l4) {
-                return Err(End::drop(
-                    place,
-                    DropReason::Policy {
-                        direction: Direction::Egress,
-                        pod: pod.id,
-                    },
-                ));
-            }
-        }
-        if let Some(pod) = here(to) {
-            if let Decision::Denied { .. } = set.decide_ingress(from, to, l4) {
-                return Err(End::drop(
-                    place,
-                    DropReason::Policy {
-                        direction: Direction::Ingress,
-                        pod: pod.id,
-                    },
-                ));
+        for (direction, end) in [(Direction::Egress, from), (Direction::Ingress, to)] {
+            let Some(pod) = here(end) else { continue };
+            let decision = match direction {
+                Direction::Egress => set.decide_egress(from, to, l4),
+                Direction::Ingress => set.decide_ingress(from, to, l4),
+            };
+            if let Decision::Denied { .. } = decision {
+                let reason = DropReason::Policy {
+                    direction,
+                    pod: pod.id,
+                };
+                return Err(End::drop(place, reason));
             }
         }
         Ok(())
