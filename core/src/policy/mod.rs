@@ -5,7 +5,9 @@
 //! - [`verdict`]: a connection's verdict under a set of policies, with the
 //!   policy and rule that decided it
 //! - [`nft`]: one node's share as the nftables ruleset podnet-agent loads
+//! - [`layout`]: upstream's x/y/z × a/b/c layout, presets, the truth table
 
+pub mod layout;
 pub mod nft;
 pub mod spec;
 pub mod verdict;
