@@ -63,6 +63,9 @@ pub struct LabConfig {
     /// jessie-dnsutils, busybox, pause) into every node, for
     /// `tests/conformance.sh`. Needs `kubernetes`.
     pub e2e_images: bool,
+    /// Also the NetworkPolicy layout: namespaces x, y, z with Pods a, b, c
+    /// (see [`crate::netpol`]). Needs `kubernetes`.
+    pub netpol: bool,
 }
 
 impl LabConfig {
@@ -96,6 +99,9 @@ impl LabConfig {
         }
         if self.e2e_images && !self.kubernetes {
             return bad("--e2e-images", "needs --kubernetes");
+        }
+        if self.netpol && !self.kubernetes {
+            return bad("--netpol", "needs --kubernetes");
         }
         if self.kubernetes && self.backend == Backend::None {
             return bad(
@@ -189,6 +195,9 @@ fn build_kubernetes(mut state: LabState, cfg: &LabConfig) -> Result<LabState, La
     kubernetes::start_nodes(&mut state, &cfg.bin_dir, cfg.e2e_images, start)?;
     kubernetes::install_podnet(&mut state, start)?;
     kubernetes::deploy_workload(&mut state, cfg.nodes * cfg.pods_per_node, start)?;
+    if cfg.netpol {
+        crate::netpol::deploy(&mut state, start)?;
+    }
     Ok(state)
 }
 

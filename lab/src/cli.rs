@@ -160,6 +160,13 @@ pub enum LabAction {
         /// tests/conformance.sh.
         #[arg(long, requires = "kubernetes")]
         e2e_images: bool,
+        /// With --kubernetes: also the layout of Kubernetes' own
+        /// NetworkPolicy tests, namespaces x, y, z with Pods a, b, c;
+        /// `lab check` then measures who reaches whom on TCP and UDP 80
+        /// and 81 under the cluster's NetworkPolicies, cell by cell
+        /// against the model.
+        #[arg(long, requires = "kubernetes")]
+        netpol: bool,
         /// Where podnet-agent and podnet-cni are (default: next to this program).
         #[arg(long)]
         bin_dir: Option<std::path::PathBuf>,
@@ -295,6 +302,7 @@ fn lab_action(action: &LabAction, name: &str) -> std::result::Result<(String, i3
             api,
             kubernetes,
             e2e_images,
+            netpol,
             bin_dir,
         } => lab_up(&lab::LabConfig {
             name: name.to_string(),
@@ -311,6 +319,7 @@ fn lab_action(action: &LabAction, name: &str) -> std::result::Result<(String, i3
             api: *api,
             kubernetes: *kubernetes,
             e2e_images: *e2e_images,
+            netpol: *netpol,
         }),
         LabAction::Status => Ok((lab::status(&LabState::current(name)?)?, 0)),
         LabAction::Exec { target, command } => lab_exec(name, target, command),

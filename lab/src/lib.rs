@@ -20,6 +20,7 @@
 //! - [`probe`]: traffic between lab members (UDP responder, UDP, ICMP),
 //!   for `lab check` and `lab serve` alike
 //! - [`services`]: the lab's Services and the Pods behind them
+//! - [`netpol`]: the NetworkPolicy layout (x, y, z × a, b, c) as Pods
 //! - [`serve`]: `lab serve`, the lab's kernels and packets for the explainer
 //! - [`error`]: the one error type, [`LabError`]
 
@@ -33,6 +34,7 @@ pub mod control_plane;
 pub mod down;
 pub mod error;
 pub mod kubernetes;
+pub mod netpol;
 pub mod probe;
 pub mod process;
 pub mod serve;

@@ -72,7 +72,7 @@ pub fn netns(pods: &[LabPod]) -> Vec<ServiceSpec> {
 
 /// A busybox container that waits (and ends at once on SIGTERM: PID 1
 /// ignores it unless it asks).
-fn waiting(ports: Value) -> Value {
+pub(crate) fn waiting(ports: Value) -> Value {
     json!([{
         "name": "app",
         "image": images::BUSYBOX,

@@ -115,9 +115,11 @@ fn bad_input_is_a_clear_error_with_exit_2() {
     assert_eq!(code, 2);
     assert!(err.contains("no lab named \"nolabhere\" is up"), "{err}");
     // The e2e tests' images go into a Kubernetes lab only.
-    let (code, _, err) = podnet(&["lab", "up", "--e2e-images"]);
-    assert_eq!(code, 2);
-    assert!(err.contains("--kubernetes"), "{err}");
+    for flag in ["--e2e-images", "--netpol"] {
+        let (code, _, err) = podnet(&["lab", "up", flag]);
+        assert_eq!(code, 2, "{flag}");
+        assert!(err.contains("--kubernetes"), "{flag}: {err}");
+    }
 }
 
 #[test]

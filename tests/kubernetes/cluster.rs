@@ -24,7 +24,8 @@ use podnet_lab::LabState;
 
 use podnet_tests::{text, Lab, PODNET};
 
-static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
+/// Each Kubernetes lab is a whole cluster on two cores: one at a time.
+pub(crate) static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn cp(lab: &Lab) -> ControlPlane {
     lab.state()

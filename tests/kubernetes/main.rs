@@ -2,7 +2,8 @@
 //! against etcd, kube-apiserver and kube-controller-manager in a lab
 //! ([`api`]), and a whole cluster of kubelets, containerd and kube-proxy
 //! with podnet installed from its manifest ([`cluster`]), and what
-//! `tests/conformance.sh` refuses ([`conformance`]).
+//! `tests/conformance.sh` refuses ([`conformance`]), and NetworkPolicy
+//! measured cell by cell on the netpol layout ([`policy`]).
 //!
 //! Needs the binaries of `scripts/kube-build.sh` and
 //! `cargo build --workspace --bins`; `scripts/test.sh` does both.
@@ -10,3 +11,4 @@
 mod api;
 mod cluster;
 mod conformance;
+mod policy;

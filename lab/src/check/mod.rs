@@ -17,6 +17,7 @@
 
 pub mod compare;
 pub mod measure;
+pub mod policy;
 pub mod report;
 pub mod underlay;
 
@@ -210,6 +211,11 @@ pub struct Report {
     pub services: Vec<ServiceProbe>,
     /// Every node's Services rules against the model's.
     pub rules: Vec<RulesDiff>,
+    /// How many NetworkPolicies the cluster has: their denials are not
+    /// requirement failures, only the model's disagreement is.
+    pub policies: usize,
+    /// The NetworkPolicy truth table on the layout Pods (`--netpol`).
+    pub policy: Option<policy::PolicyTable>,
 }
 
 /// A pod reaching the machine outside the cluster, real and modelled: it
@@ -266,6 +272,7 @@ pub fn run(state: &LabState) -> Result<Report, LabError> {
     } else {
         compare::rules(&cluster, &measured.rules)?
     };
+    let policy = policy::run(state)?;
     let underlay = if cluster.backend().has_vtep() {
         underlay::run(state, &cluster)?
     } else {
@@ -292,5 +299,7 @@ pub fn run(state: &LabState) -> Result<Report, LabError> {
         underlay,
         services,
         rules,
+        policies: cluster.policies().len(),
+        policy,
     })
 }

@@ -23,7 +23,11 @@ impl Report {
 
     /// Everything passed: requirements, NodePorts, and the model matches the kernel.
     pub fn all_ok(&self) -> bool {
-        self.failures().is_empty()
+        (self.failures().is_empty() || self.policies > 0)
+            && self
+                .policy
+                .as_ref()
+                .is_none_or(|t| t.differences().is_empty())
             && self.disagreements().is_empty()
             && self.route_diffs.is_empty()
             && self.route_choice_diffs.is_empty()
@@ -53,7 +57,34 @@ impl Report {
         self.render_rules(&mut out);
         self.render_routes(&mut out);
         self.render_underlay(&mut out);
+        self.render_policy(&mut out);
         out
+    }
+
+    fn render_policy(&self, out: &mut String) {
+        let Some(t) = &self.policy else { return };
+        let diffs = t.differences();
+        let allowed = t.cells.iter().filter(|c| c.real).count();
+        let _ = writeln!(
+            out,
+            "NetworkPolicy truth table (x, y, z × a, b, c; TCP and UDP on 80 and 81; {} policies): {}/{} cells as the model says ({allowed} allowed, {} denied)",
+            t.policies,
+            t.cells.len() - diffs.len(),
+            t.cells.len(),
+            t.cells.len() - allowed
+        );
+        for c in diffs {
+            let _ = writeln!(
+                out,
+                "  ✗ {} -> {} {}/{}: kernel {}, model {}",
+                c.from,
+                c.to,
+                c.protocol.key(),
+                c.port,
+                if c.real { "allowed" } else { "denied" },
+                c.why
+            );
+        }
     }
 
     fn render_underlay(&self, out: &mut String) {
@@ -128,6 +159,13 @@ impl Report {
             .filter(|p| !(p.from.starts_with("node") && p.to.starts_with("node")))
             .count();
         let _ = writeln!(out, "\nCNI requirements (pod<->pod, node<->pod, round trip, source unchanged): {}/{} pairs ok", total - fails.len(), total);
+        if self.policies > 0 {
+            let _ = writeln!(
+                out,
+                "  ({} NetworkPolicies: what they deny is no failure here; below, only where the model and the kernel differ counts)",
+                self.policies
+            );
+        }
         for (f, t) in &fails {
             let p = self.pair(f, t).expect("listed");
             let real = match (p.real, p.real_addrs) {

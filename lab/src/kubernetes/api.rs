@@ -80,6 +80,55 @@ fn text(v: &Value) -> String {
     v.as_str().unwrap_or_default().to_string()
 }
 
+/// Every Namespace with its labels, and every NetworkPolicy as core takes
+/// it (a policy core cannot read is an error: leaving it out would open
+/// what it closes).
+pub fn policies(
+    cp: &ControlPlane,
+) -> Result<
+    (
+        Vec<podnet_core::policy::Namespace>,
+        Vec<podnet_core::policy::NetworkPolicy>,
+    ),
+    LabError,
+> {
+    let labels = |v: &Value| -> BTreeMap<String, String> {
+        v["metadata"]["labels"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect()
+    };
+    let namespaces = items(cp, &["get", "namespaces", "-o", "json"])?
+        .iter()
+        .map(|n| podnet_core::policy::Namespace {
+            name: text(&n["metadata"]["name"]),
+            labels: labels(n),
+        })
+        .collect();
+    let policies = items(
+        cp,
+        &["get", "networkpolicies", "--all-namespaces", "-o", "json"],
+    )?
+    .iter()
+    .map(|p| {
+        let (namespace, name) = (
+            text(&p["metadata"]["namespace"]),
+            text(&p["metadata"]["name"]),
+        );
+        let spec = serde_json::from_value(p["spec"].clone())
+            .map_err(|e| LabError::Kubernetes(format!("NetworkPolicy {namespace}/{name}: {e}")))?;
+        Ok(podnet_core::policy::NetworkPolicy {
+            namespace,
+            name,
+            spec,
+        })
+    })
+    .collect::<Result<_, LabError>>()?;
+    Ok((namespaces, policies))
+}
+
 /// Every Node, with its Ready condition and podCIDR.
 pub fn nodes(cp: &ControlPlane) -> Result<Vec<NodeView>, LabError> {
     Ok(items(cp, &["get", "nodes", "-o", "json"])?

@@ -75,7 +75,7 @@ pub fn check_tools() -> Result<(), LabError> {
     Ok(())
 }
 
-fn control_plane(state: &LabState) -> Result<&ControlPlane, LabError> {
+pub(crate) fn control_plane(state: &LabState) -> Result<&ControlPlane, LabError> {
     state
         .control_plane
         .as_ref()
@@ -417,6 +417,10 @@ pub fn refresh(state: &mut LabState) -> Result<ApiView, LabError> {
     };
     let (services, _skipped) = api::services(&cp, &lab_pod)?;
     state.spec.services = services;
+    // The model applies the cluster's NetworkPolicies like the agents do.
+    let (namespaces, policies) = api::policies(&cp)?;
+    state.spec.namespaces = namespaces;
+    state.spec.policies = policies;
     Ok(view)
 }
 
