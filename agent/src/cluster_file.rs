@@ -45,7 +45,7 @@ pub fn plan(cfg: &AgentConfig) -> Result<Wanted, AgentError> {
     Ok(Wanted {
         plan,
         services: services::render(&cluster, node),
-        policy: podnet_core::policy::nft::render(&policy, &node.name),
+        policy: podnet_core::policy::nft::render(&policy, &node.name, Some(node.pod_range)),
         version: version_of(&text),
     })
 }

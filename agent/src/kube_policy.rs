@@ -104,9 +104,14 @@ pub fn policy_set(
     PolicySet::new(&namespaces, pods, policies).map_err(|e| e.to_string())
 }
 
-/// This node's table (none: no pod of it is isolated).
-pub fn table(set: &PolicySet, node: &str) -> Option<String> {
-    nft::render(set, node)
+/// This node's table (none: the cluster has no policy); `pod_range` is
+/// the node's podCIDR, whose addresses not yet known as Pods wait.
+pub fn table(
+    set: &PolicySet,
+    node: &str,
+    pod_range: Option<ipnetwork::Ipv4Network>,
+) -> Option<String> {
+    nft::render(set, node, pod_range)
 }
 
 #[cfg(test)]
@@ -160,12 +165,29 @@ mod tests {
         .unwrap();
         let set = policy_set(&[web, host], &Vec::<KubeNamespace>::new(), &[np]).unwrap();
         assert_eq!(set.pods().len(), 1);
-        let text = table(&set, "node1").unwrap();
+        let range = Some("10.244.0.0/24".parse().unwrap());
+        let text = table(&set, "node1", range).unwrap();
         assert!(text.contains("10.244.0.5 : jump ingress_0"), "{text}");
         assert!(
             text.contains("meta l4proto tcp th dport 8080 return"),
             "{text}"
         );
-        assert!(table(&set, "node2").is_none());
+        assert!(
+            text.contains("ip saddr 10.244.0.0/24 ip saddr != 10.244.0.1 ip saddr != @known drop"),
+            "{text}"
+        );
+        // node2 isolates nobody, but still holds back Pods it does not know yet.
+        let text = table(&set, "node2", Some("10.244.1.0/24".parse().unwrap())).unwrap();
+        assert!(!text.contains("jump"), "{text}");
+        let none = policy_set(
+            &Vec::<Pod>::new(),
+            &Vec::<KubeNamespace>::new(),
+            &Vec::<KubePolicy>::new(),
+        )
+        .unwrap();
+        assert!(
+            table(&none, "node1", range).is_none(),
+            "no policy, no table"
+        );
     }
 }

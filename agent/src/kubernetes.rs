@@ -371,6 +371,7 @@ where
 /// policy cannot be used.
 fn policy_table(
     node: &str,
+    nodes: &Watched<Node>,
     pods: &Watched<Pod>,
     namespaces: &Watched<Namespace>,
     policies: &Watched<NetworkPolicy>,
@@ -389,7 +390,13 @@ fn policy_table(
     ) {
         Ok(set) => {
             *last_error = None;
-            Some(kube_policy::table(&set, node))
+            let range = nodes
+                .store
+                .state()
+                .iter()
+                .find(|n| n.metadata.name.as_deref() == Some(node))
+                .and_then(|n| pod_cidr(n).and_then(|c| c.parse().ok()));
+            Some(kube_policy::table(&set, node, range))
         }
         Err(e) => {
             if last_error.as_ref() != Some(&e) {
@@ -427,7 +434,14 @@ pub fn run(cfg: &AgentConfig, src: &KubeSource, interval: Duration) -> Result<()
         }
         // A burst of events is one pass.
         while wake.try_recv().is_ok() {}
-        let policy = policy_table(&cfg.node, &pods, &namespaces, &policies, &mut policy_error);
+        let policy = policy_table(
+            &cfg.node,
+            &nodes,
+            &pods,
+            &namespaces,
+            &policies,
+            &mut policy_error,
+        );
         match reconcile(cfg, &nodes.store.state(), src, policy, &mut memory) {
             Ok(Some((report, skipped))) => {
                 log(&report);

@@ -1,8 +1,8 @@
 //! NetworkPolicy enforced by podnet-agent in the cluster-file mode, as
 //! root: policies written into a lab's cluster file reach every node's
 //! `inet podnet_policy` table, and every pod pair's real ping equals the
-//! model's verdict; a bad policy leaves the last rules in place; removing
-//! the policies opens everything again.
+//! model's verdict; a pod not known yet is held back; a bad policy leaves
+//! the last rules in place; removing the policies opens everything again.
 
 use std::time::{Duration, Instant};
 
@@ -120,6 +120,34 @@ fn the_agent_enforces_cluster_file_policies_as_the_model_decides() {
         "on one bridge"
     );
     eprintln!("policy written -> enforced on both nodes: {enforced:?}");
+
+    // A pod the agents do not know yet (here: the file gives pod2-2 another
+    // address, so its real one is nobody's) is held back both ways while
+    // policies exist, though none selects it: it cannot slip through
+    // before its rules are there.
+    let mut unknown = file.clone();
+    let pods = unknown["pods"].as_array_mut().unwrap();
+    let p22 = pods.iter_mut().find(|p| p["name"] == "pod2-2").unwrap();
+    let stranger = p22["ip"].as_str().unwrap().to_string();
+    let elsewhere = format!("{}.200", stranger.rsplit_once('.').unwrap().0);
+    p22["ip"] = json!(elsewhere);
+    write_cluster(&lab, &unknown);
+    state.wait_applied(Duration::from_secs(30)).unwrap();
+    let client_ip = spec.pods[0].ip.unwrap().to_string();
+    assert!(!lab
+        .exec("pod1-1", &["ping", "-c", "1", "-W", "1", &stranger])
+        .status
+        .success());
+    assert!(!lab
+        .exec("pod2-2", &["ping", "-c", "1", "-W", "1", &client_ip])
+        .status
+        .success());
+    write_cluster(&lab, &file);
+    state.wait_applied(Duration::from_secs(30)).unwrap();
+    assert!(lab
+        .exec("pod2-2", &["ping", "-c", "1", "-W", "1", &client_ip])
+        .status
+        .success());
 
     // A bad policy in the file: the agents refuse the file and keep the
     // last rules (never an accidental allow).

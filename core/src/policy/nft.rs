@@ -27,14 +27,27 @@ use super::verdict::{Direction, Party, PolicySet};
 /// podnet's policy table (family `inet`).
 pub const TABLE: &str = "podnet_policy";
 
-/// The ruleset for node `node` (by name), or `None` when no pod of it is isolated.
-pub fn render(set: &PolicySet, node: &str) -> Option<String> {
+/// The ruleset for node `node` (by name), whose pods' addresses come
+/// from `pod_range`, or `None` when the cluster has no policy at all.
+///
+/// A pod the policies do not know yet (it started a moment ago, and its
+/// address reaches the agent through the API after the pod already runs)
+/// could slip through before its rules exist. So while any policy exists,
+/// an address of `pod_range` that is not a known pod of this node is
+/// dropped both ways until the agent has seen the pod: a new pod waits a
+/// moment for its first packets rather than passing unchecked.
+pub fn render(set: &PolicySet, node: &str, pod_range: Option<Ipv4Network>) -> Option<String> {
+    if set.policies().is_empty() {
+        return None;
+    }
     let mut chains = String::new();
     let mut maps = [Vec::new(), Vec::new()];
+    let mut known = Vec::new();
     for (i, pod) in set.pods().iter().enumerate() {
         if pod.node != node {
             continue;
         }
+        known.push(pod.ip.to_string());
         for (d, direction) in [Direction::Egress, Direction::Ingress]
             .into_iter()
             .enumerate()
@@ -65,10 +78,13 @@ pub fn render(set: &PolicySet, node: &str) -> Option<String> {
             let _ = writeln!(chains, "    drop\n  }}");
         }
     }
-    if maps.iter().all(Vec::is_empty) {
-        return None;
-    }
     let mut out = format!("table inet {TABLE} {{\n{chains}");
+    let elements = if known.is_empty() {
+        String::new()
+    } else {
+        format!("; elements = {{ {} }}", known.join(", "))
+    };
+    let _ = writeln!(out, "  set known {{\n    type ipv4_addr{elements}\n  }}");
     for (d, name) in ["egress", "ingress"].iter().enumerate() {
         let elements = if maps[d].is_empty() {
             String::new()
@@ -80,8 +96,17 @@ pub fn render(set: &PolicySet, node: &str) -> Option<String> {
             "  map {name} {{\n    type ipv4_addr : verdict{elements}\n  }}"
         );
     }
-    out.push_str(
-        "  chain forward {\n    type filter hook forward priority filter; policy accept;\n    ct state established,related accept\n    ip saddr vmap @egress\n    ip daddr vmap @ingress\n  }\n}\n",
+    let guard = pod_range.map_or_else(String::new, |r| {
+        // The bridge's own address (the range's first) is the node's, not a pod's.
+        let net = format!("{}/{}", r.network(), r.prefix());
+        let bridge = Ipv4Addr::from(u32::from(r.network()) + 1);
+        format!(
+            "    ip saddr {net} ip saddr != {bridge} ip saddr != @known drop comment \"a pod not known yet\"\n    ip daddr {net} ip daddr != {bridge} ip daddr != @known drop comment \"a pod not known yet\"\n"
+        )
+    });
+    let _ = write!(
+        out,
+        "  chain forward {{\n    type filter hook forward priority filter; policy accept;\n    ct state established,related accept\n{guard}    ip saddr vmap @egress\n    ip daddr vmap @ingress\n  }}\n}}\n"
     );
     Some(out)
 }
