@@ -13,21 +13,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 bench_setup bench-policy.sh iperf3 iperf3
-lab=pp$$
-dir=/run/podnet-lab/$lab
-work=$(mktemp -d)
-cleanup() {
-    [ -s "$work/iperf.pid" ] && kill "$(cat "$work/iperf.pid")" 2>/dev/null
-    "$bin/podnet" lab down --name "$lab" >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-now() { date +%s%N; }
-kc() { ip netns exec "$lab-cp" kubectl --kubeconfig "$dir/cp/kubeconfig" "$@"; }
-ex() { "$bin/podnet" lab --name "$lab" exec "$@"; }
-
-echo "==> podnet lab up --kubernetes --nodes 2 --pods-per-node 2"
-"$bin/podnet" lab up --kubernetes --name "$lab" --nodes 2 --pods-per-node 2 >/dev/null 2>"$work/up.log"
+kube_bench_lab pp
 
 # 1. Created -> enforced on every node: each watcher polls the node's table
 # as fast as nft answers and prints when the policy is in it.
@@ -60,7 +46,6 @@ verdict=MET; [ "$med" -lt 200 ] || verdict=MISSED
 echo "FIGURE policy created -> enforced on every node: median $med ms, max $max ms of 20 (target median < 200 ms) $verdict"
 
 # 2. Throughput with and without 1,000 policies selecting other Pods.
-pod_on() { kc get pods -l app=web -o jsonpath="{range .items[?(@.spec.nodeName==\"$1\")]}{.metadata.name} {.status.podIP}{\"\\n\"}{end}" | head -1; }
 read -r client _ <<<"$(pod_on node1)"
 read -r server server_ip <<<"$(pod_on node2)"
 ex "$server" -- iperf3 -s -D -p 5201 -I "$work/iperf.pid" >/dev/null

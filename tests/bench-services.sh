@@ -12,22 +12,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 bench_setup bench-services.sh iperf3 iperf3
-lab=ps$$
-dir=/run/podnet-lab/$lab
-work=$(mktemp -d)
-cleanup() {
-    [ -s "$work/iperf.pid" ] && kill "$(cat "$work/iperf.pid")" 2>/dev/null
-    "$bin/podnet" lab down --name "$lab" >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-now() { date +%s%N; }
-kc() { ip netns exec "$lab-cp" kubectl --kubeconfig "$dir/cp/kubeconfig" "$@"; }
-ex() { "$bin/podnet" lab --name "$lab" exec "$@"; }
-
-echo "==> podnet lab up --kubernetes --nodes 2 --pods-per-node 2"
-"$bin/podnet" lab up --kubernetes --name "$lab" --nodes 2 --pods-per-node 2 >/dev/null 2>"$work/up.log"
-pod_on() { kc get pods -l app=web -o jsonpath="{range .items[?(@.spec.nodeName==\"$1\")]}{.metadata.name} {.status.podIP}{\"\\n\"}{end}" | head -1; }
+kube_bench_lab ps
 read -r client _ <<<"$(pod_on node1)"
 read -r server server_ip <<<"$(pod_on node2)"
 echo "    client $client (node1), server $server $server_ip (node2)"

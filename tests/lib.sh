@@ -39,3 +39,26 @@ run_iperf() {
 }
 # median N...: the middle value.
 median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
+
+# kube_bench_lab PREFIX: `podnet lab up --kubernetes` (2 nodes x 2 Pods)
+# named PREFIX<pid>, for a benchmark; sets $lab, $dir and $work, defines
+# now (ns), kc (kubectl in the control plane's namespace), ex (lab exec)
+# and pod_on NODE (a web Pod there: name and IP); on exit, stops an iperf3
+# server whose pid is in $work/iperf.pid and takes the lab down.
+kube_bench_lab() {
+    lab=$1$$
+    dir=/run/podnet-lab/$lab
+    work=$(mktemp -d)
+    trap kube_bench_lab_down EXIT
+    echo "==> podnet lab up --kubernetes --nodes 2 --pods-per-node 2"
+    "$bin/podnet" lab up --kubernetes --name "$lab" --nodes 2 --pods-per-node 2 >/dev/null 2>"$work/up.log"
+}
+kube_bench_lab_down() {
+    [ -s "$work/iperf.pid" ] && kill "$(cat "$work/iperf.pid")" 2>/dev/null
+    "$bin/podnet" lab down --name "$lab" >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+now() { date +%s%N; }
+kc() { ip netns exec "$lab-cp" kubectl --kubeconfig "$dir/cp/kubeconfig" "$@"; }
+ex() { "$bin/podnet" lab --name "$lab" exec "$@"; }
+pod_on() { kc get pods -l app=web -o jsonpath="{range .items[?(@.spec.nodeName==\"$1\")]}{.metadata.name} {.status.podIP}{\"\\n\"}{end}" | head -1; }
