@@ -262,8 +262,9 @@ fn live_mode_draws_the_cluster_the_api_reports(lab: &Lab, state: &LabState) {
 }
 
 /// A NetworkPolicy applied with kubectl: every agent's watchers see it,
-/// each node's table enforces it, and four pings (allowed and denied, on
+/// each node's table enforces it, and five pings (allowed and denied, on
 /// one node and across, from another namespace) go as core's verdict says;
+/// it holds while the agent restarts and while the API server is down;
 /// deleting it opens again.
 fn network_policy_is_enforced_as_the_model_decides(
     lab: &Lab,
@@ -359,6 +360,66 @@ fn network_policy_is_enforced_as_the_model_decides(
         allowed += usize::from(real);
     }
     assert_eq!(allowed, 3, "web from both nodes, and solo to hostport");
+
+    // Enforcement outlives the agent: its Pod on solo's node deleted, the
+    // DaemonSet's next one starting — denied throughout and after.
+    control
+        .kubectl(
+            &[
+                "-n",
+                "kube-system",
+                "delete",
+                "pod",
+                "-l",
+                "app=podnet",
+                &format!("--field-selector=spec.nodeName={}", solo.node),
+                "--wait=true",
+            ],
+            None,
+        )
+        .unwrap();
+    assert!(
+        !ping(denied_from, denied_to),
+        "denied while the agent restarts"
+    );
+    control
+        .kubectl(
+            &[
+                "-n",
+                "kube-system",
+                "rollout",
+                "status",
+                "daemonset/podnet",
+                "--timeout=60s",
+            ],
+            None,
+        )
+        .unwrap();
+    assert!(
+        !ping(denied_from, denied_to),
+        "denied after the agent restarted"
+    );
+    assert!(
+        ping(&pairs[0].0, &pairs[0].1),
+        "still allowed after the agent restarted"
+    );
+    // ... and the API server: stopped, the last rules stay; back, still.
+    let mut api = control.clone();
+    api.stop_apiserver();
+    assert!(
+        !ping(denied_from, denied_to),
+        "denied while the API server is down"
+    );
+    assert!(
+        ping(&pairs[0].0, &pairs[0].1),
+        "allowed while the API server is down"
+    );
+    api.start_apiserver().unwrap();
+    assert!(
+        !ping(denied_from, denied_to),
+        "denied after the API server is back"
+    );
+
     control
         .kubectl(&["delete", "networkpolicy", "solo-from-web"], None)
         .unwrap();
