@@ -65,60 +65,196 @@ pub struct Preset {
     pub key: &'static str,
     /// What it shows, in words.
     pub title: &'static str,
-    /// The policies, as JSON (namespace, name, spec).
-    pub policies: &'static str,
+    /// The policies as `kubectl apply -f` takes them (YAML documents).
+    pub manifest: &'static str,
 }
 
 /// The presets: deny all ingress; allow from the same namespace; allow from
 /// a labelled namespace; pod AND namespace selector against OR; ipBlock
-/// with except; deny egress but allow DNS; one port only.
-pub const PRESETS: [Preset; 8] = [
+/// with except; deny egress but allow DNS; one port only; a named port;
+/// egress to a namespace on one port.
+pub const PRESETS: [Preset; 10] = [
     Preset {
         key: "deny-ingress",
         title: "Deny all ingress to x's pods",
-        policies: r#"[{"namespace":"x","name":"deny-ingress","spec":{"podSelector":{},"policyTypes":["Ingress"]}}]"#,
+        manifest: r#"apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  namespace: x
+  name: deny-ingress
+spec:
+  podSelector: {}
+  policyTypes: [Ingress]
+"#,
     },
     Preset {
         key: "same-namespace",
         title: "x's pods accept only pods of x",
-        policies: r#"[{"namespace":"x","name":"same-namespace","spec":{"podSelector":{},"ingress":[{"from":[{"podSelector":{}}]}]}}]"#,
+        manifest: r#"apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  namespace: x
+  name: same-namespace
+spec:
+  podSelector: {}
+  ingress:
+  - from:
+    - podSelector: {}
+"#,
     },
     Preset {
         key: "from-labelled-namespace",
         title: "x/a accepts pods of namespace y only",
-        policies: r#"[{"namespace":"x","name":"from-y","spec":{"podSelector":{"matchLabels":{"pod":"a"}},"ingress":[{"from":[{"namespaceSelector":{"matchLabels":{"ns":"y"}}}]}]}}]"#,
+        manifest: r#"apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  namespace: x
+  name: from-y
+spec:
+  podSelector:
+    matchLabels: {pod: a}
+  ingress:
+  - from:
+    - namespaceSelector:
+        matchLabels: {ns: "y"}
+"#,
     },
     Preset {
         key: "and",
         title: "AND: x/a accepts pod b of namespace y (one peer with both selectors)",
-        policies: r#"[{"namespace":"x","name":"b-in-y","spec":{"podSelector":{"matchLabels":{"pod":"a"}},"ingress":[{"from":[{"namespaceSelector":{"matchLabels":{"ns":"y"}},"podSelector":{"matchLabels":{"pod":"b"}}}]}]}}]"#,
+        manifest: r#"apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  namespace: x
+  name: b-in-y
+spec:
+  podSelector:
+    matchLabels: {pod: a}
+  ingress:
+  - from:
+    - namespaceSelector:
+        matchLabels: {ns: "y"}
+      podSelector:
+        matchLabels: {pod: b}
+"#,
     },
     Preset {
         key: "or",
         title: "OR: x/a accepts any pod of y, and any pod b of x (two peers)",
-        policies: r#"[{"namespace":"x","name":"b-or-y","spec":{"podSelector":{"matchLabels":{"pod":"a"}},"ingress":[{"from":[{"namespaceSelector":{"matchLabels":{"ns":"y"}}},{"podSelector":{"matchLabels":{"pod":"b"}}}]}]}}]"#,
+        manifest: r#"apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  namespace: x
+  name: b-or-y
+spec:
+  podSelector:
+    matchLabels: {pod: a}
+  ingress:
+  - from:
+    - namespaceSelector:
+        matchLabels: {ns: "y"}
+    - podSelector:
+        matchLabels: {pod: b}
+"#,
     },
     Preset {
         key: "ip-block-except",
         title: "x/a accepts node1's pod range except x/b's address",
-        policies: r#"[{"namespace":"x","name":"block","spec":{"podSelector":{"matchLabels":{"pod":"a"}},"ingress":[{"from":[{"ipBlock":{"cidr":"10.244.1.0/24","except":["10.244.1.11/32"]}}]}]}}]"#,
+        manifest: r#"apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  namespace: x
+  name: block
+spec:
+  podSelector:
+    matchLabels: {pod: a}
+  ingress:
+  - from:
+    - ipBlock:
+        cidr: 10.244.1.0/24
+        except: [10.244.1.11/32]
+"#,
     },
     Preset {
         key: "deny-egress-but-dns",
         title: "x's pods send nothing but DNS (UDP and TCP 53)",
-        policies: r#"[{"namespace":"x","name":"only-dns","spec":{"podSelector":{},"policyTypes":["Egress"],"egress":[{"ports":[{"protocol":"UDP","port":53},{"protocol":"TCP","port":53}]}]}}]"#,
+        manifest: r#"apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  namespace: x
+  name: only-dns
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+  egress:
+  - ports:
+    - protocol: UDP
+      port: 53
+    - protocol: TCP
+      port: 53
+"#,
     },
     Preset {
         key: "one-port",
         title: "x/a accepts anyone on TCP 80 only",
-        policies: r#"[{"namespace":"x","name":"tcp-80","spec":{"podSelector":{"matchLabels":{"pod":"a"}},"ingress":[{"ports":[{"protocol":"TCP","port":80}]}]}}]"#,
+        manifest: r#"apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  namespace: x
+  name: tcp-80
+spec:
+  podSelector:
+    matchLabels: {pod: a}
+  ingress:
+  - ports:
+    - protocol: TCP
+      port: 80
+"#,
+    },
+    Preset {
+        key: "named-port",
+        title: "x/a accepts anyone on its port named serve-81-udp only",
+        manifest: r#"apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  namespace: x
+  name: named-port
+spec:
+  podSelector:
+    matchLabels: {pod: a}
+  ingress:
+  - ports:
+    - protocol: UDP
+      port: serve-81-udp
+"#,
+    },
+    Preset {
+        key: "egress-to-namespace",
+        title: "x's pods send only to namespace y, on TCP 80",
+        manifest: r#"apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  namespace: x
+  name: to-y-80
+spec:
+  podSelector: {}
+  policyTypes: [Egress]
+  egress:
+  - to:
+    - namespaceSelector:
+        matchLabels: {ns: "y"}
+    ports:
+    - protocol: TCP
+      port: 80
+"#,
     },
 ];
 
 impl Preset {
-    /// Its policies, parsed.
+    /// Its policies, read as kubectl would.
     pub fn parse(&self) -> Result<Vec<NetworkPolicy>> {
-        serde_json::from_str(self.policies).map_err(|e| Error::config(self.key, e.to_string()))
+        super::manifest::read(self.manifest, "default")
+            .map_err(|e| Error::config(self.key, e.to_string()))
     }
 }
 
@@ -266,5 +402,22 @@ mod tests {
         assert!(cell(&cells, ("z", "c"), ("x", "a"), 80, tcp).allowed());
         assert!(!cell(&cells, ("z", "c"), ("x", "a"), 80, udp).allowed());
         assert!(!cell(&cells, ("z", "c"), ("x", "a"), 81, tcp).allowed());
+
+        // A named port: x/a on UDP 81 (its container calls it serve-81-udp) only.
+        let (n, cells) = allowed("named-port");
+        assert_eq!(n, 324 - 8 * 3);
+        assert!(cell(&cells, ("z", "c"), ("x", "a"), 81, udp).allowed());
+        assert!(!cell(&cells, ("z", "c"), ("x", "a"), 80, udp).allowed());
+
+        // Egress to a namespace on one port: x's pods reach y's on TCP 80 only.
+        let (n, cells) = allowed("egress-to-namespace");
+        assert_eq!(n, 324 - 3 * (8 * 4 - 3));
+        assert!(cell(&cells, ("x", "a"), ("y", "c"), 80, tcp).allowed());
+        assert!(!cell(&cells, ("x", "a"), ("y", "c"), 81, tcp).allowed());
+        assert!(!cell(&cells, ("x", "a"), ("x", "b"), 80, tcp).allowed());
+        assert!(
+            cell(&cells, ("y", "a"), ("x", "b"), 81, udp).allowed(),
+            "ingress open"
+        );
     }
 }

@@ -7,6 +7,7 @@
 //! | [`demo`] | a cluster network: node1 10.244.1.0/24, node2 10.244.2.0/24, host-gw routes |
 //! | [`node_port`] | the demo plus a NodePort service and a laptop outside the cluster |
 //! | [`routed`] | the demo's nodes on two LANs behind a router, with a backend: host-gw fails, VXLAN delivers |
+//! | [`netpol`] | upstream's NetworkPolicy layout: namespaces x, y, z with pods a, b, c on two nodes |
 
 use crate::net::parse_cidr;
 
@@ -222,4 +223,48 @@ mod tests {
         );
         assert_eq!(one_node().pod_named("web").unwrap().containers.len(), 2);
     }
+}
+
+/// The layout of Kubernetes' own NetworkPolicy tests
+/// ([`crate::policy::layout`]) as a cluster: node1 (10.244.1.0/24) runs
+/// pods a and b of each namespace, node2 (10.244.2.0/24) pods c, each at
+/// the layout's address with its labels and named ports, and the
+/// namespaces x, y and z labelled. Its pods are in the layout's order, so
+/// a truth table's pod `i` is this cluster's pod `i`.
+pub fn netpol() -> Cluster {
+    use crate::policy::{layout, PolicyProtocol};
+    let mut c = Cluster::parse("10.244.0.0/16", 24, DEFAULT_UNDERLAY).expect(BUILT_IN);
+    let mut nodes = Vec::new();
+    for (node, range) in [("node1", "10.244.1.0/24"), ("node2", "10.244.2.0/24")] {
+        let range = RangeFrom::Given(parse_cidr(range).expect(BUILT_IN));
+        nodes.push(c.add_node(node, NodeOptions::range(range)).expect(BUILT_IN));
+    }
+    let (namespaces, pods) = layout::layout();
+    for p in pods {
+        let node = if p.node == "node1" {
+            nodes[0]
+        } else {
+            nodes[1]
+        };
+        let id = c
+            .add_pod_with_sandbox(node, &p.namespace, &p.name, &["serve"], Some(p.ip), None)
+            .expect(BUILT_IN);
+        let ports = p
+            .ports
+            .iter()
+            .map(|n| super::ContainerPort {
+                name: n.name.clone(),
+                protocol: match n.protocol {
+                    PolicyProtocol::Udp => Protocol::Udp,
+                    _ => Protocol::Tcp,
+                },
+                port: n.port,
+                host_port: None,
+            })
+            .collect();
+        c.set_pod_ports(id, ports).expect(BUILT_IN);
+        c.set_pod_labels(id, p.labels).expect(BUILT_IN);
+    }
+    c.set_namespaces(namespaces);
+    c
 }
