@@ -400,7 +400,19 @@ fn lab_exec(
     target: &str,
     command: &[String],
 ) -> std::result::Result<(String, i32), LabError> {
-    let state = LabState::current(name)?;
+    let state = match LabState::current(name) {
+        Ok(state) => state,
+        // The API server down (an outage, or a test of one): the Pods the
+        // lab last saw still run, and a user may want into one of them.
+        Err(e) => {
+            let saved = LabState::load(name)?;
+            if saved.netns_or_error(target).is_err() {
+                return Err(e);
+            }
+            eprintln!("podnet lab exec: {e}; using the Pods the lab last saw");
+            saved
+        }
+    };
     let ns = state.netns_or_error(target)?;
     // A Kubernetes node's own files (/etc/cni/net.d, …) are in its mount namespace.
     let mount_ns = state

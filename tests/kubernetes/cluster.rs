@@ -333,10 +333,21 @@ fn network_policy_is_enforced_as_the_model_decides(
         let (i, j) = (set.pod_at(a.ip).unwrap(), set.pod_at(b.ip).unwrap());
         set.verdict_l4(Party::Pod(i), Party::Pod(j), None).allowed()
     };
+    // ping's own answer: 0 a reply, 1 none; anything else (the lab could
+    // not run it) is a failure, never counted as "denied".
     let ping = |a: &podnet_lab::LabPod, b: &podnet_lab::LabPod| {
-        lab.exec(&a.name, &["ping", "-c", "1", "-W", "1", &b.ip.to_string()])
-            .status
-            .success()
+        let out = lab.exec(&a.name, &["ping", "-c", "1", "-W", "1", &b.ip.to_string()]);
+        match out.status.code() {
+            Some(0) => true,
+            Some(1) => false,
+            _ => panic!(
+                "ping {} from {}: {:?} {}",
+                b.ip,
+                a.name,
+                out.status,
+                podnet_tests::text(&out.stderr)
+            ),
+        }
     };
     let start = Instant::now();
     control

@@ -8,7 +8,6 @@
 use std::time::{Duration, Instant};
 
 use podnet_core::policy::layout::PRESETS;
-use serde_json::{json, Value};
 
 use podnet_tests::{text, Lab};
 
@@ -53,22 +52,6 @@ fn kubectl(lab: &Lab, args: &[&str], stdin: Option<&str>) {
     );
 }
 
-/// A preset's policies as API objects, in one List.
-fn objects(policies: &str) -> String {
-    let list: Vec<Value> = serde_json::from_str(policies).unwrap();
-    let items: Vec<Value> = list
-        .into_iter()
-        .map(|p| {
-            json!({
-                "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                "metadata": { "namespace": p["namespace"], "name": p["name"] },
-                "spec": p["spec"],
-            })
-        })
-        .collect();
-    json!({ "apiVersion": "v1", "kind": "List", "items": items }).to_string()
-}
-
 #[test]
 fn the_netpol_layout_s_truth_table_is_the_model_s_under_each_preset() {
     let _one = ONE_CLUSTER_AT_A_TIME
@@ -89,16 +72,12 @@ fn the_netpol_layout_s_truth_table_is_the_model_s_under_each_preset() {
         "{line}"
     );
     assert!(diffs.is_empty(), "{diffs:?}");
-    for key in [
-        "and",
-        "or",
-        "ip-block-except",
-        "deny-egress-but-dns",
-        "one-port",
-    ] {
-        let preset = PRESETS.iter().find(|p| p.key == key).unwrap();
-        let manifest = objects(preset.policies);
-        kubectl(&lab, &["apply", "-f", "-"], Some(&manifest));
+    // Every preset: together every kind of peer (pod, namespace, both in
+    // one peer and apart, ipBlock with except), both directions, numbered
+    // and named ports.
+    for preset in &PRESETS {
+        let key = preset.key;
+        kubectl(&lab, &["apply", "-f", "-"], Some(preset.manifest));
         // Every agent applies it within moments, but a UDP flow the last
         // check left in conntrack (the same ports again) stays established,
         // and allowed, until conntrack forgets it (30 s unanswered, as
@@ -118,6 +97,6 @@ fn the_netpol_layout_s_truth_table_is_the_model_s_under_each_preset() {
             "{key} denies something: {line}"
         );
         eprintln!("{key}: {line} ({:?} to agree)", start.elapsed());
-        kubectl(&lab, &["delete", "-f", "-"], Some(&manifest));
+        kubectl(&lab, &["delete", "-f", "-"], Some(preset.manifest));
     }
 }
