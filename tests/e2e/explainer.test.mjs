@@ -27,13 +27,79 @@ after(async () => {
 });
 
 test('every scene opens from its tab and is photographed', async () => {
-  for (const key of ['a', 'b', 'b2', 'c', 'd', 'e', 'f', 'f2', 'g', 'h', 'i', 'j']) {
+  for (const key of ['a', 'b', 'b2', 'c', 'd', 'e', 'f', 'f2', 'g', 'g2', 'h', 'i', 'j']) {
     await page.click(`#tab-${key}`);
     await page.waitForSelector(`#scene-${key}`);
     assert.match(await page.textContent('#scene-title'), new RegExp(`^${key}\\.`));
     assert.ok(new URL(page.url()).search.includes(`scene=${key}`), 'the scene is in the URL');
     await page.screenshot({ path: join(out, `scene-${key}.png`), fullPage: true });
   }
+});
+
+test('NetworkPolicy: a preset fills the 9x9 table from core, a cell plays its packet dropped at the enforcing node, a bad edit names its line and changes nothing', async () => {
+  await page.click('#tab-g2');
+  await page.waitForSelector('#policy-table');
+  // The default preset: ingress to x denied; x/a's column is all ✗ but itself.
+  assert.equal(await page.locator('#policy-table tbody tr').count(), 9);
+  assert.equal(await page.locator('#policy-table td.cell').count(), 81);
+  assert.match(await page.textContent('#policy-count'), /Of the 288 connections .* 192 are allowed and 96 denied/);
+  // AND against OR, on one pair: y/a → x/a.
+  await page.click('#preset-and');
+  assert.match(await page.textContent('#policy-list'), /x\/b-in-y isolates x\/a for ingress/);
+  const yaToXa = page.locator('#policy-table button[data-cell="3-0"]');
+  assert.match(await yaToXa.getAttribute('aria-label'), /^y\/a → x\/a: denied/);
+  assert.match(await page.locator('#policy-table button[data-cell="4-0"]').getAttribute('aria-label'), /^y\/b → x\/a: allowed/);
+  await page.click('#preset-or');
+  assert.match(await yaToXa.getAttribute('aria-label'), /allowed/);
+  // A denied cell across the nodes: z/c (node2) → x/a (node1), dropped on node1 where x/a's ingress is enforced.
+  await page.click('#preset-deny-ingress');
+  await page.selectOption('#speed', '8');
+  await page.click('#policy-table button[data-cell="8-0"]');
+  assert.match(await page.textContent('#policy-reason'), /^z\/c → x\/a on TCP 80: denied/);
+  await page.waitForSelector('#verdict', { timeout: 20_000 });
+  const verdict = await page.textContent('#verdict');
+  assert.match(verdict, /node1/, verdict);
+  assert.match(verdict, /NetworkPolicy/, verdict);
+  assert.ok(new URL(page.url()).search.includes('pair=8,0'), 'the pair is in the URL');
+  await page.screenshot({ path: join(out, 'scene-g2-denied.png'), fullPage: true });
+  // UDP 81 under the named-port preset: allowed.
+  await page.click('#preset-named-port');
+  await page.click('#port-udp-81');
+  assert.match(await page.locator('#policy-table button[data-cell="8-0"]').getAttribute('aria-label'), /allowed/);
+  // A typo: the error names its line, the table keeps the last valid policies.
+  const before = await page.textContent('#policy-count');
+  const yaml = await page.inputValue('#policy-yaml');
+  await page.fill('#policy-yaml', yaml.replace('podSelector:', 'podSelektor:'));
+  await page.waitForSelector('#policy-error');
+  assert.match(await page.textContent('#policy-error'), /Line \d+: .*podSelektor/);
+  assert.equal(await page.getAttribute('#policy-yaml', 'aria-invalid'), 'true');
+  assert.equal(await page.textContent('#policy-count'), before);
+  // kubectl's YAML reads a plain y as true: refused, with the way out.
+  const own = `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: c-to-y, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: c}}
+  egress:
+  - to:
+    - namespaceSelector: {matchLabels: {ns: y}}
+`;
+  await page.fill('#policy-yaml', own);
+  await page.waitForFunction(() => document.querySelector('#policy-error')?.textContent.includes('quote it'));
+  assert.match(await page.textContent('#policy-error'), /^Line 8: /);
+  // Fixed, and its own: egress from x/c only to y.
+  await page.fill('#policy-yaml', `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: c-to-y, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: c}}
+  egress:
+  - to:
+    - namespaceSelector: {matchLabels: {ns: "y"}}
+`);
+  await page.waitForFunction(() => !document.querySelector('#policy-error'));
+  assert.match(await page.textContent('#policy-list'), /x\/c-to-y isolates x\/c for ingress and egress/);
+  assert.ok(new URL(page.url()).search.includes('policy='), 'the learner\'s policies are in the URL');
 });
 
 test('a Service: the endpoints follow a recreated pod, the DNAT is on the sender with its rule lit, the reply undone, the hairpin masqueraded', async () => {

@@ -12,7 +12,7 @@ use podnet_core::join::{timeline, JoinStep};
 use podnet_core::topology::{scenario, Backend, Cluster, Endpoint};
 
 use crate::sandbox::SandboxSpec;
-use crate::state::{Outside, Scene, ServiceCase, State};
+use crate::state::{Outside, PolicyCase, Scene, ServiceCase, State};
 
 /// The inputs a scene's model depends on (the memo key).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -25,6 +25,7 @@ pub struct ModelKey {
     backend: Backend,
     sandbox: Option<SandboxSpec>,
     cell: Option<(String, String)>,
+    policy: Option<PolicyCase>,
 }
 
 impl ModelKey {
@@ -43,6 +44,7 @@ impl ModelKey {
             backend: s.backend,
             sandbox: (s.scene == Scene::Sandbox).then(|| s.sandbox.clone()),
             cell: s.cell.clone().filter(|_| s.scene == Scene::Requirements),
+            policy: (s.scene == Scene::Policy).then(|| s.policy.clone()),
         }
     }
 }
@@ -64,6 +66,28 @@ pub struct SceneModel {
     pub join: Option<Rc<Vec<JoinStep>>>,
     /// What scene b2 lists beside its packet.
     pub service: Option<Rc<ServiceFacts>>,
+    /// Scene g2's table and policies.
+    pub policy: Option<Rc<PolicyFacts>>,
+}
+
+/// Scene g2's facts, all from core: who reaches whom on one port under
+/// the policies, each cell with the verdict that decided it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyFacts {
+    /// The pods, `x/a` …, in the layout's order (the table's rows and columns).
+    pub pods: Vec<String>,
+    /// Each pod's node.
+    pub nodes: Vec<String>,
+    /// Row by row, on the chosen port and protocol: allowed or not, and
+    /// why; none for a pod to itself (loopback: it never leaves the pod).
+    pub cells: Vec<Option<(bool, String)>>,
+    /// Of every pair on every port and protocol (TCP and UDP, 80 and 81):
+    /// how many are allowed, of how many.
+    pub allowed: (usize, usize),
+    /// Each policy: its name, and what it isolates, in words.
+    pub policies: Vec<(String, String)>,
+    /// The pair whose packet plays.
+    pub pair: (usize, usize),
 }
 
 /// Scene b2's facts, all from core: the endpoints with their odds,
@@ -133,6 +157,7 @@ impl SceneModel {
             error: None,
             join: None,
             service: None,
+            policy: None,
         }
     }
 
@@ -230,6 +255,7 @@ impl SceneModel {
                     }
                 }
             }
+            Scene::Policy => policy_scene(key.policy.clone().unwrap_or_default()),
             Scene::Sandbox => sandbox(key.sandbox.as_ref().cloned().unwrap_or_default()),
             // The live scene draws what the lab's server reports, not a model.
             Scene::Live => SceneModel::plain(scenario::demo()),
@@ -245,6 +271,111 @@ impl SceneModel {
             }
         }
     }
+}
+
+/// Scene g2: the layout under the case's policies, the table on its
+/// port, and the packet of its pair (by default the first one denied).
+fn policy_scene(case: PolicyCase) -> SceneModel {
+    use podnet_core::policy::{layout, manifest, PolicyProtocol};
+    let mut c = scenario::netpol();
+    let built = manifest::read(&case.yaml, "default")
+        .map_err(|e| e.to_string())
+        .and_then(|policies| {
+            c.set_policies(policies.clone())
+                .map_err(|e| e.to_string())?;
+            layout::truth_table(policies).map_err(|e| e.to_string())
+        });
+    let (_, cells) = match built {
+        Ok(t) => t,
+        Err(e) => {
+            let mut m = SceneModel::plain(c);
+            m.error = Some(e);
+            return m;
+        }
+    };
+    let protocol = if case.udp {
+        PolicyProtocol::Udp
+    } else {
+        PolicyProtocol::Tcp
+    };
+    let pods = c.pods().to_vec();
+    let n = pods.len();
+    let table: Vec<Option<(bool, String)>> = cells
+        .iter()
+        .filter(|x| x.port == case.port && x.protocol == protocol)
+        .map(|x| x.verdict.as_ref().map(|v| (v.allowed(), v.explain())))
+        .collect();
+    let cross = cells.iter().filter(|x| x.verdict.is_some());
+    let allowed = (cross.clone().filter(|x| x.allowed()).count(), cross.count());
+    let first_denied = table
+        .iter()
+        .position(|x| matches!(x, Some((false, _))))
+        .map(|k| (k / n, k % n));
+    let pair = case
+        .pair
+        .map(|(a, b)| (usize::from(a), usize::from(b)))
+        .filter(|&(a, b)| a < n && b < n)
+        .or(first_denied)
+        // Nothing denied: x/a to x/c, across the nodes.
+        .unwrap_or((0, 2));
+    let policies = c
+        .policies()
+        .iter()
+        .map(|p| {
+            let (ingress, egress) = p.types();
+            let selected: Vec<String> = pods
+                .iter()
+                .filter(|pod| {
+                    pod.namespace == p.namespace && p.spec.pod_selector.matches(&pod.labels)
+                })
+                .map(|pod| pod.full_name())
+                .collect();
+            let ways = match (ingress, egress) {
+                (true, true) => "ingress and egress",
+                (true, false) => "ingress",
+                (false, true) => "egress",
+                (false, false) => "nothing",
+            };
+            let what = if selected.is_empty() {
+                "selects no pod: isolates nothing".to_string()
+            } else {
+                format!("isolates {} for {ways}", selected.join(", "))
+            };
+            (p.full_name(), what)
+        })
+        .collect();
+    let facts = PolicyFacts {
+        pods: pods.iter().map(|p| p.full_name()).collect(),
+        nodes: pods
+            .iter()
+            .map(|p| c.node(p.node).map_or_else(String::new, |x| x.name.clone()))
+            .collect(),
+        cells: table,
+        allowed,
+        policies,
+        pair,
+    };
+    let kind = if case.udp {
+        ProbeKind::Udp(case.port)
+    } else {
+        ProbeKind::TcpSyn(case.port)
+    };
+    let (from, to) = (pods[pair.0].clone(), pods[pair.1].clone());
+    let mut m = SceneModel::plain(c);
+    if pair.0 != pair.1 {
+        let sent = Network::new(&m.cluster)
+            .and_then(|net| net.probe(Endpoint::Pod(from.id), to.ip, kind))
+            .map_err(|e| e.to_string());
+        match sent {
+            Ok(t) => {
+                m.trace = Some(Rc::new(t));
+                m.intended = Some(Endpoint::Pod(to.id));
+            }
+            Err(e) => m.error = Some(e),
+        }
+    }
+    m.policy = Some(Rc::new(facts));
+    m
 }
 
 /// Scene b: the one-node cluster after pod "web" was deleted and created `times` times.

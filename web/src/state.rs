@@ -33,6 +33,8 @@ pub enum Scene {
     Overlay,
     /// g. Reaching a pod from outside: via its node, via a NodePort.
     Outside,
+    /// g2. Who may talk to whom: NetworkPolicy on upstream's x/y/z layout.
+    Policy,
     /// h. Build your own cluster and send any packet.
     Sandbox,
     /// i. A real lab: its kernels' state and captured packets, beside the model.
@@ -43,7 +45,7 @@ pub enum Scene {
 
 impl Scene {
     /// All scenes in order.
-    pub const ALL: [Scene; 12] = [
+    pub const ALL: [Scene; 13] = [
         Scene::Pod,
         Scene::Node,
         Scene::Service,
@@ -53,15 +55,17 @@ impl Scene {
         Scene::Packet,
         Scene::Overlay,
         Scene::Outside,
+        Scene::Policy,
         Scene::Sandbox,
         Scene::Live,
         Scene::Join,
     ];
 
     /// The key used in the URL, the element ids and the menu: the seed's
-    /// letters, b2 for Services, which follow pods coming and going, and f2
-    /// for the overlay, which follows the cross-node packet (so links to the
-    /// scenes after them keep working).
+    /// letters, b2 for Services, which follow pods coming and going, f2
+    /// for the overlay, which follows the cross-node packet, and g2 for
+    /// NetworkPolicy, once every way in is known (so links to the scenes
+    /// after them keep working).
     pub fn key(self) -> &'static str {
         match self {
             Scene::Pod => "a",
@@ -73,6 +77,7 @@ impl Scene {
             Scene::Packet => "f",
             Scene::Overlay => "f2",
             Scene::Outside => "g",
+            Scene::Policy => "g2",
             Scene::Sandbox => "h",
             Scene::Live => "i",
             Scene::Join => "j",
@@ -96,6 +101,7 @@ impl Scene {
             Scene::Packet => "A packet across nodes",
             Scene::Overlay => "When nodes are not on one LAN: the overlay",
             Scene::Outside => "Reaching a pod from outside",
+            Scene::Policy => "Isolating pods: NetworkPolicy",
             Scene::Sandbox => "Sandbox",
             Scene::Live => "Live lab",
             Scene::Join => "How a node joins the cluster",
@@ -124,6 +130,33 @@ impl Default for ServiceCase {
             reply: false,
             hairpin: false,
             recreated: 0,
+        }
+    }
+}
+
+/// What scene g2 shows: the policies, the port of the table, and the
+/// pair whose packet plays.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PolicyCase {
+    /// The policies as `kubectl apply -f` takes them. Always valid: the
+    /// editor keeps a draft to itself until core reads it.
+    pub yaml: Rc<str>,
+    /// The table's port (80 or 81).
+    pub port: u16,
+    /// UDP, else TCP.
+    pub udp: bool,
+    /// The pair whose packet plays (places in the layout's pod list);
+    /// none: the first one the policies deny.
+    pub pair: Option<(u8, u8)>,
+}
+
+impl Default for PolicyCase {
+    fn default() -> Self {
+        PolicyCase {
+            yaml: podnet_core::policy::layout::PRESETS[0].manifest.into(),
+            port: 80,
+            udp: false,
+            pair: None,
         }
     }
 }
@@ -194,6 +227,8 @@ pub struct State {
     pub outside: Outside,
     /// Scene f2: the backend between the two LANs.
     pub backend: Backend,
+    /// Scene g2.
+    pub policy: PolicyCase,
     /// Scene h.
     pub sandbox: SandboxSpec,
     /// Scene d: the matrix cell whose ping plays (sender and receiver names).
@@ -213,6 +248,7 @@ impl Default for State {
             service: ServiceCase::default(),
             outside: Outside::ViaNode,
             backend: Backend::HostGw,
+            policy: PolicyCase::default(),
             sandbox: SandboxSpec::default(),
             cell: None,
         }
@@ -246,6 +282,8 @@ pub enum Action {
     SetOutside(Outside),
     /// Scene f2: pick a backend.
     SetBackend(Backend),
+    /// Scene g2: other policies, port or pair (a new pair plays).
+    SetPolicy(PolicyCase),
     /// Scene h: an edit of the spec.
     EditSandbox(SandboxEdit),
     /// Scene d: play this cell's ping (sender, receiver) from its first hop.
@@ -313,6 +351,12 @@ impl Reducible for State {
                 s.outside = o;
                 s.step = 0;
                 s.playing = false;
+            }
+            Action::SetPolicy(c) => {
+                // Kept once the new packet's length arrives (SetLen).
+                s.playing = c.pair.is_some() && c.pair != s.policy.pair;
+                s.policy = c;
+                s.step = 0;
             }
             Action::SetBackend(b) => {
                 s.backend = b;

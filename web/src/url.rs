@@ -4,10 +4,15 @@
 //! breaks the page.
 
 use podnet_core::forward::Proto;
+use podnet_core::policy::layout::{NAMESPACES, PODS, PRESETS};
+use podnet_core::policy::manifest::read;
 use podnet_core::topology::Backend;
 
 use crate::sandbox::{SandboxService, MAX_LANS, MAX_NODES, MAX_PODS};
 use crate::state::{Outside, Scene, State};
+
+/// The longest policy text a link may carry (a few dozen policies).
+const MAX_POLICY_YAML: usize = 16 * 1024;
 
 /// Percent-encodes everything but unreserved characters (RFC 3986).
 fn enc(s: &str) -> String {
@@ -86,6 +91,22 @@ impl State {
             }
             Scene::Outside => q.push(format!("via={}", self.outside.key())),
             Scene::Overlay => q.push(format!("backend={}", self.backend.key())),
+            Scene::Policy => {
+                let c = &self.policy;
+                // A preset by its key: a short link.
+                match PRESETS.iter().find(|p| p.manifest == &*c.yaml) {
+                    Some(p) => q.push(format!("preset={}", p.key)),
+                    None => q.push(format!("policy={}", enc(&c.yaml))),
+                }
+                q.push(format!(
+                    "port={}&l4={}",
+                    c.port,
+                    if c.udp { "udp" } else { "tcp" }
+                ));
+                if let Some((a, b)) = c.pair {
+                    q.push(format!("pair={a},{b}"));
+                }
+            }
             Scene::Sandbox => {
                 let b = &self.sandbox;
                 let pods: Vec<String> = b
@@ -212,6 +233,30 @@ impl State {
                         .split_once(',')
                         .map(|(a, b)| (a.to_string(), b.to_string()))
                 }
+                "preset" => {
+                    if let Some(p) = PRESETS.iter().find(|p| p.key == v) {
+                        s.policy.yaml = p.manifest.into();
+                    }
+                }
+                // Only policies core reads: a bad link keeps the default.
+                "policy" if v.len() <= MAX_POLICY_YAML => {
+                    if read(&v, "default").is_ok() {
+                        s.policy.yaml = v.into();
+                    }
+                }
+                "port" => {
+                    if let Ok(p @ (80 | 81)) = v.parse::<u16>() {
+                        s.policy.port = p;
+                    }
+                }
+                "l4" => s.policy.udp = v == "udp",
+                "pair" => {
+                    let n = PODS.len() * NAMESPACES.len();
+                    s.policy.pair = v
+                        .split_once(',')
+                        .and_then(|(a, b)| Some((a.parse::<u8>().ok()?, b.parse::<u8>().ok()?)))
+                        .filter(|&(a, b)| usize::from(a) < n && usize::from(b) < n);
+                }
                 "cidr" => s.sandbox.cidr = v,
                 "prefix" => s.sandbox.prefix = v,
                 "pods" => {
@@ -306,6 +351,31 @@ mod tests {
     use super::*;
     use crate::challenges::by_key;
     use crate::sandbox::SandboxSpec;
+
+    #[test]
+    fn the_url_carries_scene_g2_s_policies_port_and_pair() {
+        let mut s = State {
+            scene: Scene::Policy,
+            ..State::default()
+        };
+        s.policy.port = 81;
+        s.policy.udp = true;
+        s.policy.pair = Some((3, 0));
+        let q = s.to_query();
+        assert!(
+            q.contains("preset=deny-ingress"),
+            "a preset by its key: {q}"
+        );
+        assert_eq!(State::from_query(&q).policy, s.policy);
+        // The learner's own policies travel whole.
+        s.policy.yaml = PRESETS[3].manifest.replace("pod: b", "pod: c").into();
+        let q = s.to_query();
+        assert!(q.contains("policy="), "{q}");
+        assert_eq!(State::from_query(&q).policy, s.policy);
+        // What core refuses, or a pair off the table, keeps the default.
+        let bad = State::from_query("scene=g2&policy=kind%3A%20Pod&pair=9,0&port=8080");
+        assert_eq!(bad.policy, crate::state::PolicyCase::default());
+    }
 
     #[test]
     fn the_url_carries_scene_cursor_and_sandbox() {

@@ -8,6 +8,7 @@ mod d_requirements;
 mod e_ranges;
 mod f2_overlay;
 mod f_packet;
+mod g2_policy;
 mod g_outside;
 mod h_sandbox;
 mod i_live;
@@ -130,6 +131,7 @@ pub fn view(p: SceneProps) -> Html {
         Scene::Packet => f_packet::packet_scene(&p),
         Scene::Overlay => f2_overlay::overlay_scene(&p),
         Scene::Outside => g_outside::outside_scene(&p),
+        Scene::Policy => g2_policy::policy_scene(&p),
         Scene::Sandbox => html! { <h_sandbox::SandboxScene ..p /> },
         Scene::Live => match live_slot::live_scene() {
             Some(live) => live(p),
