@@ -70,7 +70,11 @@ impl Doc {
     fn error(&self, message: String) -> ManifestError {
         if message.starts_with("invalid type: boolean") {
             if let Some(path) = self.yaml11.first() {
-                let line = self.lines.iter().find(|(p, _)| p == path).map_or(self.line, |l| l.1);
+                let line = self
+                    .lines
+                    .iter()
+                    .find(|(p, _)| p == path)
+                    .map_or(self.line, |l| l.1);
                 return ManifestError {
                     line,
                     message: format!("{path}: {message}: kubectl's YAML reads a plain y, n, yes, no, on or off as true or false; quote it (\"y\") to mean the letter"),
