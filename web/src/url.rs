@@ -239,10 +239,8 @@ impl State {
                     }
                 }
                 // Only policies core reads: a bad link keeps the default.
-                "policy" if v.len() <= MAX_POLICY_YAML => {
-                    if read(&v, "default").is_ok() {
-                        s.policy.yaml = v.into();
-                    }
+                "policy" if v.len() <= MAX_POLICY_YAML && read(&v, "default").is_ok() => {
+                    s.policy.yaml = v.into();
                 }
                 "port" => {
                     if let Ok(p @ (80 | 81)) = v.parse::<u16>() {

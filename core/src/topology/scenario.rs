@@ -200,31 +200,6 @@ pub fn routed(backend: Backend) -> Cluster {
     c
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scenarios_have_the_seeds_addresses() {
-        for name in NAMES {
-            assert!(by_name(name).is_some(), "{name}");
-        }
-        let d = demo();
-        let ips: Vec<String> = d.pods().iter().map(|p| p.ip.to_string()).collect();
-        assert_eq!(
-            ips,
-            ["10.244.1.2", "10.244.1.3", "10.244.2.2", "10.244.2.3"]
-        );
-        let u = unconnected_nodes();
-        let ips: Vec<String> = u.pods().iter().map(|p| p.ip.to_string()).collect();
-        assert_eq!(
-            ips,
-            ["10.244.0.2", "10.244.0.3", "10.244.0.2", "10.244.0.3"]
-        );
-        assert_eq!(one_node().pod_named("web").unwrap().containers.len(), 2);
-    }
-}
-
 /// The layout of Kubernetes' own NetworkPolicy tests
 /// ([`crate::policy::layout`]) as a cluster: node1 (10.244.1.0/24) runs
 /// pods a and b of each namespace, node2 (10.244.2.0/24) pods c, each at
@@ -267,4 +242,29 @@ pub fn netpol() -> Cluster {
     }
     c.set_namespaces(namespaces);
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenarios_have_the_seeds_addresses() {
+        for name in NAMES {
+            assert!(by_name(name).is_some(), "{name}");
+        }
+        let d = demo();
+        let ips: Vec<String> = d.pods().iter().map(|p| p.ip.to_string()).collect();
+        assert_eq!(
+            ips,
+            ["10.244.1.2", "10.244.1.3", "10.244.2.2", "10.244.2.3"]
+        );
+        let u = unconnected_nodes();
+        let ips: Vec<String> = u.pods().iter().map(|p| p.ip.to_string()).collect();
+        assert_eq!(
+            ips,
+            ["10.244.0.2", "10.244.0.3", "10.244.0.2", "10.244.0.3"]
+        );
+        assert_eq!(one_node().pod_named("web").unwrap().containers.len(), 2);
+    }
 }
