@@ -88,15 +88,7 @@ spec:
   await page.waitForFunction(() => document.querySelector('#policy-error')?.textContent.includes('quote it'));
   assert.match(await page.textContent('#policy-error'), /^Line 8: /);
   // Fixed, and its own: egress from x/c only to y.
-  await page.fill('#policy-yaml', `apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: c-to-y, namespace: x}
-spec:
-  podSelector: {matchLabels: {pod: c}}
-  egress:
-  - to:
-    - namespaceSelector: {matchLabels: {ns: "y"}}
-`);
+  await page.fill('#policy-yaml', own.replace('{ns: y}', '{ns: "y"}'));
   await page.waitForFunction(() => !document.querySelector('#policy-error'));
   assert.match(await page.textContent('#policy-list'), /x\/c-to-y isolates x\/c for ingress and egress/);
   assert.ok(new URL(page.url()).search.includes('policy='), 'the learner\'s policies are in the URL');
