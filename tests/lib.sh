@@ -20,7 +20,7 @@ bench_setup() {
     done
     echo "==> cargo build --release podnet, podnet-agent, podnet-cni"
     cargo build --release --quiet -p podnet-cni -p podnet-agent -p podnet-dns -p podnet-lab --bins
-    bin=$PWD/target/release
+    bin=${CARGO_TARGET_DIR:-$PWD/target}/release
 }
 
 # iperf3 between two lab members. With two or more CPUs the client runs on
