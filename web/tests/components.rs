@@ -38,8 +38,10 @@ async fn text_becomes(root: &Element, sel: &str, want: &str) -> String {
 async fn every_scene_opens_from_its_tab() {
     let root = mount();
     settle().await;
-    assert_eq!(count(&root, "nav button.tab"), 12);
-    for key in ["a", "b", "b2", "c", "d", "e", "f", "f2", "g", "h", "i", "j"] {
+    assert_eq!(count(&root, "nav button.tab"), 13);
+    for key in [
+        "a", "b", "b2", "c", "d", "e", "f", "f2", "g", "g2", "h", "i", "j",
+    ] {
         click(&root, &format!("#tab-{key}")).await;
         assert!(
             root.query_selector(&format!("#scene-{key}"))
