@@ -325,9 +325,7 @@ fn policy_scene(case: PolicyCase) -> SceneModel {
             let (ingress, egress) = p.types();
             let selected: Vec<String> = pods
                 .iter()
-                .filter(|pod| {
-                    pod.namespace == p.namespace && p.spec.pod_selector.matches(&pod.labels)
-                })
+                .filter(|pod| p.selects(&pod.namespace, &pod.labels))
                 .map(|pod| pod.full_name())
                 .collect();
             let ways = match (ingress, egress) {

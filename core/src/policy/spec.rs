@@ -263,6 +263,12 @@ impl NetworkPolicy {
         format!("{}/{}", self.namespace, self.name)
     }
 
+    /// Whether it selects a pod of `namespace` with `labels` (for the
+    /// directions of [`NetworkPolicy::types`]).
+    pub fn selects(&self, namespace: &str, labels: &Labels) -> bool {
+        self.namespace == namespace && self.spec.pod_selector.matches(labels)
+    }
+
     /// The directions it isolates, as the API server defaults them: the
     /// ones given, else Ingress always and Egress when it has egress rules.
     pub fn types(&self) -> (bool, bool) {

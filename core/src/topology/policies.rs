@@ -69,9 +69,7 @@ impl Cluster {
                     Direction::Ingress => ingress,
                     Direction::Egress => egress,
                 };
-                applies
-                    && pol.namespace == pod.namespace
-                    && pol.spec.pod_selector.matches(&pod.labels)
+                applies && pol.selects(&pod.namespace, &pod.labels)
             })
             .map(NetworkPolicy::full_name)
             .collect()
