@@ -407,6 +407,60 @@ fn the_engine_drops_where_the_agent_enforces_and_names_the_policy() {
     assert_eq!(c2.policies().len(), 2);
 }
 
+#[test]
+fn a_reply_between_two_pods_of_one_bridge_passes_as_established() {
+    use podnet_core::forward::{DropReason, Network, Place, ProbeKind, Verdict};
+    use podnet_core::policy::Direction;
+    use podnet_core::topology::{scenario, Endpoint};
+
+    // pod-c and pod-d share node2's bridge; every pod is isolated for
+    // ingress and only pod-d, the frontend, may open connections.
+    let mut c = scenario::service();
+    let d = c.pod_named("pod-d").unwrap().id;
+    let (pod_c, c_ip, d_ip) = (
+        c.pod_named("pod-c").unwrap().id,
+        c.pod_named("pod-c").unwrap().ip,
+        c.pod_named("pod-d").unwrap().ip,
+    );
+    let frontend = [("role".to_string(), "frontend".to_string())].into();
+    c.set_pod_labels(d, frontend).unwrap();
+    c.set_policies(vec![policy(
+        r#"{"namespace":"default","name":"from-frontend","spec":{"podSelector":{},"ingress":[{"from":[{"podSelector":{"matchLabels":{"role":"frontend"}}}]}]}}"#,
+    )])
+    .unwrap();
+    let node2 = c.node_named("node2").unwrap().id;
+    let net = Network::new(&c).unwrap();
+    let t = net.probe(Endpoint::Pod(d), c_ip, ProbeKind::Ping).unwrap();
+    assert_eq!(
+        t.verdict,
+        Verdict::Delivered {
+            to: Endpoint::Pod(pod_c)
+        }
+    );
+    // br_netfilter's conntrack saw the request: the echo reply is part of
+    // an allowed connection, though pod-d is isolated and pod-c is no
+    // frontend.
+    let reply = net.reply(&t).unwrap().expect("a reply");
+    assert_eq!(
+        reply.verdict,
+        Verdict::Delivered {
+            to: Endpoint::Pod(d)
+        }
+    );
+    // A connection pod-c opens itself is still refused, at the bridge.
+    let t = net.probe(Endpoint::Pod(pod_c), d_ip, ProbeKind::Ping).unwrap();
+    assert_eq!(
+        t.verdict,
+        Verdict::Dropped {
+            at: Place::Bridge(node2),
+            reason: DropReason::Policy {
+                direction: Direction::Ingress,
+                pod: d
+            },
+        }
+    );
+}
+
 /// The cluster file carries namespaces and policies; a bad policy there is
 /// a clear error naming its field, and nothing is built.
 #[test]

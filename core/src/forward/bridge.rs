@@ -26,8 +26,12 @@ impl<'c> Network<'c> {
         let rt = &self.nodes[n];
         let place = Place::Bridge(rt.node.id);
         let in_port = w.in_port.take();
+        // The tuple as br_netfilter's conntrack first saw it, for a frame
+        // it bridges between two pods.
+        let mut seen = None;
         if rt.node.bridge_nf && in_port.is_some() && w.inner.is_none() {
             let before = Tuple::of(&w.f);
+            seen = Some(before);
             w.answered = !w.undo.is_empty() && self.process_conntrack(rt, place, w);
             let mut changed = w.answered && Tuple::of(&w.f) != before;
             if !w.answered && w.f.dst_mac == rt.node.bridge_mac {
@@ -64,6 +68,11 @@ impl<'c> Network<'c> {
         if rt.node.bridge_nf && in_port.is_some() {
             // br_netfilter: a frame bridged between two pods passes the forward hook too.
             self.process_policy(rt, place, w)?;
+            // ...and conntrack, which knows its reply as one: a policy
+            // isolating the sender does not stop the answer it asked for.
+            if let Some(before) = seen {
+                w.track(rt, before, w.answered);
+            }
         }
         w.hop(
             place,
