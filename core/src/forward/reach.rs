@@ -185,6 +185,19 @@ impl Cell {
     pub fn is_ok(&self) -> bool {
         matches!(self, Cell::Ok)
     }
+
+    /// Whether a NetworkPolicy dropped it: the cluster's owner asked for
+    /// that, so it counts against no requirement (the network model holds
+    /// where no policy isolates a pod).
+    pub fn is_policy_denied(&self) -> bool {
+        matches!(
+            self,
+            Cell::Dropped {
+                reason: DropReason::Policy { .. },
+                ..
+            }
+        )
+    }
 }
 
 /// Passed/total for one requirement.
@@ -192,14 +205,30 @@ impl Cell {
 pub struct Tally {
     /// Pairs that meet it.
     pub ok: usize,
+    /// Pairs a NetworkPolicy denies ([`Cell::is_policy_denied`]): neither
+    /// met nor failing.
+    #[serde(default)]
+    pub denied: usize,
     /// Pairs checked.
     pub total: usize,
 }
 
 impl Tally {
-    /// True when every pair passes (vacuously so when there is none).
+    /// True when every pair passes or is denied by a policy (vacuously so
+    /// when there is none).
     pub fn all_ok(&self) -> bool {
-        self.ok == self.total
+        self.failing() == 0
+    }
+
+    /// Pairs that neither pass nor are denied by a policy.
+    pub fn failing(&self) -> usize {
+        self.total - self.ok - self.denied
+    }
+
+    fn count(&mut self, cell: &Cell) {
+        self.total += 1;
+        self.ok += usize::from(cell.is_ok());
+        self.denied += usize::from(cell.is_policy_denied());
     }
 }
 
@@ -226,6 +255,15 @@ pub struct Requirements {
 impl Requirements {
     /// How many pairs fail, over all requirements.
     pub fn failing(&self) -> usize {
+        self.tallies().iter().map(Tally::failing).sum()
+    }
+
+    /// Pairs a NetworkPolicy denies, in all of them.
+    pub fn denied(&self) -> usize {
+        self.tallies().iter().map(|t| t.denied).sum()
+    }
+
+    fn tallies(&self) -> [Tally; 5] {
         [
             self.pod_to_pod,
             self.node_to_pod,
@@ -233,18 +271,11 @@ impl Requirements {
             self.node_port,
             self.service,
         ]
-        .iter()
-        .map(|t| t.total - t.ok)
-        .sum()
     }
 
-    /// All hold.
+    /// All hold (a pair a policy denies counts against none).
     pub fn met(&self) -> bool {
-        self.pod_to_pod.all_ok()
-            && self.node_to_pod.all_ok()
-            && self.pod_to_node.all_ok()
-            && self.node_port.all_ok()
-            && self.service.all_ok()
+        self.failing() == 0
     }
 }
 
@@ -534,18 +565,15 @@ impl Matrix {
                     (Endpoint::Pod(_), Endpoint::Node(_)) => &mut r.pod_to_node,
                     _ => continue,
                 };
-                tally.total += 1;
-                tally.ok += usize::from(self.cells[i * n + j].is_ok());
+                tally.count(&self.cells[i * n + j]);
             }
         }
-        r.node_port = Tally {
-            ok: self.node_ports.iter().filter(|c| c.cell.is_ok()).count(),
-            total: self.node_ports.len(),
-        };
-        r.service = Tally {
-            ok: self.services.iter().filter(|c| c.cell().is_ok()).count(),
-            total: self.services.len(),
-        };
+        for c in &self.node_ports {
+            r.node_port.count(&c.cell);
+        }
+        for c in &self.services {
+            r.service.count(&c.cell());
+        }
         r
     }
 }
