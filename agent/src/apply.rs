@@ -170,8 +170,9 @@ fn program_routes(
     Ok(())
 }
 
-/// Logs what a pass changed.
-pub fn log(report: &Report) {
+/// Logs what a pass changed; `took` is the pass, from the wake-up that
+/// started it (the figure to read against the API's watch delay).
+pub fn log(report: &Report, took: std::time::Duration) {
     for r in &report.added {
         info!(route = %r, "route added");
     }
@@ -189,6 +190,13 @@ pub fn log(report: &Report) {
     }
     if report.services_applied {
         info!("Service rules applied (iptables, as kube-proxy writes them)");
+    }
+    if report.policy_applied {
+        info!(
+            took_ms = took.as_millis() as u64,
+            "NetworkPolicy rules applied (table inet {})",
+            podnet_core::policy::nft::TABLE
+        );
     }
     if !report.gso_set.is_empty() {
         info!(size = report.gso, links = %report.gso_set.join(" "), "GSO size set to the uplink's");

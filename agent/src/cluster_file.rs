@@ -78,7 +78,7 @@ pub fn run(cfg: &AgentConfig, interval: Duration) -> ! {
             seen = now;
             last = Instant::now();
             match reconcile(cfg, &mut memory) {
-                Ok(r) => log(&r),
+                Ok(r) => log(&r, last.elapsed()),
                 Err(e) => warn!(error = %e, "reconcile failed; will retry"),
             }
         }

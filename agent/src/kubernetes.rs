@@ -21,7 +21,7 @@ use std::borrow::Borrow;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use ipnetwork::Ipv4Network;
@@ -432,6 +432,7 @@ pub fn run(cfg: &AgentConfig, src: &KubeSource, interval: Duration) -> Result<()
                 return Err(AgentError::Io("the Node watch ended".into()))
             }
         }
+        let woke = Instant::now();
         // A burst of events is one pass.
         while wake.try_recv().is_ok() {}
         let policy = policy_table(
@@ -444,7 +445,7 @@ pub fn run(cfg: &AgentConfig, src: &KubeSource, interval: Duration) -> Result<()
         );
         match reconcile(cfg, &nodes.store.state(), src, policy, &mut memory) {
             Ok(Some((report, skipped))) => {
-                log(&report);
+                log(&report, woke.elapsed());
                 for s in skipped.iter().filter(|s| !skipped_before.contains(s)) {
                     if s.reason == NO_POD_CIDR {
                         // Normal for a moment after a Node registers.
