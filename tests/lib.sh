@@ -50,6 +50,8 @@ kube_bench_lab() {
     dir=/run/podnet-lab/$lab
     work=$(mktemp -d)
     trap kube_bench_lab_down EXIT
+    # Ctrl-C or kill: exit, so the EXIT trap takes the lab down.
+    trap 'exit 130' INT TERM
     echo "==> podnet lab up --kubernetes --nodes 2 --pods-per-node 2"
     "$bin/podnet" lab up --kubernetes --name "$lab" --nodes 2 --pods-per-node 2 >/dev/null 2>"$work/up.log"
 }
