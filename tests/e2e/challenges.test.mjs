@@ -32,7 +32,20 @@ const FIXES = {
   hairpin: async (page) => { await settings(1)(page); await page.check('#sb-hairpin-1'); },
   targetport: async (page) => { await page.fill('#sb-svc-target', 'http'); await page.press('#sb-svc-target', 'Tab'); },
   lans: async (page) => page.selectOption('#sb-backend', 'vxlan'),
+  // The NetworkPolicy tasks: the example, then its rule written in.
+  'only-frontend': async (page) => {
+    await page.click('#sb-policy-example');
+    const yaml = await page.inputValue('#sb-policy-yaml');
+    await page.fill('#sb-policy-yaml', yaml.replace('ingress: []', 'ingress:\n  - from:\n    - podSelector: {matchLabels: {role: frontend}}'));
+  },
+  'isolate-all': async (page) => {
+    const yaml = await page.inputValue('#sb-policy-yaml');
+    assert.match(yaml, /podSelector: \{\}/);
+    await page.fill('#sb-policy-yaml', yaml.replace('podSelector: {}', 'podSelector:\n    matchLabels: {role: backend}'));
+  },
 };
+// Tasks whose goal is a policy: they start without red cells.
+const POLICY_TASKS = ['only-frontend', 'isolate-all'];
 
 test('every challenge starts red, is mended with the controls, and is kept as solved', async () => {
   const ctx = await suite.browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -42,13 +55,23 @@ test('every challenge starts red, is mended with the controls, and is kept as so
   assert.deepEqual([...keys].sort(), Object.keys(FIXES).sort(), 'a repair for every challenge');
   for (const [i, key] of keys.entries()) {
     await page.click(`#ch-${key}`);
-    assert.match(await page.textContent('#ch-status'), /^Not yet: \d+ pairs still fail/, `${key} starts broken`);
-    assert.ok(await page.locator('td.cell.bad').count() > 0, `${key}: red cells`);
+    if (POLICY_TASKS.includes(key)) {
+      assert.match(await page.textContent('#ch-status'), /^Not yet: p\d-\d → p\d-\d should (be denied|pass)/, `${key} starts unsolved`);
+    } else {
+      assert.match(await page.textContent('#ch-status'), /^Not yet: \d+ pairs still fail/, `${key} starts broken`);
+      assert.ok(await page.locator('td.cell.bad').count() > 0, `${key}: red cells`);
+    }
     assert.ok(new URL(page.url()).search.startsWith(`?scene=h&challenge=${key}`), page.url());
     await FIXES[key](page);
     await page.waitForSelector('#ch-status.ok', { timeout: 5000 });
     assert.match(await page.textContent('#ch-status'), /^Solved ✓/, key);
     assert.equal(await page.locator('td.cell.bad').count(), 0, `${key}: all green`);
+    if (POLICY_TASKS.includes(key)) {
+      // p1-2, p2-1 and p2-2 to the backend, denied where podnet enforces it.
+      assert.ok(await page.locator('td.cell.denied').count() >= 3, `${key}: denied cells`);
+      assert.match(await page.textContent('#sb-policy-list'), /default\/backend isolates p3-1 for ingress/);
+    }
+    if (key === 'isolate-all') await page.screenshot({ path: join(out, 'challenge-policy.png'), fullPage: true });
     assert.match(await page.textContent('#ch-progress'), new RegExp(`${i + 1} of ${keys.length} solved`));
     if (key === 'nodeport') await page.screenshot({ path: join(out, 'challenge-solved.png'), fullPage: true });
   }
@@ -71,7 +94,7 @@ test('a challenge link is the broken cluster, and with the repair so far, the me
   // Someone else opens it: fresh storage, the same cluster, solved there too.
   const other = await open(new URL(shared).search);
   assert.match(await other.textContent('#ch-status'), /^Solved ✓/);
-  assert.equal(await other.locator('#ch-progress').textContent(), ' — 1 of 11 solved in this browser');
+  assert.equal(await other.locator('#ch-progress').textContent(), ' — 1 of 13 solved in this browser');
   await other.click('#ch-leave');
   assert.equal(await other.locator('#ch-status').count(), 0);
   assert.ok(!other.url().includes('challenge='), other.url());
@@ -84,7 +107,7 @@ test('a red cell plays its packet in the player, and a NodePort reply has its NA
   const cell = page.locator('tr.node-port-row button.cell-btn').first();
   await cell.click();
   assert.match(await page.textContent('#cell-reason'), /^laptop → node1: arrived, but the reply came from 10\.244\.2\.2:8080, not 192\.168\.1\.11:30080/);
-  assert.match(await page.textContent('#cell-reply h4'), /^The reply: delivered to laptop/);
+  assert.match(await page.textContent('#cell-reply h3'), /^The reply: delivered to laptop/);
   assert.doesNotMatch(await page.textContent('#cell-reply'), /undone/);
   // Picking the cell sent its packet in the player above.
   assert.equal(await page.$eval('#sb-from', (s) => s.value), 'laptop');

@@ -111,7 +111,7 @@ test('7. a matrix cell tells why, by keyboard too; the network switch is a switc
   await page.keyboard.press('Enter');
   assert.equal(await page.textContent('#cell-reason'), label);
   // The picked cell's packet, hop by hop, ending where the reason says.
-  assert.match(await page.textContent('#cell-request h4'), /^The ping: dropped at node2 kernel: no route/);
+  assert.match(await page.textContent('#cell-request h3'), /^The ping: dropped at node2 kernel: no route/);
   assert.match(await page.textContent('#cell-request li:last-child'), /drop: no route to 10\.244\.1\.3/);
   assert.equal(await page.locator('#cell-reply').count(), 0, 'no reply to a lost ping');
   // Enter also played that ping in the player, to where it is lost.
@@ -127,8 +127,8 @@ test('7. a matrix cell tells why, by keyboard too; the network switch is a switc
   await page.keyboard.press('Space');
   assert.equal(await sw.getAttribute('aria-checked'), 'true');
   assert.match(await page.textContent('#cell-reason'), /^node2 → pod-b: arrived with the sender's own address, and the reply came back$/, 'the picked cell, now green');
-  assert.match(await page.textContent('#cell-request h4'), /^The ping: delivered to default\/pod-b$/);
-  assert.match(await page.textContent('#cell-reply h4'), /^The reply: delivered to node2$/, 'and the way back');
+  assert.match(await page.textContent('#cell-request h3'), /^The ping: delivered to default\/pod-b$/);
+  assert.match(await page.textContent('#cell-reply h3'), /^The reply: delivered to node2$/, 'and the way back');
   await page.context().close();
 });
 

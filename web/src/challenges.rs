@@ -1,12 +1,15 @@
 //! Break and fix: named sandbox clusters with one thing broken, solved when
-//! the requirement matrix is all green again.
+//! the requirement matrix is all green again; and NetworkPolicy tasks,
+//! solved when policies deny exactly the pairs asked for.
 //!
-//! A challenge is only its starting [`SandboxSpec`]; everything it shows
-//! (which pairs fail, where, why) is the model's. Progress is kept in the
+//! A challenge is only its starting [`SandboxSpec`] (and, for a policy
+//! task, the pairs to deny); everything it shows (which pairs fail, where,
+//! why) is the model's. Progress is kept in the
 //! browser's `localStorage`; a challenge and the repair so far are in the URL.
 
 use crate::sandbox::{SandboxService, SandboxSpec};
-use podnet_core::topology::Backend;
+use podnet_core::forward::Matrix;
+use podnet_core::topology::{Backend, Cluster, Endpoint};
 
 /// One challenge.
 #[derive(Debug, Clone, Copy)]
@@ -21,16 +24,43 @@ pub struct Challenge {
     pub hint: &'static str,
     /// The broken cluster's edits to the default sandbox.
     broken: fn(&mut SandboxSpec),
+    /// A NetworkPolicy task: pods labelled `.1` reached only by pods
+    /// labelled `.0` (labels as the challenge starts), every other pair as
+    /// without policies. `None`: the matrix all green, nothing denied.
+    pub only: Option<(&'static str, &'static str)>,
 }
 
+/// The labels the NetworkPolicy tasks start with.
+fn roles(s: &mut SandboxSpec) {
+    s.labels.insert("p1-1".into(), FRONTEND.into());
+    s.labels.insert("p3-1".into(), BACKEND.into());
+}
+const FRONTEND: &str = "role=frontend";
+const BACKEND: &str = "role=backend";
+
+/// What the NetworkPolicy box offers to start from: backend isolated for
+/// ingress, no rule yet.
+pub const POLICY_EXAMPLE: &str = "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: backend
+spec:
+  podSelector:
+    matchLabels:
+      role: backend
+  policyTypes: [Ingress]
+  ingress: []
+";
+
 /// The challenges, easiest first.
-pub const ALL: [Challenge; 11] = [
+pub const ALL: [Challenge; 13] = [
     Challenge {
         key: "network",
         title: "Nodes without a cluster network",
         story: "Three nodes were given pod ranges by node IPAM, but no CNI plugin connects them: each node knows only its own range.",
         hint: "Turn the cluster network on.",
         broken: |s| s.network = false,
+        only: None,
     },
     Challenge {
         key: "route",
@@ -40,6 +70,7 @@ pub const ALL: [Challenge; 11] = [
         broken: |s| {
             s.no_route.insert((1, 2));
         },
+        only: None,
     },
     Challenge {
         key: "overlap",
@@ -49,6 +80,7 @@ pub const ALL: [Challenge; 11] = [
         broken: |s| {
             s.ranges.insert(3, "10.244.0.0/24".into());
         },
+        only: None,
     },
     Challenge {
         key: "forward",
@@ -58,6 +90,7 @@ pub const ALL: [Challenge; 11] = [
         broken: |s| {
             s.forward_off.insert(2);
         },
+        only: None,
     },
     Challenge {
         key: "gateway",
@@ -67,6 +100,7 @@ pub const ALL: [Challenge; 11] = [
         broken: |s| {
             s.gateways.insert("p1-2".into(), "10.244.0.254".into());
         },
+        only: None,
     },
     Challenge {
         key: "nodeport",
@@ -77,6 +111,7 @@ pub const ALL: [Challenge; 11] = [
             s.service = Some(SandboxService::node_port_to(["p3-1".to_string()]));
             s.masquerade = false;
         },
+        only: None,
     },
     Challenge {
         key: "noendpoints",
@@ -89,6 +124,7 @@ pub const ALL: [Challenge; 11] = [
                 ..SandboxService::node_port_to([])
             });
         },
+        only: None,
     },
     Challenge {
         key: "selector",
@@ -102,6 +138,7 @@ pub const ALL: [Challenge; 11] = [
                 ..SandboxService::node_port_to(["p1-1".to_string(), "p3-1".to_string()])
             });
         },
+        only: None,
     },
     Challenge {
         key: "hairpin",
@@ -115,6 +152,7 @@ pub const ALL: [Challenge; 11] = [
             });
             s.hairpin_off.insert(1);
         },
+        only: None,
     },
     Challenge {
         key: "targetport",
@@ -128,6 +166,7 @@ pub const ALL: [Challenge; 11] = [
                 ..SandboxService::node_port_to(["p1-1".to_string(), "p3-1".to_string()])
             });
         },
+        only: None,
     },
     Challenge {
         key: "lans",
@@ -138,6 +177,28 @@ pub const ALL: [Challenge; 11] = [
             s.lans = 2;
             s.backend = Backend::HostGw;
         },
+        only: None,
+    },
+    Challenge {
+        key: "only-frontend",
+        title: "Let only the frontend reach the backend",
+        story: "p3-1 runs the backend (labelled role=backend), p1-1 the frontend (role=frontend). Today every pod reaches the backend; the security team wants only the frontend to, and every other pair left as it is.",
+        hint: "Write a NetworkPolicy in the NetworkPolicy box: it selects role=backend and has one ingress rule from pods labelled role=frontend (the example is a start).",
+        broken: roles,
+        only: Some((FRONTEND, BACKEND)),
+    },
+    Challenge {
+        key: "isolate-all",
+        title: "A policy that cut off every pod",
+        story: "This policy was meant to let only the frontend (p1-1) reach the backend (p3-1). Since it was applied, no pod but the frontend reaches any other pod.",
+        hint: "Which pods does the policy select? An empty podSelector selects every pod of its namespace.",
+        broken: |s| {
+            roles(s);
+            s.policy = POLICY_EXAMPLE
+                .replace("  podSelector:\n    matchLabels:\n      role: backend\n", "  podSelector: {}\n")
+                .replace("ingress: []", "ingress:\n  - from:\n    - podSelector:\n        matchLabels:\n          role: frontend");
+        },
+        only: Some((FRONTEND, BACKEND)),
     },
 ];
 
@@ -155,10 +216,21 @@ impl Challenge {
         s
     }
 
-    /// Solved: the matrix is all green and the cluster is still the one the
-    /// challenge started with (its nodes, at least their pods, its LANs, its
+    /// Solved: the matrix is green (for a policy task: exactly the pairs
+    /// it names denied by a policy, every other pair passing; otherwise
+    /// nothing denied) and the cluster is still the one the challenge
+    /// started with (its nodes, at least their pods, its LANs, its
     /// service), so removing what is broken does not count.
-    pub fn solved(&self, spec: &SandboxSpec, all_green: bool) -> bool {
+    pub fn solved(&self, spec: &SandboxSpec, cluster: &Cluster, matrix: Option<&Matrix>) -> bool {
+        let Some(m) = matrix else {
+            return false;
+        };
+        let r = m.requirements();
+        let goal = match self.only {
+            Some(_) => self.wrong_pairs(cluster, m).is_empty(),
+            // A policy that denies the broken pairs hides them: not a repair.
+            None => r.denied() == 0,
+        };
         let start = self.start();
         let kept = start.pods.iter().enumerate().all(|(i, want)| {
             match (want, spec.pods.get(i).copied().flatten()) {
@@ -174,7 +246,39 @@ impl Challenge {
             (Some(a), Some(b)) => a.node_port == b.node_port && !b.labelled.is_empty(),
             (Some(_), None) => false,
         };
-        all_green && kept && spec.lans == start.lans && service_kept
+        r.met() && goal && kept && spec.lans == start.lans && service_kept
+    }
+
+    /// A policy task's pod pairs that are not as asked, in words ("p2-1 →
+    /// p3-1 should be denied"); judged by the labels the challenge started
+    /// with, so taking a label off a pod does not solve it.
+    pub fn wrong_pairs(&self, cluster: &Cluster, m: &Matrix) -> Vec<String> {
+        let Some((from_label, to_label)) = self.only else {
+            return Vec::new();
+        };
+        let start = self.start();
+        let has = |pod: &str, label: &str| start.labels.get(pod).is_some_and(|l| l == label);
+        let n = m.endpoints.len();
+        let mut wrong = Vec::new();
+        for (i, &from) in m.endpoints.iter().enumerate() {
+            for (j, &to) in m.endpoints.iter().enumerate() {
+                let (Endpoint::Pod(_), Endpoint::Pod(_)) = (from, to) else {
+                    continue;
+                };
+                if i == j {
+                    continue;
+                }
+                let (a, b) = (cluster.short_name_of(from), cluster.short_name_of(to));
+                let deny = has(&b, to_label) && !has(&a, from_label);
+                let cell = &m.cells[i * n + j];
+                if deny && !cell.is_policy_denied() {
+                    wrong.push(format!("{a} → {b} should be denied"));
+                } else if !deny && !cell.is_ok() {
+                    wrong.push(format!("{a} → {b} should pass"));
+                }
+            }
+        }
+        wrong
     }
 }
 
@@ -217,18 +321,24 @@ mod tests {
     use super::*;
     use crate::sandbox::build;
 
-    fn matrix(s: &SandboxSpec) -> Result<Matrix, String> {
+    fn matrix(s: &SandboxSpec) -> Result<(Cluster, Matrix), String> {
         let b = build(s.clone());
         if let Some(e) = b.error {
             return Err(e);
         }
-        Network::new(&b.cluster)
+        let m = Network::new(&b.cluster)
             .and_then(|n| Matrix::compute(&n))
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        Ok((b.cluster, m))
     }
 
     fn green(s: &SandboxSpec) -> bool {
-        matrix(s).is_ok_and(|m| m.requirements().met())
+        matrix(s).is_ok_and(|(_, m)| m.requirements().met())
+    }
+
+    fn solved(c: &Challenge, s: &SandboxSpec) -> bool {
+        let (cluster, m) = matrix(s).expect("the sandbox builds");
+        c.solved(s, &cluster, Some(&m))
     }
 
     #[test]
@@ -237,13 +347,19 @@ mod tests {
         for c in ALL {
             let s = c.start();
             assert!(matrix(&s).is_ok(), "{}: {:?}", c.key, matrix(&s).err());
-            assert!(!green(&s), "{} starts broken", c.key);
-            assert!(!c.solved(&s, green(&s)));
+            if c.only.is_none() {
+                assert!(!green(&s), "{} starts broken", c.key);
+            }
+            assert!(!solved(&c, &s), "{} starts unsolved", c.key);
         }
     }
 
     #[test]
     fn each_challenge_has_a_fix_with_the_sandbox_controls() {
+        let only_frontend = POLICY_EXAMPLE.replace(
+            "ingress: []",
+            "ingress:\n  - from:\n    - podSelector: {matchLabels: {role: frontend}}",
+        );
         let fix = |key: &str, s: &mut SandboxSpec| match key {
             "network" => s.network = true,
             "route" => s.no_route.clear(),
@@ -270,14 +386,60 @@ mod tests {
                 }
             }
             "lans" => s.backend = Backend::Vxlan,
+            "only-frontend" => s.policy = only_frontend.clone(),
+            "isolate-all" => {
+                s.policy = s.policy.replace(
+                    "podSelector: {}",
+                    "podSelector:\n    matchLabels: {role: backend}",
+                )
+            }
             other => panic!("no fix for {other}"),
         };
         for c in ALL {
             let mut s = c.start();
             fix(c.key, &mut s);
             assert!(green(&s), "{} fixed", c.key);
-            assert!(c.solved(&s, true));
+            assert!(solved(&c, &s), "{} solved", c.key);
         }
+    }
+
+    #[test]
+    fn a_policy_task_names_the_pairs_still_wrong() {
+        let c = by_key("isolate-all").unwrap();
+        let s = c.start();
+        let (cluster, m) = matrix(&s).unwrap();
+        let wrong = c.wrong_pairs(&cluster, &m);
+        // Every pod but the frontend is isolated: p1-2 → p2-1 and the rest
+        // are denied, though only the backend should be.
+        assert!(
+            wrong.contains(&"p1-2 → p2-1 should pass".to_string()),
+            "{wrong:?}"
+        );
+        assert!(!wrong.iter().any(|w| w.starts_with("p1-1 →")), "{wrong:?}");
+        assert!(green(&s), "a policy's denial is no failure of the network");
+        // Denying everything is not "only the frontend".
+        let c = by_key("only-frontend").unwrap();
+        let mut s = c.start();
+        s.policy = POLICY_EXAMPLE.into();
+        let (cluster, m) = matrix(&s).unwrap();
+        assert_eq!(c.wrong_pairs(&cluster, &m), ["p1-1 → p3-1 should pass"]);
+        // Taking the backend's label off is not a solution either.
+        let mut s = c.start();
+        s.labels.remove("p3-1");
+        assert!(!solved(c, &s));
+    }
+
+    #[test]
+    fn a_challenge_without_policies_is_not_solved_with_pairs_denied() {
+        // Mended, but with every pod isolated: green (a denial is no
+        // failure), yet a policy could as well hide a fault, so not solved.
+        let c = by_key("forward").unwrap();
+        let mut s = c.start();
+        s.forward_off.clear();
+        assert!(solved(c, &s));
+        s.policy = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny}\nspec: {podSelector: {}, policyTypes: [Ingress, Egress]}\n".into();
+        assert!(green(&s), "every pod pair denied: nothing fails");
+        assert!(!solved(c, &s));
     }
 
     #[test]
@@ -286,22 +448,41 @@ mod tests {
         let mut s = c.start();
         s.pods[0] = Some(1);
         assert!(green(&s), "p1-2 is gone, and with it the fault");
-        assert!(!c.solved(&s, true));
+        assert!(!solved(c, &s));
         let c = by_key("nodeport").unwrap();
         let mut s = c.start();
         s.service = None;
-        assert!(!c.solved(&s, green(&s)));
+        assert!(!solved(c, &s));
         // A Service without pods has nothing to fail: not a repair.
         let c = by_key("hairpin").unwrap();
         let mut s = c.start();
         if let Some(svc) = &mut s.service {
             svc.labelled.clear();
         }
-        assert!(!c.solved(&s, true));
+        assert!(!solved(c, &s));
         let c = by_key("lans").unwrap();
         let mut s = c.start();
         s.lans = 1;
         assert!(green(&s), "node2 back on the LAN");
-        assert!(!c.solved(&s, true));
+        assert!(!solved(c, &s));
+    }
+
+    #[test]
+    fn labels_are_key_value_or_a_clear_error() {
+        use crate::sandbox::parse_labels;
+        let l = parse_labels(" role=frontend, app.kubernetes.io/name = web ,").unwrap();
+        assert_eq!(l.get("role").map(String::as_str), Some("frontend"));
+        assert_eq!(
+            l.get("app.kubernetes.io/name").map(String::as_str),
+            Some("web")
+        );
+        assert!(parse_labels("").unwrap().is_empty());
+        assert!(parse_labels("role").unwrap_err().contains("key=value"));
+        assert!(parse_labels("=x").is_err());
+        assert!(parse_labels("a=b c").is_err());
+        let mut s = SandboxSpec::default();
+        s.labels.insert("p1-1".into(), "role".into());
+        let b = build(s);
+        assert!(b.error.unwrap().starts_with("p1-1's labels:"));
     }
 }

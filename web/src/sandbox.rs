@@ -1,18 +1,19 @@
 //! The sandbox: the cluster a learner builds, as they typed it
 //! ([`SandboxSpec`], changed by [`SandboxEdit`]s), and the cluster core
 //! builds from it ([`build`]): nodes over LANs, ranges by node IPAM or by
-//! hand, pods, a Service in front of the pods it selects, and the faults
-//! the challenges start from.
+//! hand, pods with labels, a Service in front of the pods it selects,
+//! NetworkPolicies, and the faults the challenges start from.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use podnet_core::forward::{ProbeKind, Proto};
 use podnet_core::net::parse_cidr;
+use podnet_core::policy::manifest::read;
 use podnet_core::topology::lans::nth_lan;
 use podnet_core::topology::{
-    Backend, Cluster, ContainerPort, NewService, NodeOptions, Protocol, RangeFrom, TargetPort,
-    TrafficPolicy, DEFAULT_UNDERLAY,
+    Backend, Cluster, ContainerPort, Labels, NewService, NodeOptions, Protocol, RangeFrom,
+    TargetPort, TrafficPolicy, DEFAULT_UNDERLAY,
 };
 
 /// The sandbox's cluster, as the user typed it.
@@ -55,6 +56,12 @@ pub struct SandboxSpec {
     pub masquerade: bool,
     /// Nodes (by number) whose bridge ports have hairpin mode off.
     pub hairpin_off: BTreeSet<u16>,
+    /// Pods' own labels as typed (pod name → `key=value,key=value`),
+    /// beside the Service's `app=web`.
+    pub labels: BTreeMap<String, String>,
+    /// NetworkPolicies (namespace `default`), YAML as kubectl takes it;
+    /// empty: none.
+    pub policy: String,
     /// The challenge being played, by key.
     pub challenge: Option<String>,
 }
@@ -79,6 +86,8 @@ impl Default for SandboxSpec {
             service: None,
             masquerade: true,
             hairpin_off: BTreeSet::new(),
+            labels: BTreeMap::new(),
+            policy: String::new(),
             challenge: None,
         }
     }
@@ -372,7 +381,47 @@ fn settings(c: &mut Cluster, spec: &SandboxSpec) -> Result<(), String> {
     if let Some(svc) = &spec.service {
         service(c, svc, spec.masquerade)?;
     }
+    for (pod, text) in &spec.labels {
+        let Some(p) = c.pod_named(pod) else {
+            continue;
+        };
+        let (id, mut labels) = (p.id, p.labels.clone());
+        labels.extend(parse_labels(text).map_err(|e| format!("{pod}'s labels: {e}"))?);
+        c.set_pod_labels(id, labels).map_err(|e| e.to_string())?;
+    }
+    if !spec.policy.trim().is_empty() {
+        let policies = read(&spec.policy, "default")
+            .map_err(|e| format!("NetworkPolicy, line {}: {}", e.line, e.message))?;
+        c.set_policies(policies).map_err(|e| e.to_string())?;
+    }
     Ok(())
+}
+
+/// `key=value,key=value` as a pod's labels; an empty text is none. Keys
+/// and values keep to what Kubernetes allows in them (letters, digits,
+/// `-`, `_`, `.`, and a `prefix/` on a key).
+pub fn parse_labels(text: &str) -> Result<Labels, String> {
+    let ok = |s: &str, slash: bool| {
+        s.len() <= 253
+            && s.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch) || (slash && ch == '/'))
+    };
+    text.split(',')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (k, v) = l
+                .split_once('=')
+                .ok_or_else(|| format!("{l:?} is not key=value"))?;
+            let (k, v) = (k.trim(), v.trim());
+            if k.is_empty() || !ok(k, true) || !ok(v, false) {
+                return Err(format!(
+                    "{l:?}: a label's key and value are letters, digits, '-', '_' and '.'"
+                ));
+            }
+            Ok((k.to_string(), v.to_string()))
+        })
+        .collect()
 }
 
 /// Service `web`: its pods labelled and listening on 8080 (`http`), the

@@ -161,6 +161,13 @@ impl State {
                         list(b.hairpin_off.iter().map(u16::to_string).collect())
                     ));
                 }
+                if all || !b.labels.is_empty() {
+                    let l: Vec<String> = b.labels.iter().map(|(p, l)| format!("{p}:{l}")).collect();
+                    q.push(format!("labels={}", enc(&l.join(";"))));
+                }
+                if all || !b.policy.is_empty() {
+                    q.push(format!("netpol={}", enc(&b.policy)));
+                }
                 match &b.service {
                     Some(svc) => q.push(format!(
                         "svc={}&svcsel={}&svctype={}&svclocal={}&svctarget={}&masq={}",
@@ -332,6 +339,23 @@ impl State {
                         v.split(',').filter_map(|n| n.trim().parse().ok()).collect()
                 }
                 "masq" => s.sandbox.masquerade = v != "0",
+                // `pod:key=value,key=value;pod:…`; a bad label is the
+                // sandbox's error to show, not the link's to drop.
+                "labels" => {
+                    s.sandbox.labels = v
+                        .split(';')
+                        .filter_map(|x| x.split_once(':'))
+                        .map(|(p, l)| (p.trim().to_string(), l.trim().to_string()))
+                        .filter(|(p, l)| !p.is_empty() && !l.is_empty())
+                        .collect()
+                }
+                // Only policies core reads (or none): a bad link keeps the start.
+                "netpol"
+                    if v.len() <= MAX_POLICY_YAML
+                        && (v.trim().is_empty() || read(&v, "default").is_ok()) =>
+                {
+                    s.sandbox.policy = v
+                }
                 "from" => s.sandbox.from = v,
                 "to" => s.sandbox.to = v,
                 "proto" => s.sandbox.proto = Proto::from_key(&v).unwrap_or(s.sandbox.proto),
@@ -396,6 +420,10 @@ mod tests {
             target: "http".into(),
         });
         s.sandbox.hairpin_off.insert(2);
+        s.sandbox
+            .labels
+            .insert("p1-1".into(), "role=frontend,tier=a".into());
+        s.sandbox.policy = crate::challenges::POLICY_EXAMPLE.into();
         let back = State::from_query(&format!("?{}", s.to_query()));
         assert_eq!((back.scene, back.step, back.speed), (Scene::Sandbox, 4, 2));
         assert_eq!(back.sandbox, s.sandbox);
@@ -456,5 +484,19 @@ mod tests {
             State::from_query("challenge=nope").sandbox,
             SandboxSpec::default()
         );
+        // A policy task whose learner cleared the policy and a label: the
+        // link says so, and does not fall back to the start.
+        let mut st = State {
+            scene: Scene::Sandbox,
+            sandbox: by_key("isolate-all").unwrap().start(),
+            ..State::default()
+        };
+        st.sandbox.policy.clear();
+        st.sandbox.labels.remove("p1-1");
+        let back = State::from_query(&st.to_query());
+        assert_eq!(back.sandbox, st.sandbox);
+        // A link's policy that core cannot read is dropped.
+        let bad = State::from_query("scene=h&challenge=isolate-all&netpol=kind%3A%20Nope");
+        assert_eq!(bad.sandbox, by_key("isolate-all").unwrap().start());
     }
 }

@@ -38,7 +38,7 @@ fn hops(id: &'static str, title: &str, c: &Cluster, t: &Trace) -> Html {
     let ok = matches!(t.verdict, Verdict::Delivered { .. });
     html! {
         <div class="cell-packet" id={id}>
-            <h4>{ format!("{title}: {end}") }</h4>
+            <h3 class="cell-packet-title">{ format!("{title}: {end}") }</h3>
             <ol class="cell-hops">
                 { for t.hops.iter().enumerate().map(|(i, h)| {
                     let last = i + 1 == t.hops.len();
@@ -56,9 +56,13 @@ fn hops(id: &'static str, title: &str, c: &Cluster, t: &Trace) -> Html {
 
 fn check(label: &str, t: Tally) -> Html {
     let ok = t.all_ok();
+    let denied = match t.denied {
+        0 => String::new(),
+        n => format!(", {n} denied by NetworkPolicy as asked"),
+    };
     html! {
         <li class={classes!("req", if ok { "ok" } else { "bad" })}>
-            { if ok { "✓ " } else { "✗ " } }{ label }{ format!(" — {}/{} pairs", t.ok, t.total) }
+            { if ok { "✓ " } else { "✗ " } }{ label }{ format!(" — {}/{} pairs{denied}", t.ok, t.total) }
         </li>
     }
 }
@@ -123,14 +127,19 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
     let (m, c) = (&p.matrix, &p.cluster);
     let r = m.requirements();
     let n = m.endpoints.len();
-    // The cell whose reason is shown: the first failing one until the
-    // learner picks another (by click, or Enter/Space on its button).
+    // The cell whose reason is shown: the first failing one (else the
+    // first a policy denies) until the learner picks another (by click,
+    // or Enter/Space on its button).
     let picked = use_state(|| None::<Pick>);
-    let first_bad = (0..n * n)
-        .map(|k| Pick::Pair(k / n, k % n))
-        .chain((0..m.node_ports.len()).map(Pick::NodePort))
-        .chain((0..m.services.len()).map(Pick::Service))
-        .find(|&k| cell_of(m, k).is_some_and(|c| !c.is_ok()));
+    let all = || {
+        (0..n * n)
+            .map(|k| Pick::Pair(k / n, k % n))
+            .chain((0..m.node_ports.len()).map(Pick::NodePort))
+            .chain((0..m.services.len()).map(Pick::Service))
+    };
+    let first_bad =
+        all().find(|&k| cell_of(m, k).is_some_and(|c| !c.is_ok() && !c.is_policy_denied()));
+    let first_denied = all().find(|&k| cell_of(m, k).is_some_and(Cell::is_policy_denied));
     let given = p.pick.and_then(|(from, to)| {
         let i = m.endpoints.iter().position(|&e| e == from)?;
         let j = m.endpoints.iter().position(|&e| e == to)?;
@@ -139,7 +148,8 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
     let shown = (*picked)
         .or(given)
         .filter(|&k| cell_of(m, k).is_some())
-        .or(first_bad);
+        .or(first_bad)
+        .or(first_denied);
     // The picked cell's packets, as the model sent them: compiled again
     // only when the cluster or the pick changes, not on every render.
     let packets = use_memo((m.clone(), c.clone(), shown), |(m, c, shown)| {
@@ -170,7 +180,12 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
     };
     let reason = shown.and_then(say);
     let button = |k: Pick, from: Endpoint, to: Option<Endpoint>, cell: Cell| {
-        let class = if cell.is_ok() { "ok" } else { "bad" };
+        // A policy's drop is what the owner asked for: not a failure.
+        let (class, mark) = match cell {
+            c if c.is_ok() => ("ok", "✓"),
+            c if c.is_policy_denied() => ("denied", "⊘"),
+            _ => ("bad", "✗"),
+        };
         let label = say(k).unwrap_or_default();
         let pick = {
             let (picked, on_pick) = (picked.clone(), p.on_pick.clone());
@@ -189,7 +204,7 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
         html! {
             <td class={classes!("cell", class, (shown == Some(k)).then_some("picked"))}>
                 <button type="button" class="cell-btn" aria-label={label.clone()} title={label} onclick={pick}
-                    data-cell={id}>{ if cell.is_ok() { "✓" } else { "✗" } }</button>
+                    data-cell={id}>{ mark }</button>
             </td>
         }
     };
@@ -248,7 +263,11 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
                 }) }
                 </tbody>
             </table>
-            <p id="cell-reason" class={classes!("cell-reason", if first_bad.is_some() { "bad" } else { "ok" })} aria-live="polite">
+            <p id="cell-reason" class={classes!("cell-reason", match (first_bad, first_denied) {
+                (Some(_), _) => "bad",
+                (None, Some(_)) => "denied",
+                _ => "ok",
+            })} aria-live="polite">
                 { reason.unwrap_or_else(|| "Every pair arrives with the sender's own address.".into()) }
             </p>
             { match &*packets {

@@ -6,5 +6,6 @@ pub mod headers;
 pub mod joins;
 pub mod matrix;
 pub mod player;
+pub mod policy_editor;
 pub mod predict;
 pub mod topology;

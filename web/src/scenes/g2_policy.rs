@@ -8,72 +8,11 @@
 use std::rc::Rc;
 
 use podnet_core::policy::layout::PRESETS;
-use podnet_core::policy::manifest::{read, ManifestError};
-use web_sys::HtmlTextAreaElement;
 use yew::prelude::*;
 
 use super::{PacketView, SceneProps};
+use crate::components::policy_editor::PolicyEditor;
 use crate::state::{Action, PolicyCase};
-
-/// What the editor needs.
-#[derive(Properties, PartialEq)]
-struct EditorProps {
-    /// The policies in force (valid).
-    yaml: Rc<str>,
-    /// Where valid text goes.
-    on_valid: Callback<Rc<str>>,
-}
-
-/// The policy text: a draft of its own until core reads it, so a typo
-/// never changes the table; the error names the line and shows it.
-#[function_component(PolicyEditor)]
-fn policy_editor(p: &EditorProps) -> Html {
-    let draft = use_state(|| p.yaml.to_string());
-    let error = use_state(|| None::<ManifestError>);
-    {
-        // A preset (or Back) replaces the policies: the draft follows.
-        let (draft, error) = (draft.clone(), error.clone());
-        use_effect_with(p.yaml.clone(), move |yaml| {
-            if **draft != **yaml {
-                draft.set(yaml.to_string());
-                error.set(None);
-            }
-        });
-    }
-    let oninput = {
-        let (draft, error, on_valid) = (draft.clone(), error.clone(), p.on_valid.clone());
-        Callback::from(move |e: InputEvent| {
-            let text = e.target_unchecked_into::<HtmlTextAreaElement>().value();
-            match read(&text, "default") {
-                Ok(_) => {
-                    error.set(None);
-                    on_valid.emit(text.as_str().into());
-                }
-                Err(e) => error.set(Some(e)),
-            }
-            draft.set(text);
-        })
-    };
-    let shown = error.as_ref().map(|e| {
-        let line = draft.lines().nth(e.line.saturating_sub(1)).unwrap_or("");
-        html! {
-            <div id="policy-error" class="bad" role="alert">
-                <p>{ format!("Line {}: {}", e.line, e.message) }</p>
-                <pre>{ format!("{:>4} | {line}", e.line) }</pre>
-                <p>{ "The table still shows the last policies that were valid." }</p>
-            </div>
-        }
-    });
-    html! {
-        <div class="policy-editor">
-            <label for="policy-yaml">{ "Policies, as you would give them to kubectl apply -f (YAML, documents separated by ---):" }</label>
-            <textarea id="policy-yaml" rows="14" spellcheck="false" aria-invalid={error.is_some().to_string()}
-                aria-describedby={error.is_some().then_some("policy-error")}
-                value={(*draft).clone()} {oninput} />
-            { for shown }
-        </div>
-    }
-}
 
 /// Scene g2.
 pub fn policy_scene(p: &SceneProps) -> Html {
@@ -155,7 +94,7 @@ pub fn policy_scene(p: &SceneProps) -> Html {
                         aria-pressed={case.yaml.trim().is_empty().to_string()}
                         onclick={set(PolicyCase { yaml: "".into(), pair: None, ..case.clone() })}>{ "No policy" }</button>
                 </div>
-                <PolicyEditor yaml={case.yaml.clone()} {on_valid} />
+                <PolicyEditor id="policy" yaml={case.yaml.clone()} {on_valid} note="The table still shows the last policies that were valid." />
                 <ul id="policy-list">
                     { for f.policies.iter().map(|(name, what)| html! { <li><b>{ name }</b>{ format!(" {what}") }</li> }) }
                     { if f.policies.is_empty() { html! { <li>{ "No policy: nothing is isolated, every pod reaches every pod." }</li> } } else { html! {} } }

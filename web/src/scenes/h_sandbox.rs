@@ -10,6 +10,7 @@ use std::rc::Rc;
 use super::{PacketView, SceneProps};
 use crate::challenges;
 use crate::components::matrix::MatrixView;
+use crate::components::policy_editor::PolicyEditor;
 use crate::components::topology::Topology;
 use crate::sandbox::{
     SandboxEdit, SandboxService, SandboxSpec, LABEL_VALUE, MATRIX_LIMIT, MAX_LANS, MAX_NODES,
@@ -138,7 +139,75 @@ fn node_settings(p: &ControlProps, k: u16) -> Html {
                     }
                 }) }
             </fieldset>
+            <fieldset class="sb-pod-labels">
+                <legend>{ "pods' labels (key=value, comma between; NetworkPolicies select pods by them)" }</legend>
+                { for c.pods_on(node.id).map(|pod| {
+                    let name = pod.name.clone();
+                    html! {
+                        <label>{ format!("{name} ") }
+                            <input id={format!("sb-labels-{name}")} size="24" placeholder="role=frontend"
+                                value={spec.labels.get(&name).cloned().unwrap_or_default()}
+                                onchange={edit(p, move |s, e: Event| {
+                                    let v = input_value(&e);
+                                    if v.trim().is_empty() { s.labels.remove(&name); } else { s.labels.insert(name.clone(), v.trim().to_string()); }
+                                })} />
+                        </label>
+                    }
+                }) }
+            </fieldset>
         </div>
+    }
+}
+
+/// The NetworkPolicies: the editor, the pods' labels they can select, and
+/// which pods each one isolates.
+fn policy_controls(p: &ControlProps) -> Html {
+    let (spec, c) = (&p.spec, &p.model.cluster);
+    let on_valid = edit(p, |s, text: Rc<str>| s.policy = text.to_string());
+    let example = edit(p, |s, _: MouseEvent| {
+        if s.policy.trim().is_empty() {
+            s.policy = challenges::POLICY_EXAMPLE.into();
+        }
+    });
+    let labelled: Vec<String> = c
+        .pods()
+        .iter()
+        .filter(|pod| !pod.labels.is_empty())
+        .map(|pod| {
+            let l: Vec<String> = pod.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{} {}", pod.name, l.join(","))
+        })
+        .collect();
+    html! {
+        <fieldset class="sb-policy" id="sb-policies">
+            <legend>{ "NetworkPolicy (namespace default): who may reach whom" }</legend>
+            <p id="sb-labelled">{ if labelled.is_empty() {
+                "No pod has labels yet: give some in a node's settings (▸).".to_string()
+            } else {
+                format!("Labelled pods: {} (edit them in a node's settings, ▸).", labelled.join("; "))
+            } }</p>
+            <PolicyEditor id="sb-policy" yaml={Rc::<str>::from(spec.policy.as_str())} {on_valid}
+                note="The sandbox keeps the last policies that were valid."
+                placeholder="Empty: no policy, every pod reaches every pod." />
+            { if spec.policy.trim().is_empty() { html! {
+                <button type="button" id="sb-policy-example" onclick={example}>{ "Start from an example (backend isolated for ingress)" }</button>
+            } } else { html! {} } }
+            <ul id="sb-policy-list">
+                { for c.policies().iter().map(|pol| {
+                    let isolated: Vec<&str> = c.pods().iter()
+                        .filter(|pod| pol.selects(&pod.namespace, &pod.labels))
+                        .map(|pod| pod.name.as_str())
+                        .collect();
+                    let (ingress, egress) = pol.types();
+                    let dirs = match (ingress, egress) {
+                        (true, true) => "ingress and egress",
+                        (true, false) => "ingress",
+                        _ => "egress",
+                    };
+                    html! { <li>{ format!("{} isolates {} for {dirs}", pol.full_name(), if isolated.is_empty() { "no pod".to_string() } else { isolated.join(", ") }) }</li> }
+                }) }
+            </ul>
+        </fieldset>
     }
 }
 
@@ -227,21 +296,22 @@ fn service_controls(p: &ControlProps) -> Html {
     }
 }
 
-/// The challenge being played, and whether the matrix is all green.
+/// The challenge being played, and whether the model says it is solved.
 fn challenge_of(p: &ControlProps) -> (Option<&'static challenges::Challenge>, bool) {
     let active = p.spec.challenge.as_deref().and_then(challenges::by_key);
+    let solved =
+        active.is_some_and(|c| c.solved(&p.spec, &p.model.cluster, p.model.matrix.as_deref()));
+    (active, solved)
+}
+
+/// The challenges: pick one, read what broke, see whether it is mended.
+fn challenges_panel(p: &ControlProps, solved: &UseStateHandle<Vec<String>>) -> Html {
+    let (active, solved_now) = challenge_of(p);
     let green = p
         .model
         .matrix
         .as_ref()
         .is_some_and(|m| m.requirements().met());
-    (active, green)
-}
-
-/// The challenges: pick one, read what broke, see whether it is mended.
-fn challenges_panel(p: &ControlProps, solved: &UseStateHandle<Vec<String>>) -> Html {
-    let spec = &p.spec;
-    let (active, green) = challenge_of(p);
     let pick = |key: Option<&'static str>| {
         let on = p.on.clone();
         Callback::from(move |_: MouseEvent| on.emit(Action::Challenge(key)))
@@ -264,15 +334,29 @@ fn challenges_panel(p: &ControlProps, solved: &UseStateHandle<Vec<String>>) -> H
             </ul>
             { match active {
                 Some(c) => {
-                    let solved_now = c.solved(spec, green);
+                    let wrong = p.model.matrix.as_ref().map(|m| c.wrong_pairs(&p.model.cluster, m)).unwrap_or_default();
+                    let (goal, done) = match c.only {
+                        Some((from, to)) => (
+                            format!("It is solved when only pods labelled {from} reach pods labelled {to} (⊘ marks a pair a policy denies) and every other pair still passes."),
+                            format!("Solved ✓ — only {from} reaches {to}, and every other pair passes."),
+                        ),
+                        None => (
+                            "Repair it with the controls below: it is solved when every cell of the matrix is green (✓).".to_string(),
+                            "Solved ✓ — every cell of the matrix is green.".to_string(),
+                        ),
+                    };
                     html! {
                         <div class="ch-active">
                             <p id="ch-story">{ c.story }</p>
-                            <p>{ "Repair it with the controls below: it is solved when every cell of the matrix is green (✓)." }</p>
+                            <p>{ goal }</p>
                             <details><summary>{ "Hint" }</summary><p id="ch-hint">{ c.hint }</p></details>
                             <p id="ch-status" class={classes!("ch-status", if solved_now { "ok" } else { "bad" })} role="status">
                                 { match &p.model.matrix {
-                                    _ if solved_now => "Solved ✓ — every cell of the matrix is green.".to_string(),
+                                    _ if solved_now => done,
+                                    Some(_) if !wrong.is_empty() => format!("Not yet: {}{}.", wrong.iter().take(3).cloned().collect::<Vec<_>>().join("; "),
+                                        if wrong.len() > 3 { format!(" and {} more", wrong.len() - 3) } else { String::new() }),
+                                    Some(m) if green && c.only.is_none() && m.requirements().failing() == 0 && m.requirements().denied() > 0 =>
+                                        "Every cell passes or is denied, but a policy denying the broken pairs hides the fault: repair it instead.".to_string(),
                                     _ if green => "The matrix is green, but part of the cluster this challenge started with is gone: put it back.".to_string(),
                                     Some(m) => format!("Not yet: {} pairs still fail.", m.requirements().failing()),
                                     None => format!("The matrix is off above {MATRIX_LIMIT} nodes and pods: remove some to check the cluster."),
@@ -311,6 +395,11 @@ pub fn sandbox_scene(p: &SceneProps) -> Html {
     let c = &p.model.cluster;
     html! {
         <section class="scene" id="scene-h">
+            <p class="sb-intro" id="sb-intro">
+                { "A cluster of your own to try things on. Change its range, add nodes and pods, open a node's settings (▸) to break or mend it, add a Service or NetworkPolicies." }<br />
+                { "The matrix under the drawing checks who reaches whom, by the same model the node agent programs; pick a cell, or a sender and a receiver, to play that packet hop by hop." }<br />
+                { "Or take a challenge below: a cluster with one thing broken, as it happens on real nodes." }
+            </p>
             <SandboxControls ..controls.clone() />
             { if p.model.trace.is_some() { html! { <PacketView ..p.clone() /> } } else { html! { <Topology cluster={c.clone()} /> } } }
             <SandboxMatrix ..controls />
@@ -347,8 +436,8 @@ fn sandbox_controls(p: &ControlProps) -> Html {
     let solved = use_state(challenges::solved_keys);
     {
         // Mark the challenge solved once the model says so.
-        let (active, green) = challenge_of(p);
-        let now = active.filter(|c| c.solved(spec, green)).map(|c| c.key);
+        let (active, solved_now) = challenge_of(p);
+        let now = active.filter(|_| solved_now).map(|c| c.key);
         let solved = solved.clone();
         use_effect_with(now, move |now| {
             if let Some(key) = *now {
@@ -423,6 +512,7 @@ fn sandbox_controls(p: &ControlProps) -> Html {
                     <span id="sb-limit" class="limit">{ format!("The sandbox holds at most {MAX_NODES} nodes.") }</span>
                 } } else { html! {} } }
                 { service_controls(p) }
+                { policy_controls(p) }
                 <div class="sb-send">
                     <label>{ "From " }{ choose("sb-from", &spec.from, edit(p, |s, e: Event| s.from = select_value(&e))) }</label>
                     <label>{ " to " }{ choose("sb-to", &spec.to, edit(p, |s, e: Event| s.to = select_value(&e))) }</label>
