@@ -72,17 +72,23 @@ pub fn app() -> Html {
                     let Some(e) = e.dyn_ref::<KeyboardEvent>() else {
                         return;
                     };
-                    let tag = e
+                    let target = e
                         .target()
-                        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-                        .map(|el| el.tag_name())
-                        .unwrap_or_default();
+                        .and_then(|t| t.dyn_into::<web_sys::Element>().ok());
+                    let tag = target.as_ref().map(|el| el.tag_name()).unwrap_or_default();
+                    // A focused wide drawing scrolls with the arrow keys
+                    // (the browser's own), so a keyboard can pan it.
+                    let panning = e.key().starts_with("Arrow")
+                        && target.is_some_and(|el| {
+                            el.class_name().split_whitespace().any(|c| c == "pan")
+                        });
                     let typing = matches!(tag.as_str(), "INPUT" | "SELECT" | "TEXTAREA");
                     // Space and Enter on a focused button or hop press it,
                     // as everywhere on the web; they are not the player's then.
                     let pressing = matches!(tag.as_str(), "BUTTON" | "SUMMARY" | "A")
                         && matches!(e.key().as_str(), " " | "Enter");
-                    if typing || pressing || e.ctrl_key() || e.meta_key() || e.alt_key() {
+                    if typing || pressing || panning || e.ctrl_key() || e.meta_key() || e.alt_key()
+                    {
                         return;
                     }
                     if let Some(a) = key_action(&e.key(), speed) {
@@ -152,6 +158,7 @@ pub fn app() -> Html {
     };
     html! {
         <div class="app">
+            <a class="skip" href="#scene-title">{ "Skip to the scene" }</a>
             <header>
                 <h1>{ "podnet" }<small>{ " — how Kubernetes pods get addresses and reach each other" }</small></h1>
                 <nav aria-label="scenes">
@@ -167,13 +174,32 @@ pub fn app() -> Html {
                 </nav>
             </header>
             <main>
-                <h2 id="scene-title">{ format!("{}. {}", state.scene.key(), state.scene.title()) }</h2>
+                <h2 id="scene-title" tabindex="-1">{ format!("{}. {}", state.scene.key(), state.scene.title()) }</h2>
                 // Keyed by scene: a new scene is mounted afresh, never reconciled
                 // from the last one (its player would scroll, its grade stay).
                 <div class="scene-box" key={state.scene.key()}>{ scenes::view(props) }</div>
+                { next_scene(state.scene, &on) }
             </main>
             <footer>{ "Keys: space play/pause · ← → step · + − speed · 1–9 scenes. Everything shown is computed by podnet-core, the model the node agent programs into real kernels." }</footer>
         </div>
+    }
+}
+
+/// The way on at the end of a scene: the next one in the menu's order.
+fn next_scene(now: Scene, on: &Callback<Action>) -> Html {
+    let at = Scene::ALL.iter().position(|&s| s == now);
+    let Some(&next) = at.and_then(|i| Scene::ALL.get(i + 1)) else {
+        return html! {};
+    };
+    let on = on.clone();
+    html! {
+        <p class="next-scene">
+            <button type="button" id="next-scene" onclick={Callback::from(move |_: MouseEvent| {
+                on.emit(Action::Go(next));
+                // The new scene from its top, not from where this one ended.
+                gloo::utils::window().scroll_to_with_x_and_y(0.0, 0.0);
+            })}>{ format!("Next scene: {}. {} →", next.key(), next.title()) }</button>
+        </p>
     }
 }
 
@@ -188,11 +214,11 @@ mod tests {
         assert_eq!(key_action("+", 2), Some(Action::Speed(4)));
         assert_eq!(key_action("3", 1), Some(Action::Go(Scene::Service)));
         assert_eq!(
-            key_action("8", 1),
-            Some(Action::Go(Scene::Overlay)),
-            "digits follow the menu"
+            key_action("6", 1),
+            Some(Action::Go(Scene::Join)),
+            "digits follow the menu: j before e"
         );
-        assert_eq!(key_action("9", 1), Some(Action::Go(Scene::Outside)));
+        assert_eq!(key_action("9", 1), Some(Action::Go(Scene::Overlay)));
         assert_eq!(key_action("0", 1), None);
         assert_eq!(key_action("x", 1), None);
     }

@@ -45,12 +45,15 @@ pub enum Scene {
 
 impl Scene {
     /// All scenes in order.
+    /// Scene j (where a node's range comes from) stands before e, the
+    /// first to use the ranges; its key stays j, so old links still work.
     pub const ALL: [Scene; 13] = [
         Scene::Pod,
         Scene::Node,
         Scene::Service,
         Scene::Unconnected,
         Scene::Requirements,
+        Scene::Join,
         Scene::Ranges,
         Scene::Packet,
         Scene::Overlay,
@@ -58,7 +61,6 @@ impl Scene {
         Scene::Policy,
         Scene::Sandbox,
         Scene::Live,
-        Scene::Join,
     ];
 
     /// The key used in the URL, the element ids and the menu: the seed's

@@ -233,8 +233,10 @@ pub fn topology(p: &TopologyProps) -> Html {
         Some(s) if panned => format!("width: {}px; max-width: none", (l.width * s).round()),
         _ => String::new(),
     };
+    // One box for the zoom bar and the drawing: one grid item wherever the
+    // drawing is placed (beside the player, it would else take two cells).
     html! {
-        <>
+        <div class="drawing">
         { if wide { html! {
             <div class="zoom-bar" role="group" aria-label="zoom">
                 { format!("{} nodes: ", p.cluster.nodes().len()) }
@@ -254,6 +256,6 @@ pub fn topology(p: &TopologyProps) -> Html {
             { packet.unwrap_or_default() }
         </svg>
         </div>
-        </>
+        </div>
     }
 }

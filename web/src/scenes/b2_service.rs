@@ -112,7 +112,7 @@ pub fn service_scene(p: &SceneProps) -> Html {
                     "The packet leaves pod-a for the ClusterIP. The first netfilter hook it meets on node1 (the bridge's, with br_netfilter) walks KUBE-SERVICES, jumps to the Service's chain, where the dice pick an endpoint chain, which DNATs it."
                 } }</p>
                 <h3>{ format!("kube-proxy's rules on {} for this Service (iptables-save -t nat)", f.node) }</h3>
-                <pre id="svc-rules" class="rules">{ for f.rules.iter().map(|l| {
+                <pre id="svc-rules" class="rules" tabindex="0" role="region" aria-label={format!("kube-proxy's rules on {}", f.node)}>{ for f.rules.iter().map(|l| {
                     let cls = if now.contains(l) { "rule now" } else if lit.contains(l) { "rule hit" } else { "rule" };
                     html! { <span class={cls}>{ l }{ "\n" }</span> }
                 }) }</pre>

@@ -88,14 +88,14 @@ pub fn overlay_scene(p: &SceneProps) -> Html {
                 } } else { html! {} } }
             </div>
             <PacketView ..p.clone() />
-            <aside class="plugins" id="cni-plugins">
+            <section class="plugins" id="cni-plugins" aria-label="CNI plugins">
                 <h3>{ "The CNI plugins of the seed, by how they carry pod traffic between nodes" }</h3>
                 <ul>
                     <li><b>{ "Plain routes" }</b>{ ": flannel's host-gw backend (the routes of scene e). Calico with BGP: each node learns the other nodes' ranges over BGP and installs the same kind of route host-gw programs. Both need the nodes on one LAN, or a network that routes pod ranges." }</li>
                     <li><b>{ "An overlay" }</b>{ ": flannel's vxlan backend, this scene's layout (flannel.1, VNI 1, UDP 8472). Weave Net puts pod frames in VXLAN too (its fast datapath). Calico can also tunnel with VXLAN or IP-in-IP where BGP routes cannot reach." }</li>
                     <li><b>{ "eBPF" }</b>{ ": Cilium attaches eBPF programs to each pod's veth and to the node's devices. They forward and load-balance in place of bridge and iptables, over routes or a VXLAN/Geneve tunnel. podnet models routes and VXLAN, not eBPF." }</li>
                 </ul>
-            </aside>
+            </section>
         </section>
     }
 }
