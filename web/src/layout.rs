@@ -248,9 +248,10 @@ impl Layout {
                         .into_iter()
                         .flatten()
                         .find_map(|j| {
+                            // Lazily: a packet dropped at the bridge has no hop after it.
                             hops.get(j)
                                 .filter(|h| matches!(h.place, Place::Veth(_)))
-                                .and(raw[j])
+                                .and_then(|_| raw[j])
                         });
                     (veth.or(raw[i]).map_or(0.0, |p| p.0), y)
                 }
@@ -265,6 +266,27 @@ mod tests {
     use super::*;
     use podnet_core::forward::{Network, ProbeKind};
     use podnet_core::topology::{scenario, Endpoint};
+
+    #[test]
+    fn a_packet_dropped_at_the_bridge_has_a_point_for_every_hop() {
+        // p1-1 asking its own Service with hairpin off: DNAT, SNAT, then
+        // dropped at the bridge, with no veth hop after it.
+        let s = crate::challenges::by_key("hairpin").unwrap().start();
+        let m = crate::scene_data::sandbox(crate::sandbox::SandboxSpec {
+            from: "p1-1".into(),
+            to: "web".into(),
+            proto: podnet_core::forward::Proto::Tcp,
+            ..s
+        });
+        let t = m.trace.expect("a packet");
+        let last = &t.hops[t.hops.len() - 2..];
+        assert!(
+            last.iter().all(|h| matches!(h.place, Place::Bridge(_))),
+            "{last:?}"
+        );
+        let l = Layout::new(&m.cluster);
+        assert_eq!(l.hop_points(&m.cluster, &t.hops).len(), t.hops.len());
+    }
 
     #[test]
     fn two_lans_stand_apart_with_the_router_between() {
