@@ -26,7 +26,7 @@ const FIXES = {
   overlap: async (page) => { await settings(3)(page); await clear('#sb-range-3')(page); },
   forward: async (page) => { await settings(2)(page); await page.check('#sb-fwd-2'); },
   gateway: async (page) => { await settings(1)(page); await clear('#sb-gw-p1-2')(page); },
-  nodeport: async (page) => page.check('#sb-masq'),
+  nodeport: async (page) => page.uncheck('#sb-svc-local'),
   noendpoints: async (page) => page.check('#sb-label-p2-1'),
   selector: async (page) => { await page.fill('#sb-svc-selector', 'web'); await page.press('#sb-svc-selector', 'Tab'); },
   hairpin: async (page) => { await settings(1)(page); await page.check('#sb-hairpin-1'); },
@@ -61,10 +61,13 @@ test('every challenge starts red, is mended with the controls, and is kept as so
       assert.match(await page.textContent('#ch-status'), /^Not yet: \d+ pairs still fail/, `${key} starts broken`);
       assert.ok(await page.locator('td.cell.bad').count() > 0, `${key}: red cells`);
     }
-    assert.ok(new URL(page.url()).search.startsWith(`?scene=h&challenge=${key}`), page.url());
+    await page.waitForURL((u) => u.search.startsWith(`?scene=h&challenge=${key}`));
     await FIXES[key](page);
     await page.waitForSelector('#ch-status.ok', { timeout: 5000 });
     assert.match(await page.textContent('#ch-status'), /^Solved ✓/, key);
+    // The repair as an operator would type it on a real cluster.
+    assert.match(await page.textContent('#ch-command'), /^On a real cluster: /, key);
+    assert.ok(await page.locator('#ch-command code').count() > 0, `${key}: a command`);
     assert.equal(await page.locator('td.cell.bad').count(), 0, `${key}: all green`);
     if (POLICY_TASKS.includes(key)) {
       // p1-2, p2-1 and p2-2 to the backend, denied where podnet enforces it.
@@ -101,15 +104,29 @@ test('a challenge link is the broken cluster, and with the repair so far, the me
   await other.context().close();
 });
 
-test('a red cell plays its packet in the player, and a NodePort reply has its NAT undone', async () => {
+test('the NodePort challenge opens on a node that drops it under externalTrafficPolicy: Local', async () => {
   const page = await open('?scene=h&challenge=nodeport&speed=8');
+  assert.equal(await page.$eval('#sb-from', (s) => s.value), 'laptop');
+  assert.equal(await page.$eval('#sb-to', (s) => s.value), 'node1');
+  assert.ok(await page.isChecked('#sb-svc-local'));
+  assert.match(await page.textContent('#cell-reason'), /^laptop → node1: .*externalTrafficPolicy is Local and this node has no endpoint/);
+  await page.context().close();
+});
+
+test('a red cell plays its packet in the player, and a NodePort reply has its NAT undone', async () => {
+  // A NodePort without kube-proxy's masquerade (a sandbox setting).
+  const page = await open('?scene=h&svc=p3-1&masq=0&speed=8');
   // The first failing NodePort cell: node1 sent it to p3-1 on node3, which answers the laptop itself.
   const cell = page.locator('tr.node-port-row button.cell-btn').first();
   await cell.click();
   assert.match(await page.textContent('#cell-reason'), /^laptop → node1: arrived, but the reply came from 10\.244\.2\.2:8080, not 192\.168\.1\.11:30080/);
   assert.match(await page.textContent('#cell-reply h3'), /^The reply: delivered to laptop/);
   assert.doesNotMatch(await page.textContent('#cell-reply'), /undone/);
-  // Picking the cell sent its packet in the player above.
+  // Picking the cell sent its packet in the player above, brought into view.
+  await page.waitForFunction(() => {
+    const r = document.querySelector('#scene-h .packet-view').getBoundingClientRect();
+    return r.top >= -1 && r.top < window.innerHeight / 2;
+  });
   assert.equal(await page.$eval('#sb-from', (s) => s.value), 'laptop');
   assert.equal(await page.$eval('#sb-to', (s) => s.value), 'node1');
   await page.waitForSelector('#verdict', { timeout: 10_000 });

@@ -180,6 +180,10 @@ test('10. reduced motion steps instead of gliding; a dark scheme is dark', async
 
 test('predict, then see: the model grades the guess and marks the hop where it went wrong', async () => {
   const page = await open('?scene=g&via=nodeport&speed=8');
+  // Check with nothing chosen says what is missing, and grades nothing.
+  await page.click('#predict-check');
+  assert.equal(await page.textContent('#predict-missing'), 'Choose where it ends, the source the receiver sees, whether NAT happens first, then Check.');
+  assert.equal(await page.locator('#predict-result').count(), 0);
   await page.selectOption('#predict-ends', 'default/pod-d');
   await page.selectOption('#predict-source', '192.168.1.100');
   await page.selectOption('#predict-nat', 'no');

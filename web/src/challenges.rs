@@ -7,8 +7,8 @@
 //! why) is the model's. Progress is kept in the
 //! browser's `localStorage`; a challenge and the repair so far are in the URL.
 
-use crate::sandbox::{SandboxService, SandboxSpec};
-use podnet_core::forward::Matrix;
+use crate::sandbox::{build, SandboxService, SandboxSpec};
+use podnet_core::forward::{Matrix, Network, Proto};
 use podnet_core::topology::{Backend, Cluster, Endpoint};
 
 /// One challenge.
@@ -24,6 +24,9 @@ pub struct Challenge {
     pub hint: &'static str,
     /// The broken cluster's edits to the default sandbox.
     broken: fn(&mut SandboxSpec),
+    /// The repair on a real cluster, as an operator would type it
+    /// (commands between backticks).
+    pub command: &'static str,
     /// A NetworkPolicy task: pods labelled `.1` reached only by pods
     /// labelled `.0` (labels as the challenge starts), every other pair as
     /// without policies. `None`: the matrix all green, nothing denied.
@@ -60,6 +63,7 @@ pub const ALL: [Challenge; 13] = [
         story: "Three nodes were given pod ranges by node IPAM, but no CNI plugin connects them: each node knows only its own range.",
         hint: "Turn the cluster network on.",
         broken: |s| s.network = false,
+        command: "Install a CNI plugin that connects the nodes: `kubectl apply -f deploy/podnet.yaml` (podnet's agent then keeps a route to every peer's range on each node).",
         only: None,
     },
     Challenge {
@@ -70,6 +74,7 @@ pub const ALL: [Challenge; 13] = [
         broken: |s| {
             s.no_route.insert((1, 2));
         },
+        command: "On node1: `ip route add 10.244.1.0/24 via 192.168.1.12 dev eth0`, or start node1's agent again, which puts its routes back.",
         only: None,
     },
     Challenge {
@@ -80,6 +85,7 @@ pub const ALL: [Challenge; 13] = [
         broken: |s| {
             s.ranges.insert(3, "10.244.0.0/24".into());
         },
+        command: "A Node's podCIDR cannot change: on node3 drop `--pod-cidr`, then `kubectl delete node node3` and let its kubelet register again; node IPAM gives it a free range (`kubectl get node node3 -o jsonpath='{.spec.podCIDR}'`).",
         only: None,
     },
     Challenge {
@@ -90,6 +96,7 @@ pub const ALL: [Challenge; 13] = [
         broken: |s| {
             s.forward_off.insert(2);
         },
+        command: "On node2: `sysctl -w net.ipv4.ip_forward=1`, and the same line in /etc/sysctl.d/ so a reboot keeps it.",
         only: None,
     },
     Challenge {
@@ -100,17 +107,21 @@ pub const ALL: [Challenge; 13] = [
         broken: |s| {
             s.gateways.insert("p1-2".into(), "10.244.0.254".into());
         },
+        command: "The gateway is the bridge's address: `ip -n <p1-2's netns> route replace default via 10.244.0.1`; better, recreate p1-2 with the CNI config the agent writes.",
         only: None,
     },
     Challenge {
         key: "nodeport",
-        title: "A NodePort whose replies go astray",
-        story: "A laptop asks NodePort 30080 on every node for the service in front of p3-1. kube-proxy's masquerade was turned off to keep client addresses, and now some nodes never answer.",
-        hint: "Follow the reply of a red NodePort cell: whom does p3-1 answer, and from which address?",
+        title: "A NodePort only one node answers",
+        story: "A laptop asks NodePort 30080 on every node for Service web, whose one pod is p3-1. So that p3-1 sees the laptop's own address, someone set externalTrafficPolicy: Local on the Service. Since then only node3 answers.",
+        hint: "Under Local a node sends NodePort traffic only to the Service's pods on itself (no masquerade, the client's address kept) and drops it where it has none. Which nodes have a pod labelled app=web?",
         broken: |s| {
-            s.service = Some(SandboxService::node_port_to(["p3-1".to_string()]));
-            s.masquerade = false;
+            s.service = Some(SandboxService {
+                local: true,
+                ..SandboxService::node_port_to(["p3-1".to_string()])
+            });
         },
+        command: "`kubectl patch service web -p '{\"spec\":{\"externalTrafficPolicy\":\"Cluster\"}}'`; or keep Local (and the client's address) and run a pod of web on every node, or send clients only to nodes that have one.",
         only: None,
     },
     Challenge {
@@ -124,6 +135,7 @@ pub const ALL: [Challenge; 13] = [
                 ..SandboxService::node_port_to([])
             });
         },
+        command: "`kubectl label pod p2-1 app=web` (for good: fix the Deployment's pod template); `kubectl get endpoints web` then lists it.",
         only: None,
     },
     Challenge {
@@ -138,6 +150,7 @@ pub const ALL: [Challenge; 13] = [
                 ..SandboxService::node_port_to(["p1-1".to_string(), "p3-1".to_string()])
             });
         },
+        command: "`kubectl patch service web -p '{\"spec\":{\"selector\":{\"app\":\"web\"}}}'`",
         only: None,
     },
     Challenge {
@@ -152,6 +165,7 @@ pub const ALL: [Challenge; 13] = [
             });
             s.hairpin_off.insert(1);
         },
+        command: "`\"hairpinMode\": true` in node1's bridge CNI config (podnet writes it) for pods created after; for a running one, `echo 1 > /sys/class/net/<its veth>/brport/hairpin_mode`.",
         only: None,
     },
     Challenge {
@@ -166,6 +180,7 @@ pub const ALL: [Challenge; 13] = [
                 ..SandboxService::node_port_to(["p1-1".to_string(), "p3-1".to_string()])
             });
         },
+        command: "`kubectl patch service web --type=json -p '[{\"op\":\"replace\",\"path\":\"/spec/ports/0/targetPort\",\"value\":\"http\"}]'`",
         only: None,
     },
     Challenge {
@@ -177,6 +192,7 @@ pub const ALL: [Challenge; 13] = [
             s.lans = 2;
             s.backend = Backend::HostGw;
         },
+        command: "Carry pod traffic in VXLAN: podnet-agent's `--backend vxlan` (or `auto`: VXLAN only to nodes off the LAN), as flannel's `\"Backend\": {\"Type\": \"vxlan\"}`.",
         only: None,
     },
     Challenge {
@@ -185,6 +201,7 @@ pub const ALL: [Challenge; 13] = [
         story: "p3-1 runs the backend (labelled role=backend), p1-1 the frontend (role=frontend). Today every pod reaches the backend; the security team wants only the frontend to, and every other pair left as it is.",
         hint: "Write a NetworkPolicy in the NetworkPolicy box: it selects role=backend and has one ingress rule from pods labelled role=frontend (the example is a start).",
         broken: roles,
+        command: "`kubectl apply -f backend.yaml` with the policy; podnet's agent enforces it on the backend's node (`kubectl describe networkpolicy backend` shows whom it selects).",
         only: Some((FRONTEND, BACKEND)),
     },
     Challenge {
@@ -198,6 +215,7 @@ pub const ALL: [Challenge; 13] = [
                 .replace("  podSelector:\n    matchLabels:\n      role: backend\n", "  podSelector: {}\n")
                 .replace("ingress: []", "ingress:\n  - from:\n    - podSelector:\n        matchLabels:\n          role: frontend");
         },
+        command: "`kubectl apply -f` the mended policy; `kubectl describe networkpolicy backend` shows its PodSelector (`<none>` means every pod of the namespace).",
         only: Some((FRONTEND, BACKEND)),
     },
 ];
@@ -208,12 +226,70 @@ pub fn by_key(key: &str) -> Option<&'static Challenge> {
 }
 
 impl Challenge {
-    /// Its broken cluster.
+    /// Its broken cluster, with a pair that shows the fault in the player.
     pub fn start(&self) -> SandboxSpec {
+        let mut s = self.broken_spec();
+        if let Some((from, to, proto)) = self.opening(&s) {
+            (s.from, s.to, s.proto) = (from, to, proto);
+        }
+        s
+    }
+
+    /// Its broken cluster as the sandbox's default pair sees it (cheap: no
+    /// matrix).
+    fn broken_spec(&self) -> SandboxSpec {
         let mut s = SandboxSpec::default();
         (self.broken)(&mut s);
         s.challenge = Some(self.key.to_string());
         s
+    }
+
+    /// The first pair the model says is wrong: a pod pair, else a pod
+    /// asking the Service, else the laptop asking a NodePort; for a policy
+    /// task, the first pair not as asked.
+    fn opening(&self, spec: &SandboxSpec) -> Option<(String, String, Proto)> {
+        let b = build(spec.clone());
+        let m = Network::new(&b.cluster)
+            .and_then(|n| Matrix::compute(&n))
+            .ok()?;
+        let c = &b.cluster;
+        let name = |e: Endpoint| c.short_name_of(e);
+        let n = m.endpoints.len();
+        let wrong = |i: usize, j: usize| {
+            let (from, to) = (m.endpoints[i], m.endpoints[j]);
+            let pair = format!("{} → {} ", name(from), name(to));
+            match self.only {
+                Some(_) => self.wrong_pairs(c, &m).iter().any(|w| w.starts_with(&pair)),
+                None => !m.cells[i * n + j].is_ok(),
+            }
+        };
+        let pods = |i: usize| matches!(m.endpoints[i], Endpoint::Pod(_));
+        if let Some(k) = (0..n * n)
+            .find(|&k| k / n != k % n && pods(k / n) && pods(k % n) && wrong(k / n, k % n))
+        {
+            return Some((
+                name(m.endpoints[k / n]),
+                name(m.endpoints[k % n]),
+                Proto::Ping,
+            ));
+        }
+        if let Some(x) = m.services.iter().find(|x| !x.cell().is_ok()) {
+            let svc = c.service(x.service)?;
+            return Some((name(x.from), svc.name.clone(), Proto::Tcp));
+        }
+        if let Some(x) = m.node_ports.iter().find(|x| !x.cell.is_ok()) {
+            return Some((
+                name(Endpoint::Client(x.client)),
+                name(Endpoint::Node(x.node)),
+                Proto::Tcp,
+            ));
+        }
+        let k = (0..n * n).find(|&k| k / n != k % n && wrong(k / n, k % n))?;
+        Some((
+            name(m.endpoints[k / n]),
+            name(m.endpoints[k % n]),
+            Proto::Ping,
+        ))
     }
 
     /// Solved: the matrix is green (for a policy task: exactly the pairs
@@ -231,7 +307,7 @@ impl Challenge {
             // A policy that denies the broken pairs hides them: not a repair.
             None => r.denied() == 0,
         };
-        let start = self.start();
+        let start = self.broken_spec();
         let kept = start.pods.iter().enumerate().all(|(i, want)| {
             match (want, spec.pods.get(i).copied().flatten()) {
                 (Some(want), Some(have)) => have >= *want,
@@ -256,7 +332,7 @@ impl Challenge {
         let Some((from_label, to_label)) = self.only else {
             return Vec::new();
         };
-        let start = self.start();
+        let start = self.broken_spec();
         let has = |pod: &str, label: &str| start.labels.get(pod).is_some_and(|l| l == label);
         let n = m.endpoints.len();
         let mut wrong = Vec::new();
@@ -316,10 +392,7 @@ fn storage() -> Option<web_sys::Storage> {
 
 #[cfg(test)]
 mod tests {
-    use podnet_core::forward::{Matrix, Network};
-
     use super::*;
-    use crate::sandbox::build;
 
     fn matrix(s: &SandboxSpec) -> Result<(Cluster, Matrix), String> {
         let b = build(s.clone());
@@ -355,6 +428,40 @@ mod tests {
     }
 
     #[test]
+    fn a_challenge_opens_on_a_pair_the_model_says_is_wrong() {
+        for c in ALL {
+            let s = c.start();
+            let (cluster, m) = matrix(&s).unwrap();
+            let at = |name: &str| {
+                m.endpoints
+                    .iter()
+                    .position(|&e| cluster.short_name_of(e) == name)
+            };
+            let wrong = match (at(&s.from), at(&s.to)) {
+                _ if c.only.is_some() => c
+                    .wrong_pairs(&cluster, &m)
+                    .iter()
+                    .any(|w| w.starts_with(&format!("{} → {} ", s.from, s.to))),
+                (Some(i), Some(j)) => !m.get(i, j).unwrap().is_ok(),
+                (Some(i), None) => m
+                    .services
+                    .iter()
+                    .any(|x| x.from == m.endpoints[i] && !x.cell().is_ok()),
+                (None, Some(j)) => m
+                    .node_ports
+                    .iter()
+                    .any(|x| Endpoint::Node(x.node) == m.endpoints[j] && !x.cell.is_ok()),
+                (None, None) => false,
+            };
+            assert!(
+                wrong,
+                "{}: opens on {} → {} ({:?})",
+                c.key, s.from, s.to, s.proto
+            );
+        }
+    }
+
+    #[test]
     fn each_challenge_has_a_fix_with_the_sandbox_controls() {
         let only_frontend = POLICY_EXAMPLE.replace(
             "ingress: []",
@@ -368,7 +475,11 @@ mod tests {
             }
             "forward" => s.forward_off.clear(),
             "gateway" => s.gateways.clear(),
-            "nodeport" => s.masquerade = true,
+            "nodeport" => {
+                if let Some(svc) = &mut s.service {
+                    svc.local = false;
+                }
+            }
             "noendpoints" => {
                 if let Some(svc) = &mut s.service {
                     svc.labelled.insert("p2-1".into());

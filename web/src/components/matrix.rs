@@ -263,10 +263,13 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
                 }) }
                 </tbody>
             </table>
-            <p id="cell-reason" class={classes!("cell-reason", match (first_bad, first_denied) {
-                (Some(_), _) => "bad",
-                (None, Some(_)) => "denied",
-                _ => "ok",
+            // Coloured by the cell it speaks of: a green cell picked among
+            // red ones reads green.
+            <p id="cell-reason" class={classes!("cell-reason", match shown.and_then(|k| cell_of(m, k)) {
+                Some(c) if c.is_ok() => "ok",
+                Some(c) if c.is_policy_denied() => "denied",
+                Some(_) => "bad",
+                None => "ok",
             })} aria-live="polite">
                 { reason.unwrap_or_else(|| "Every pair arrives with the sender's own address.".into()) }
             </p>

@@ -48,6 +48,8 @@ fn sources(c: &Cluster, t: &Trace) -> Vec<Ipv4Addr> {
 #[function_component(Predict)]
 pub fn predict(p: &PredictProps) -> Html {
     let (ends, source, nat) = (use_node_ref(), use_node_ref(), use_node_ref());
+    // What Check found missing, said until the next Check.
+    let missing = use_state(|| None::<String>);
     let c = &p.cluster;
     let names: Vec<(String, Endpoint)> = c
         .endpoints()
@@ -57,14 +59,28 @@ pub fn predict(p: &PredictProps) -> Html {
     let check = {
         let (ends, source, nat) = (ends.clone(), source.clone(), nat.clone());
         let (t, c, on) = (p.trace.clone(), p.cluster.clone(), p.on_grade.clone());
+        let missing = missing.clone();
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             let who = value(&ends);
             let no_source = value(&source).is_empty() && who != "dropped";
-            if who.is_empty() || no_source || value(&nat).is_empty() {
-                // The browser's own "choose…" placeholders: nothing to grade yet.
+            let gaps: Vec<&str> = [
+                (who.is_empty(), "where it ends"),
+                (no_source, "the source the receiver sees"),
+                (value(&nat).is_empty(), "whether NAT happens"),
+            ]
+            .into_iter()
+            .filter_map(|(gap, what)| gap.then_some(what))
+            .collect();
+            if !gaps.is_empty() {
+                // Nothing graded: the learner is told what is left to choose.
+                missing.set(Some(format!(
+                    "Choose {} first, then Check.",
+                    gaps.join(", ")
+                )));
                 return;
             }
+            missing.set(None);
             let prediction = Prediction {
                 ends: (who != "dropped")
                     .then(|| c.endpoint_named(&who).ok())
@@ -128,7 +144,10 @@ pub fn predict(p: &PredictProps) -> Html {
                 </select>
             </label>
             { " " }<button id="predict-check" type="submit">{ "Check" }</button>
-            { result.unwrap_or_default() }
+            { match &*missing {
+                Some(m) => html! { <p id="predict-missing" class="predict-result bad" role="alert">{ m.clone() }</p> },
+                None => result.unwrap_or_default(),
+            } }
         </form>
     }
 }

@@ -57,7 +57,27 @@ fn send_pair(p: &ControlProps) -> Callback<(Endpoint, Endpoint)> {
             (s.from, s.to, s.proto) = (from_name.clone(), to_name.clone(), proto);
         });
         on.emit(Action::EditSandbox(edit.and_play()));
+        // The matrix is below the drawing: bring the packet's drawing and
+        // player into view, or it would play off-screen.
+        if let Some(view) = gloo::utils::document()
+            .query_selector("#scene-h .packet-view")
+            .ok()
+            .flatten()
+        {
+            let opts = web_sys::ScrollIntoViewOptions::new();
+            opts.set_block(web_sys::ScrollLogicalPosition::Start);
+            view.scroll_into_view_with_scroll_into_view_options(&opts);
+        }
     })
+}
+
+/// Text with commands between backticks, the commands as code.
+fn with_code(text: &str) -> Html {
+    html! {
+        { for text.split('`').enumerate().map(|(i, part)| {
+            if i % 2 == 1 { html! { <code>{ part.to_string() }</code> } } else { html! { { part.to_string() } } }
+        }) }
+    }
 }
 
 /// The button that opens one node's settings (one at a time: a 100-node
@@ -362,6 +382,9 @@ fn challenges_panel(p: &ControlProps, solved: &UseStateHandle<Vec<String>>) -> H
                                     None => format!("The matrix is off above {MATRIX_LIMIT} nodes and pods: remove some to check the cluster."),
                                 } }
                             </p>
+                            { if solved_now { html! {
+                                <p id="ch-command" class="ch-command">{ "On a real cluster: " }{ with_code(c.command) }</p>
+                            } } else { html! {} } }
                             <button type="button" id="ch-leave" onclick={pick(None)}>{ "Leave the challenge" }</button>
                         </div>
                     }
@@ -491,7 +514,7 @@ fn sandbox_controls(p: &ControlProps) -> Html {
                     { for spec.pods.iter().enumerate().filter_map(|(i, &n)| Some((i, n?))).map(|(i, n)| html! {
                         <li>
                             { settings_toggle(i as u16 + 1, &open) }
-                            { format!("node{}: {n} pods ", i + 1) }
+                            { format!("node{}: {n} pod{} ", i + 1, if n == 1 { "" } else { "s" }) }
                             <button type="button" id={format!("sb-minus-{}", i + 1)} disabled={n == 0}
                                 onclick={edit(p, move |s, _: MouseEvent| s.pods[i] = s.pods[i].map(|n| n.saturating_sub(1)))}>{ "−" }</button>
                             <button type="button" id={format!("sb-plus-{}", i + 1)} disabled={n >= MAX_PODS}
