@@ -94,3 +94,24 @@ test('the keyboard: a skip link to the scene, arrow keys pan a focused drawing, 
   assert.match(await d.textContent('#next-scene'), /^Next scene: e\. /);
   assert.ok(new URL(d.url()).search.includes('scene=j'));
 });
+
+test('every hop says in plain words what happened, its terms linked to the glossary', async () => {
+  const page = await suite.open('?scene=f');
+  const n = await page.locator('ol.hops li.hop').count();
+  assert.ok(n > 5, `${n} hops`);
+  await page.$$eval('ol.hops details', (ds) => ds.forEach((d) => { d.open = true; }));
+  const texts = await page.$$eval('ol.hops p.plain', (ps) => ps.map((p) => p.textContent));
+  assert.equal(texts.length, n, 'a sentence under every hop');
+  assert.ok(texts.every((t) => t.endsWith('.') && t.length > 30), texts.join('\n'));
+  assert.ok(texts.some((t) => t.includes('forwarding table (FDB)')), texts.join('\n'));
+  // The screen reader's line says the current hop the same way.
+  assert.equal(await page.textContent('#hop-narration'), `Hop 1 of ${n}: ${texts[0]}`);
+  await page.locator('ol.hops a.term', { hasText: 'veth' }).first().click();
+  assert.equal(await page.evaluate(() => location.hash), '#gloss-veth');
+  assert.match(await page.textContent('#gloss-veth + dd'), /virtual Ethernet cable/);
+  // Scene c says why the packet never left node1: the route that matched.
+  const c = await suite.open('?scene=c');
+  await c.$$eval('ol.hops details', (ds) => ds.forEach((d) => { d.open = true; }));
+  assert.match((await c.$$eval('ol.hops p.plain', (ps) => ps.map((p) => p.textContent))).join(' '),
+    /closest match is 10\.244\.0\.0\/24, and that route says: the destination is on the link of eth0 itself \(on-link\)/);
+});

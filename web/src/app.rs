@@ -6,6 +6,7 @@ use wasm_bindgen::JsCast;
 use web_sys::KeyboardEvent;
 use yew::prelude::*;
 
+use crate::components::glossary::Glossary;
 use crate::scene_data::{ModelKey, SceneModel};
 use crate::scenes::{self, SceneProps};
 use crate::state::{Action, Scene, State};
@@ -179,6 +180,7 @@ pub fn app() -> Html {
                 // from the last one (its player would scroll, its grade stay).
                 <div class="scene-box" key={state.scene.key()}>{ scenes::view(props) }</div>
                 { next_scene(state.scene, &on) }
+                <Glossary />
             </main>
             <footer>{ "Keys: space play/pause · ← → step · + − speed · 1–9 scenes. Everything shown is computed by podnet-core, the model the node agent programs into real kernels." }</footer>
         </div>

@@ -32,6 +32,7 @@ pub mod netfilter;
 pub mod network;
 pub mod node;
 pub mod pcap;
+pub mod plain;
 pub mod policy;
 pub mod reach;
 pub mod trace;
@@ -40,6 +41,7 @@ pub mod walk;
 
 pub use frame::{parse_packet, Encap, FrameRepr, L4Repr, ProbeKind, Proto};
 pub use network::Network;
+pub use plain::{plain, GLOSSARY};
 pub use reach::{Cell, Matrix, Requirements, ServiceCell, Tally};
 pub use trace::{
     describe, DropReason, Grade, Hop, Place, Prediction, Step, Summary, Trace, Verdict,

@@ -2,11 +2,12 @@
 
 use std::rc::Rc;
 
-use podnet_core::forward::{describe, pcap, Trace};
+use podnet_core::forward::{describe, pcap, plain, Trace};
 use podnet_core::topology::{Cluster, Endpoint};
 use yew::prelude::*;
 
 use super::download::download;
+use super::glossary::linked;
 use super::headers::Headers;
 use crate::state::Action;
 
@@ -89,11 +90,10 @@ pub fn player(p: &PlayerProps) -> Html {
     // What a screen reader hears as the packet moves.
     let narration = t.hops.get(p.step).map_or_else(String::new, |h| {
         format!(
-            "Hop {} of {}: {}, {}.",
+            "Hop {} of {}: {}",
             p.step + 1,
             t.hops.len(),
-            h.place.label(&p.cluster),
-            describe(&h.step, &p.cluster)
+            plain(h, &p.cluster)
         )
     });
     html! {
@@ -138,6 +138,7 @@ pub fn player(p: &PlayerProps) -> Html {
                                     <span class="step">{ describe(&h.step, &p.cluster) }</span>
                                     { if h.outer.is_some() { html! { <span class="encap-tag" title="inside VXLAN">{ "VXLAN" }</span> } } else { html! {} } }
                                 </summary>
+                                <p class="plain">{ linked(&plain(h, &p.cluster)) }</p>
                                 <Headers frame={h.frame} before={before} outer={h.outer} outer_before={outer_before} />
                             </details>
                         </li>
