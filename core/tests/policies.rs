@@ -448,7 +448,9 @@ fn a_reply_between_two_pods_of_one_bridge_passes_as_established() {
         }
     );
     // A connection pod-c opens itself is still refused, at the bridge.
-    let t = net.probe(Endpoint::Pod(pod_c), d_ip, ProbeKind::Ping).unwrap();
+    let t = net
+        .probe(Endpoint::Pod(pod_c), d_ip, ProbeKind::Ping)
+        .unwrap();
     assert_eq!(
         t.verdict,
         Verdict::Dropped {
