@@ -206,3 +206,17 @@ test('predict, then see: the model grades the guess and marks the hop where it w
 test('no console errors anywhere', () => {
   assert.deepEqual(errors, []);
 });
+
+test('scene g plays the reply after the request, conntrack undoing the NAT hop by hop', async () => {
+  const page = await open('?scene=g&via=nodeport&speed=8');
+  await page.click('#outside-reply');
+  await page.waitForURL((u) => u.search.includes('back=1'));
+  const hops = await page.textContent('ol.hops');
+  assert.match(hops, /SNAT undone: destination 192\.168\.1\.11 -> 192\.168\.1\.\d+/);
+  assert.match(hops, /DNAT undone: source 10\.244\.\d+\.\d+:8080 -> 192\.168\.1\.11:30080/);
+  assert.match(await page.textContent('#outside-reply-said'), /conntrack undoes both rewrites/);
+  // A request that never arrives has no reply to play.
+  await page.click('#case-direct');
+  assert.ok(await page.isDisabled('#outside-reply'));
+  await page.context().close();
+});

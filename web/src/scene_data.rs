@@ -22,6 +22,7 @@ pub struct ModelKey {
     recreated: u32,
     service: ServiceCase,
     outside: Outside,
+    outside_reply: bool,
     backend: Backend,
     sandbox: Option<SandboxSpec>,
     cell: Option<(String, String)>,
@@ -41,6 +42,7 @@ impl ModelKey {
                 ServiceCase::default()
             },
             outside: s.outside,
+            outside_reply: s.outside_reply && s.scene == Scene::Outside,
             backend: s.backend,
             sandbox: (s.scene == Scene::Sandbox).then(|| s.sandbox.clone()),
             cell: s.cell.clone().filter(|_| s.scene == Scene::Requirements),
@@ -165,6 +167,24 @@ impl SceneModel {
         SceneModel::computed(cluster, Some((from, to, kind)), false)
     }
 
+    /// The same scene with its packet's reply as the packet, meant for
+    /// whoever sent the request (conntrack undoing its NAT on the way); a
+    /// request that got nowhere has none, and stays.
+    fn into_reply(mut self) -> SceneModel {
+        let Some(req) = self.trace.clone() else {
+            return self;
+        };
+        match Network::new(&self.cluster).and_then(|n| n.reply(&req)) {
+            Ok(Some(back)) => {
+                self.intended = Some(req.from);
+                self.trace = Some(Rc::new(back));
+            }
+            Ok(None) => self.error = Some("the request was dropped: there is no reply".into()),
+            Err(e) => self.error = Some(e.to_string()),
+        }
+        self
+    }
+
     /// The probe's trace and the matrix, from one compiled network: a
     /// large sandbox's compile is as long as its probe.
     fn computed(
@@ -240,7 +260,7 @@ impl SceneModel {
                 c.egress_masq = true;
                 // The NodePort's packet is for node1; core's verdict says
                 // its Service handed it to pod-d.
-                match key.outside {
+                let m = match key.outside {
                     Outside::ViaNode => {
                         SceneModel::with_trace(c, "node1", "pod-c", ProbeKind::TcpSyn(8080))
                     }
@@ -253,6 +273,11 @@ impl SceneModel {
                     Outside::Egress => {
                         SceneModel::with_trace(c, "pod-a", "laptop", ProbeKind::TcpSyn(80))
                     }
+                };
+                if key.outside_reply {
+                    m.into_reply()
+                } else {
+                    m
                 }
             }
             Scene::Policy => policy_scene(key.policy.clone().unwrap_or_default()),
@@ -584,6 +609,39 @@ mod tests {
 
     fn build(s: &State) -> SceneModel {
         SceneModel::build(&ModelKey::of(s))
+    }
+
+    #[test]
+    fn scene_g_plays_the_reply_with_conntrack_undoing_the_nat() {
+        use podnet_core::forward::Step;
+        let at = |outside, outside_reply| {
+            build(&State {
+                scene: Scene::Outside,
+                outside,
+                outside_reply,
+                ..State::default()
+            })
+        };
+        let m = at(Outside::NodePort, true);
+        assert_eq!(m.error, None);
+        let t = m.trace.clone().unwrap();
+        let laptop = m.cluster.endpoint_named("laptop").unwrap();
+        assert_eq!(t.verdict, Verdict::Delivered { to: laptop });
+        assert_eq!(m.intended, Some(laptop));
+        let undone = |f: fn(&Step) -> bool| t.hops.iter().filter(|h| f(&h.step)).count();
+        assert_eq!(undone(|s| matches!(s, Step::UnSnat { .. })), 1);
+        assert_eq!(undone(|s| matches!(s, Step::UnDnat { .. })), 1);
+        // The request was dropped: no reply, and it says so.
+        let m = at(Outside::Direct, true);
+        assert!(m.error.unwrap().contains("no reply"));
+        // The URL keeps it.
+        let st = State {
+            scene: Scene::Outside,
+            outside: Outside::Egress,
+            outside_reply: true,
+            ..State::default()
+        };
+        assert!(State::from_query(&st.to_query()).outside_reply);
     }
 
     #[test]

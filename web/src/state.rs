@@ -227,6 +227,8 @@ pub struct State {
     pub service: ServiceCase,
     /// Scene g: which way in.
     pub outside: Outside,
+    /// Scene g: its reply played instead of the request.
+    pub outside_reply: bool,
     /// Scene f2: the backend between the two LANs.
     pub backend: Backend,
     /// Scene g2.
@@ -249,6 +251,7 @@ impl Default for State {
             recreated: 0,
             service: ServiceCase::default(),
             outside: Outside::ViaNode,
+            outside_reply: false,
             backend: Backend::HostGw,
             policy: PolicyCase::default(),
             sandbox: SandboxSpec::default(),
@@ -282,6 +285,8 @@ pub enum Action {
     SetService(ServiceCase),
     /// Scene g: pick a way in.
     SetOutside(Outside),
+    /// Scene g: play the request (false) or its reply (true).
+    SetOutsideReply(bool),
     /// Scene f2: pick a backend.
     SetBackend(Backend),
     /// Scene g2: other policies, port or pair (a new pair plays).
@@ -351,6 +356,11 @@ impl Reducible for State {
             }
             Action::SetOutside(o) => {
                 s.outside = o;
+                s.step = 0;
+                s.playing = false;
+            }
+            Action::SetOutsideReply(r) => {
+                s.outside_reply = r;
                 s.step = 0;
                 s.playing = false;
             }
