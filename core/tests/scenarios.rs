@@ -340,33 +340,48 @@ fn frames_in_and_out_are_real_bytes() {
         }
     );
     assert_eq!(t.payload, b"payload");
-    let file = pcap::to_pcap(&t);
-    assert_eq!(&file[..4], &0xa1b2_c3d4u32.to_le_bytes());
-    // Every record is a frame on a wire: both MACs known (the sender's
-    // route lookup, before ARP, is not one).
-    let on_wire: Vec<_> = t
-        .hops
-        .iter()
-        .filter(|h| h.frame.dst_mac != podnet_core::net::MacAddr::default())
-        .collect();
+    let file = pcap::to_pcapng(&t, &c);
     assert_eq!(
-        on_wire.len() + 1,
-        t.hops.len(),
-        "only the route lookup is left out"
+        &file[..4],
+        &0x0A0D_0D0Au32.to_le_bytes(),
+        "a pcapng section"
     );
-    let mut at = 24;
-    let mut records = 0;
-    while at < file.len() {
-        let len = u32::from_le_bytes(file[at + 8..at + 12].try_into().unwrap()) as usize;
-        let (frame, payload) = FrameRepr::parse(&file[at + 16..at + 16 + len]).unwrap();
-        assert_eq!(frame, on_wire[records].frame);
+    let records = pcap::read_pcapng(&file).expect("it reads back");
+    // On a wire, once each: pod-a's veth, the LAN, pod-c's veth; not the
+    // route lookups, the bridges or the kernels in between.
+    let names: Vec<&str> = records.iter().map(|r| r.0.as_str()).collect();
+    let veth = |p: &podnet_core::topology::Pod| {
+        format!("{} {}", c.node(p.node).unwrap().name, p.host_veth)
+    };
+    assert_eq!(
+        names,
+        [veth(a).as_str(), "LAN", veth(cpod).as_str()],
+        "{names:?}"
+    );
+    for (i, (_, data, comment)) in records.iter().enumerate() {
+        let (frame, payload) = FrameRepr::parse(data).unwrap();
         assert_ne!(frame.src_mac, podnet_core::net::MacAddr::default());
         assert_ne!(frame.dst_mac, podnet_core::net::MacAddr::default());
         assert_eq!(payload, b"payload");
-        at += 16 + len;
-        records += 1;
+        assert!(comment.starts_with("hop "), "{comment}");
+        // No two records the same frame: nothing Wireshark would call a retransmission.
+        assert!(
+            records[..i].iter().all(|r| r.1 != *data),
+            "record {i} repeats"
+        );
     }
-    assert_eq!(records, on_wire.len());
+    // The TTL went down once, at node1 (node2 forwards after the LAN).
+    let ttl = |k: usize| FrameRepr::parse(&records[k].1).unwrap().0.ttl;
+    assert_eq!(ttl(0) - 1, ttl(1));
+    assert!(
+        records[1].2.contains("LAN: switch: to node2"),
+        "{}",
+        records[1].2
+    );
+    assert!(
+        pcap::read_pcapng(&file[4..]).is_none(),
+        "garbage is no pcapng"
+    );
     assert!(net.trace(Endpoint::Pod(a.id), &bytes[..20]).is_err());
 }
 
@@ -686,17 +701,20 @@ mod overlay {
     fn a_pcap_of_an_overlay_trace_holds_real_vxlan_frames() {
         let c = scenario::routed(Backend::Vxlan);
         let t = ping(&c, "pod-a", "pod-c");
-        let file = pcap::to_pcap(&t);
-        let (mut at, mut vxlan_frames) = (24, 0);
-        while at + 16 <= file.len() {
-            let len = u32::from_le_bytes(file[at + 8..at + 12].try_into().unwrap()) as usize;
-            let frame = &file[at + 16..at + 16 + len];
-            if let (_, Some(Encap { vni: 1, .. }), _) = parse_packet(frame).unwrap() {
-                vxlan_frames += 1;
-            }
-            at += 16 + len;
-        }
-        assert!(vxlan_frames >= 4, "{vxlan_frames}");
+        let file = pcap::to_pcapng(&t, &c);
+        let records = pcap::read_pcapng(&file).unwrap();
+        let vxlan: Vec<&str> = records
+            .iter()
+            .filter(|r| {
+                matches!(
+                    parse_packet(&r.1).unwrap(),
+                    (_, Some(Encap { vni: 1, .. }), _)
+                )
+            })
+            .map(|r| r.0.as_str())
+            .collect();
+        // Once on each LAN it crosses, router between.
+        assert_eq!(vxlan, ["LAN 192.168.1.0/24", "LAN 192.168.2.0/24"]);
         let _ = FrameRepr::parse;
     }
 }

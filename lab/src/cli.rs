@@ -83,8 +83,9 @@ pub enum Command {
         /// Destination port for udp and tcp.
         #[arg(long, default_value_t = 80)]
         port: u16,
-        /// Also write every hop's frame to this pcap file (Wireshark;
-        /// VXLAN frames as on the wire, UDP 8472).
+        /// Also write the packet to this pcapng file, as captured on every
+        /// wire it crossed: one interface per veth pair or LAN, a comment
+        /// per frame naming its hop (Wireshark; VXLAN as on the wire, UDP 8472).
         #[arg(long)]
         pcap: Option<std::path::PathBuf>,
     },
@@ -624,13 +625,17 @@ fn trace_to(
     let mark = if summary.ok { "" } else { "!! " };
     let _ = writeln!(out, "  {mark}{}", summary.text);
     if let Some(file) = pcap {
-        std::fs::write(file, podnet_core::forward::pcap::to_pcap(&t)).map_err(|e| {
-            Error::InvalidConfig {
-                field: "--pcap".into(),
-                reason: format!("cannot write {}: {e}", file.display()),
-            }
+        let bytes = podnet_core::forward::pcap::to_pcapng(&t, c);
+        let frames = podnet_core::forward::pcap::read_pcapng(&bytes).map_or(0, |r| r.len());
+        std::fs::write(file, bytes).map_err(|e| Error::InvalidConfig {
+            field: "--pcap".into(),
+            reason: format!("cannot write {}: {e}", file.display()),
         })?;
-        let _ = writeln!(out, "  wrote {} frames to {}", t.hops.len(), file.display());
+        let _ = writeln!(
+            out,
+            "  wrote {frames} frames (those on a wire) to {}",
+            file.display()
+        );
     }
     Ok(out)
 }

@@ -124,7 +124,7 @@ fn bad_input_is_a_clear_error_with_exit_2() {
 
 #[test]
 fn an_overlay_trace_s_pcap_is_vxlan_to_wireshark() {
-    let file = std::env::temp_dir().join(format!("podnet-overlay-{}.pcap", std::process::id()));
+    let file = std::env::temp_dir().join(format!("podnet-overlay-{}.pcapng", std::process::id()));
     let f = file.to_str().unwrap();
     let (code, out, err) = podnet(&["trace", "-s", "routed-vxlan", "pod-a", "pod-c", "--pcap", f]);
     assert_eq!(code, 0, "{out}{err}");
@@ -155,6 +155,7 @@ fn an_overlay_trace_s_pcap_is_vxlan_to_wireshark() {
             "-e",
             "udp.dstport",
         ])
+        .args(["-e", "frame.interface_name"])
         .output()
         .expect("tshark (scripts/install.sh installs it)");
     let _ = std::fs::remove_file(&file);
@@ -165,11 +166,13 @@ fn an_overlay_trace_s_pcap_is_vxlan_to_wireshark() {
     );
     let lines = String::from_utf8_lossy(&tshark.stdout).into_owned();
     let decoded: Vec<&str> = lines.lines().collect();
-    assert!(decoded.len() >= 4, "VXLAN frames on both LANs: {lines}");
-    for l in decoded {
-        // Outer then inner, as Wireshark lists nested IPv4 headers.
+    assert_eq!(decoded.len(), 2, "a VXLAN frame on each LAN: {lines}");
+    for (l, lan) in decoded.iter().zip(["192.168.1.0/24", "192.168.2.0/24"]) {
+        // Outer then inner, as Wireshark lists nested IPv4 headers; the
+        // capture point named.
         assert_eq!(
-            l, "1\t192.168.1.11,10.244.1.2\t192.168.2.12,10.244.2.2\t8472",
+            *l,
+            format!("1\t192.168.1.11,10.244.1.2\t192.168.2.12,10.244.2.2\t8472\tLAN {lan}"),
             "{lines}"
         );
     }

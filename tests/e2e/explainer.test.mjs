@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serveDist, launch, newPage, hopText } from './harness.mjs';
+import { serveDist, launch, newPage, hopText, pcapngFrames } from './harness.mjs';
 
 const out = fileURLToPath(new URL('./out/', import.meta.url));
 let server, browser, page;
@@ -195,11 +195,33 @@ test('a NodePort is DNATed to the pod and the pcap export downloads', async () =
   assert.match(await page.textContent('#verdict'), /Delivered to default\/pod-d; source rewritten from 192\.168\.1\.100 to 192\.168\.1\.11 \(NAT\)/);
   assert.ok(await page.locator('li.hop', { hasText: 'DNAT (Service web, NodePort): 192.168.1.11:30080 -> 10.244.2.3:8080' }).count() === 1);
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#btn-pcap')]);
-  const file = join(out, 'nodeport.pcap');
+  const file = join(out, 'nodeport.pcapng');
   await download.saveAs(file);
   const bytes = await (await import('node:fs/promises')).readFile(file);
-  assert.equal(bytes.readUInt32LE(0), 0xa1b2c3d4, 'pcap magic');
-  assert.equal(bytes.readUInt32LE(20), 1, 'Ethernet link type');
+  // On the wires it crossed, named: the LAN twice (laptop to node1, node1
+  // to node2), then pod-d's veth; each frame's comment names its hop.
+  const records = pcapngFrames(bytes);
+  assert.deepEqual(records.map((r) => r.iface), ['LAN', 'LAN', `node2 ${records[2].iface.split(' ')[1]}`]);
+  assert.match(records[2].iface, /^node2 veth/);
+  assert.match(records[1].comment, /^hop \d+: LAN: switch: to node2$/);
+  // tshark reads the same, and sees no retransmission (no frame twice).
+  const { spawnSync } = await import('node:child_process');
+  const shark = spawnSync('tshark', ['-r', file, '-T', 'fields', '-e', 'frame.interface_name', '-e', 'frame.comment'], { encoding: 'utf8' });
+  assert.equal(shark.status, 0, shark.stderr);
+  assert.equal(shark.stdout.trim().split('\n').length, 3, shark.stdout);
+  assert.match(shark.stdout, /^LAN\thop \d+: LAN: switch: to node1/);
+  // Each wire on its own, as tcpdump there would have it: no frame twice,
+  // so no retransmission. (The whole file follows one TCP connection across
+  // wires, as a capture on "any" does, so the copy on the next wire reads
+  // as one there.)
+  for (const iface of new Set(records.map((r) => r.iface))) {
+    const part = join(out, `nodeport-${iface.replace(/\W+/g, '_')}.pcapng`);
+    const cut = spawnSync('tshark', ['-r', file, '-Y', `frame.interface_name == "${iface}"`, '-w', part], { encoding: 'utf8' });
+    assert.equal(cut.status, 0, cut.stderr);
+    const again = spawnSync('tshark', ['-r', part, '-Y', 'tcp.analysis.retransmission || tcp.analysis.duplicate_ack'], { encoding: 'utf8' });
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(again.stdout.trim(), '', `no retransmission on ${iface}`);
+  }
 });
 
 test('a pod reaching the laptop leaves with its node\'s address (egress masquerade)', async () => {
@@ -261,21 +283,19 @@ test('nodes on two LANs: host-gw is dropped at node1, VXLAN delivers, and the pc
   assert.match(headers, /Inside: the pod's frame.*IPv4src10\.244\.1\.2dst10\.244\.2\.2TTL63/);
   await page.screenshot({ path: join(out, 'scene-f2.png'), fullPage: true });
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#btn-pcap')]);
-  const file = join(out, 'overlay.pcap');
+  const file = join(out, 'overlay.pcapng');
   await download.saveAs(file);
   const bytes = await (await import('node:fs/promises')).readFile(file);
-  // Walk the records: some carry UDP 8472 with the VXLAN I flag and pod-c's address inside.
-  let at = 24, vxlan = 0;
-  while (at + 16 <= bytes.length) {
-    const len = bytes.readUInt32LE(at + 8);
-    const f = bytes.subarray(at + 16, at + 16 + len);
+  // The records on the LANs carry UDP 8472 with the VXLAN I flag and pod-c's address inside.
+  let vxlan = 0;
+  for (const { iface, frame: f } of pcapngFrames(bytes)) {
     if (f.readUInt16BE(12) === 0x0800 && f[23] === 17 && f.readUInt16BE(36) === 8472 && f[42] === 0x08) {
       assert.equal([...f.subarray(50 + 30, 50 + 34)].join('.'), '10.244.2.2', 'inner destination');
+      assert.match(iface, /^LAN /);
       vxlan++;
     }
-    at += 16 + len;
   }
-  assert.ok(vxlan >= 4, `${vxlan} VXLAN frames`);
+  assert.equal(vxlan, 2, 'once on each LAN');
   const tshark = (await import('node:child_process')).spawnSync('tshark',
     ['-r', file, '-d', 'udp.port==8472,vxlan', '-Y', 'vxlan', '-T', 'fields', '-e', 'vxlan.vni'], { encoding: 'utf8' });
   assert.equal(tshark.status, 0, tshark.stderr);

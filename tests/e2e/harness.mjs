@@ -152,3 +152,34 @@ export async function liveLab(lab, upArgs, errors) {
     throw e;
   }
 }
+
+/**
+ * The records of a little-endian pcapng file as podnet writes it:
+ * [{ iface, frame, comment }] (the interface's if_name, the bytes, the
+ * frame's comment).
+ */
+export function pcapngFrames(bytes) {
+  assert.equal(bytes.readUInt32LE(0), 0x0a0d0d0a, 'a pcapng section header');
+  assert.equal(bytes.readUInt32LE(8), 0x1a2b3c4d, 'little-endian');
+  const options = (at, end) => {
+    const found = {};
+    while (at + 4 <= end) {
+      const code = bytes.readUInt16LE(at), len = bytes.readUInt16LE(at + 2);
+      if (code === 0) break;
+      found[code] = bytes.subarray(at + 4, at + 4 + len).toString('utf8');
+      at += 4 + Math.ceil(len / 4) * 4;
+    }
+    return found;
+  };
+  const names = [], records = [];
+  for (let at = 0; at + 12 <= bytes.length;) {
+    const type = bytes.readUInt32LE(at), total = bytes.readUInt32LE(at + 4), end = at + total - 4;
+    if (type === 1) names.push(options(at + 16, end)[2] ?? '');
+    if (type === 6) {
+      const len = bytes.readUInt32LE(at + 20);
+      records.push({ iface: names[bytes.readUInt32LE(at + 8)], frame: bytes.subarray(at + 28, at + 28 + len), comment: options(at + 28 + Math.ceil(len / 4) * 4, end)[1] ?? '' });
+    }
+    at += total;
+  }
+  return records;
+}

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { distSuite, hopText } from './harness.mjs';
+import { distSuite, hopText, pcapngFrames } from './harness.mjs';
 
 const suite = distSuite();
 const { errors, out } = suite;
@@ -82,15 +82,11 @@ test('6. no frame in the page or the pcap has a zero MAC, and UDP is not sent to
   assert.match(first, /src MAC0a:58:/, 'the sender\'s own MAC');
   assert.match(first, /UDP dst port8080/);
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#btn-pcap')]);
-  const file = join(out, 'sandbox-udp.pcap');
+  const file = join(out, 'sandbox-udp.pcapng');
   await download.saveAs(file);
   const bytes = await readFile(file);
-  let at = 24;
-  while (at + 16 <= bytes.length) {
-    const len = bytes.readUInt32LE(at + 8);
-    const f = bytes.subarray(at + 16, at + 16 + len);
+  for (const { frame: f } of pcapngFrames(bytes)) {
     assert.ok(!f.subarray(0, 6).every((b) => b === 0) && !f.subarray(6, 12).every((b) => b === 0), 'MACs set');
-    at += 16 + len;
   }
   const shark = spawnSync('tshark', ['-r', file, '-T', 'fields', '-e', '_ws.col.Protocol', '-e', '_ws.expert'], { encoding: 'utf8' });
   assert.equal(shark.status, 0, shark.stderr);

@@ -53,12 +53,12 @@ pub fn player(p: &PlayerProps) -> Html {
         })
     };
     let export = {
-        let t = t.clone();
+        let (t, c) = (t.clone(), p.cluster.clone());
         Callback::from(move |_: MouseEvent| {
             if let Err(e) = download(
-                "podnet-trace.pcap",
-                "application/vnd.tcpdump.pcap",
-                &pcap::to_pcap(&t),
+                "podnet-trace.pcapng",
+                "application/x-pcapng",
+                &pcap::to_pcapng(&t, &c),
             ) {
                 gloo::console::error!(e);
             }
@@ -109,7 +109,7 @@ pub fn player(p: &PlayerProps) -> Html {
                         { for [1u32, 2, 4, 8].iter().map(|&s| html!{ <option value={s.to_string()} selected={s == p.speed}>{ format!("{s}×") }</option> }) }
                     </select>
                 </label>
-                <button id="btn-pcap" onclick={export} title="Every hop's frame, for Wireshark">{ "Export .pcap" }</button>
+                <button id="btn-pcap" onclick={export} title="The frame on every wire it crossed, one interface per veth or LAN, for Wireshark">{ "Export .pcapng" }</button>
                 <span class="counter" id="hop-counter">{ format!("hop {}/{}", p.step + 1, t.hops.len()) }</span>
             </div>
             <p id="hop-narration" class="narration" aria-live="polite">{ narration }</p>
