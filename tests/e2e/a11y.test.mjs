@@ -115,3 +115,21 @@ test('every hop says in plain words what happened, its terms linked to the gloss
   assert.match((await c.$$eval('ol.hops p.plain', (ps) => ps.map((p) => p.textContent))).join(' '),
     /closest match is 10\.244\.0\.0\/24, and that route says: the destination is on the link of eth0 itself \(on-link\)/);
 });
+
+test('on a phone no scene is wider than the screen, and the current scene\'s tab is in view', async () => {
+  const ctx = await suite.browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const first = await suite.open('?scene=a', { ctx });
+  const keys = await scenes(first);
+  const wide = [];
+  for (const k of keys) {
+    const page = await suite.open(`?scene=${k}`, { ctx });
+    await page.waitForSelector('.scene-box > *');
+    const w = await page.evaluate(() => document.documentElement.scrollWidth);
+    if (w > 391) wide.push(`${k}: ${w} px`);
+    const tab = await page.$eval(`#tab-${k}`, (el) => { const r = el.getBoundingClientRect(); return { l: r.left, r: r.right }; });
+    assert.ok(tab.l >= -1 && tab.r <= 391, `${k}: its tab at ${tab.l}–${tab.r} px`);
+    await page.close();
+  }
+  assert.deepEqual(wide, [], 'scenes wider than a 390 px phone');
+  await ctx.close();
+});

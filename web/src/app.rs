@@ -132,6 +132,18 @@ pub fn app() -> Html {
             move || drop(listener)
         });
     }
+    use_effect_with(state.scene, |scene| {
+        // On a phone the menu is one scrolling row: keep this scene's tab
+        // in it, not scrolled away.
+        if let Some(tab) =
+            gloo::utils::document().get_element_by_id(&format!("tab-{}", scene.key()))
+        {
+            let opts = web_sys::ScrollIntoViewOptions::new();
+            opts.set_block(web_sys::ScrollLogicalPosition::Nearest);
+            opts.set_inline(web_sys::ScrollLogicalPosition::Nearest);
+            tab.scroll_into_view_with_scroll_into_view_options(&opts);
+        }
+    });
     use_effect_with((), |_| {
         // For the first-render figure: the time from navigation start to here.
         let w = gloo::utils::window();
