@@ -131,5 +131,14 @@ test('on a phone no scene is wider than the screen, and the current scene\'s tab
     await page.close();
   }
   assert.deepEqual(wide, [], 'scenes wider than a 390 px phone');
+  // The drawing keeps its size in a box that scrolls, and follows the
+  // packet: at its last hop (pod-c, on node2) it has scrolled right.
+  const f = await suite.open('?scene=f', { ctx });
+  const box = () => f.$eval('.diagram', (el) => ({ left: el.scrollLeft, full: el.scrollWidth, shown: el.clientWidth }));
+  const start = await box();
+  assert.ok(start.full > start.shown, `the drawing scrolls: ${JSON.stringify(start)}`);
+  await f.click('#btn-step');
+  for (let i = 0; i < 30 && !(await f.isDisabled('#btn-step')); i++) await f.click('#btn-step');
+  await f.waitForFunction((l) => document.querySelector('.diagram').scrollLeft > l + 50, start.left);
   await ctx.close();
 });

@@ -200,21 +200,24 @@ pub fn topology(p: &TopologyProps) -> Html {
         _ => None,
     };
     {
-        let (diagram, x) = (
-            diagram.clone(),
-            p.trace.as_ref().and_then(|_| {
-                points
-                    .get(p.step.min(points.len().saturating_sub(1)))
-                    .map(|pt| pt.0)
-            }),
-        );
+        // Follow the packet whenever the box scrolls: a wide cluster, or
+        // any cluster on a phone (where the drawing keeps its size).
+        let (diagram, width) = (diagram.clone(), l.width);
+        let x = p.trace.as_ref().and_then(|_| {
+            points
+                .get(p.step.min(points.len().saturating_sub(1)))
+                .map(|pt| pt.0)
+        });
         use_effect_with(
             (x.map(|x| x as i64), scale.map(|s| (s * 100.0) as i64)),
-            move |(x, s)| {
-                if let (Some(x), Some(s), Some(el)) = (x, s, diagram.cast::<web_sys::Element>()) {
-                    let left = (*x as f64 * *s as f64 / 100.0 - f64::from(el.client_width()) / 2.0)
-                        .max(0.0);
-                    el.set_scroll_left(left as i32);
+            move |(x, _)| {
+                if let (Some(x), Some(el)) = (x, diagram.cast::<web_sys::Element>()) {
+                    let (full, shown) =
+                        (f64::from(el.scroll_width()), f64::from(el.client_width()));
+                    if full > shown {
+                        let left = (*x as f64 * full / width - shown / 2.0).max(0.0);
+                        el.set_scroll_left(left as i32);
+                    }
                 }
             },
         );

@@ -19,7 +19,7 @@ pub fn ranges_scene(p: &SceneProps) -> Html {
             <div class="route-tables">
                 { for c.nodes().iter().filter_map(|n| c.plan(n.id).ok()).map(|plan| html! {
                     <div class="route-table" data-node={plan.node.clone()}>
-                        <h3>{ format!("{}: pods {}  ·  {} {}", plan.node, plan.bridge.address.network(), plan.bridge.name, plan.bridge.address) }</h3>
+                        <h3>{ format!("{}: pods {}/{}  ·  {} {}", plan.node, plan.bridge.address.network(), plan.bridge.address.prefix(), plan.bridge.name, plan.bridge.address) }</h3>
                         <pre>{ for plan.routes.iter().map(|r| html! {
                             <span class={classes!("route", (r.proto == RouteProto::Podnet).then_some("owned"))}>{ format!("{r}\n") }</span>
                         }) }</pre>
