@@ -182,3 +182,21 @@ test('a 100-node sandbox is drawn at a readable size and follows the packet', as
   await page.context().close();
   await page2.context().close();
 });
+
+test('a pod\'s labels, in its node\'s settings, are what a NetworkPolicy selects', async () => {
+  const page = await open('?scene=h&challenge=only-frontend');
+  await FIXES['only-frontend'](page);
+  await page.waitForSelector('#ch-status.ok');
+  // Labelling another pod frontend lets it in: no longer what the task asks.
+  await settings(1)(page);
+  await page.fill('#sb-labels-p1-2', 'role=frontend');
+  await page.press('#sb-labels-p1-2', 'Tab');
+  await page.waitForFunction(() => document.querySelector('#ch-status').textContent.includes('p1-2 → p3-1 should be denied'));
+  assert.match(await page.textContent('#sb-labelled'), /p1-2 role=frontend/);
+  // A label that is not key=value is the sandbox's error, named.
+  await page.fill('#sb-labels-p1-2', 'role');
+  await page.press('#sb-labels-p1-2', 'Tab');
+  await page.waitForSelector('#sb-error');
+  assert.match(await page.textContent('#sb-error'), /p1-2's labels: "role" is not key=value/);
+  await page.context().close();
+});

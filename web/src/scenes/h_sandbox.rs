@@ -5,6 +5,7 @@ use podnet_core::topology::Backend;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use super::{PacketView, SceneProps};
@@ -145,37 +146,43 @@ fn node_settings(p: &ControlProps, k: u16) -> Html {
             </fieldset>
             <fieldset class="sb-gateways">
                 <legend>{ format!("pods' default gateway (node{k}'s bridge is {gw})") }</legend>
-                { for c.pods_on(node.id).map(|pod| {
-                    let name = pod.name.clone();
-                    html! {
-                        <label>{ format!("{name} via ") }
-                            <input id={format!("sb-gw-{name}")} size="14" placeholder={gw.clone()}
-                                value={spec.gateways.get(&name).cloned().unwrap_or_default()}
-                                onchange={edit(p, move |s, e: Event| {
-                                    let v = input_value(&e);
-                                    if v.trim().is_empty() { s.gateways.remove(&name); } else { s.gateways.insert(name.clone(), v.trim().to_string()); }
-                                })} />
-                        </label>
-                    }
-                }) }
+                { pod_fields(p, node.id, "sb-gw", " via ", &gw, "14", |s| &mut s.gateways) }
             </fieldset>
             <fieldset class="sb-pod-labels">
                 <legend>{ "pods' labels (key=value, comma between; NetworkPolicies select pods by them)" }</legend>
-                { for c.pods_on(node.id).map(|pod| {
-                    let name = pod.name.clone();
-                    html! {
-                        <label>{ format!("{name} ") }
-                            <input id={format!("sb-labels-{name}")} size="24" placeholder="role=frontend"
-                                value={spec.labels.get(&name).cloned().unwrap_or_default()}
-                                onchange={edit(p, move |s, e: Event| {
-                                    let v = input_value(&e);
-                                    if v.trim().is_empty() { s.labels.remove(&name); } else { s.labels.insert(name.clone(), v.trim().to_string()); }
-                                })} />
-                        </label>
-                    }
-                }) }
+                { pod_fields(p, node.id, "sb-labels", " ", "role=frontend", "24", |s| &mut s.labels) }
             </fieldset>
         </div>
+    }
+}
+
+/// A text field for each pod of a node, kept by pod name in one of the
+/// spec's maps (an empty field: no entry).
+fn pod_fields(
+    p: &ControlProps,
+    node: podnet_core::topology::NodeId,
+    id: &'static str,
+    after_name: &'static str,
+    placeholder: &str,
+    size: &'static str,
+    map: fn(&mut SandboxSpec) -> &mut BTreeMap<String, String>,
+) -> Html {
+    // One node's settings are open at a time: a copy of its spec is cheap.
+    let now = map(&mut p.spec.clone()).clone();
+    html! {
+        { for p.model.cluster.pods_on(node).map(|pod| {
+            let name = pod.name.clone();
+            html! {
+                <label>{ format!("{name}{after_name}") }
+                    <input id={format!("{id}-{name}")} size={size} placeholder={placeholder.to_string()}
+                        value={now.get(&name).cloned().unwrap_or_default()}
+                        onchange={edit(p, move |s, e: Event| {
+                            let v = input_value(&e);
+                            if v.trim().is_empty() { map(s).remove(&name); } else { map(s).insert(name.clone(), v.trim().to_string()); }
+                        })} />
+                </label>
+            }
+        }) }
     }
 }
 
