@@ -15,8 +15,11 @@ use podnet_kernel::{netns, Netns};
 use podnet_tests::Served;
 use serde_json::{json, Value};
 
-/// How long a packet may take to be captured, or the server to answer.
-const WAIT: Duration = Duration::from_secs(5);
+/// How long a packet may take to be captured, or the server to answer: a
+/// bound, not a delay (every wait ends as soon as its condition holds).
+/// Generous, because tier 2 runs its labs in parallel on two cores: once
+/// 5 s were not enough for the 60 traces of the first test.
+const WAIT: Duration = Duration::from_secs(30);
 
 fn wait_until<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
     podnet_tests::wait_until(what, WAIT, f)
