@@ -256,3 +256,42 @@ fn bad_services_are_refused_and_change_nothing() {
     c.remove_service(c.service_named("np").unwrap().id).unwrap();
     assert_eq!(c.services(), before.services());
 }
+
+#[test]
+fn a_reply_reaches_a_pod_that_declares_ports_whatever_port_it_asked_from() {
+    use podnet_core::topology::ContainerPort;
+    // pod-b declares only 8080 and asks pod-a, beside it on node1's
+    // bridge, from an ephemeral port: the answer is for its socket.
+    let mut c = scenario::service();
+    let b = c.pod_named("pod-b").unwrap().id;
+    let http = ContainerPort {
+        name: "http".into(),
+        protocol: Protocol::Tcp,
+        port: 8080,
+        host_port: None,
+    };
+    c.set_pod_ports(b, vec![http]).unwrap();
+    let node1 = c.node_named("node1").unwrap().id;
+    for bridge_nf in [true, false] {
+        c.set_bridge_nf(node1, bridge_nf).unwrap();
+        let net = Network::new(&c).unwrap();
+        let a_ip = c.pod_named("pod-a").unwrap().ip;
+        let t = net
+            .probe(Endpoint::Pod(b), a_ip, ProbeKind::TcpSyn(8080))
+            .unwrap();
+        assert_eq!(
+            t.verdict,
+            Verdict::Delivered {
+                to: pod(&c, "pod-a")
+            }
+        );
+        let reply = net.reply(&t).unwrap().expect("a reply");
+        assert_eq!(
+            reply.verdict,
+            Verdict::Delivered {
+                to: Endpoint::Pod(b)
+            },
+            "br_netfilter {bridge_nf}"
+        );
+    }
+}

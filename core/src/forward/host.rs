@@ -60,7 +60,7 @@ impl<'c> Network<'c> {
                 .ports
                 .iter()
                 .any(|c| c.protocol == protocol && c.port == port);
-        if w.undo.is_empty() && !listens && w.f.dst == pod.ip {
+        if !w.reply && !listens && w.f.dst == pod.ip {
             return End::drop(place, DropReason::NotListening { protocol, port });
         }
         end

@@ -44,6 +44,9 @@ pub(crate) trait Recorder {
 pub(crate) struct How<'a> {
     pub(crate) undo: &'a [Conntrack],
     pub(crate) pick: Option<usize>,
+    /// The answer to a request (whose conntrack entries may be none: two
+    /// pods of one bridge without br_netfilter).
+    pub(crate) reply: bool,
 }
 
 impl<'a> How<'a> {
@@ -51,11 +54,24 @@ impl<'a> How<'a> {
     pub(crate) const NEW: How<'static> = How {
         undo: &[],
         pick: None,
+        reply: false,
     };
+
+    /// The same, following the `pick`-th endpoint of every Service.
+    pub(crate) fn picking(self, pick: usize) -> How<'a> {
+        How {
+            pick: Some(pick),
+            ..self
+        }
+    }
 
     /// The reply of a connection these entries know.
     pub(crate) fn reply(undo: &'a [Conntrack]) -> How<'a> {
-        How { undo, pick: None }
+        How {
+            undo,
+            pick: None,
+            reply: true,
+        }
     }
 }
 
@@ -169,6 +185,9 @@ pub(crate) struct Walk<'r, R> {
     pub(crate) conntrack: Vec<Conntrack>,
     /// The request's, when this packet is its reply.
     pub(crate) undo: &'r [Conntrack],
+    /// This packet answers a request (its socket is the client's, whatever
+    /// ports the pod declares).
+    pub(crate) reply: bool,
     pub(crate) rec: &'r mut R,
 }
 
@@ -272,7 +291,7 @@ impl<'c> Network<'c> {
     }
     /// Walks a frame given as headers plus payload.
     pub fn trace_repr(&self, from: Endpoint, frame: FrameRepr, payload: Vec<u8>) -> Result<Trace> {
-        self.trace_answer(from, frame, payload, &[], None)
+        self.trace_answer(from, frame, payload, How::NEW)
     }
 
     /// Sends a test packet as [`Network::probe`] does, with every Service's
@@ -287,7 +306,7 @@ impl<'c> Network<'c> {
         pick: usize,
     ) -> Result<Trace> {
         let frame = kind.frame(Ipv4Addr::UNSPECIFIED, to);
-        self.trace_answer(from, frame, Vec::new(), &[], Some(pick))
+        self.trace_answer(from, frame, Vec::new(), How::NEW.picking(pick))
     }
     /// [`Network::trace_repr`] following the endpoint `pick` (kube-proxy's
     /// order) wherever a Service's rules choose one.
@@ -298,7 +317,7 @@ impl<'c> Network<'c> {
         payload: Vec<u8>,
         pick: usize,
     ) -> Result<Trace> {
-        self.trace_answer(from, frame, payload, &[], Some(pick))
+        self.trace_answer(from, frame, payload, How::NEW.picking(pick))
     }
     /// [`Network::trace_repr`] for a packet that answers a connection whose
     /// NAT `conntrack` holds: nodes undo it on the way.
@@ -307,22 +326,11 @@ impl<'c> Network<'c> {
         from: Endpoint,
         frame: FrameRepr,
         payload: Vec<u8>,
-        conntrack: &[Conntrack],
-        pick: Option<usize>,
+        how: How<'_>,
     ) -> Result<Trace> {
         let mut rec = Record::default();
         let len = frame.ip_len(payload.len());
-        let out = self.walk_from(
-            from,
-            frame,
-            None,
-            len,
-            How {
-                undo: conntrack,
-                pick,
-            },
-            &mut rec,
-        )?;
+        let out = self.walk_from(from, frame, None, len, how, &mut rec)?;
         Ok(Trace {
             from,
             injected: frame,
@@ -340,7 +348,7 @@ impl<'c> Network<'c> {
     pub fn reply(&self, request: &Trace) -> Result<Option<Trace>> {
         match (request.verdict, request.received()) {
             (Verdict::Delivered { to }, Some(got)) => self
-                .trace_answer(to, got.reply(), Vec::new(), &request.conntrack, None)
+                .trace_answer(to, got.reply(), Vec::new(), How::reply(&request.conntrack))
                 .map(Some),
             _ => Ok(None),
         }
@@ -376,11 +384,7 @@ impl<'c> Network<'c> {
     ) -> Result<Outcome> {
         let frame = kind.frame(Ipv4Addr::UNSPECIFIED, to);
         let len = frame.ip_len(0);
-        let how = How {
-            undo: &[],
-            pick: Some(pick),
-        };
-        self.walk_from(from, frame, None, len, how, &mut Quiet)
+        self.walk_from(from, frame, None, len, How::NEW.picking(pick), &mut Quiet)
     }
     pub(crate) fn start(&self, from: Endpoint) -> Result<At> {
         let unknown = |kind, id: String| Error::Unknown { kind, name: id };
@@ -430,7 +434,7 @@ impl<'c> Network<'c> {
         how: How<'_>,
         rec: &mut R,
     ) -> Result<Outcome> {
-        let How { undo, pick } = how;
+        let How { undo, pick, reply } = how;
         let mut at = self.start(from)?;
         let (f, inner) = match encap {
             Some(e) => (e.outer, Some((frame, e.vni))),
@@ -448,6 +452,7 @@ impl<'c> Network<'c> {
             answered: false,
             conntrack: Vec::new(),
             undo,
+            reply,
             rec,
         };
         for _ in 0..MAX_STEPS {
