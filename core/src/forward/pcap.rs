@@ -135,6 +135,9 @@ pub fn read_pcapng(file: &[u8]) -> Option<Vec<(String, Vec<u8>, String)>> {
             if code == OPT_END {
                 break;
             }
+            if at + 4 + len > end {
+                return None;
+            }
             found.push((code, file.get(at + 4..at + 4 + len)?.to_vec()));
             at += 4 + len.next_multiple_of(4);
         }
@@ -144,7 +147,8 @@ pub fn read_pcapng(file: &[u8]) -> Option<Vec<(String, Vec<u8>, String)>> {
     let (mut names, mut records, mut at) = (Vec::new(), Vec::new(), 0);
     while at + 12 <= file.len() {
         let (kind, total) = (u32_at(at)?, u32_at(at + 4)? as usize);
-        if total < 12 || at + total > file.len() {
+        // Whole 32-bit words, inside the file: anything else is not ours.
+        if total < 12 || total % 4 != 0 || total > file.len() - at {
             return None;
         }
         let end = at + total - 4;
@@ -159,6 +163,9 @@ pub fn read_pcapng(file: &[u8]) -> Option<Vec<(String, Vec<u8>, String)>> {
             ENHANCED_PACKET => {
                 let id = u32_at(at + 8)? as usize;
                 let len = u32_at(at + 20)? as usize;
+                if len > end.saturating_sub(at + 28) {
+                    return None;
+                }
                 let data = file.get(at + 28..at + 28 + len)?.to_vec();
                 let comment = options(at + 28 + len.next_multiple_of(4), end)?
                     .into_iter()
@@ -171,4 +178,33 @@ pub fn read_pcapng(file: &[u8]) -> Option<Vec<(String, Vec<u8>, String)>> {
         at += total;
     }
     Some(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forward::{Network, ProbeKind};
+    use crate::topology::{scenario, Endpoint};
+
+    #[test]
+    fn a_damaged_file_is_none_never_a_panic() {
+        let c = scenario::demo();
+        let (a, d) = (c.pod_named("pod-a").unwrap(), c.pod_named("pod-d").unwrap());
+        let t = Network::new(&c)
+            .unwrap()
+            .probe(Endpoint::Pod(a.id), d.ip, ProbeKind::Ping)
+            .unwrap();
+        let file = to_pcapng(&t, &c);
+        assert_eq!(read_pcapng(&file).map(|r| r.len()), Some(3));
+        // Every truncation, and every byte changed in turn.
+        for n in 0..file.len() {
+            let _ = read_pcapng(&file[..n]);
+            for b in [0u8, 0xff, 0x7f] {
+                let mut bad = file.clone();
+                bad[n] = b;
+                let _ = read_pcapng(&bad);
+            }
+        }
+        assert_eq!(read_pcapng(b"not a pcapng at all"), None);
+    }
 }

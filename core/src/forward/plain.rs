@@ -11,7 +11,8 @@ use crate::topology::{Cluster, Endpoint};
 /// The hop in one or two plain sentences.
 pub fn plain(hop: &Hop, c: &Cluster) -> String {
     let here = hop.place.label(c);
-    let f = &hop.frame;
+    // Inside VXLAN a route decides by the outer addresses, the nodes'.
+    let f = hop.outer.map_or(hop.frame, |e| e.outer);
     match &hop.step {
         Step::Send { route } => format!(
             "{here} sends a packet from {} to {}. {}",
@@ -20,9 +21,18 @@ pub fn plain(hop: &Hop, c: &Cluster) -> String {
             by_route(route)
         ),
         Step::Forward { route } => format!(
-            "The packet is for {}, not for this machine, so the node forwards it, as a router does. {}",
+            "The packet is for {}, not for this machine, so {} forwards it. {}",
             f.dst,
+            match hop.place {
+                Place::Router => "the router",
+                _ => "the node, acting as a router,",
+            },
             by_route(route)
+        ),
+        // On an overlay nothing is asked: the CNI plugin's agent wrote the
+        // peer VTEP's MAC into the neighbour table beforehand.
+        Step::Arp { ip, mac, .. } if matches!(hop.place, Place::Vtep(_)) => format!(
+            "The next hop {ip} is the other node's VXLAN device: its MAC {mac} is already in the neighbour table, written there by the CNI plugin's agent (no ARP across an overlay)."
         ),
         Step::Arp { ip, mac, dev } => format!(
             "To wrap the packet in an Ethernet frame it needs the MAC (hardware) address of {ip}: it asks on {dev} with ARP (\"who has {ip}?\") and learns {mac}."
@@ -42,7 +52,7 @@ pub fn plain(hop: &Hop, c: &Cluster) -> String {
         ),
         Step::SwitchToRouter => "The LAN's switch delivers the frame to the router, the way to the other LAN.".into(),
         Step::Encap { vni, remote } => format!(
-            "The VXLAN device (the VTEP) puts the whole frame inside a UDP packet to {remote}, the node that has the destination pod (VXLAN network {vni}): the LAN in between only sees the two nodes' addresses."
+            "The VXLAN device (the VTEP) puts the whole frame inside a UDP packet to {remote}, the other node's address on the underlay network (VXLAN network {vni}): the network in between only sees the two nodes' addresses."
         ),
         Step::Decap { .. } => "The node's VXLAN device unwraps the UDP packet: the pod's original frame comes out, as if it had arrived on a local cable.".into(),
         Step::Fragment { mtu, count } => format!(
@@ -144,6 +154,31 @@ mod tests {
             all.contains(&format!("sends a packet from {} to {}", a.ip, d.ip)),
             "{all}"
         );
+    }
+
+    #[test]
+    fn inside_vxlan_the_sentences_speak_of_the_nodes_and_the_router() {
+        let c = scenario::routed(crate::topology::Backend::Vxlan);
+        let (a, p) = (c.pod_named("pod-a").unwrap(), c.pod_named("pod-c").unwrap());
+        let t = Network::new(&c)
+            .unwrap()
+            .probe(Endpoint::Pod(a.id), p.ip, ProbeKind::Ping)
+            .unwrap();
+        let words: Vec<String> = t.hops.iter().map(|h| plain(h, &c)).collect();
+        let all = words.join("\n");
+        // node1 sends the wrapped packet to node2's address, and the router
+        // forwards it by the node addresses, not the pods'.
+        assert!(
+            all.contains("sends a packet from 192.168.1.11 to 192.168.2.12"),
+            "{all}"
+        );
+        assert!(
+            all.contains(
+                "The packet is for 192.168.2.12, not for this machine, so the router forwards it"
+            ),
+            "{all}"
+        );
+        assert!(all.contains("no ARP across an overlay"), "{all}");
     }
 
     #[test]
