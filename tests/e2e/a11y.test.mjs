@@ -107,7 +107,8 @@ test('every hop says in plain words what happened, its terms linked to the gloss
   // The screen reader's line says the current hop the same way.
   assert.equal(await page.textContent('#hop-narration'), `Hop 1 of ${n}: ${texts[0]}`);
   await page.locator('ol.hops a.term', { hasText: 'veth' }).first().click();
-  assert.equal(await page.evaluate(() => location.hash), '#gloss-veth');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'gloss-veth');
+  assert.equal(await page.evaluate(() => location.hash), '', 'no fragment navigation (a history entry)');
   assert.match(await page.textContent('#gloss-veth + dd'), /virtual Ethernet cable/);
   // Scene c says why the packet never left node1: the route that matched.
   const c = await suite.open('?scene=c');

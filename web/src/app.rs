@@ -6,6 +6,7 @@ use wasm_bindgen::JsCast;
 use web_sys::KeyboardEvent;
 use yew::prelude::*;
 
+use crate::components::focus::focus;
 use crate::components::glossary::Glossary;
 use crate::scene_data::{ModelKey, SceneModel};
 use crate::scenes::{self, SceneProps};
@@ -171,7 +172,12 @@ pub fn app() -> Html {
     };
     html! {
         <div class="app">
-            <a class="skip" href="#scene-title">{ "Skip to the scene" }</a>
+            <a class="skip" href="#scene-title" onclick={Callback::from(|e: MouseEvent| {
+                // Focus, not a fragment navigation: that would be a history
+                // entry, read back as a new state (the player stopped).
+                e.prevent_default();
+                focus("scene-title");
+            })}>{ "Skip to the scene" }</a>
             <header>
                 <h1>{ "podnet" }<small>{ " — how Kubernetes pods get addresses and reach each other" }</small></h1>
                 <nav aria-label="scenes">
@@ -210,8 +216,10 @@ fn next_scene(now: Scene, on: &Callback<Action>) -> Html {
         <p class="next-scene">
             <button type="button" id="next-scene" onclick={Callback::from(move |_: MouseEvent| {
                 on.emit(Action::Go(next));
-                // The new scene from its top, not from where this one ended.
+                // The new scene from its top, not from where this one
+                // ended; the keyboard's focus there too.
                 gloo::utils::window().scroll_to_with_x_and_y(0.0, 0.0);
+                focus("scene-title");
             })}>{ format!("Next scene: {}. {} →", next.key(), next.title()) }</button>
         </p>
     }

@@ -325,9 +325,25 @@ impl Challenge {
         r.met() && goal && kept && spec.lans == start.lans && service_kept
     }
 
-    /// A policy task's pod pairs that are not as asked, in words ("p2-1 →
-    /// p3-1 should be denied"); judged by the labels the challenge started
-    /// with, so taking a label off a pod does not solve it.
+    /// Solved as the page shows the sandbox: `refused` when a field could
+    /// not be used, which leaves the cluster half built (what follows it
+    /// unapplied), so never solved then.
+    pub fn solved_in(
+        &self,
+        spec: &SandboxSpec,
+        cluster: &Cluster,
+        matrix: Option<&Matrix>,
+        refused: bool,
+    ) -> bool {
+        !refused && self.solved(spec, cluster, matrix)
+    }
+
+    /// A policy task's pairs that are not as asked, in words ("p2-1 →
+    /// p3-1 should be denied"): into a pod labelled as the task's target
+    /// only from its source pods; every other pair as without policies
+    /// (a node may be denied the target, as a policy selecting pods denies
+    /// other nodes). Judged by the labels the challenge started with, so
+    /// taking a label off a pod, or giving one, does not solve it.
     pub fn wrong_pairs(&self, cluster: &Cluster, m: &Matrix) -> Vec<String> {
         let Some((from_label, to_label)) = self.only else {
             return Vec::new();
@@ -335,24 +351,42 @@ impl Challenge {
         let start = self.broken_spec();
         let has = |pod: &str, label: &str| start.labels.get(pod).is_some_and(|l| l == label);
         let n = m.endpoints.len();
-        let mut wrong = Vec::new();
+        let (mut wrong, mut nodes) = (Vec::new(), Vec::new());
         for (i, &from) in m.endpoints.iter().enumerate() {
             for (j, &to) in m.endpoints.iter().enumerate() {
-                let (Endpoint::Pod(_), Endpoint::Pod(_)) = (from, to) else {
-                    continue;
-                };
-                if i == j {
+                if i == j || matches!((from, to), (Endpoint::Node(_), Endpoint::Node(_))) {
                     continue;
                 }
                 let (a, b) = (cluster.short_name_of(from), cluster.short_name_of(to));
-                let deny = has(&b, to_label) && !has(&a, from_label);
+                let target = matches!(to, Endpoint::Pod(_)) && has(&b, to_label);
                 let cell = &m.cells[i * n + j];
-                if deny && !cell.is_policy_denied() {
-                    wrong.push(format!("{a} → {b} should be denied"));
-                } else if !deny && !cell.is_ok() {
-                    wrong.push(format!("{a} → {b} should pass"));
+                let ok = match from {
+                    Endpoint::Pod(_) if target && !has(&a, from_label) => {
+                        if !cell.is_policy_denied() {
+                            wrong.push(format!("{a} → {b} should be denied"));
+                        }
+                        continue;
+                    }
+                    Endpoint::Node(_) if target => cell.is_ok() || cell.is_policy_denied(),
+                    _ => cell.is_ok(),
+                };
+                if !ok {
+                    // Pods' own pairs first: the ones the task is about.
+                    let line = format!("{a} → {b} should pass");
+                    match from {
+                        Endpoint::Pod(_) => wrong.push(line),
+                        _ => nodes.push(line),
+                    }
                 }
             }
+        }
+        wrong.append(&mut nodes);
+        for s in m.services.iter().filter(|x| !x.cell().is_ok()) {
+            let name = cluster.service(s.service).map_or("?", |x| x.name.as_str());
+            wrong.push(format!(
+                "{} → {name} should pass",
+                cluster.short_name_of(s.from)
+            ));
         }
         wrong
     }
@@ -550,6 +584,47 @@ mod tests {
         assert!(solved(c, &s));
         s.policy = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny}\nspec: {podSelector: {}, policyTypes: [Ingress, Egress]}\n".into();
         assert!(green(&s), "every pod pair denied: nothing fails");
+        assert!(!solved(c, &s));
+    }
+
+    #[test]
+    fn a_field_the_sandbox_refuses_solves_nothing() {
+        // A bad gateway stops the build before hairpin mode and the Service
+        // are applied: the matrix goes green, the challenge is not solved.
+        let c = by_key("hairpin").unwrap();
+        let mut s = c.start();
+        s.gateways.insert("p2-1".into(), "x".into());
+        let b = build(s.clone());
+        assert!(b.error.is_some());
+        let m = Network::new(&b.cluster)
+            .and_then(|n| Matrix::compute(&n))
+            .unwrap();
+        assert!(m.requirements().met(), "green, though half built");
+        assert!(!c.solved_in(&s, &b.cluster, Some(&m), b.error.is_some()));
+        // The Service's label is the checkboxes', not a pod's labels field.
+        let mut s = c.start();
+        s.labels.insert("p1-1".into(), "app=x".into());
+        assert!(build(s)
+            .error
+            .unwrap()
+            .contains("app is Service web's label"));
+    }
+
+    #[test]
+    fn a_policy_task_wants_every_other_pair_as_it_was() {
+        // Right for the backend, but every pod also cut off from the other nodes.
+        let c = by_key("only-frontend").unwrap();
+        let mut s = c.start();
+        s.policy = POLICY_EXAMPLE.replace(
+            "ingress: []",
+            "ingress:\n  - from:\n    - podSelector: {matchLabels: {role: frontend}}",
+        ) + "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: pods-only}\nspec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress: [{to: [{podSelector: {}}]}]\n";
+        let (cluster, m) = matrix(&s).unwrap();
+        let wrong = c.wrong_pairs(&cluster, &m);
+        assert!(
+            wrong.contains(&"p1-2 → node2 should pass".to_string()),
+            "{wrong:?}"
+        );
         assert!(!solved(c, &s));
     }
 

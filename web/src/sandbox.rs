@@ -414,6 +414,12 @@ pub fn parse_labels(text: &str) -> Result<Labels, String> {
                 .split_once('=')
                 .ok_or_else(|| format!("{l:?} is not key=value"))?;
             let (k, v) = (k.trim(), v.trim());
+            // The Service's own label has its checkboxes: one place to set it.
+            if k == "app" {
+                return Err(format!(
+                    "{l:?}: app is Service {SERVICE_NAME}'s label, set by the checkboxes under the Service"
+                ));
+            }
             if k.is_empty() || !ok(k, true) || !ok(v, false) {
                 return Err(format!(
                     "{l:?}: a label's key and value are letters, digits, '-', '_' and '.'"

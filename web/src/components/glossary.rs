@@ -22,7 +22,15 @@ pub fn linked(text: &str) -> Html {
             Some((k, (term, key, _))) => {
                 used[k] = true;
                 out.push(html! { { &text[plain_from..i] } });
-                out.push(html! { <a class="term" href={format!("#gloss-{key}")}>{ *term }</a> });
+                let id = format!("gloss-{key}");
+                let onclick = Callback::from(move |e: MouseEvent| {
+                    // Focus the entry (it scrolls into view), not a
+                    // fragment navigation, which the app reads as a new
+                    // state and stops the player.
+                    e.prevent_default();
+                    super::focus::focus(&id);
+                });
+                out.push(html! { <a class="term" href={format!("#gloss-{key}")} {onclick}>{ *term }</a> });
                 i += term.len();
                 plain_from = i;
             }
@@ -42,7 +50,7 @@ pub fn glossary() -> Html {
             <dl>
                 { for GLOSSARY.iter().map(|(term, key, what)| html! {
                     <>
-                        <dt id={format!("gloss-{key}")}>{ *term }</dt>
+                        <dt id={format!("gloss-{key}")} tabindex="-1">{ *term }</dt>
                         <dd>{ *what }</dd>
                     </>
                 }) }

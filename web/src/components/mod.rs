@@ -2,6 +2,7 @@
 
 pub mod compare;
 pub mod download;
+pub mod focus;
 pub mod glossary;
 pub mod headers;
 pub mod joins;

@@ -326,8 +326,14 @@ fn service_controls(p: &ControlProps) -> Html {
 /// The challenge being played, and whether the model says it is solved.
 fn challenge_of(p: &ControlProps) -> (Option<&'static challenges::Challenge>, bool) {
     let active = p.spec.challenge.as_deref().and_then(challenges::by_key);
-    let solved =
-        active.is_some_and(|c| c.solved(&p.spec, &p.model.cluster, p.model.matrix.as_deref()));
+    // A field the sandbox could not use leaves the cluster half built
+    // (what follows it unapplied): never solved then.
+    let matrix = p
+        .model
+        .matrix
+        .as_deref()
+        .filter(|_| p.model.error.is_none());
+    let solved = active.is_some_and(|c| c.solved(&p.spec, &p.model.cluster, matrix));
     (active, solved)
 }
 
