@@ -86,6 +86,14 @@ test('the keyboard: a skip link to the scene, arrow keys pan a focused drawing, 
   await page.keyboard.press('ArrowRight');
   await page.waitForFunction((l) => document.querySelector('.diagram.pan').scrollLeft !== l, left);
   assert.equal(await step(), before, 'the arrow panned, it did not step');
+  // Past the matrix's buttons in one step: to the reason under it.
+  const d0 = await suite.open('?scene=d');
+  await d0.focus('ul.requirements ~ a.skip');
+  assert.equal(await d0.evaluate(() => document.activeElement.textContent), 'Skip the matrix');
+  await d0.keyboard.press('Enter');
+  assert.equal(await d0.evaluate(() => document.activeElement.id), 'cell-reason');
+  await d0.keyboard.press('Tab');
+  assert.ok(await d0.evaluate(() => !document.activeElement.closest('table.reach')), 'the next Tab is past the table');
   // Next scene: in the menu's order, where j comes before e.
   const d = await suite.open('?scene=d');
   assert.match(await d.textContent('#next-scene'), /^Next scene: j\. /);

@@ -6,6 +6,8 @@ use podnet_core::forward::{describe, Cell, Matrix, Network, Tally, Trace, Verdic
 use podnet_core::topology::{Cluster, Endpoint};
 use yew::prelude::*;
 
+use super::focus::focus;
+
 /// Props.
 #[derive(Properties, PartialEq)]
 pub struct MatrixProps {
@@ -228,6 +230,12 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
                     check("every node and pod reaches every Service port, whichever endpoint kube-proxy picks", r.service)
                 } else { html! {} } }
             </ul>
+            // A keyboard crosses a big matrix in one step: every cell is a
+            // button, a 64-node sandbox's are thousands of tab stops.
+            <a class="skip" href="#cell-reason" onclick={Callback::from(|e: MouseEvent| {
+                e.prevent_default();
+                focus("cell-reason");
+            })}>{ "Skip the matrix" }</a>
             <table class="reach">
                 <thead><tr><th>{ "from \\ to" }</th>{ for m.endpoints.iter().map(|&e| html!{ <th>{ c.short_name_of(e) }</th> }) }</tr></thead>
                 <tbody>
@@ -265,7 +273,7 @@ pub fn matrix_view(p: &MatrixProps) -> Html {
             </table>
             // Coloured by the cell it speaks of: a green cell picked among
             // red ones reads green.
-            <p id="cell-reason" class={classes!("cell-reason", match shown.and_then(|k| cell_of(m, k)) {
+            <p id="cell-reason" tabindex="-1" class={classes!("cell-reason", match shown.and_then(|k| cell_of(m, k)) {
                 Some(c) if c.is_ok() => "ok",
                 Some(c) if c.is_policy_denied() => "denied",
                 Some(_) => "bad",
