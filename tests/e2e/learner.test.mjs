@@ -205,7 +205,7 @@ test('no console errors anywhere', () => {
 
 test('scene g plays the reply after the request, conntrack undoing the NAT hop by hop', async () => {
   const page = await open('?scene=g&via=nodeport&speed=8');
-  await page.click('#outside-reply');
+  await page.click('#packet-reply');
   await page.waitForURL((u) => u.search.includes('back=1'));
   const hops = await page.textContent('ol.hops');
   assert.match(hops, /SNAT undone: destination 192\.168\.1\.11 -> 192\.168\.1\.\d+/);
@@ -213,6 +213,13 @@ test('scene g plays the reply after the request, conntrack undoing the NAT hop b
   assert.match(await page.textContent('#outside-reply-said'), /conntrack undoes both rewrites/);
   // A request that never arrives has no reply to play.
   await page.click('#case-direct');
-  assert.ok(await page.isDisabled('#outside-reply'));
+  assert.ok(await page.isDisabled('#packet-reply'));
+  // Any scene with a packet: scene f's ping comes back to pod-a.
+  const f = await open('?scene=f&speed=8');
+  await f.click('#packet-reply');
+  await f.waitForURL((u) => u.search.includes('back=1'));
+  assert.match(await f.textContent('#packet-reply-said'), /conntrack knows it as one/);
+  assert.match(await f.textContent('li.hop:last-child'), /default\/pod-a eth0/);
+  await f.context().close();
   await page.context().close();
 });

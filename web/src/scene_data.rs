@@ -22,7 +22,7 @@ pub struct ModelKey {
     recreated: u32,
     service: ServiceCase,
     outside: Outside,
-    outside_reply: bool,
+    reply: bool,
     backend: Backend,
     sandbox: Option<SandboxSpec>,
     cell: Option<(String, String)>,
@@ -42,7 +42,7 @@ impl ModelKey {
                 ServiceCase::default()
             },
             outside: s.outside,
-            outside_reply: s.outside_reply && s.scene == Scene::Outside,
+            reply: s.reply && s.scene.has_reply(),
             backend: s.backend,
             sandbox: (s.scene == Scene::Sandbox).then(|| s.sandbox.clone()),
             cell: s.cell.clone().filter(|_| s.scene == Scene::Requirements),
@@ -70,6 +70,9 @@ pub struct SceneModel {
     pub service: Option<Rc<ServiceFacts>>,
     /// Scene g2's table and policies.
     pub policy: Option<Rc<PolicyFacts>>,
+    /// The reply was asked for, but the request got nowhere: the request
+    /// is shown.
+    pub no_reply: bool,
 }
 
 /// Scene g2's facts, all from core: who reaches whom on one port under
@@ -160,6 +163,7 @@ impl SceneModel {
             join: None,
             service: None,
             policy: None,
+            no_reply: false,
         }
     }
 
@@ -169,7 +173,7 @@ impl SceneModel {
 
     /// The same scene with its packet's reply as the packet, meant for
     /// whoever sent the request (conntrack undoing its NAT on the way); a
-    /// request that got nowhere has none, and stays.
+    /// request that got nowhere has none, and stays ([`SceneModel::no_reply`]).
     fn into_reply(mut self) -> SceneModel {
         let Some(req) = self.trace.clone() else {
             return self;
@@ -179,7 +183,7 @@ impl SceneModel {
                 self.intended = Some(req.from);
                 self.trace = Some(Rc::new(back));
             }
-            Ok(None) => self.error = Some("the request was dropped: there is no reply".into()),
+            Ok(None) => self.no_reply = true,
             Err(e) => self.error = Some(e.to_string()),
         }
         self
@@ -224,6 +228,16 @@ impl SceneModel {
 
     /// Computes a scene.
     pub fn build(key: &ModelKey) -> SceneModel {
+        let m = SceneModel::build_request(key);
+        if key.reply {
+            m.into_reply()
+        } else {
+            m
+        }
+    }
+
+    /// A scene with its packet as sent.
+    fn build_request(key: &ModelKey) -> SceneModel {
         match key.scene {
             Scene::Pod => SceneModel::plain(scenario::one_node()),
             Scene::Node => SceneModel::plain(recreated(key.recreated)),
@@ -260,7 +274,7 @@ impl SceneModel {
                 c.egress_masq = true;
                 // The NodePort's packet is for node1; core's verdict says
                 // its Service handed it to pod-d.
-                let m = match key.outside {
+                match key.outside {
                     Outside::ViaNode => {
                         SceneModel::with_trace(c, "node1", "pod-c", ProbeKind::TcpSyn(8080))
                     }
@@ -273,11 +287,6 @@ impl SceneModel {
                     Outside::Egress => {
                         SceneModel::with_trace(c, "pod-a", "laptop", ProbeKind::TcpSyn(80))
                     }
-                };
-                if key.outside_reply {
-                    m.into_reply()
-                } else {
-                    m
                 }
             }
             Scene::Policy => policy_scene(key.policy.clone().unwrap_or_default()),
@@ -614,11 +623,11 @@ mod tests {
     #[test]
     fn scene_g_plays_the_reply_with_conntrack_undoing_the_nat() {
         use podnet_core::forward::Step;
-        let at = |outside, outside_reply| {
+        let at = |outside, reply| {
             build(&State {
                 scene: Scene::Outside,
                 outside,
-                outside_reply,
+                reply,
                 ..State::default()
             })
         };
@@ -633,15 +642,23 @@ mod tests {
         assert_eq!(undone(|s| matches!(s, Step::UnDnat { .. })), 1);
         // The request was dropped: no reply, and it says so.
         let m = at(Outside::Direct, true);
-        assert!(m.error.unwrap().contains("no reply"));
+        assert!(m.no_reply && m.error.is_none());
         // The URL keeps it.
         let st = State {
             scene: Scene::Outside,
             outside: Outside::Egress,
-            outside_reply: true,
+            reply: true,
             ..State::default()
         };
-        assert!(State::from_query(&st.to_query()).outside_reply);
+        assert!(State::from_query(&st.to_query()).reply);
+        // Any scene with a packet: the cross-node one comes back to pod-a.
+        let m = build(&State {
+            scene: Scene::Packet,
+            reply: true,
+            ..State::default()
+        });
+        let pod_a = m.cluster.endpoint_named("pod-a").unwrap();
+        assert_eq!(m.trace.unwrap().verdict, Verdict::Delivered { to: pod_a });
     }
 
     #[test]

@@ -44,6 +44,15 @@ pub enum Scene {
 }
 
 impl Scene {
+    /// Whether the scene's packet can be followed by its reply (the
+    /// request/reply switch; scene b2 has its own, with the hairpin).
+    pub fn has_reply(self) -> bool {
+        matches!(
+            self,
+            Scene::Unconnected | Scene::Packet | Scene::Overlay | Scene::Outside | Scene::Sandbox
+        )
+    }
+
     /// All scenes in order.
     /// Scene j (where a node's range comes from) stands before e, the
     /// first to use the ranges; its key stays j, so old links still work.
@@ -227,8 +236,9 @@ pub struct State {
     pub service: ServiceCase,
     /// Scene g: which way in.
     pub outside: Outside,
-    /// Scene g: its reply played instead of the request.
-    pub outside_reply: bool,
+    /// Scenes c, f, f2, g and the sandbox ([`Scene::has_reply`]): the
+    /// packet's reply played instead of the request.
+    pub reply: bool,
     /// Scene f2: the backend between the two LANs.
     pub backend: Backend,
     /// Scene g2.
@@ -251,7 +261,7 @@ impl Default for State {
             recreated: 0,
             service: ServiceCase::default(),
             outside: Outside::ViaNode,
-            outside_reply: false,
+            reply: false,
             backend: Backend::HostGw,
             policy: PolicyCase::default(),
             sandbox: SandboxSpec::default(),
@@ -285,8 +295,8 @@ pub enum Action {
     SetService(ServiceCase),
     /// Scene g: pick a way in.
     SetOutside(Outside),
-    /// Scene g: play the request (false) or its reply (true).
-    SetOutsideReply(bool),
+    /// Play the request (false) or its reply (true).
+    SetReply(bool),
     /// Scene f2: pick a backend.
     SetBackend(Backend),
     /// Scene g2: other policies, port or pair (a new pair plays).
@@ -312,6 +322,8 @@ impl Reducible for State {
                 s.scene = scene;
                 s.step = 0;
                 s.playing = false;
+                // A new scene starts with its request.
+                s.reply = false;
             }
             Action::Step(d) => {
                 s.step = (s.step as i64 + i64::from(d)).clamp(0, last as i64) as usize;
@@ -359,8 +371,8 @@ impl Reducible for State {
                 s.step = 0;
                 s.playing = false;
             }
-            Action::SetOutsideReply(r) => {
-                s.outside_reply = r;
+            Action::SetReply(r) => {
+                s.reply = r;
                 s.step = 0;
                 s.playing = false;
             }

@@ -89,12 +89,7 @@ impl State {
                     q.push(format!("cell={},{}", enc(from), enc(to)));
                 }
             }
-            Scene::Outside => {
-                q.push(format!("via={}", self.outside.key()));
-                if self.outside_reply {
-                    q.push("back=1".into());
-                }
-            }
+            Scene::Outside => q.push(format!("via={}", self.outside.key())),
             Scene::Overlay => q.push(format!("backend={}", self.backend.key())),
             Scene::Policy => {
                 let c = &self.policy;
@@ -197,6 +192,9 @@ impl State {
             }
             _ => {}
         }
+        if self.reply && self.scene.has_reply() {
+            q.push("back=1".into());
+        }
         q.join("&")
     }
 
@@ -230,7 +228,7 @@ impl State {
                 "reply" => s.service.reply = v == "1",
                 "hairpin" => s.service.hairpin = v == "1",
                 "svcre" => s.service.recreated = v.parse::<u32>().map_or(0, |n| n.min(1000)),
-                "back" => s.outside_reply = v == "1",
+                "back" => s.reply = v == "1",
                 "via" => {
                     s.outside = Outside::ALL
                         .into_iter()

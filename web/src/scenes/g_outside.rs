@@ -6,32 +6,15 @@ use yew::prelude::*;
 use super::{PacketView, SceneProps};
 use crate::state::{Action, Outside};
 
-/// The request or its reply: conntrack undoing the NAT, hop by hop.
-fn reply_switch(p: &SceneProps) -> Html {
-    // The laptop's packet to a pod address never arrives: nothing answers it.
-    let none = p.state.outside == Outside::Direct;
-    let button = |reply: bool, label: &'static str| {
-        let cb = p.on.clone();
-        let on = p.state.outside_reply == reply;
-        html! {
-            <button id={if reply { "outside-reply" } else { "outside-request" }} class={classes!(on.then_some("on"))}
-                aria-pressed={on.to_string()} disabled={reply && none}
-                onclick={Callback::from(move |_: MouseEvent| cb.emit(Action::SetOutsideReply(reply)))}>{ label }</button>
-        }
+/// What scene g's reply shows, in words.
+fn reply_said(p: &SceneProps) -> Html {
+    let said = match p.state.outside {
+        _ if !p.state.reply || p.model.no_reply => return html! {},
+        Outside::NodePort => "The reply: the pod answers the node that masqueraded the request, and node1's conntrack undoes both rewrites (the destination back to the laptop, the source back to the node's port), so the laptop sees the answer come from where it asked.",
+        Outside::Egress => "The reply: the laptop answers node1's address, and node1's conntrack undoes the masquerade, handing it to pod-a.",
+        _ => "The reply: from the pod straight back to the node, no NAT either way.",
     };
-    let said = match (p.state.outside_reply, p.state.outside) {
-        (_, Outside::Direct) => "Dropped on the way: there is no reply to follow.",
-        (false, _) => "Then play its reply, back the same way.",
-        (true, Outside::NodePort) => "The reply: the pod answers the node that masqueraded the request, and node1's conntrack undoes both rewrites (the destination back to the laptop, the source back to the node's port), so the laptop sees the answer come from where it asked.",
-        (true, Outside::Egress) => "The reply: the laptop answers node1's address, and node1's conntrack undoes the masquerade, handing it to pod-a.",
-        (true, _) => "The reply: from the pod straight back to the node, no NAT either way.",
-    };
-    html! {
-        <div class="cases" role="group" aria-label="request or reply">
-            { button(false, "The request") }{ button(true, "Its reply") }
-            <span class="muted" id="outside-reply-said">{ format!(" {said}") }</span>
-        </div>
-    }
+    html! { <p id="outside-reply-said">{ said }</p> }
 }
 
 /// Scene g.
@@ -59,7 +42,7 @@ pub fn outside_scene(p: &SceneProps) -> Html {
                     }) }
                 </div>
                 <p>{ text }</p>
-                { reply_switch(p) }
+                { reply_said(p) }
             </div>
             <PacketView ..p.clone() />
         </section>

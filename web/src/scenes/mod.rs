@@ -42,8 +42,42 @@ pub struct SceneProps {
 pub fn packet_view(p: &SceneProps) -> Html {
     let m = &p.model;
     html! {
-        <Packet trace={m.trace.clone()} cluster={m.cluster.clone()} intended={m.intended}
-            step={p.state.step} playing={p.state.playing} speed={p.state.speed} on={p.on.clone()} />
+        <>
+            { if p.state.scene.has_reply() { reply_switch(p) } else { html! {} } }
+            <Packet trace={m.trace.clone()} cluster={m.cluster.clone()} intended={m.intended}
+                step={p.state.step} playing={p.state.playing} speed={p.state.speed} on={p.on.clone()} />
+        </>
+    }
+}
+
+/// The request or its reply, conntrack undoing on the reply any NAT the
+/// request met, hop by hop.
+fn reply_switch(p: &SceneProps) -> Html {
+    let m = &p.model;
+    let dropped = m.no_reply
+        || (!p.state.reply
+            && m.trace.as_ref().is_some_and(|t| {
+                !matches!(t.verdict, podnet_core::forward::Verdict::Delivered { .. })
+            }));
+    let button = |reply: bool, label: &'static str| {
+        let cb = p.on.clone();
+        let on = p.state.reply == reply;
+        html! {
+            <button id={if reply { "packet-reply" } else { "packet-request" }} class={classes!(on.then_some("on"))}
+                aria-pressed={on.to_string()} disabled={reply && dropped}
+                onclick={Callback::from(move |_: MouseEvent| cb.emit(Action::SetReply(reply)))}>{ label }</button>
+        }
+    };
+    let said = match (dropped, p.state.reply) {
+        (true, _) => "Dropped on the way: there is no reply to follow.",
+        (false, false) => "Then play its reply, back the same way.",
+        (false, true) => "The reply, back to whoever sent the request: conntrack knows it as one and undoes any NAT the request met.",
+    };
+    html! {
+        <div class="cases" role="group" aria-label="request or reply">
+            { button(false, "The request") }{ button(true, "Its reply") }
+            <span class="muted" id="packet-reply-said">{ format!(" {said}") }</span>
+        </div>
     }
 }
 
