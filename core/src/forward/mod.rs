@@ -47,3 +47,14 @@ pub use trace::{
     describe, DropReason, Grade, Hop, Place, Prediction, Step, Summary, Trace, Verdict,
 };
 pub use walk::Outcome;
+
+/// A ping from one named pod to another, as the tests of what reads a
+/// trace (plain words, pcapng) start.
+#[cfg(test)]
+pub(crate) fn ping(c: &crate::topology::Cluster, from: &str, to: &str) -> Trace {
+    let (a, b) = (c.pod_named(from).unwrap(), c.pod_named(to).unwrap());
+    Network::new(c)
+        .unwrap()
+        .probe(crate::topology::Endpoint::Pod(a.id), b.ip, ProbeKind::Ping)
+        .unwrap()
+}

@@ -183,17 +183,12 @@ pub fn read_pcapng(file: &[u8]) -> Option<Vec<(String, Vec<u8>, String)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forward::{Network, ProbeKind};
-    use crate::topology::{scenario, Endpoint};
+    use crate::topology::scenario;
 
     #[test]
     fn a_damaged_file_is_none_never_a_panic() {
         let c = scenario::demo();
-        let (a, d) = (c.pod_named("pod-a").unwrap(), c.pod_named("pod-d").unwrap());
-        let t = Network::new(&c)
-            .unwrap()
-            .probe(Endpoint::Pod(a.id), d.ip, ProbeKind::Ping)
-            .unwrap();
+        let t = crate::forward::ping(&c, "pod-a", "pod-d");
         let file = to_pcapng(&t, &c);
         assert_eq!(read_pcapng(&file).map(|r| r.len()), Some(3));
         // Every truncation, and every byte changed in turn.

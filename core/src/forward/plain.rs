@@ -130,17 +130,12 @@ pub const GLOSSARY: [(&str, &str, &str); 16] = [
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forward::{Network, ProbeKind};
     use crate::topology::scenario;
 
     #[test]
     fn every_hop_of_the_cross_node_packet_has_a_sentence_naming_what_happened() {
         let c = scenario::demo();
-        let (a, d) = (c.pod_named("pod-a").unwrap(), c.pod_named("pod-d").unwrap());
-        let t = Network::new(&c)
-            .unwrap()
-            .probe(Endpoint::Pod(a.id), d.ip, ProbeKind::Ping)
-            .unwrap();
+        let t = crate::forward::ping(&c, "pod-a", "pod-d");
         let words: Vec<String> = t.hops.iter().map(|h| plain(h, &c)).collect();
         assert!(
             words.iter().all(|w| w.ends_with('.') && w.len() > 30),
@@ -151,7 +146,11 @@ mod tests {
             assert!(all.contains(term), "{term}: {all}");
         }
         assert!(
-            all.contains(&format!("sends a packet from {} to {}", a.ip, d.ip)),
+            all.contains(&format!(
+                "sends a packet from {} to {}",
+                c.pod_named("pod-a").unwrap().ip,
+                c.pod_named("pod-d").unwrap().ip
+            )),
             "{all}"
         );
     }
@@ -159,11 +158,7 @@ mod tests {
     #[test]
     fn inside_vxlan_the_sentences_speak_of_the_nodes_and_the_router() {
         let c = scenario::routed(crate::topology::Backend::Vxlan);
-        let (a, p) = (c.pod_named("pod-a").unwrap(), c.pod_named("pod-c").unwrap());
-        let t = Network::new(&c)
-            .unwrap()
-            .probe(Endpoint::Pod(a.id), p.ip, ProbeKind::Ping)
-            .unwrap();
+        let t = crate::forward::ping(&c, "pod-a", "pod-c");
         let words: Vec<String> = t.hops.iter().map(|h| plain(h, &c)).collect();
         let all = words.join("\n");
         // node1 sends the wrapped packet to node2's address, and the router
