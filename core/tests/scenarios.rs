@@ -811,3 +811,41 @@ fn a_matrix_cell_has_its_request_and_reply_hop_by_hop() {
     ));
     assert!(reply.is_none());
 }
+
+/// No hop of any packet, request or reply, shows a zero source MAC: a
+/// node's or the laptop's own packet carries its device's MAC from the
+/// first hop, before ARP (and one that finds no route still left a host
+/// with its MAC), with host-gw, VXLAN and a NodePort.
+#[test]
+fn no_hop_shows_a_zero_source_mac() {
+    let zero = podnet_core::net::MacAddr::default();
+    for c in [
+        scenario::node_port(),
+        scenario::routed(Backend::Vxlan),
+        scenario::demo(),
+    ] {
+        let net = Network::new(&c).unwrap();
+        let ends = c.endpoints();
+        for &from in &ends {
+            for &to in &ends {
+                let Some(dst) = c.address_of(to) else {
+                    continue;
+                };
+                for kind in [ProbeKind::Ping, ProbeKind::TcpSyn(30080)] {
+                    let t = net.probe(from, dst, kind).unwrap();
+                    let reply = net.reply(&t).unwrap();
+                    for (which, t) in [("request", Some(&t)), ("reply", reply.as_ref())] {
+                        let Some(t) = t else { continue };
+                        for h in &t.hops {
+                            let at = format!("{which} {from:?} -> {dst} {kind:?} at {:?}", h.place);
+                            assert_ne!(h.frame.src_mac, zero, "{at}");
+                            if let Some(outer) = &h.outer {
+                                assert_ne!(outer.outer.src_mac, zero, "{at} (outer)");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -105,6 +105,10 @@ impl<'c> Network<'c> {
         if w.f.src.is_unspecified() {
             w.f.src = host.ip;
         }
+        // The source MAC is the sender's own from the start (a packet with
+        // no route still left a host with one link); the destination is
+        // known once ARP answers (the next hop).
+        w.f.src_mac = host.mac;
         if w.f.dst == host.ip || w.f.dst.is_loopback() {
             w.sent = Some(w.f);
             return Err(End::deliver(host.place, host.me));
@@ -113,9 +117,6 @@ impl<'c> Network<'c> {
         let route = routes
             .lookup(w.f.dst)
             .ok_or(drop(DropReason::NoRoute { dst: w.f.dst }))?;
-        // The source MAC is the sender's own from the start; the destination
-        // is known once ARP answers (the next hop).
-        w.f.src_mac = host.mac;
         w.hop(host.place, Step::Send { route: *route });
         w.check_mtu(host.place, host.mtu)?;
         let next = route.next_hop(w.f.dst);

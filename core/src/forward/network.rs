@@ -109,6 +109,16 @@ impl NodeRt<'_> {
         }
     }
 
+    /// The MAC of the node's device `dev`: what a frame the node sends
+    /// there carries as its source.
+    pub(crate) fn mac_on(&self, dev: IfName) -> MacAddr {
+        match &self.vtep {
+            _ if dev == self.node.bridge => self.node.bridge_mac,
+            Some(v) if dev == v.plan.name => v.plan.mac,
+            _ => self.node.mac,
+        }
+    }
+
     pub(crate) fn arp_on_bridge(&self, ip: Ipv4Addr) -> Option<MacAddr> {
         if ip == self.node.ipam.gateway() {
             return Some(self.node.bridge_mac);

@@ -6,6 +6,7 @@ use super::network::NodeRt;
 use super::trace::{DropReason, Place, Step, Tuple};
 use super::walk::{At, End, Next, Recorder, Walk};
 use super::Network;
+use crate::net::MacAddr;
 use crate::route::Route;
 use crate::topology::Endpoint;
 
@@ -20,6 +21,13 @@ impl<'c> Network<'c> {
             }
         }
         let place = Place::Node(rt.node.id);
+        if local && w.f.src_mac == MacAddr::default() {
+            // A node's own frame carries the MAC of the device its route
+            // leaves by from the first hop (ARP later sets the one it
+            // really goes out of, after any DNAT).
+            let dev = rt.routes.lookup(w.f.dst).map(|r| r.dev);
+            w.f.src_mac = dev.map_or(rt.node.mac, |d| rt.mac_on(d));
+        }
         if local && w.f.src.is_unspecified() {
             // The source comes from the route to the destination asked
             // for, before OUTPUT's DNAT (a ClusterIP needs a route too).
