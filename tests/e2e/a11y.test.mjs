@@ -68,6 +68,18 @@ test('a sandbox of 5, 30 and 128 nodes: the zoom bar over the drawing, the playe
     // No scene wider than the screen.
     const scroll = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(scroll <= width + 1, `${label}: page ${scroll} px wide`);
+    if (nodes >= 30) {
+      // Fit: the whole cluster in the box, in rows, not a strip.
+      await page.click('#zoom-fit');
+      await page.waitForFunction(() => document.querySelector('.drawing .diagram').scrollWidth <= document.querySelector('.drawing .diagram').clientWidth + 1);
+      const fit = await box('.drawing svg.topology');
+      assert.ok(fit.w <= drawing.w + 1, `${label}, fit: ${fit.w} px wide in ${drawing.w}`);
+      assert.ok(fit.h >= Math.min(150, fit.w / 4), `${label}, fit: ${fit.w} x ${fit.h} px, a strip`);
+      assert.ok(fit.w / fit.h <= 4, `${label}, fit: ${fit.w} x ${fit.h} px`);
+      // The packet is still seen there, about its size.
+      const dot = await box('circle.packet');
+      assert.ok(dot.w >= 8, `${label}, fit: the packet ${dot.w} px`);
+    }
     await ctx.close();
   }
 });

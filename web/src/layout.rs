@@ -5,6 +5,9 @@
 //! bottom, and the LAN joining every eth0 and the outside clients. With
 //! several LANs, each LAN's nodes stand together over their own segment of
 //! the LAN line, and the router sits below the gaps, wired to every segment.
+//! [`Layout::fit`] stands the nodes in rows instead, the overview of a large
+//! cluster: each row has its own piece of the LAN line, and a LAN that
+//! spans rows joins its pieces with a trunk at the left.
 
 use std::collections::HashMap;
 
@@ -15,6 +18,10 @@ use podnet_core::topology::{ClientId, Cluster, NodeId, PodId};
 pub const NODE_H: f64 = 250.0;
 const TOP: f64 = 20.0;
 const GAP: f64 = 40.0;
+/// From a row's top to the next's: the nodes, the LAN line, the clients' band.
+const ROW_H: f64 = NODE_H + 36.0 + 96.0;
+/// The width:height "fit" aims for: about a drawing column's.
+const FIT_ASPECT: f64 = 2.0;
 /// Pod box height.
 pub const POD_H: f64 = 56.0;
 
@@ -38,6 +45,19 @@ impl Rect {
     }
 }
 
+/// A piece of a LAN's line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LanSeg {
+    /// The LAN's index.
+    pub lan: u8,
+    /// From x.
+    pub x0: f64,
+    /// To x.
+    pub x1: f64,
+    /// At y.
+    pub y: f64,
+}
+
 /// Positions of everything in a cluster drawing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Layout {
@@ -51,10 +71,12 @@ pub struct Layout {
     pub pods: HashMap<PodId, Rect>,
     /// Client boxes.
     pub clients: HashMap<ClientId, Rect>,
-    /// y of the LAN line.
+    /// y of the first row's LAN line.
     pub lan_y: f64,
-    /// Each LAN's segment of the line: (index, x from, x to).
-    pub lans: Vec<(u8, f64, f64)>,
+    /// Each LAN's segments of the line, one per row it has nodes in.
+    pub lans: Vec<LanSeg>,
+    /// A LAN over several rows: its segments joined at x, from y to y.
+    pub trunks: Vec<(u8, f64, f64, f64)>,
     /// The router's box, when there is more than one LAN.
     pub router: Option<Rect>,
 }
@@ -81,20 +103,44 @@ impl Layout {
         (x, (Layout::kernel_y(node.y) + Layout::eth0_y(node.y)) / 2.0)
     }
 
+    /// y of the LAN line under a node box at `top`.
+    pub fn lan_y_under(top: f64) -> f64 {
+        top + NODE_H + 36.0
+    }
+
     /// y of the veth midpoint.
     pub fn veth_y(top: f64) -> f64 {
         top + 34.0 + POD_H + 20.0
     }
 
-    /// Lays out a cluster.
+    /// Lays out a cluster in one row (drawn at a readable size and panned
+    /// when wide).
     pub fn new(c: &Cluster) -> Layout {
+        Layout::rows(c, f64::INFINITY)
+    }
+
+    /// The overview of a wide cluster: rows of nodes, about twice as wide
+    /// as tall, so that shrunk into the page it is more than a strip.
+    pub fn fit(c: &Cluster) -> Layout {
+        let one = Layout::new(c);
+        let rows = (one.width / (FIT_ASPECT * ROW_H)).sqrt().ceil().max(1.0);
+        if rows <= 1.0 {
+            return one;
+        }
+        Layout::rows(c, one.width / rows)
+    }
+
+    /// Lays out a cluster, a new row of nodes when one would pass `max_w`.
+    fn rows(c: &Cluster, max_w: f64) -> Layout {
         let mut x = 20.0;
+        let mut top = TOP;
+        let mut widest: f64 = 0.0;
         let mut nodes = Vec::new();
         let mut pods = HashMap::new();
-        let mut lans: Vec<(u8, f64, f64)> = Vec::new();
-        let lan_y = TOP + NODE_H + 36.0;
+        let mut lans: Vec<LanSeg> = Vec::new();
+        let lan_y = Layout::lan_y_under(TOP);
         let mut clients = HashMap::new();
-        let mut place_clients = |x: &mut f64, routed: bool| {
+        let mut place_clients = |x: &mut f64, lan_y: f64, routed: bool| {
             for cl in c.clients() {
                 if routed && c.lan_of(cl.ip).unwrap_or(0) != 0 {
                     continue;
@@ -115,29 +161,51 @@ impl Layout {
         // the router can sit in the gap after it.
         let routed = c.lans().len() > 1;
         if routed {
-            place_clients(&mut x, true);
+            place_clients(&mut x, lan_y, true);
         }
         let mut order: Vec<_> = c.nodes().iter().collect();
         // Stable: within a LAN, cluster order.
         order.sort_by_key(|n| n.lan);
         for n in order {
-            match lans.last_mut() {
-                Some(l) if l.0 == n.lan => {}
-                last => {
-                    if let Some(l) = last {
-                        l.2 = x - GAP / 2.0;
-                        x += GAP * 2.0;
-                    }
-                    lans.push((n.lan, x - GAP / 2.0 + 10.0, 0.0));
-                }
-            }
             let mine: Vec<_> = c.pods_on(n.id).collect();
             let pod_w = if mine.len() <= 4 { 104.0 } else { 44.0 };
             let step = pod_w + 12.0;
             let w = (mine.len() as f64 * step + 24.0).max(280.0);
+            // A new row when this one is full, and in rows (Fit) for each
+            // LAN: two LANs never share a row's line.
+            let other_lan = lans.last().is_some_and(|l| l.lan != n.lan);
+            if !nodes.is_empty() && (x + w > max_w || (other_lan && max_w.is_finite())) {
+                if let Some(l) = lans.last_mut() {
+                    l.x1 = x - GAP / 2.0;
+                }
+                widest = widest.max(x);
+                x = 20.0;
+                top += ROW_H;
+                lans.push(LanSeg {
+                    lan: n.lan,
+                    x0: 10.0,
+                    x1: 0.0,
+                    y: Layout::lan_y_under(top),
+                });
+            }
+            match lans.last_mut() {
+                Some(l) if l.lan == n.lan => {}
+                last => {
+                    if let Some(l) = last {
+                        l.x1 = x - GAP / 2.0;
+                        x += GAP * 2.0;
+                    }
+                    lans.push(LanSeg {
+                        lan: n.lan,
+                        x0: x - GAP / 2.0 + 10.0,
+                        x1: 0.0,
+                        y: Layout::lan_y_under(top),
+                    });
+                }
+            }
             let rect = Rect {
                 x,
-                y: TOP,
+                y: top,
                 w,
                 h: NODE_H,
             };
@@ -147,7 +215,7 @@ impl Layout {
                     p.id,
                     Rect {
                         x: start + i as f64 * step,
-                        y: TOP + 34.0,
+                        y: top + 34.0,
                         w: pod_w,
                         h: POD_H,
                     },
@@ -157,45 +225,90 @@ impl Layout {
             x += w + GAP;
         }
         if let Some(l) = lans.last_mut() {
-            l.2 = x - GAP / 2.0;
+            l.x1 = x - GAP / 2.0;
         }
-        // Under the gap after the first LAN's segment, wired to every segment.
-        let router = (c.lans().len() > 1 && lans.len() > 1).then(|| {
-            let mid = (lans[0].2 + lans[1].1) / 2.0;
-            Rect {
-                x: mid - 80.0,
-                y: lan_y + 30.0,
-                w: 160.0,
-                h: 40.0,
-            }
-        });
+        let last_lan_y = Layout::lan_y_under(top);
+        // Under the gap after the first LAN's last segment, wired to every segment.
+        let first_end = lans.iter().rposition(|l| l.lan == lans[0].lan);
+        let router = (routed && lans.len() > 1)
+            .then_some(first_end)
+            .flatten()
+            .and_then(|i| Some((lans[i], *lans.get(i + 1)?)))
+            .map(|(a, b)| {
+                let mid = if a.y == b.y {
+                    (a.x1 + b.x0) / 2.0
+                } else {
+                    a.x1 + GAP
+                };
+                Rect {
+                    x: mid - 80.0,
+                    y: a.y + 30.0,
+                    w: 160.0,
+                    h: 40.0,
+                }
+            });
         if lans.is_empty() {
-            lans.push((0, 10.0, x));
+            lans.push(LanSeg {
+                lan: 0,
+                x0: 10.0,
+                x1: x,
+                y: lan_y,
+            });
         }
         if routed {
-            if let Some(l) = lans.iter_mut().find(|l| l.0 == 0) {
-                l.1 = 10.0;
+            if let Some(l) = lans.iter_mut().find(|l| l.lan == 0) {
+                l.x0 = 10.0;
             }
         } else {
-            place_clients(&mut x, false);
+            place_clients(&mut x, last_lan_y, false);
+            // The last row's piece reaches its clients.
+            if let Some(l) = lans.last_mut() {
+                l.x1 = l.x1.max(x - GAP / 2.0);
+            }
         }
-        let width = x.max(400.0);
+        let width = x.max(widest).max(400.0);
+        let router_right = router.map_or(0.0, |r| r.x + r.w + 10.0);
+        let width = width.max(router_right);
+        // One LAN in one row: the line spans the drawing.
         if lans.len() == 1 {
-            lans[0] = (lans[0].0, 10.0, width - 10.0);
+            lans[0].x0 = 10.0;
+            lans[0].x1 = width - 10.0;
         }
+        // A LAN in several rows: a trunk down the left joins its pieces.
+        let mut trunks = Vec::new();
+        for k in 0..c.lans().len() {
+            let ys: Vec<f64> = lans
+                .iter()
+                .filter(|l| usize::from(l.lan) == k)
+                .map(|l| l.y)
+                .collect();
+            if let (Some(&y0), Some(&y1)) = (ys.first(), ys.last()) {
+                if y1 > y0 {
+                    trunks.push((k as u8, 4.0 + 3.0 * k as f64, y0, y1));
+                }
+            }
+        }
+        for seg in lans.iter_mut() {
+            if trunks.iter().any(|t| t.0 == seg.lan) {
+                seg.x0 = seg.x0.min(4.0 + 3.0 * f64::from(seg.lan));
+            }
+        }
+        let below =
+            clients.values().any(|r| r.y > last_lan_y) || router.is_some_and(|r| r.y > last_lan_y);
         Layout {
             width,
             // Room under the LAN only where clients or the router hang off it.
-            height: if clients.is_empty() && router.is_none() {
-                lan_y + 16.0
+            height: if below {
+                last_lan_y + 96.0
             } else {
-                lan_y + 96.0
+                last_lan_y + 16.0
             },
             nodes,
             pods,
             clients,
             lan_y,
             lans,
+            trunks,
             router,
         }
     }
@@ -223,6 +336,21 @@ impl Layout {
         }
     }
 
+    /// LAN `k`'s piece nearest to a machine at `at`: the one of its row.
+    pub fn piece_near(&self, k: u8, at: (f64, f64)) -> Option<LanSeg> {
+        let far = |s: &LanSeg| (s.y - at.1).abs() + (at.0.clamp(s.x0, s.x1) - at.0).abs();
+        self.lans
+            .iter()
+            .filter(|s| s.lan == k)
+            .min_by(|a, b| far(a).total_cmp(&far(b)))
+            .copied()
+    }
+
+    /// The x of LAN `k`'s trunk (the left edge if it has none).
+    fn trunk_x(&self, k: u8) -> f64 {
+        self.trunks.iter().find(|t| t.0 == k).map_or(10.0, |t| t.1)
+    }
+
     /// One point per hop. A bridge hop sits above the veth it comes from or
     /// goes to; a LAN hop halfway between the machines it joins.
     pub fn hop_points(&self, c: &Cluster, hops: &[Hop]) -> Vec<(f64, f64)> {
@@ -237,9 +365,23 @@ impl Layout {
         hops.iter()
             .enumerate()
             .map(|(i, h)| match h.place {
-                Place::Lan(_) => match (near(i, true), near(i, false)) {
-                    (Some(a), Some(b)) => ((a.0 + b.0) / 2.0, self.lan_y),
-                    (Some(a), None) | (None, Some(a)) => (a.0, self.lan_y),
+                Place::Lan(k) => match (near(i, true), near(i, false)) {
+                    (Some(a), Some(b)) => {
+                        let (pa, pb) = (self.piece_near(k, a), self.piece_near(k, b));
+                        match (pa, pb) {
+                            (Some(pa), Some(pb)) if pa == pb => {
+                                (((a.0 + b.0) / 2.0).clamp(pa.x0, pa.x1), pa.y)
+                            }
+                            // From one row to another: where the sender's
+                            // piece meets the LAN's trunk.
+                            (Some(pa), Some(_)) => (self.trunk_x(k).max(pa.x0), pa.y),
+                            _ => ((a.0 + b.0) / 2.0, self.lan_y),
+                        }
+                    }
+                    (Some(a), None) | (None, Some(a)) => match self.piece_near(k, a) {
+                        Some(p) => (a.0.clamp(p.x0, p.x1), p.y),
+                        None => (a.0, self.lan_y),
+                    },
                     (None, None) => (self.width / 2.0, self.lan_y),
                 },
                 Place::Bridge(_) => {
@@ -294,9 +436,9 @@ mod tests {
         let l = Layout::new(&c);
         assert_eq!(l.lans.len(), 2);
         let (a, b) = (l.lans[0], l.lans[1]);
-        assert!(a.2 < b.1, "segments do not overlap: {a:?} {b:?}");
+        assert!(a.x1 < b.x0, "segments do not overlap: {a:?} {b:?}");
         let r = l.router.expect("a router");
-        assert!(r.x < b.1 && r.x + r.w > a.2, "the router spans the gap");
+        assert!(r.x < b.x0 && r.x + r.w > a.x1, "the router spans the gap");
         // node2 (LAN 2) is drawn after node1 and node3 (LAN 1).
         let x = |name: &str| {
             let id = c.node_named(name).unwrap().id;
@@ -359,5 +501,79 @@ mod tests {
             pts[lan].0 > pts[0].0 && pts[lan].0 < pts[pts.len() - 1].0,
             "LAN hop between the nodes"
         );
+    }
+
+    #[test]
+    fn fit_stands_128_nodes_in_rows_about_twice_as_wide_as_tall() {
+        for lans in [1, 3] {
+            let m = crate::scene_data::sandbox(crate::sandbox::SandboxSpec {
+                pods: vec![Some(1); 128],
+                lans,
+                from: "p1-1".into(),
+                to: "p128-1".into(),
+                ..Default::default()
+            });
+            let c = &m.cluster;
+            let one = Layout::new(c);
+            let fit = Layout::fit(c);
+            assert!(one.width / one.height > 50.0, "one row is a strip");
+            let aspect = fit.width / fit.height;
+            assert!((1.0..=3.5).contains(&aspect), "{lans} LANs: {aspect}");
+            assert_eq!(fit.nodes.len(), 128);
+            // No two nodes overlap, and each stands over a piece of its LAN.
+            for (i, &(id, a)) in fit.nodes.iter().enumerate() {
+                for &(_, b) in &fit.nodes[..i] {
+                    assert!(
+                        a.x >= b.x + b.w || b.x >= a.x + a.w || a.y != b.y,
+                        "{a:?} {b:?}"
+                    );
+                }
+                let lan = c.node(id).unwrap().lan;
+                let (x, y) = (a.center().0, Layout::lan_y_under(a.y));
+                assert!(
+                    fit.lans
+                        .iter()
+                        .any(|s| s.lan == lan && s.y == y && s.x0 <= x && x <= s.x1),
+                    "node at {a:?} has no piece of LAN {lan} under it"
+                );
+            }
+            // A packet from the first node to the last: every point inside.
+            let t = m.trace.as_ref().expect("a packet");
+            let pts = fit.hop_points(c, &t.hops);
+            assert_eq!(pts.len(), t.hops.len());
+            for p in &pts {
+                assert!(
+                    p.0 > 0.0 && p.0 < fit.width && p.1 > 0.0 && p.1 < fit.height,
+                    "{p:?}"
+                );
+            }
+            // Every LAN hop on its LAN's line or trunk, as drawn.
+            for (h, p) in t.hops.iter().zip(&pts) {
+                if let Place::Lan(k) = h.place {
+                    let on_piece = fit
+                        .lans
+                        .iter()
+                        .any(|s| s.lan == k && s.y == p.1 && s.x0 <= p.0 && p.0 <= s.x1);
+                    let on_trunk = fit
+                        .trunks
+                        .iter()
+                        .any(|t| t.0 == k && t.1 == p.0 && t.2 <= p.1 && p.1 <= t.3);
+                    assert!(on_piece || on_trunk, "LAN {k} hop at {p:?}");
+                }
+            }
+            // Two LANs never share a row's line.
+            for (i, a) in fit.lans.iter().enumerate() {
+                for b in &fit.lans[..i] {
+                    assert!(a.lan == b.lan || a.y != b.y, "{a:?} {b:?}");
+                }
+            }
+            // A LAN over rows is one line: its pieces joined by a trunk.
+            if lans == 1 {
+                assert_eq!(fit.trunks.len(), 1, "{:?}", fit.trunks);
+            }
+        }
+        // A small cluster fits as it is.
+        let c = scenario::demo();
+        assert_eq!(Layout::fit(&c), Layout::new(&c));
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use podnet_core::forward::{Trace, Verdict};
+use podnet_core::forward::{Place, Trace, Verdict};
 use podnet_core::topology::Cluster;
 use yew::prelude::*;
 
@@ -86,12 +86,15 @@ fn drawing(p: &DrawingProps) -> Html {
                 { for pods }
                 { rect(Rect { x: r.x + 12.0, y: by - 6.0, w: r.w - 24.0, h: 12.0 }, classes!("bridge")) }
                 { text(r.x + 16.0, by + 22.0, "dev-label", format!("{} {}", n.bridge, n.gateway())) }
+                // The bridge is the node's own device too (it holds the
+                // gateway address): what is for the node goes up to routing.
+                { line((cx, by + 6.0), (cx, Layout::kernel_y(r.y) - 15.0), "wire") }
                 <circle cx={cx.to_string()} cy={Layout::kernel_y(r.y).to_string()} r="15" class="kernel" />
                 { text(cx + 22.0, Layout::kernel_y(r.y) + 4.0, "dev-label", format!("routing{}", if n.ip_forward { "" } else { " (ip_forward off)" })) }
                 { line((cx, Layout::kernel_y(r.y) + 15.0), (cx, Layout::eth0_y(r.y) - 10.0), "wire") }
                 { rect(Rect { x: cx - 70.0, y: Layout::eth0_y(r.y) - 10.0, w: 140.0, h: 20.0 }, classes!("eth0")) }
                 { text(cx, Layout::eth0_y(r.y) + 5.0, "eth0-label", format!("{} {}", n.uplink, n.underlay_ip)) }
-                { line((cx, Layout::eth0_y(r.y) + 10.0), (cx, l.lan_y), "wire") }
+                { line((cx, Layout::eth0_y(r.y) + 10.0), (cx, Layout::lan_y_under(r.y)), "wire") }
                 { if vtep {
                     // podnet.1 beside the routing circle: a VXLAN device on eth0.
                     let (vx, vy) = Layout::vtep_center(r);
@@ -107,27 +110,37 @@ fn drawing(p: &DrawingProps) -> Html {
             </g>
         })
     });
-    let lans = l.lans.iter().map(|&(k, a, b)| {
-        let label = c
-            .lans()
+    let label = |k: u8| {
+        c.lans()
             .get(usize::from(k))
             .map(|n| format!("LAN {n}"))
-            .unwrap_or_default();
+            .unwrap_or_default()
+    };
+    // A LAN's label on its first piece only.
+    let mut labelled = std::collections::HashSet::new();
+    let lans = l.lans.iter().map(|seg| {
+        let first = labelled.insert(seg.lan);
         html! {
-            <g class="lan-g" data-lan={k.to_string()}>
-                { line((a, l.lan_y), (b, l.lan_y), "lan") }
-                { text(a + 4.0, l.lan_y - 6.0, "dev-label", label) }
+            <g class="lan-g" data-lan={seg.lan.to_string()}>
+                { line((seg.x0, seg.y), (seg.x1, seg.y), "lan") }
+                { if first { text(seg.x0 + 4.0, seg.y - 6.0, "dev-label", label(seg.lan)) } else { html! {} } }
             </g>
         }
+    });
+    let trunks = l.trunks.iter().map(|&(k, x, y0, y1)| {
+        html! { <g class="trunk-g" data-lan={k.to_string()}>{ line((x, y0), (x, y1), "lan") }</g> }
     });
     let router = l.router.zip(c.router()).map(|(r, ports)| {
         let (cx, _) = r.center();
         let addrs: Vec<String> = ports.ports.iter().map(|(ip, _)| format!(".{}", ip.octets()[3])).collect();
         html! {
             <g class="router-g">
-                { for l.lans.iter().map(|&(_, a, b)| {
-                    let x = if (a + b) / 2.0 < cx { b } else { a };
-                    line((x, l.lan_y), (cx, r.y), "wire")
+                // One port per LAN: to its piece nearest the router (a
+                // LAN's pieces in other rows are joined by its trunk).
+                { for (0..c.lans().len()).filter_map(|k| {
+                    let seg = l.piece_near(u8::try_from(k).ok()?, (cx, r.y))?;
+                    let x = if (seg.x0 + seg.x1) / 2.0 < cx { seg.x1 } else { seg.x0 };
+                    Some(line((x, seg.y), (cx, r.y), "wire"))
                 }) }
                 { rect(r, classes!("router")) }
                 { text(cx, r.y + 17.0, "pod-name", "router".into()) }
@@ -140,7 +153,7 @@ fn drawing(p: &DrawingProps) -> Html {
         let (cx, _) = r.center();
         Some(html! {
             <g class="client-g">
-                { line((cx, l.lan_y), (cx, r.y), "wire") }
+                { line((cx, r.y - 24.0), (cx, r.y), "wire") }
                 { rect(r, classes!("client")) }
                 { text(cx, r.y + 20.0, "pod-name", cl.name.clone()) }
                 { text(cx, r.y + 38.0, "pod-ip", cl.ip.to_string()) }
@@ -150,6 +163,7 @@ fn drawing(p: &DrawingProps) -> Html {
     html! {
         <>
             { for lans }
+            { for trunks }
             { router.unwrap_or_default() }
             { for nodes }
             { for clients }
@@ -160,40 +174,74 @@ fn drawing(p: &DrawingProps) -> Html {
 /// The drawing.
 #[function_component(Topology)]
 pub fn topology(p: &TopologyProps) -> Html {
-    let layout = use_memo(p.cluster.clone(), |c| Layout::new(c));
     // None: the default (readable size when wide); Some(0.0): fit.
     let zoom = use_state(|| None::<f64>);
+    let row = use_memo(p.cluster.clone(), |c| Rc::new(Layout::new(c)));
+    // A wide cluster is drawn in one row at a readable size and panned,
+    // following the packet; "fit" shrinks rows of it into the page (the
+    // overview).
+    let wide = row.width > WIDE;
+    let fit = wide && *zoom == Some(0.0);
+    let layout = {
+        let row = (*row).clone();
+        use_memo((p.cluster.clone(), fit), move |(c, fit)| {
+            if *fit {
+                Rc::new(Layout::fit(c))
+            } else {
+                row
+            }
+        })
+    };
+    let layout: Rc<Layout> = (*layout).clone();
     let diagram = use_node_ref();
     let points = {
         let layout = layout.clone();
-        use_memo((p.cluster.clone(), p.trace.clone()), move |(c, t)| {
-            t.as_ref()
-                .map(|t| layout.hop_points(c, &t.hops))
-                .unwrap_or_default()
-        })
+        use_memo(
+            (p.cluster.clone(), p.trace.clone(), fit),
+            move |(c, t, _)| {
+                t.as_ref()
+                    .map(|t| layout.hop_points(c, &t.hops))
+                    .unwrap_or_default()
+            },
+        )
     };
     let l = &*layout;
     let packet = p.trace.as_ref().and_then(|t| {
         let step = p.step.min(points.len().checked_sub(1)?);
         let (x, y) = points[step];
-        let trail: Vec<String> = points[..=step].iter().map(|(x, y)| format!("{x},{y}")).collect();
+        let mut trail: Vec<String> = Vec::with_capacity(step + 2);
+        for (i, &(x, y)) in points[..=step].iter().enumerate() {
+            // Between a bridge port and routing the packet runs along the
+            // bridge, then up (or down) its wire, as drawn.
+            let elbow = i.checked_sub(1).and_then(|j| {
+                let (px, py) = points[j];
+                match (t.hops.get(j)?.place, t.hops.get(i)?.place) {
+                    (Place::Bridge(_), Place::Node(_)) => Some((x, py)),
+                    (Place::Node(_), Place::Bridge(_)) => Some((px, y)),
+                    _ => None,
+                }
+            });
+            if let Some((ex, ey)) = elbow {
+                trail.push(format!("{ex},{ey}"));
+            }
+            trail.push(format!("{x},{y}"));
+        }
         let end = step + 1 == points.len();
         let dropped = end && matches!(t.verdict, Verdict::Dropped { .. });
         // Inside VXLAN the packet is drawn wrapped: a ring around the dot.
         let wrapped = t.hops.get(step).is_some_and(|h| h.outer.is_some());
         let glide = 700 / p.speed.max(1);
+        // In the overview the packet keeps about its size on screen.
+        let grow = if fit { (l.width / 740.0).max(1.0) } else { 1.0 };
         Some(html! {
             <g class="packet-g">
-                <polyline points={trail.join(" ")} class="trail" />
-                <circle cx="0" cy="0" r="9" class={classes!("packet", dropped.then_some("dropped"), wrapped.then_some("encapsulated"))}
+                <polyline points={trail.join(" ")} class="trail" vector-effect="non-scaling-stroke" />
+                <circle cx="0" cy="0" r={(9.0 * grow).to_string()} vector-effect="non-scaling-stroke" class={classes!("packet", dropped.then_some("dropped"), wrapped.then_some("encapsulated"))}
                     style={format!("transform: translate({x}px, {y}px); transition: transform {glide}ms ease-in-out")} />
                 { if dropped { text(x + 12.0, y - 10.0, "drop-label", "✗ dropped".into()) } else { html!{} } }
             </g>
         })
     });
-    // A wide cluster is drawn at a readable size and panned, following the
-    // packet; "fit" shrinks it into the page (the overview).
-    let wide = l.width > WIDE;
     let scale = match *zoom {
         Some(z) if wide => Some(z),
         None if wide => Some(1.0),
@@ -234,6 +282,8 @@ pub fn topology(p: &TopologyProps) -> Html {
     let panned = scale.is_some_and(|s| s > 0.0);
     let size = match scale {
         Some(s) if panned => format!("width: {}px; max-width: none", (l.width * s).round()),
+        // Fit is the whole drawing in the box, on a phone too.
+        _ if fit => "max-width: 100%".into(),
         _ => String::new(),
     };
     // One box for the zoom bar and the drawing: one grid item wherever the
