@@ -13,6 +13,9 @@
 //! | `GET /api/traces?after=N` | `[`[`LiveTrace`]`]` |
 //! | `GET /api/stats` | [`StatsView`] |
 //! | any error | [`ErrorBody`] |
+//!
+//! `podnet lab record` writes the same messages into one [`Recording`],
+//! which the page plays back without a lab.
 
 use std::net::Ipv4Addr;
 
@@ -257,6 +260,33 @@ pub enum Event {
     /// The lab's members changed (a Kubernetes lab's Pods came or went):
     /// read `GET /api/lab` again. Carries how many Pods it has now.
     Changed(usize),
+}
+
+/// What a page would have received from a lab for a few probes, kept in
+/// one file (`podnet lab record`): scene i plays it back on a page served
+/// anywhere, without root or a lab.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recording {
+    /// The podnet version that recorded it.
+    pub podnet: String,
+    /// When, µs since the Unix epoch.
+    pub recorded_us: u64,
+    /// `GET /api/lab` at the time.
+    pub lab: LabView,
+    /// The probes sent, in order.
+    pub sends: Vec<RecordedSend>,
+}
+
+/// One probe of a [`Recording`] and the packets captured for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedSend {
+    /// `POST /api/probe`'s body.
+    pub request: ProbeRequest,
+    /// Its answer.
+    pub result: ProbeResult,
+    /// Every packet the stream carried meanwhile: the request (the one
+    /// [`ProbeResult::sent`] finds) and its reply.
+    pub traces: Vec<LiveTrace>,
 }
 
 /// The capture counters.

@@ -325,3 +325,30 @@ fn a_local_node_port_replays_to_the_node_s_own_endpoint_the_kernel_chose() {
         assert_eq!(replay(&net, &kernel).unwrap().verdict, want, "{pod}");
     }
 }
+
+/// The recording the explainer ships (static/lab-recording.json, made by
+/// `podnet lab record` on a real lab) still reads as core's types, each
+/// probe's request is among its packets, and the model agrees with the
+/// kernel at every place of every request: if core's messages or model
+/// change, this says to record it again.
+#[test]
+fn the_shipped_recording_reads_and_the_model_agrees_with_it() {
+    use podnet_core::lab_api::Recording;
+    let rec: Recording =
+        serde_json::from_str(include_str!("../../static/lab-recording.json")).unwrap();
+    let cluster = rec.lab.cluster().unwrap();
+    let net = Network::new(&cluster).unwrap();
+    assert!(rec.sends.len() >= 3, "a ping, a NodePort and a Service");
+    let mut protos: Vec<_> = rec.sends.iter().map(|s| s.request.proto).collect();
+    protos.dedup();
+    assert_eq!(protos.len(), 3, "{protos:?}");
+    for s in &rec.sends {
+        assert!(s.result.answered, "{:?}", s.request);
+        let request = s.traces.iter().find(|t| s.result.sent(t));
+        let request = request.unwrap_or_else(|| panic!("{:?}: no request captured", s.request));
+        assert!(matches!(request.trace.verdict, Verdict::Delivered { .. }));
+        let model = replay(&net, &request.trace).unwrap();
+        let cmp = compare(&model, &request.trace);
+        assert!(cmp.agrees(), "{:?}: {cmp:?}", s.request);
+    }
+}

@@ -239,6 +239,54 @@ pub enum LabAction {
         #[arg(long, value_name = "DIR")]
         web: Option<std::path::PathBuf>,
     },
+    /// Record a few probes and the packets captured for them into one file,
+    /// which the explainer's scene i plays back without a lab.
+    ///
+    /// What `lab serve` would have sent a page: the lab as its kernels report
+    /// it, each probe's answer, and every packet the stream carried for it.
+    /// Without --send: a ping across nodes, a NodePort from the client and
+    /// UDP to a Service, as far as the lab has them. The explainer ships
+    /// one, recorded with:
+    /// podnet lab up --name rec --nodes 2 --pods-per-node 1 &&
+    /// podnet lab record --name rec --out static/lab-recording.json
+    Record {
+        /// Where to write it ("-": standard output).
+        #[arg(long, default_value = "-")]
+        out: std::path::PathBuf,
+        /// A probe to send: FROM,TO[,ping|udp|nodeport] (repeatable).
+        #[arg(long = "send", value_name = "FROM,TO[,PROTO]", value_parser = parse_send)]
+        sends: Vec<podnet_core::lab_api::ProbeRequest>,
+    },
+}
+
+/// A probe for `lab record`: `FROM,TO[,PROTO]`.
+fn parse_send(s: &str) -> std::result::Result<podnet_core::lab_api::ProbeRequest, String> {
+    use podnet_core::lab_api::{LabProbe, ProbeRequest};
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let (from, to, proto) = match parts[..] {
+        [from, to] => (from, to, LabProbe::Ping),
+        [from, to, p] => (
+            from,
+            to,
+            LabProbe::from_key(p)
+                .ok_or_else(|| format!("{p:?} is not a probe: ping, udp or nodeport"))?,
+        ),
+        _ => {
+            return Err(format!(
+                "{s:?} is not FROM,TO[,PROTO] (e.g. pod1-1,pod2-1,ping)"
+            ))
+        }
+    };
+    if from.is_empty() || to.is_empty() {
+        return Err(format!(
+            "{s:?} is not FROM,TO[,PROTO] (e.g. pod1-1,pod2-1,ping)"
+        ));
+    }
+    Ok(ProbeRequest {
+        from: from.into(),
+        to: to.into(),
+        proto,
+    })
 }
 
 /// A browser origin: `http(s)://host[:port]`, nothing after.
@@ -346,6 +394,7 @@ fn lab_action(action: &LabAction, name: &str) -> std::result::Result<(String, i3
             allow_origins: allow_origins.clone(),
             web: web.clone(),
         }),
+        LabAction::Record { out, sends } => lab_record(name, out, sends),
         LabAction::Down => lab_down(name),
     }
 }
@@ -441,6 +490,78 @@ fn lab_serve(cfg: lab::serve::Config) -> std::result::Result<(String, i32), LabE
     }
     lab::serve::serve(cfg)?;
     Ok((String::new(), 0))
+}
+
+fn lab_record(
+    name: &str,
+    out: &std::path::Path,
+    sends: &[podnet_core::lab_api::ProbeRequest],
+) -> std::result::Result<(String, i32), LabError> {
+    let sends = if sends.is_empty() {
+        lab::serve::record::default_sends(&LabState::current(name)?)
+    } else {
+        sends.to_vec()
+    };
+    // Written beside the target and renamed over it at the end: a path
+    // that cannot be written is said before anything is sent, and a failed
+    // write leaves the old file whole.
+    let stdout = out.as_os_str() == "-";
+    let part = out.with_file_name(format!(
+        ".{}.part",
+        out.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("recording")
+    ));
+    if !stdout {
+        std::fs::write(&part, b"").map_err(LabError::file("write", &part))?;
+    }
+    let rec = match lab::serve::record::record(name, &sends) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_file(&part);
+            return Err(e);
+        }
+    };
+    let json = serde_json::to_string(&rec)
+        .map_err(|e| LabError::Serve(format!("cannot write the recording: {e}")))?;
+    let summary: Vec<String> = rec
+        .sends
+        .iter()
+        .map(|s| {
+            format!(
+                "  {} -> {} ({}): {}, {} packets",
+                s.request.from,
+                s.request.to,
+                s.request.proto.key(),
+                if s.result.answered {
+                    "answered"
+                } else {
+                    "no answer"
+                },
+                s.traces.len()
+            )
+        })
+        .collect();
+    if stdout {
+        return Ok((format!("{json}\n"), 0));
+    }
+    let written = std::fs::write(&part, format!("{json}\n"))
+        .map_err(LabError::file("write", &part))
+        .and_then(|()| std::fs::rename(&part, out).map_err(LabError::file("write", out)));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&part);
+        return Err(e);
+    }
+    Ok((
+        format!(
+            "recorded lab {name}: {} probes, {} bytes in {}\n{}\n",
+            rec.sends.len(),
+            json.len() + 1,
+            out.display(),
+            summary.join("\n")
+        ),
+        0,
+    ))
 }
 
 fn lab_down(name: &str) -> std::result::Result<(String, i32), LabError> {

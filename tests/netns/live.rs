@@ -442,3 +442,78 @@ fn a_flood_costs_dropped_frames_not_memory() {
         s.get("/api/stats")
     );
 }
+
+/// `podnet lab record`: what the page would have received for each probe,
+/// in one file; every request is among its packets and the model agrees
+/// with the kernel at each of its places. A bad probe is refused before
+/// anything is sent or written.
+#[test]
+fn a_recording_holds_each_probe_with_its_packets_and_the_model_agrees() {
+    use podnet_core::lab_api::Recording;
+    let lab = podnet_tests::Lab::up(&["--nodes", "2", "--pods-per-node", "1"]);
+    let out = lab.podnet(&["lab", "record"]);
+    assert!(out.status.success(), "{}", podnet_tests::text(&out.stderr));
+    let rec: Recording = serde_json::from_slice(&out.stdout).expect("a recording");
+    assert_eq!(rec.lab.name, lab.name);
+    let cluster = rec.lab.cluster().expect("a valid cluster");
+    let net = Network::new(&cluster).unwrap();
+    let sent: Vec<String> = rec
+        .sends
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {} {}",
+                s.request.from,
+                s.request.to,
+                s.request.proto.key()
+            )
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            "pod1-1 pod2-1 ping",
+            "client node1 nodeport",
+            "pod1-1 default/web udp"
+        ]
+    );
+    let mut last_id = 0;
+    for s in &rec.sends {
+        assert!(s.result.answered, "{:?}", s.request);
+        let request = s.traces.iter().find(|t| s.result.sent(t));
+        let request =
+            request.unwrap_or_else(|| panic!("{:?}: its packet is not recorded", s.request));
+        let cmp = compare(&replay(&net, &request.trace).unwrap(), &request.trace);
+        assert!(cmp.agrees(), "{:?}: {cmp:?}", s.request);
+        // In the stream's order, each packet once.
+        for t in &s.traces {
+            assert!(t.id > last_id, "{:?}", s.request);
+            last_id = t.id;
+        }
+    }
+
+    let file = std::env::temp_dir().join(format!("{}-rec.json", lab.name));
+    let bad = lab.podnet(&[
+        "lab",
+        "record",
+        "--send",
+        "pod1-1,nowhere",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        podnet_tests::text(&bad.stderr).contains("nowhere"),
+        "{}",
+        podnet_tests::text(&bad.stderr)
+    );
+    assert!(!file.exists(), "nothing written");
+    let part = file.with_file_name(format!(".{}-rec.json.part", lab.name));
+    assert!(!part.exists(), "no part left");
+    let bad = lab.podnet(&["lab", "record", "--send", "pod1-1"]);
+    assert!(
+        podnet_tests::text(&bad.stderr).contains("is not FROM,TO[,PROTO]"),
+        "{}",
+        podnet_tests::text(&bad.stderr)
+    );
+}

@@ -15,6 +15,7 @@ pub mod api;
 pub mod capture;
 pub mod collect;
 pub mod follow;
+pub mod record;
 pub mod view;
 
 use std::collections::VecDeque;

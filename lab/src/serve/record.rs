@@ -1,0 +1,151 @@
+//! `podnet lab record`: a few probes and what `lab serve` would have
+//! streamed for them, in one file ([`Recording`]) that the explainer's
+//! scene i plays back on a page served anywhere, without root or a lab.
+//!
+//! The same capture and collector as `lab serve` ([`Generation`]), with the
+//! stream read here instead of by a browser.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use podnet_core::lab_api::{Event, LabProbe, LiveTrace, ProbeRequest, RecordedSend, Recording};
+use tokio::sync::broadcast;
+
+use super::capture::Counters;
+use super::collect::{MAX_AGE, QUIET};
+use super::{shared, view, Config, Generation};
+use crate::process::check_root;
+use crate::{probe, LabError, LabState};
+
+/// How long the stream must stay quiet after a probe's last packet: two
+/// collector windows (the collector closes a packet at most [`MAX_AGE`]
+/// after its first frame).
+const QUIET_AFTER: Duration =
+    Duration::from_millis(2 * (MAX_AGE.as_millis() as u64 + QUIET.as_millis() as u64));
+
+/// How long a probe's packets may take to reach the stream at most: its
+/// request's and then its reply's must complete, with room for a slow machine.
+const SETTLE: Duration = Duration::from_millis(QUIET_AFTER.as_millis() as u64 + 500);
+
+/// The probes recorded when none are named: a ping across nodes, a NodePort
+/// from the client, and UDP to a Service, as far as the lab has them.
+pub fn default_sends(state: &LabState) -> Vec<ProbeRequest> {
+    let send = |from: &str, to: &str, proto| ProbeRequest {
+        from: from.into(),
+        to: to.into(),
+        proto,
+    };
+    let mut v = Vec::new();
+    if let (Some(first), Some(last)) = (state.pods.first(), state.pods.last()) {
+        if first.node != last.node {
+            v.push(send(&first.name, &last.name, LabProbe::Ping));
+        }
+    }
+    if let Some(node) = state.nodes.first() {
+        v.push(send("client", &node.name, LabProbe::NodePort));
+    }
+    if let (Some(pod), Some(svc)) = (state.pods.first(), state.spec.services.first()) {
+        let name = format!("{}/{}", svc.namespace, svc.name);
+        v.push(send(&pod.name, &name, LabProbe::Udp));
+    }
+    // Only what this lab can send (a lab without a client has no NodePort probe).
+    v.retain(|r| probe::validate(state, r).is_ok());
+    v
+}
+
+/// Sends each probe in the lab `lab` and records what the stream carried.
+/// Every request is checked before anything is sent.
+pub fn record(lab: &str, sends: &[ProbeRequest]) -> Result<Recording, LabError> {
+    check_root("record captures packets in the lab's namespaces")?;
+    let state = LabState::current(lab)?;
+    if sends.is_empty() {
+        return Err(LabError::Serve(
+            "nothing to record: name a probe with --send FROM,TO[,ping|udp|nodeport]".into(),
+        ));
+    }
+    for r in sends {
+        probe::validate(&state, r)
+            .map_err(|e| LabError::Serve(format!("--send {},{}: {e}", r.from, r.to)))?;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| LabError::Serve(format!("cannot start the runtime: {e}")))?;
+    let counters = Arc::new(Counters::default());
+    let cfg = Config {
+        lab: lab.into(),
+        listen: ([127, 0, 0, 1], 0).into(),
+        allow_origins: Vec::new(),
+        web: None,
+    };
+    let shared = shared(state.clone(), &cfg, cfg.listen, counters.clone());
+    let mut rx = shared.events.subscribe();
+    let lab_view = view::read(&state)?;
+    let generation = Generation::start(&state, &counters, &shared)?;
+    let recorded = (|| {
+        let mut out = Vec::new();
+        for request in sends {
+            // What came before this probe is not its: a late reply, or traffic.
+            while !matches!(
+                rx.try_recv(),
+                Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed)
+            ) {}
+            let result = probe::run(&state, request).map_err(|e| LabError::Serve(e.to_string()))?;
+            let traces = rt.block_on(collect(&mut rx, |t| result.sent(t)));
+            if !traces.iter().any(|t| result.sent(t)) {
+                return Err(LabError::Serve(format!(
+                    "the packet {} sent to {} was not captured within {SETTLE:?}",
+                    request.from, request.to
+                )));
+            }
+            out.push(RecordedSend {
+                request: request.clone(),
+                result,
+                traces,
+            });
+        }
+        Ok(out)
+    })();
+    generation.stop();
+    Ok(Recording {
+        podnet: env!("CARGO_PKG_VERSION").into(),
+        recorded_us: probe::now_us(),
+        lab: lab_view,
+        sends: recorded?,
+    })
+}
+
+/// The packets the stream carries for one probe: until its request's has
+/// come and then the stream has been quiet for [`QUIET_AFTER`] (a reply,
+/// or an ICMP error that NAT rewrote and the collector sees as two
+/// packets, comes within one collector window of the last), and never
+/// after [`SETTLE`]. On a lab with traffic of its own, that traffic's
+/// packets of the same moment are recorded too.
+async fn collect(
+    rx: &mut broadcast::Receiver<Arc<str>>,
+    is_request: impl Fn(&LiveTrace) -> bool,
+) -> Vec<LiveTrace> {
+    let mut traces = Vec::new();
+    // A hard end: a lab that is never quiet (a Kubernetes lab's own
+    // traffic) still ends the recording.
+    let end = Instant::now() + SETTLE;
+    let mut until = end;
+    let mut request_seen = false;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Ok(text)) => {
+                let Ok(Event::Trace(t)) = serde_json::from_str::<Event>(&text) else {
+                    continue;
+                };
+                request_seen |= is_request(&t);
+                traces.push(*t);
+                if request_seen {
+                    until = (Instant::now() + QUIET_AFTER).min(end);
+                }
+            }
+            Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => return traces,
+        }
+    }
+}
