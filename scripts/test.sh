@@ -46,6 +46,9 @@ wasm_test web --test components --test live_scene --locked
 step "browser tier: build the explainer with trunk, then click through it (playwright-core + Chromium)"
 TRUNK_SKIP_VERSION_CHECK=true trunk build
 e2e explainer.test.mjs learner.test.mjs challenges.test.mjs split.test.mjs a11y.test.mjs
+# The explainer's figures against their targets (printed, not asserted:
+# timings of a shared machine; the size budget is a test in split.test.mjs).
+(cd tests/e2e && node figures.mjs)
 
 step "tier 2, as root: the CNI plugin, labs and the live server in real network namespaces"
 # The labs start podnet-agent and podnet-cni from beside podnet.

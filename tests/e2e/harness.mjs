@@ -14,7 +14,7 @@ export const dist = join(root, 'dist');
 
 const types = {
   '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm',
-  '.css': 'text/css', '.svg': 'image/svg+xml',
+  '.css': 'text/css', '.svg': 'image/svg+xml', '.json': 'application/json',
 };
 
 /** Serves dist/ on a free loopback port; resolves to { url, close }. */
@@ -68,6 +68,8 @@ export async function openScene(browser, base, errors, query, { ctx, ...options 
   page.on('pageerror', (e) => errors.push(`page: ${e.message}`));
   await page.goto(new URL(query, base).href);
   await page.waitForSelector('#scene-title');
+  // Scenes but a and b are in the full build: wait for the hand-over.
+  await page.waitForFunction(() => document.querySelector('#scene-title') && !document.querySelector('#scene-loading'));
   return page;
 }
 

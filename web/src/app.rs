@@ -8,8 +8,8 @@ use yew::prelude::*;
 
 use crate::components::focus::focus;
 use crate::components::glossary::Glossary;
-use crate::scene_data::{ModelKey, SceneModel};
-use crate::scenes::{self, SceneProps};
+use crate::scene_data::ModelKey;
+use crate::scenes::{self, on_demand, SceneProps};
 use crate::state::{Action, Scene, State};
 
 fn initial_state() -> State {
@@ -37,7 +37,7 @@ fn key_action(key: &str, speed: u32) -> Option<Action> {
 #[function_component(App)]
 pub fn app() -> Html {
     let state = use_reducer(initial_state);
-    let model = use_memo(ModelKey::of(&state), SceneModel::build);
+    let model = use_memo(ModelKey::of(&state), on_demand::model);
     // The live scene sets the length itself, from the packet it shows.
     let len = (state.scene != Scene::Live).then(|| match (&model.trace, &model.join) {
         (Some(t), _) => t.hops.len(),
@@ -108,6 +108,10 @@ pub fn app() -> Html {
     {
         let shown = shown.clone();
         let key = state.history_key();
+        // The page's build reads an on-demand scene's link only in part (it
+        // knows no challenge, reads no policy): it leaves that link as it is
+        // for the full build to read, and only names the scene it goes to.
+        let shows = on_demand::shows(state.scene);
         use_effect_with(state.to_query(), move |q| {
             let url = format!("?{q}");
             if let Ok(history) = gloo::utils::window().history() {
@@ -115,7 +119,7 @@ pub fn app() -> Html {
                 if *shown.borrow() != key {
                     let _ = history.push_state_with_url(&null, "", Some(&url));
                     *shown.borrow_mut() = key;
-                } else {
+                } else if shows {
                     let _ = history.replace_state_with_url(&null, "", Some(&url));
                 }
             }

@@ -6,7 +6,9 @@
 use futures::StreamExt;
 use gloo::net::http::Request;
 use gloo::net::websocket::{futures::WebSocket, Message};
-use podnet_core::lab_api::{ErrorBody, Event, LabView, LiveTrace, ProbeRequest, ProbeResult};
+use podnet_core::lab_api::{
+    ErrorBody, Event, LabView, LiveTrace, ProbeRequest, ProbeResult, Recording,
+};
 
 /// `host:port` from what the user typed (a bare host gets port 7070).
 pub fn normalize(addr: &str) -> Result<String, String> {
@@ -77,6 +79,26 @@ pub async fn fetch_lab(addr: &str) -> Result<LabView, String> {
         return Err(error_of(resp).await);
     }
     json(resp).await
+}
+
+/// The file the page ships beside itself: a real lab's recording
+/// (`podnet lab record`), for scene i without a lab. The page's `<meta
+/// name="podnet-recording">` gives it with its content's hash
+/// (scripts/hash-names.sh), so no cache pairs it with another build.
+pub const RECORDING: &str = "lab-recording.json";
+
+/// Reads the recording shipped beside the page.
+pub async fn fetch_recording() -> Result<Recording, String> {
+    let name = crate::page::meta("podnet-recording").unwrap_or_else(|| RECORDING.into());
+    let cannot = |why: String| format!("cannot read the recorded lab ({name}): {why}");
+    let resp = Request::get(&name)
+        .send()
+        .await
+        .map_err(|e| cannot(e.to_string()))?;
+    if !resp.ok() {
+        return Err(cannot(format!("HTTP {}", resp.status())));
+    }
+    json(resp).await.map_err(cannot)
 }
 
 /// Sends a probe inside the lab.

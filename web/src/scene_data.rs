@@ -226,13 +226,25 @@ impl SceneModel {
         m
     }
 
-    /// Computes a scene.
+    /// Computes a scene (in the full build: only what calls this links
+    /// every scene's model).
     pub fn build(key: &ModelKey) -> SceneModel {
         let m = SceneModel::build_request(key);
         if key.reply {
             m.into_reply()
         } else {
             m
+        }
+    }
+
+    /// What the page's build computes: scenes a and b, which draw a
+    /// cluster and no packet (the others show a loader there,
+    /// `scenes::on_demand`, and are computed by [`SceneModel::build`] in
+    /// the full build).
+    pub fn shell(key: &ModelKey) -> SceneModel {
+        match key.scene {
+            Scene::Node => SceneModel::plain(recreated(key.recreated)),
+            _ => SceneModel::plain(scenario::one_node()),
         }
     }
 

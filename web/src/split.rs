@@ -1,15 +1,16 @@
-//! Two builds of one explainer: the page starts without the Live scene's
-//! code and fetches it when scene i first opens.
+//! Two builds of one explainer: the page starts with scenes a and b only
+//! and hands itself over to the build with every scene.
 //!
-//! The Live scene (its lab client, the decoding of every message the lab
-//! sends into core's types, the comparison with the model) is a fifth of
-//! the wasm, and most readers never connect a lab. So `podnet-web` starts
-//! with [`crate::start`], in which scene i is only a loader
-//! ([`crate::scenes::live_slot`]); opening it calls [`hand_over`], which
-//! fetches `podnet-live` ([`crate::start_with_live_lab`], the same app with
-//! scene i in it) and hands the page over to it. Everything the reader did
-//! is in the URL and in `localStorage`, which the new app reads, so it
-//! shows the same scene and nothing is lost.
+//! The later scenes (the packet engine and its replies, kube-proxy's rules,
+//! the matrix, the policy reader, the sandbox and its challenges, the lab
+//! client) are two thirds of the wasm; a reader starts at scene a. So
+//! `podnet-web` starts with [`crate::start`], in which each later scene is
+//! only a loader ([`crate::scenes::on_demand`]), and [`prefetch`]es
+//! `podnet-full` ([`crate::start_full`], the same app with every scene)
+//! while the reader reads. Opening a later scene calls [`hand_over`],
+//! which takes the page's app down and starts that one. Everything the
+//! reader did is in the URL and in `localStorage`, which the new app reads,
+//! so it shows the same scene and nothing is lost.
 
 use std::cell::RefCell;
 
@@ -19,9 +20,9 @@ use yew::AppHandle;
 use crate::App;
 
 /// The full build's name, beside the page: `<name>.js` and `<name>_bg.wasm`.
-/// The page's `<meta name="podnet-live">` gives it with its content hash
-/// (scripts/hash-live.sh); this is the name without one.
-pub const LIVE_NAME: &str = "podnet-live";
+/// The page's `<meta name="podnet-full">` gives it with its content hash
+/// (scripts/hash-names.sh); this is the name without one.
+pub const FULL_NAME: &str = "podnet-full";
 
 thread_local! {
     /// The app [`crate::start`] mounted, to be taken down before the hand-over.
@@ -29,33 +30,71 @@ thread_local! {
 }
 
 // Fetching and compiling come first, while this app still stands: if they
-// fail, the reader keeps every other scene. Only then is it taken down and
-// the compiled module started (wasm-bindgen's init takes a Module).
+// fail, the reader keeps scenes a and b. Only then is it taken down and the
+// compiled module started (wasm-bindgen's init takes a Module). One fetch
+// serves the prefetch and every hand-over; a failed one is forgotten, so
+// the next try fetches again (and nobody is left with an unhandled
+// rejection).
 #[wasm_bindgen(inline_js = r#"
-export function live_name(fallback) {
-  return document.querySelector('meta[name="podnet-live"]')?.content || fallback;
+let fetching = null;
+export function fetch_app(name) {
+  if (!fetching) {
+    const base = document.baseURI;
+    fetching = Promise.all([
+      import(new URL(`${name}.js`, base).href),
+      WebAssembly.compileStreaming(fetch(new URL(`${name}_bg.wasm`, base).href)),
+    ]).then(([app, module]) => ({ app, module }));
+    fetching.catch(() => { fetching = null; });
+  }
+  return fetching;
 }
-export async function fetch_app(name) {
-  const base = document.baseURI;
-  const [app, module] = await Promise.all([
-    import(new URL(`${name}.js`, base).href),
-    WebAssembly.compileStreaming(fetch(new URL(`${name}_bg.wasm`, base).href)),
-  ]);
-  return { app, module };
+export function prefetch_app(name) {
+  const go = () => { fetch_app(name); };
+  if (window.requestIdleCallback) requestIdleCallback(go, { timeout: 2000 }); else setTimeout(go, 0);
 }
-export function start_app(fetched) {
-  return fetched.app.default({ module_or_path: fetched.module });
+export async function start_app(fetched, focused, scrolled) {
+  const started = await fetched.app.default({ module_or_path: fetched.module });
+  // The new app has drawn (its first render runs before any timer): the
+  // keyboard's focus and the page's scroll go back where they were.
+  setTimeout(() => {
+    const el = focused && document.getElementById(focused);
+    if (el) el.focus({ preventScroll: true });
+    window.scrollTo(0, scrolled);
+  }, 0);
+  return started;
+}
+export function focused_id() {
+  return document.activeElement?.id || '';
 }
 "#)]
 extern "C" {
-    /// The live build's name from the page, else `fallback`.
-    fn live_name(fallback: &str) -> String;
-    /// Imports a wasm-bindgen module beside the page and compiles its wasm.
+    /// Imports a wasm-bindgen module beside the page and compiles its wasm
+    /// (once; later calls get the same promise).
     #[wasm_bindgen(catch)]
     fn fetch_app(name: &str) -> Result<js_sys::Promise, JsValue>;
-    /// Starts what [`fetch_app`] fetched (its `main` runs).
+    /// [`fetch_app`] when the browser is next idle.
+    fn prefetch_app(name: &str);
+    /// Starts what [`fetch_app`] fetched (its `main` runs), then puts the
+    /// focus back on the element with id `focused` and the scroll at `scrolled`.
     #[wasm_bindgen(catch)]
-    fn start_app(fetched: &JsValue) -> Result<js_sys::Promise, JsValue>;
+    fn start_app(
+        fetched: &JsValue,
+        focused: &str,
+        scrolled: f64,
+    ) -> Result<js_sys::Promise, JsValue>;
+    /// The id of the focused element ("" if none has one).
+    fn focused_id() -> String;
+}
+
+/// Starts fetching and compiling the full build once the browser is idle
+/// (the first scene drawn), so that the next scene opens at once.
+pub fn prefetch() {
+    prefetch_app(&full_name());
+}
+
+/// The full build's name as the page gives it, else [`FULL_NAME`].
+fn full_name() -> String {
+    crate::page::meta("podnet-full").unwrap_or_else(|| FULL_NAME.into())
 }
 
 /// Keeps the app the page started with, for [`hand_over`] to take down.
@@ -75,11 +114,11 @@ async fn settled(p: Result<js_sys::Promise, JsValue>) -> Result<JsValue, String>
 }
 
 fn cannot_load(name: &str, why: &str) -> String {
-    format!("The live lab's code ({name}.js) could not be loaded: {why}.")
+    format!("This scene's code ({name}.js) could not be loaded: {why}.")
 }
 
 /// Fetches the full build and hands the page over to it, unless `left()`
-/// says the reader has left scene i meanwhile. An error before the
+/// says the reader has left the scene meanwhile. An error before the
 /// hand-over is returned (this app still stands); one after it is written
 /// on the page, which is empty then.
 pub async fn hand_over(left: impl Fn() -> bool) -> Result<(), String> {
@@ -87,7 +126,7 @@ pub async fn hand_over(left: impl Fn() -> bool) -> Result<(), String> {
         // Not started by `start` (a test mounting the app itself): stay.
         return Ok(());
     }
-    let name = live_name(LIVE_NAME);
+    let name = full_name();
     let fetched = settled(fetch_app(&name))
         .await
         .map_err(|e| cannot_load(&name, &e))?;
@@ -97,11 +136,15 @@ pub async fn hand_over(left: impl Fn() -> bool) -> Result<(), String> {
     let Some(app) = RUNNING.with(|r| r.borrow_mut().take()) else {
         return Ok(());
     };
+    // Taking the app down takes the focused tab or title with it: the new
+    // app gets the focus and the scroll back.
+    let focused = focused_id();
+    let scrolled = gloo::utils::window().scroll_y().unwrap_or(0.0);
     app.destroy();
-    if let Err(e) = settled(start_app(&fetched)).await {
+    if let Err(e) = settled(start_app(&fetched, &focused, scrolled)).await {
         let doc = gloo::utils::document();
         if let (Ok(p), Some(body)) = (doc.create_element("p"), doc.body()) {
-            p.set_id("live-load-error");
+            p.set_id("scene-load-error");
             let _ = p.set_attribute("role", "alert");
             p.set_text_content(Some(&format!(
                 "{} Reload the page to try again.",

@@ -53,6 +53,12 @@ impl Scene {
         )
     }
 
+    /// Whether the page's build fetches the scene when it opens: all
+    /// but the first two ([`crate::scenes::on_demand`]).
+    pub fn on_demand(self) -> bool {
+        !matches!(self, Scene::Pod | Scene::Node)
+    }
+
     /// All scenes in order.
     /// Scene j (where a node's range comes from) stands before e, the
     /// first to use the ranges; its key stays j, so old links still work.
@@ -305,8 +311,9 @@ pub enum Action {
     EditSandbox(SandboxEdit),
     /// Scene d: play this cell's ping (sender, receiver) from its first hop.
     PlayCell(String, String),
-    /// Scene h: start a challenge from its broken cluster (or leave it: `None`).
-    Challenge(Option<&'static str>),
+    /// Scene h: start a challenge from its broken cluster, as
+    /// `Challenge::start` made it (or leave it: `None`).
+    Challenge(Option<Box<SandboxSpec>>),
     /// Browser Back or Forward: the state the address bar now holds.
     Restore(Box<State>),
 }
@@ -395,9 +402,9 @@ impl Reducible for State {
                 // Kept once the new packet's length arrives (SetLen).
                 s.playing = edit.plays();
             }
-            Action::Challenge(key) => {
-                s.sandbox = match key.and_then(crate::challenges::by_key) {
-                    Some(c) => c.start(),
+            Action::Challenge(started) => {
+                s.sandbox = match started {
+                    Some(started) => *started,
                     None => SandboxSpec {
                         challenge: None,
                         ..s.sandbox

@@ -5,7 +5,6 @@
 
 use podnet_core::forward::Proto;
 use podnet_core::policy::layout::{NAMESPACES, PODS, PRESETS};
-use podnet_core::policy::manifest::read;
 use podnet_core::topology::Backend;
 
 use crate::sandbox::{SandboxService, MAX_LANS, MAX_NODES, MAX_PODS};
@@ -204,11 +203,15 @@ impl State {
         let pairs = || query.trim_start_matches('?').split('&');
         // A challenge link starts from its broken cluster; what else the
         // link says is the learner's repair so far.
+        // Only the full build knows the challenges and reads policies; the
+        // page's build never shows those scenes, nor rewrites their links.
+        let full = crate::scenes::on_demand::full();
+        let read = |v: &str| full.is_some_and(|f| (f.policy_ok)(v));
         let challenge = pairs()
             .filter_map(|p| p.strip_prefix("challenge="))
-            .find_map(|k| crate::challenges::by_key(&dec(k)));
-        if let Some(c) = challenge {
-            s.sandbox = c.start();
+            .find_map(|k| full.and_then(|f| (f.challenge)(&dec(k))));
+        if let Some(started) = challenge {
+            s.sandbox = started;
         }
         let pair_list = |v: &str| -> Vec<(String, String)> {
             v.split(',')
@@ -250,7 +253,7 @@ impl State {
                     }
                 }
                 // Only policies core reads: a bad link keeps the default.
-                "policy" if v.len() <= MAX_POLICY_YAML && read(&v, "default").is_ok() => {
+                "policy" if v.len() <= MAX_POLICY_YAML && read(&v) => {
                     s.policy.yaml = v.into();
                 }
                 "port" => {
@@ -354,10 +357,7 @@ impl State {
                         .collect()
                 }
                 // Only policies core reads (or none): a bad link keeps the start.
-                "netpol"
-                    if v.len() <= MAX_POLICY_YAML
-                        && (v.trim().is_empty() || read(&v, "default").is_ok()) =>
-                {
+                "netpol" if v.len() <= MAX_POLICY_YAML && (v.trim().is_empty() || read(&v)) => {
                     s.sandbox.policy = v
                 }
                 "from" => s.sandbox.from = v,

@@ -359,14 +359,3 @@ async fn observed_joins_are_checked_against_the_ranges_node_ipam_would_give() {
     assert!(text(&root, "tr[data-node='node1'] .prediction").contains("10.244.1.0/24 ≠"));
     assert!(text(&root, ".message").contains("the model's words too"));
 }
-
-#[wasm_bindgen_test]
-async fn without_the_live_build_scene_i_is_a_loader() {
-    // podnet-web's build: scene i is fetched (web/src/split.rs). A test's
-    // own mount is not the page's app, so it stays on the loader.
-    let root = mount();
-    settle().await;
-    click(&root, "#tab-i").await;
-    assert_eq!(text(&root, "#live-loading"), "Loading the live lab…");
-    assert_eq!(count(&root, "#live-addr"), 0, "scene i is not included");
-}

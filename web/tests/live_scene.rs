@@ -15,8 +15,6 @@ use common::{click, count, find, mount, settle, text, until};
 
 #[wasm_bindgen_test]
 async fn the_live_scene_reports_a_bad_address_and_an_unreachable_server() {
-    // As in the live build, the one the page hands over to for scene i.
-    podnet_web::scenes::live_slot::include_live_lab();
     let root = mount();
     settle().await;
     click(&root, "#tab-i").await;

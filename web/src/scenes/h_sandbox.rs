@@ -347,7 +347,12 @@ fn challenges_panel(p: &ControlProps, solved: &UseStateHandle<Vec<String>>) -> H
         .is_some_and(|m| m.requirements().met());
     let pick = |key: Option<&'static str>| {
         let on = p.on.clone();
-        Callback::from(move |_: MouseEvent| on.emit(Action::Challenge(key)))
+        Callback::from(move |_: MouseEvent| {
+            let started = key
+                .and_then(challenges::by_key)
+                .map(|c| Box::new(c.start()));
+            on.emit(Action::Challenge(started))
+        })
     };
     html! {
         <section class="challenges" id="challenges" aria-label="Break and fix">

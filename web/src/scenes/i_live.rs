@@ -4,7 +4,9 @@
 //! report, lets the reader send a ping between two real pods, and animates
 //! the captured packet with the same drawing and player as the other
 //! scenes. Core replays the captured packet through the model and the table
-//! below marks every place where the two differ.
+//! below marks every place where the two differ. Without a lab, the reader
+//! plays a real lab's recording shipped with the page (`podnet lab
+//! record`): the same messages, through the same code.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -13,7 +15,9 @@ use futures::SinkExt;
 use gloo::net::websocket::Message;
 use podnet_core::forward::capture::{compare, replay};
 use podnet_core::forward::{describe, Network, Step, Verdict};
-use podnet_core::lab_api::{LabProbe, LabView, LiveTrace, ProbeRequest, ProbeResult, Role};
+use podnet_core::lab_api::{
+    LabProbe, LabView, LiveTrace, ProbeRequest, ProbeResult, Recording, Role,
+};
 use podnet_core::topology::Cluster;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
@@ -27,11 +31,13 @@ use crate::state::Action;
 /// Packets kept in the list.
 const KEEP: usize = 100;
 
-/// A connected lab.
+/// A connected lab, or a recorded one.
 #[derive(Debug, PartialEq)]
 pub struct Lab {
-    /// Its address.
+    /// Its address (none for a recording).
     pub addr: String,
+    /// The recording played, instead of a server.
+    pub recording: Option<Rc<Recording>>,
     /// What its kernels report.
     pub view: LabView,
     /// The same, as core models it.
@@ -106,6 +112,8 @@ pub enum LiveAction {
     Failed(String),
     /// A packet arrived.
     Trace(Rc<LiveTrace>),
+    /// A recorded packet was played: numbered after the ones shown.
+    Replayed(Rc<LiveTrace>),
     /// Show this packet.
     Select(u64),
     /// Probe sender.
@@ -162,6 +170,14 @@ impl Reducible for Live {
                 s.lab = Some(lab);
             }
             LiveAction::Failed(e) => s.status = Status::Failed(e),
+            LiveAction::Replayed(t) => {
+                let next = s.traces.last().map_or(1, |l| l.id + 1);
+                let t = Rc::new(LiveTrace {
+                    id: next,
+                    ..(*t).clone()
+                });
+                return Rc::new(s).reduce(LiveAction::Trace(t));
+            }
             LiveAction::Trace(t) => {
                 let wanted = match &s.probe {
                     Some(Ok(p)) => p.sent(&t),
@@ -205,25 +221,42 @@ fn members(c: &Cluster) -> Vec<String> {
 
 type Sink = futures::stream::SplitSink<gloo::net::websocket::futures::WebSocket, Message>;
 
+/// A new source, a lab or the recording: from now on what the one before
+/// sends is ignored (its generation is past).
+fn begin(d: &UseReducerDispatcher<Live>, generation: &Rc<RefCell<u32>>) -> u32 {
+    let gen = generation.borrow().wrapping_add(1);
+    *generation.borrow_mut() = gen;
+    d.dispatch(LiveAction::Connecting);
+    gen
+}
+
+/// Closes the stream of the source before, if any.
+async fn close(sink: &Rc<RefCell<Option<Sink>>>) {
+    let old = sink.borrow_mut().take();
+    if let Some(mut old) = old {
+        let _ = old.close().await;
+    }
+}
+
 fn connect(
     addr: String,
     d: UseReducerDispatcher<Live>,
     sink: Rc<RefCell<Option<Sink>>>,
     generation: Rc<RefCell<u32>>,
 ) {
+    // First: whatever the source before still sends is ignored from now on.
+    let gen = begin(&d, &generation);
     let addr = match lab_client::normalize(&addr) {
         Ok(a) => a,
         Err(e) => return d.dispatch(LiveAction::Failed(e)),
     };
-    let gen = generation.borrow().wrapping_add(1);
-    *generation.borrow_mut() = gen;
-    d.dispatch(LiveAction::Connecting);
     yew::platform::spawn_local(async move {
-        let old = sink.borrow_mut().take();
-        if let Some(mut old) = old {
-            let _ = old.close().await;
+        close(&sink).await;
+        let read = lab_client::fetch_lab(&addr).await;
+        if *generation.borrow() != gen {
+            return;
         }
-        let view = match lab_client::fetch_lab(&addr).await {
+        let view = match read {
             Ok(v) => v,
             Err(e) => return d.dispatch(LiveAction::Failed(e)),
         };
@@ -263,6 +296,7 @@ fn connect(
                             Ok((view, cluster)) => {
                                 d.dispatch(LiveAction::Refreshed(Rc::new(Lab {
                                     addr,
+                                    recording: None,
                                     view,
                                     cluster: Rc::new(cluster),
                                 })))
@@ -286,6 +320,7 @@ fn connect(
                 *sink.borrow_mut() = Some(s);
                 d.dispatch(LiveAction::Connected(Rc::new(Lab {
                     addr,
+                    recording: None,
                     view,
                     cluster,
                 })));
@@ -293,6 +328,73 @@ fn connect(
             Err(e) => d.dispatch(LiveAction::Failed(e)),
         }
     });
+}
+
+/// Plays the recording shipped with the page: read like a lab, then its
+/// first probe sent.
+fn play(
+    d: UseReducerDispatcher<Live>,
+    sink: Rc<RefCell<Option<Sink>>>,
+    generation: Rc<RefCell<u32>>,
+) {
+    let gen = begin(&d, &generation);
+    yew::platform::spawn_local(async move {
+        close(&sink).await;
+        let read = lab_client::fetch_recording().await.and_then(|rec| {
+            let cluster = rec
+                .lab
+                .cluster()
+                .map_err(|e| format!("the recording describes no valid cluster: {e}"))?;
+            Ok((rec, cluster))
+        });
+        if *generation.borrow() != gen {
+            return;
+        }
+        let (rec, cluster) = match read {
+            Ok(r) => r,
+            Err(e) => return d.dispatch(LiveAction::Failed(e)),
+        };
+        let rec = Rc::new(rec);
+        d.dispatch(LiveAction::Connected(Rc::new(Lab {
+            addr: String::new(),
+            view: rec.lab.clone(),
+            recording: Some(rec.clone()),
+            cluster: Rc::new(cluster),
+        })));
+        if let Some(first) = rec.sends.first() {
+            d.dispatch(LiveAction::From(first.request.from.clone()));
+            d.dispatch(LiveAction::To(first.request.to.clone()));
+            d.dispatch(LiveAction::Proto(first.request.proto.key().into()));
+            replay_send(&rec, &first.request, &d);
+        }
+    });
+}
+
+/// A recorded probe, as the lab sent it: its answer and its packets (with
+/// ids after the ones shown, as a lab's stream would number them).
+fn replay_send(rec: &Recording, req: &ProbeRequest, d: &UseReducerDispatcher<Live>) {
+    let Some(sent) = rec.sends.iter().find(|s| &s.request == req) else {
+        let recorded: Vec<String> = rec
+            .sends
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} → {} ({})",
+                    s.request.from,
+                    s.request.to,
+                    s.request.proto.key()
+                )
+            })
+            .collect();
+        return d.dispatch(LiveAction::Probed(Err(format!(
+            "not in the recording, which has: {}; connect a lab to send anything",
+            recorded.join(", ")
+        ))));
+    };
+    d.dispatch(LiveAction::Probed(Ok(sent.result.clone())));
+    for t in &sent.traces {
+        d.dispatch(LiveAction::Replayed(Rc::new(t.clone())));
+    }
 }
 
 fn trace_label(t: &LiveTrace, c: &Cluster) -> String {
@@ -391,6 +493,10 @@ pub fn live_scene(p: &SceneProps) -> Html {
             connect(addr, d.clone(), sink.clone(), generation.clone());
         })
     };
+    let on_play = {
+        let (d, sink, generation) = (d.clone(), sink.clone(), generation.clone());
+        Callback::from(move |_: MouseEvent| play(d.clone(), sink.clone(), generation.clone()))
+    };
     let select = |f: fn(String) -> LiveAction| {
         let d = d.clone();
         Callback::from(move |e: Event| {
@@ -406,6 +512,9 @@ pub fn live_scene(p: &SceneProps) -> Html {
                 to: live.to.clone(),
                 proto: live.proto,
             };
+            if let Some(rec) = &lab.recording {
+                return replay_send(rec, &req, &d);
+            }
             let d = d.clone();
             yew::platform::spawn_local(async move {
                 d.dispatch(LiveAction::Probed(lab_client::probe(&lab.addr, &req).await));
@@ -416,7 +525,16 @@ pub fn live_scene(p: &SceneProps) -> Html {
         Status::Idle => html! { <span id="live-status">{ "not connected" }</span> },
         Status::Connecting => html! { <span id="live-status">{ "connecting…" }</span> },
         Status::Connected => {
-            html! { <span id="live-status" class="ok">{ format!("connected to lab {}", live.lab.as_ref().map_or("", |l| l.view.name.as_str())) }</span> }
+            let text = match live.lab.as_deref() {
+                Some(Lab { recording: Some(rec), view, .. }) => format!(
+                    "playing a recording of lab {} (podnet {}, {} probes): pick one of them and Send",
+                    view.name,
+                    rec.podnet,
+                    rec.sends.len()
+                ),
+                lab => format!("connected to lab {}", lab.map_or("", |l| l.view.name.as_str())),
+            };
+            html! { <span id="live-status" class="ok">{ text }</span> }
         }
         Status::Failed(e) => html! { <span id="live-status" class="bad">{ e.clone() }</span> },
     };
@@ -456,10 +574,12 @@ pub fn live_scene(p: &SceneProps) -> Html {
             <div class="explain">
                 <p>{ "Everything so far was the model. Here is a real lab: network namespaces for nodes and pods, wired by podnet-agent and podnet-cni. As root, run " }
                     <code>{ "podnet lab up" }</code>{ " and " }<code>{ "podnet lab serve" }</code>
-                    { ", then connect. The page draws what the kernels report, sends a real ping from inside the lab, and animates the frames captured on every veth, bridge and uplink. podnet-core replays the same packet through the model; the table marks every place where they differ." }</p>
+                    { ", then connect. The page draws what the kernels report, sends a real ping from inside the lab, and animates the frames captured on every veth, bridge and uplink. podnet-core replays the same packet through the model; the table marks every place where they differ. No lab at hand? Play the recording of a real one shipped with this page (made by " }<code>{ "podnet lab record" }</code>{ "): the same messages, compared by the same code." }</p>
                 <form class="live-connect" onsubmit={on_connect}>
                     <label>{ "Lab server " }<input id="live-addr" ref={addr_field} value={live.addr.clone()} /></label>
                     <button id="live-connect" type="submit">{ "Connect" }</button>
+                    { " or " }
+                    <button id="live-play" type="button" onclick={on_play}>{ "Play a recorded lab" }</button>
                     { status }
                 </form>
                 { if live.lab.is_some() { html! {

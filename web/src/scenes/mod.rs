@@ -13,7 +13,7 @@ mod g_outside;
 mod h_sandbox;
 mod i_live;
 mod j_join;
-pub mod live_slot;
+pub mod on_demand;
 
 use std::rc::Rc;
 
@@ -146,15 +146,22 @@ pub fn packet(p: &PacketProps) -> Html {
     }
 }
 
-/// Scene i, for the build that includes it ([`live_slot`]).
-pub fn live(p: SceneProps) -> Html {
-    html! { <i_live::LiveScene ..p /> }
+/// The scene for the current state: in the page's build scenes a and b,
+/// and a loader for the others ([`on_demand`]).
+pub fn view(p: SceneProps) -> Html {
+    match (on_demand::full(), p.state.scene) {
+        (Some(full), _) => (full.view)(p),
+        (None, Scene::Pod) => a_pod::pod_scene(&p),
+        (None, Scene::Node) => b_node::node_scene(&p),
+        (None, scene) => html! { <on_demand::Loader {scene} /> },
+    }
 }
 
-/// The scene for the current state. The scenes without hooks of their own
-/// are plain functions: a component each would cost the wasm some 4 KiB of
-/// Yew's per-component code, for nothing (their props change at every step).
-pub fn view(p: SceneProps) -> Html {
+/// Every scene, in the build that has them all. The scenes without hooks
+/// of their own are plain functions: a component each would cost the wasm
+/// some 4 KiB of Yew's per-component code, for nothing (their props change
+/// at every step).
+pub fn every_scene(p: SceneProps) -> Html {
     match p.state.scene {
         Scene::Pod => a_pod::pod_scene(&p),
         Scene::Node => b_node::node_scene(&p),
@@ -167,10 +174,7 @@ pub fn view(p: SceneProps) -> Html {
         Scene::Outside => g_outside::outside_scene(&p),
         Scene::Policy => g2_policy::policy_scene(&p),
         Scene::Sandbox => html! { <h_sandbox::SandboxScene ..p /> },
-        Scene::Live => match live_slot::live_scene() {
-            Some(live) => live(p),
-            None => html! { <live_slot::LiveLoader /> },
-        },
+        Scene::Live => html! { <i_live::LiveScene ..p /> },
         Scene::Join => j_join::join_scene(&p),
     }
 }

@@ -7,9 +7,11 @@ use podnet_web::App;
 use wasm_bindgen::JsCast;
 use web_sys::{Element, HtmlElement};
 
-/// Mounts the app in a new element, starting from a clean address (the app
-/// reads its state from the URL).
+/// Mounts the app with every scene (as the full build has them; the page's
+/// loaders are tested in tests/e2e/split.test.mjs) in a new element,
+/// starting from a clean address (the app reads its state from the URL).
 pub fn mount() -> Element {
+    podnet_web::include_full();
     let _ = gloo::utils::window()
         .history()
         .unwrap()
