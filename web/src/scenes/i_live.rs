@@ -134,6 +134,9 @@ impl Reducible for Live {
         match action {
             LiveAction::Addr(a) => s.addr = a,
             LiveAction::Connecting => {
+                // The source before is being closed: nothing is sent to it
+                // any more, even if the new one fails.
+                s.lab = None;
                 s.status = Status::Connecting;
                 s.traces.clear();
                 s.selected = None;
@@ -244,12 +247,13 @@ fn connect(
     sink: Rc<RefCell<Option<Sink>>>,
     generation: Rc<RefCell<u32>>,
 ) {
-    // First: whatever the source before still sends is ignored from now on.
-    let gen = begin(&d, &generation);
+    // A mistyped address changes nothing: the lab or recording shown stays.
     let addr = match lab_client::normalize(&addr) {
         Ok(a) => a,
         Err(e) => return d.dispatch(LiveAction::Failed(e)),
     };
+    // From here, whatever the source before still sends is ignored.
+    let gen = begin(&d, &generation);
     yew::platform::spawn_local(async move {
         close(&sink).await;
         let read = lab_client::fetch_lab(&addr).await;
@@ -386,10 +390,14 @@ fn replay_send(rec: &Recording, req: &ProbeRequest, d: &UseReducerDispatcher<Liv
                 )
             })
             .collect();
-        return d.dispatch(LiveAction::Probed(Err(format!(
-            "not in the recording, which has: {}; connect a lab to send anything",
-            recorded.join(", ")
-        ))));
+        return d.dispatch(LiveAction::Probed(Err(if recorded.is_empty() {
+            "the recording holds no probes: connect a lab to send one".to_string()
+        } else {
+            format!(
+                "not in the recording, which has: {}; connect a lab to send anything",
+                recorded.join(", ")
+            )
+        })));
     };
     d.dispatch(LiveAction::Probed(Ok(sent.result.clone())));
     for t in &sent.traces {
@@ -504,7 +512,7 @@ pub fn live_scene(p: &SceneProps) -> Html {
         })
     };
     let on_send = {
-        let (d, live) = (d.clone(), live.clone());
+        let (d, live, generation) = (d.clone(), live.clone(), generation.clone());
         Callback::from(move |_: MouseEvent| {
             let Some(lab) = live.lab.clone() else { return };
             let req = ProbeRequest {
@@ -515,9 +523,14 @@ pub fn live_scene(p: &SceneProps) -> Html {
             if let Some(rec) = &lab.recording {
                 return replay_send(rec, &req, &d);
             }
-            let d = d.clone();
+            let (d, generation) = (d.clone(), generation.clone());
+            let gen = *generation.borrow();
             yew::platform::spawn_local(async move {
-                d.dispatch(LiveAction::Probed(lab_client::probe(&lab.addr, &req).await));
+                let answer = lab_client::probe(&lab.addr, &req).await;
+                // An answer from a lab since replaced is not this page's.
+                if *generation.borrow() == gen {
+                    d.dispatch(LiveAction::Probed(answer));
+                }
             });
         })
     };
@@ -526,6 +539,10 @@ pub fn live_scene(p: &SceneProps) -> Html {
         Status::Connecting => html! { <span id="live-status">{ "connecting…" }</span> },
         Status::Connected => {
             let text = match live.lab.as_deref() {
+                Some(Lab { recording: Some(rec), view, .. }) if rec.sends.is_empty() => format!(
+                    "the recording of lab {} holds no probes: connect a lab to send one",
+                    view.name
+                ),
                 Some(Lab { recording: Some(rec), view, .. }) => format!(
                     "playing a recording of lab {} (podnet {}, {} probes): pick one of them and Send",
                     view.name,
@@ -711,6 +728,31 @@ mod tests {
             .reduce(LiveAction::Trace(captured(3, 42)))
             .reduce(LiveAction::Trace(captured(4, 9)));
         assert_eq!(s.selected, Some(3));
+    }
+
+    #[test]
+    fn a_new_source_leaves_nothing_of_the_old_one_to_send_to() {
+        let rec: Recording =
+            serde_json::from_str(include_str!("../../../static/lab-recording.json")).unwrap();
+        let cluster = Rc::new(rec.lab.cluster().unwrap());
+        let lab = Rc::new(Lab {
+            addr: "127.0.0.1:7070".into(),
+            recording: None,
+            view: rec.lab.clone(),
+            cluster,
+        });
+        let s = Rc::new(Live::default())
+            .reduce(LiveAction::Connected(lab))
+            .reduce(LiveAction::Trace(captured(1, 7)));
+        assert!(s.lab.is_some());
+        // Connecting to another lab, or playing the recording, which may
+        // then fail: Send has no lab until the new source is read.
+        let s = s
+            .reduce(LiveAction::Connecting)
+            .reduce(LiveAction::Failed("refused".into()));
+        assert!(s.lab.is_none());
+        assert!(s.traces.is_empty());
+        assert_eq!(s.status, Status::Failed("refused".into()));
     }
 
     #[test]
