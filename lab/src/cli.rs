@@ -513,6 +513,12 @@ fn lab_record(
             .unwrap_or("recording")
     ));
     if !stdout {
+        if out.is_dir() {
+            return Err(LabError::Serve(format!(
+                "{} is a directory: give --out a file's path",
+                out.display()
+            )));
+        }
         std::fs::write(&part, b"").map_err(LabError::file("write", &part))?;
     }
     let rec = match lab::serve::record::record(name, &sends) {
@@ -522,8 +528,13 @@ fn lab_record(
             return Err(e);
         }
     };
-    let json = serde_json::to_string(&rec)
-        .map_err(|e| LabError::Serve(format!("cannot write the recording: {e}")))?;
+    let json = match serde_json::to_string(&rec) {
+        Ok(j) => j,
+        Err(e) => {
+            let _ = std::fs::remove_file(&part);
+            return Err(LabError::Serve(format!("cannot write the recording: {e}")));
+        }
+    };
     let summary: Vec<String> = rec
         .sends
         .iter()
