@@ -339,8 +339,8 @@ fn the_shipped_recording_reads_and_the_model_agrees_with_it() {
     let cluster = rec.lab.cluster().unwrap();
     let net = Network::new(&cluster).unwrap();
     assert!(rec.sends.len() >= 3, "a ping, a NodePort and a Service");
-    let mut protos: Vec<_> = rec.sends.iter().map(|s| s.request.proto).collect();
-    protos.dedup();
+    let protos: std::collections::BTreeSet<_> =
+        rec.sends.iter().map(|s| s.request.proto.key()).collect();
     assert_eq!(protos.len(), 3, "{protos:?}");
     for s in &rec.sends {
         assert!(s.result.answered, "{:?}", s.request);

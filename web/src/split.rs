@@ -131,6 +131,12 @@ pub async fn hand_over(left: impl Fn() -> bool) -> Result<(), String> {
         .await
         .map_err(|e| cannot_load(&name, &e))?;
     if left() {
+        // For tests, which wait for this rather than for time to pass.
+        let _ = js_sys::Reflect::set(
+            &gloo::utils::window(),
+            &"podnetHandOver".into(),
+            &"stayed".into(),
+        );
         return Ok(());
     }
     let Some(app) = RUNNING.with(|r| r.borrow_mut().take()) else {
