@@ -43,6 +43,11 @@ test('NetworkPolicy: a preset fills the 9x9 table from core, a cell plays its pa
   assert.equal(await page.locator('#policy-table tbody tr').count(), 9);
   assert.equal(await page.locator('#policy-table td.cell').count(), 81);
   assert.match(await page.textContent('#policy-count'), /Of the 288 connections .* 192 are allowed and 96 denied/);
+  // No two pods drawn alike: node2's three (wide enough for a name) are
+  // named with their namespace, node1's six (narrow) by address.
+  const drawn = await page.locator('#scene-g2 svg.topology text.pod-name').allTextContents();
+  assert.equal(new Set(drawn).size, 9, `${drawn}`);
+  for (const name of ['x/c', 'y/c', 'z/c']) assert.ok(drawn.includes(name), `${name} in ${drawn}`);
   // AND against OR, on one pair: y/a → x/a.
   await page.click('#preset-and');
   assert.match(await page.textContent('#policy-list'), /x\/b-in-y isolates x\/a for ingress/);

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use podnet_core::forward::{Place, Trace, Verdict};
-use podnet_core::topology::Cluster;
+use podnet_core::topology::{Cluster, Endpoint};
 use yew::prelude::*;
 
 use crate::layout::{Layout, Rect};
@@ -74,7 +74,7 @@ fn drawing(p: &DrawingProps) -> Html {
                 <g class="pod-g" data-pod={pod.full_name()}>
                     { line((px, pr.y + pr.h), (px, by), "veth") }
                     { rect(pr, classes!("pod", dup.then_some("dup"))) }
-                    { text(px, pr.y + 22.0, "pod-name", if wide { pod.name.clone() } else { format!(".{last}") }) }
+                    { text(px, pr.y + 22.0, "pod-name", if wide { c.short_name_of(Endpoint::Pod(pod.id)) } else { format!(".{last}") }) }
                     { if wide { text(px, pr.y + 42.0, "pod-ip", pod.ip.to_string()) } else { html!{} } }
                 </g>
             })
