@@ -84,6 +84,21 @@ pub fn policy(p: &KubePolicy) -> Result<NetworkPolicy, String> {
     })
 }
 
+/// A NetworkPolicy as the API (or `kubectl get -o json`) writes it, as
+/// core's: for a client reading JSON rather than watching (the lab).
+pub fn policy_from_json(v: serde_json::Value) -> Result<NetworkPolicy, String> {
+    let p: KubePolicy =
+        serde_json::from_value(v).map_err(|e| format!("not a NetworkPolicy: {e}"))?;
+    policy(&p)
+}
+
+/// A Namespace as the API writes it, as core's (`None`: it has no name).
+pub fn namespace_from_json(v: serde_json::Value) -> Result<Option<Namespace>, String> {
+    let ns: KubeNamespace =
+        serde_json::from_value(v).map_err(|e| format!("not a Namespace: {e}"))?;
+    Ok(namespace(&ns))
+}
+
 /// The policy set the API describes.
 pub fn policy_set(
     pods: &[impl std::borrow::Borrow<Pod>],
@@ -120,6 +135,29 @@ mod tests {
 
     fn pod(json: serde_json::Value) -> Pod {
         serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn kubectl_s_json_converts_as_the_watched_objects_do() {
+        let json = serde_json::json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": { "name": "deny", "namespace": "x", "resourceVersion": "7" },
+            "spec": { "podSelector": {}, "policyTypes": ["Ingress"] }
+        });
+        let typed: KubePolicy = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(policy_from_json(json).unwrap(), policy(&typed).unwrap());
+        // Not an object the API would write: an error, not a policy less.
+        let bad = serde_json::json!({ "metadata": { "name": "p" }, "spec": { "podSelector": 3 } });
+        assert!(policy_from_json(bad)
+            .unwrap_err()
+            .contains("not a NetworkPolicy"));
+        let ns = serde_json::json!({ "metadata": { "name": "y", "labels": { "ns": "y" } } });
+        let ns = namespace_from_json(ns).unwrap().unwrap();
+        assert_eq!((ns.name.as_str(), ns.labels["ns"].as_str()), ("y", "y"));
+        assert_eq!(
+            namespace_from_json(serde_json::json!({ "metadata": {} })),
+            Ok(None)
+        );
     }
 
     #[test]

@@ -92,40 +92,22 @@ pub fn policies(
     ),
     LabError,
 > {
-    let labels = |v: &Value| -> BTreeMap<String, String> {
-        v["metadata"]["labels"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-            .collect()
-    };
+    // One conversion from the API's objects, the agent's: what the lab
+    // checks is what the agents enforce.
+    use podnet_agent::kube_policy::{namespace_from_json, policy_from_json};
     let namespaces = items(cp, &["get", "namespaces", "-o", "json"])?
-        .iter()
-        .map(|n| podnet_core::policy::Namespace {
-            name: text(&n["metadata"]["name"]),
-            labels: labels(n),
-        })
-        .collect();
+        .into_iter()
+        .filter_map(|n| namespace_from_json(n).transpose())
+        .collect::<Result<_, _>>()
+        .map_err(LabError::Kubernetes)?;
     let policies = items(
         cp,
         &["get", "networkpolicies", "--all-namespaces", "-o", "json"],
     )?
-    .iter()
-    .map(|p| {
-        let (namespace, name) = (
-            text(&p["metadata"]["namespace"]),
-            text(&p["metadata"]["name"]),
-        );
-        let spec = serde_json::from_value(p["spec"].clone())
-            .map_err(|e| LabError::Kubernetes(format!("NetworkPolicy {namespace}/{name}: {e}")))?;
-        Ok(podnet_core::policy::NetworkPolicy {
-            namespace,
-            name,
-            spec,
-        })
-    })
-    .collect::<Result<_, LabError>>()?;
+    .into_iter()
+    .map(policy_from_json)
+    .collect::<Result<_, _>>()
+    .map_err(LabError::Kubernetes)?;
     Ok((namespaces, policies))
 }
 
