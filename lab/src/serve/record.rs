@@ -91,7 +91,9 @@ pub fn record(lab: &str, sends: &[ProbeRequest]) -> Result<Recording, LabError> 
                 Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed)
             ) {}
             let result = probe::run(&state, request).map_err(|e| LabError::Serve(e.to_string()))?;
-            let traces = rt.block_on(collect(&mut rx, |t| result.sent(t)));
+            let traces = of_the_probe(rt.block_on(collect(&mut rx, |t| result.sent(t))), |t| {
+                result.sent(t)
+            });
             if !traces.iter().any(|t| result.sent(t)) {
                 return Err(LabError::Serve(format!(
                     "the packet {} sent to {} was not captured within {SETTLE:?}",
@@ -115,12 +117,36 @@ pub fn record(lab: &str, sends: &[ProbeRequest]) -> Result<Recording, LabError> 
     })
 }
 
-/// The packets the stream carries for one probe: until its request's has
-/// come and then the stream has been quiet for [`QUIET_AFTER`] (a reply,
-/// or an ICMP error that NAT rewrote and the collector sees as two
+/// Of the packets captured while a probe ran, those of the probe: its
+/// request and whatever was sent from or to either of its ends (its reply,
+/// an ICMP error about it, the NodePort's reply to the node's address).
+/// A lab's own traffic of the same moment (a Kubernetes lab's DNS and
+/// health checks, another user's ping) is not the probe's; only traffic of
+/// the same two addresses at that moment is kept with it.
+fn of_the_probe(traces: Vec<LiveTrace>, is_request: impl Fn(&LiveTrace) -> bool) -> Vec<LiveTrace> {
+    let Some(request) = traces
+        .iter()
+        .find(|t| is_request(t))
+        .and_then(|t| t.trace.sent)
+    else {
+        return traces;
+    };
+    let ends = [request.src, request.dst];
+    traces
+        .into_iter()
+        .filter(|t| {
+            t.trace
+                .sent
+                .is_some_and(|f| ends.contains(&f.src) || ends.contains(&f.dst))
+        })
+        .collect()
+}
+
+/// The packets the stream carries while a probe runs: until its request's
+/// has come and then the stream has been quiet for [`QUIET_AFTER`] (a
+/// reply, or an ICMP error that NAT rewrote and the collector sees as two
 /// packets, comes within one collector window of the last), and never
-/// after [`SETTLE`]. On a lab with traffic of its own, that traffic's
-/// packets of the same moment are recorded too.
+/// after [`SETTLE`]; [`of_the_probe`] keeps the probe's.
 async fn collect(
     rx: &mut broadcast::Receiver<Arc<str>>,
     is_request: impl Fn(&LiveTrace) -> bool,
@@ -147,5 +173,47 @@ async fn collect(
             Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
             Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => return traces,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use podnet_core::forward::{Network, ProbeKind};
+    use podnet_core::topology::scenario;
+
+    fn live(id: u64, net: &Network, from: &str, to: &str) -> LiveTrace {
+        let c = scenario::demo();
+        let from = c.endpoint_named(from).unwrap();
+        let to = c.address_of(c.endpoint_named(to).unwrap()).unwrap();
+        LiveTrace {
+            id,
+            first_us: id,
+            last_us: id,
+            assembled_us: id,
+            frames: 1,
+            trace: net.probe(from, to, ProbeKind::Ping).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_probe_keeps_its_own_packets_and_not_the_lab_s_other_traffic() {
+        let c = scenario::demo();
+        let net = Network::new(&c).unwrap();
+        let request = live(2, &net, "pod-a", "pod-c");
+        let reply = LiveTrace {
+            id: 3,
+            trace: net.reply(&request.trace).unwrap().unwrap(),
+            ..request.clone()
+        };
+        let other = live(1, &net, "pod-b", "pod-d");
+        let sent = request.trace.sent.unwrap();
+        let is_request = |t: &LiveTrace| t.trace.sent == Some(sent);
+        let kept = of_the_probe(vec![other.clone(), request, reply, other], is_request);
+        assert_eq!(kept.iter().map(|t| t.id).collect::<Vec<_>>(), [2, 3]);
+        // No request captured: nothing to tell the probe's by, all kept
+        // (the caller reports the request missing).
+        let c2 = live(1, &net, "pod-b", "pod-d");
+        assert_eq!(of_the_probe(vec![c2], |_| false).len(), 1);
     }
 }
