@@ -480,6 +480,13 @@ fn a_recording_holds_each_probe_with_its_packets_and_the_model_agrees() {
     let mut last_id = 0;
     for s in &rec.sends {
         assert!(s.result.answered, "{:?}", s.request);
+        // The request and its answer (a reply, or an ICMP error).
+        assert!(
+            s.traces.len() >= 2,
+            "{:?}: {} packets",
+            s.request,
+            s.traces.len()
+        );
         let request = s.traces.iter().find(|t| s.result.sent(t));
         let request =
             request.unwrap_or_else(|| panic!("{:?}: its packet is not recorded", s.request));

@@ -5,6 +5,8 @@
 //! The same capture and collector as `lab serve` ([`Generation`]), with the
 //! stream read here instead of by a browser.
 
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -118,20 +120,23 @@ pub fn record(lab: &str, sends: &[ProbeRequest]) -> Result<Recording, LabError> 
 }
 
 /// Of the packets captured while a probe ran, those of the probe: its
-/// request and whatever was sent from or to either of its ends (its reply,
-/// an ICMP error about it, the NodePort's reply to the node's address).
-/// A lab's own traffic of the same moment (a Kubernetes lab's DNS and
-/// health checks, another user's ping) is not the probe's; only traffic of
-/// the same two addresses at that moment is kept with it.
+/// request and whatever was sent from or to an address the request had on
+/// its way (its reply, an ICMP error about it, and a NodePort's reply to
+/// the address kube-proxy masqueraded it to: the node's, its bridge's or
+/// its VTEP's). A lab's own traffic of the same moment between other
+/// addresses (a Kubernetes lab's DNS and health checks, another user's
+/// ping) is not the probe's.
 fn of_the_probe(traces: Vec<LiveTrace>, is_request: impl Fn(&LiveTrace) -> bool) -> Vec<LiveTrace> {
-    let Some(request) = traces
-        .iter()
-        .find(|t| is_request(t))
-        .and_then(|t| t.trace.sent)
-    else {
+    let Some(request) = traces.iter().find(|t| is_request(t)) else {
         return traces;
     };
-    let ends = [request.src, request.dst];
+    let ends: HashSet<Ipv4Addr> = request
+        .trace
+        .sent
+        .iter()
+        .chain(request.trace.hops.iter().map(|h| &h.frame))
+        .flat_map(|f| [f.src, f.dst])
+        .collect();
     traces
         .into_iter()
         .filter(|t| {
@@ -179,41 +184,84 @@ async fn collect(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use podnet_core::forward::{Network, ProbeKind};
-    use podnet_core::topology::scenario;
+    use podnet_core::forward::{Network, ProbeKind, Trace};
+    use podnet_core::topology::{scenario, Backend, Cluster};
 
-    fn live(id: u64, net: &Network, from: &str, to: &str) -> LiveTrace {
-        let c = scenario::demo();
-        let from = c.endpoint_named(from).unwrap();
-        let to = c.address_of(c.endpoint_named(to).unwrap()).unwrap();
+    fn live(id: u64, trace: Trace) -> LiveTrace {
         LiveTrace {
             id,
             first_us: id,
             last_us: id,
             assembled_us: id,
             frames: 1,
-            trace: net.probe(from, to, ProbeKind::Ping).unwrap(),
+            trace,
         }
+    }
+
+    fn ping(c: &Cluster, net: &Network, from: &str, to: &str) -> Trace {
+        let from = c.endpoint_named(from).unwrap();
+        let to = c.address_of(c.endpoint_named(to).unwrap()).unwrap();
+        net.probe(from, to, ProbeKind::Ping).unwrap()
     }
 
     #[test]
     fn a_probe_keeps_its_own_packets_and_not_the_lab_s_other_traffic() {
         let c = scenario::demo();
         let net = Network::new(&c).unwrap();
-        let request = live(2, &net, "pod-a", "pod-c");
-        let reply = LiveTrace {
-            id: 3,
-            trace: net.reply(&request.trace).unwrap().unwrap(),
-            ..request.clone()
-        };
-        let other = live(1, &net, "pod-b", "pod-d");
-        let sent = request.trace.sent.unwrap();
-        let is_request = |t: &LiveTrace| t.trace.sent == Some(sent);
-        let kept = of_the_probe(vec![other.clone(), request, reply, other], is_request);
+        let request = ping(&c, &net, "pod-a", "pod-c");
+        let reply = net.reply(&request).unwrap().unwrap();
+        let other = ping(&c, &net, "pod-b", "pod-d");
+        let sent = request.sent;
+        let is_request = |t: &LiveTrace| t.trace.sent == sent;
+        let traces = vec![
+            live(1, other.clone()),
+            live(2, request),
+            live(3, reply),
+            live(4, other),
+        ];
+        let kept = of_the_probe(traces, is_request);
         assert_eq!(kept.iter().map(|t| t.id).collect::<Vec<_>>(), [2, 3]);
         // No request captured: nothing to tell the probe's by, all kept
         // (the caller reports the request missing).
-        let c2 = live(1, &net, "pod-b", "pod-d");
-        assert_eq!(of_the_probe(vec![c2], |_| false).len(), 1);
+        let other = ping(&c, &net, "pod-b", "pod-d");
+        assert_eq!(of_the_probe(vec![live(1, other)], |_| false).len(), 1);
+    }
+
+    /// A NodePort's reply leaves the backend for the address kube-proxy
+    /// masqueraded the request to, which is neither end of the probe when
+    /// the backend is on the node asked (its bridge's) or behind VXLAN (the
+    /// VTEP's): it is the probe's all the same.
+    #[test]
+    fn a_node_port_s_reply_to_a_masquerade_address_is_kept() {
+        let mut outside_the_ends = 0;
+        for backend in [Backend::HostGw, Backend::Vxlan] {
+            let mut c = scenario::node_port();
+            c.set_backend(backend);
+            let net = Network::new(&c).unwrap();
+            let laptop = c.endpoint_named("laptop").unwrap();
+            for node in c.nodes() {
+                let request = net
+                    .probe(laptop, node.underlay_ip, ProbeKind::TcpSyn(30080))
+                    .unwrap();
+                let at = format!("{backend:?} laptop -> {}", node.name);
+                let reply = net
+                    .reply(&request)
+                    .unwrap()
+                    .unwrap_or_else(|| panic!("{at}: no reply"));
+                let (req, rep) = (request.sent.unwrap(), reply.sent.unwrap());
+                if ![req.src, req.dst].contains(&rep.dst) {
+                    outside_the_ends += 1;
+                }
+                let sent = request.sent;
+                let kept = of_the_probe(vec![live(1, request), live(2, reply)], |t| {
+                    t.trace.sent == sent
+                });
+                assert_eq!(kept.len(), 2, "{at}: the reply {rep:?} was dropped");
+            }
+        }
+        assert!(
+            outside_the_ends > 0,
+            "no reply went to a masquerade address"
+        );
     }
 }
