@@ -554,6 +554,12 @@ fn lab_record(
         })
         .collect();
     if stdout {
+        // The recording is the output; what it holds goes to the terminal.
+        eprintln!(
+            "recorded lab {name}: {} probes\n{}",
+            rec.sends.len(),
+            summary.join("\n")
+        );
         return Ok((format!("{json}\n"), 0));
     }
     let written = std::fs::write(&part, format!("{json}\n"))

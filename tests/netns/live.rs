@@ -454,6 +454,12 @@ fn a_recording_holds_each_probe_with_its_packets_and_the_model_agrees() {
     let out = lab.podnet(&["lab", "record"]);
     assert!(out.status.success(), "{}", podnet_tests::text(&out.stderr));
     let rec: Recording = serde_json::from_slice(&out.stdout).expect("a recording");
+    // Standard output is the file; the terminal is told what it holds.
+    let told = podnet_tests::text(&out.stderr);
+    assert!(
+        told.contains("recorded lab") && told.contains("pod1-1 -> pod2-1 (ping): answered"),
+        "{told}"
+    );
     assert_eq!(rec.lab.name, lab.name);
     let cluster = rec.lab.cluster().expect("a valid cluster");
     let net = Network::new(&cluster).unwrap();
