@@ -284,8 +284,8 @@ pub struct RecordedSend {
     pub request: ProbeRequest,
     /// Its answer.
     pub result: ProbeResult,
-    /// Every packet the stream carried meanwhile: the request (the one
-    /// [`ProbeResult::sent`] finds) and its reply.
+    /// The probe's packets the stream carried: the request (the one
+    /// [`ProbeResult::sent`] finds), its reply or the ICMP error about it.
     pub traces: Vec<LiveTrace>,
 }
 

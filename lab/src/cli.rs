@@ -243,12 +243,12 @@ pub enum LabAction {
     /// which the explainer's scene i plays back without a lab.
     ///
     /// What `lab serve` would have sent a page: the lab as its kernels report
-    /// it, each probe's answer, and every packet the stream carried for it.
+    /// it, each probe's answer, and the packets the stream carried for it.
     /// Without --send: a ping across nodes, a NodePort from the client and
     /// UDP to a Service, as far as the lab has them. The explainer ships
     /// one, recorded with:
     /// podnet lab up --name rec --nodes 2 --pods-per-node 1 &&
-    /// podnet lab record --name rec --out static/lab-recording.json
+    /// podnet lab record --name rec --out - > static/lab-recording.json
     Record {
         /// Where to write it ("-": standard output).
         #[arg(long, default_value = "-")]
@@ -263,25 +263,20 @@ pub enum LabAction {
 fn parse_send(s: &str) -> std::result::Result<podnet_core::lab_api::ProbeRequest, String> {
     use podnet_core::lab_api::{LabProbe, ProbeRequest};
     let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let bad = || format!("{s:?} is not FROM,TO[,PROTO] (e.g. pod1-1,pod2-1,ping)");
     let (from, to, proto) = match parts[..] {
-        [from, to] => (from, to, LabProbe::Ping),
-        [from, to, p] => (
-            from,
-            to,
-            LabProbe::from_key(p)
-                .ok_or_else(|| format!("{p:?} is not a probe: ping, udp or nodeport"))?,
-        ),
-        _ => {
-            return Err(format!(
-                "{s:?} is not FROM,TO[,PROTO] (e.g. pod1-1,pod2-1,ping)"
-            ))
-        }
+        [from, to] => (from, to, None),
+        [from, to, p] => (from, to, Some(p)),
+        _ => return Err(bad()),
     };
     if from.is_empty() || to.is_empty() {
-        return Err(format!(
-            "{s:?} is not FROM,TO[,PROTO] (e.g. pod1-1,pod2-1,ping)"
-        ));
+        return Err(bad());
     }
+    let proto = match proto {
+        None => LabProbe::Ping,
+        Some(p) => LabProbe::from_key(p)
+            .ok_or_else(|| format!("{p:?} is not a probe: ping, udp or nodeport"))?,
+    };
     Ok(ProbeRequest {
         from: from.into(),
         to: to.into(),
@@ -521,20 +516,21 @@ fn lab_record(
         }
         std::fs::write(&part, b"").map_err(LabError::file("write", &part))?;
     }
-    let rec = match lab::serve::record::record(name, &sends) {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = std::fs::remove_file(&part);
-            return Err(e);
+    let written = (|| -> std::result::Result<_, LabError> {
+        let rec = lab::serve::record::record(name, &sends)?;
+        let json = serde_json::to_string(&rec)
+            .map_err(|e| LabError::Serve(format!("cannot write the recording: {e}")))?;
+        if !stdout {
+            std::fs::write(&part, format!("{json}\n")).map_err(LabError::file("write", &part))?;
+            std::fs::rename(&part, out).map_err(LabError::file("write", out))?;
         }
-    };
-    let json = match serde_json::to_string(&rec) {
-        Ok(j) => j,
-        Err(e) => {
-            let _ = std::fs::remove_file(&part);
-            return Err(LabError::Serve(format!("cannot write the recording: {e}")));
-        }
-    };
+        Ok((rec, json))
+    })();
+    if written.is_err() && !stdout {
+        // Whichever step failed, no part is left behind.
+        let _ = std::fs::remove_file(&part);
+    }
+    let (rec, json) = written?;
     let summary: Vec<String> = rec
         .sends
         .iter()
@@ -561,13 +557,6 @@ fn lab_record(
             summary.join("\n")
         );
         return Ok((format!("{json}\n"), 0));
-    }
-    let written = std::fs::write(&part, format!("{json}\n"))
-        .map_err(LabError::file("write", &part))
-        .and_then(|()| std::fs::rename(&part, out).map_err(LabError::file("write", out)));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&part);
-        return Err(e);
     }
     Ok((
         format!(

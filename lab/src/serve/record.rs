@@ -93,10 +93,9 @@ pub fn record(lab: &str, sends: &[ProbeRequest]) -> Result<Recording, LabError> 
                 Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed)
             ) {}
             let result = probe::run(&state, request).map_err(|e| LabError::Serve(e.to_string()))?;
-            let traces = of_the_probe(rt.block_on(collect(&mut rx, |t| result.sent(t))), |t| {
-                result.sent(t)
-            });
-            if !traces.iter().any(|t| result.sent(t)) {
+            let is_request = |t: &LiveTrace| result.sent(t);
+            let traces = of_the_probe(rt.block_on(collect(&mut rx, is_request)), is_request);
+            if !traces.iter().any(is_request) {
                 return Err(LabError::Serve(format!(
                     "the packet {} sent to {} was not captured within {SETTLE:?}",
                     request.from, request.to
