@@ -2,7 +2,8 @@
 //! it: each kubelet registers its Node, which stays **NotReady** because
 //! "the network plugin is not ready"; kube-controller-manager's node IPAM
 //! hands each Node the next free range of the cluster range (the same
-//! [`ClusterAllocator`] rule: 10.244.0.0/24, then 10.244.1.0/24, …); the
+//! [`ClusterAllocator`] rule: 10.244.0.0/24, then 10.244.1.0/24, …; a
+//! range it takes and gives back is skipped, [`ranges_taken`]); the
 //! network plugin's agent on the node writes its CNI config once its Node
 //! has a range; and the kubelet reports the Node **Ready**.
 //!
@@ -154,11 +155,41 @@ pub fn predicted_ranges(
     node_prefix: u8,
     names: &[&str],
 ) -> Result<Vec<(String, Ipv4Network)>> {
+    let taken: Vec<Taken> = names.iter().map(|n| Taken::Kept(n)).collect();
+    ranges_taken(cluster_cidr, node_prefix, &taken)
+}
+
+/// One range node IPAM took from its pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken<'a> {
+    /// Set as this node's `spec.podCIDR`.
+    Kept(&'a str),
+    /// Given back at once. kube-controller-manager 1.20 takes a range for
+    /// every update of a Node it sees without one; an update older than
+    /// its own patch ("Node … already has a CIDR allocated … Releasing the
+    /// new one" in its log), or a patch that failed, returns the range.
+    Released,
+}
+
+/// The range each node kept when node IPAM took ranges in the order
+/// `taken`. A range given back still moved the allocator on (it hands out
+/// the next free range after the last it took, not the lowest), so the
+/// next node skips it: a real cluster's node2 can get 10.244.2.0/24.
+pub fn ranges_taken(
+    cluster_cidr: Ipv4Network,
+    node_prefix: u8,
+    taken: &[Taken],
+) -> Result<Vec<(String, Ipv4Network)>> {
     let mut alloc = ClusterAllocator::new(cluster_cidr, node_prefix)?;
-    names
-        .iter()
-        .map(|n| Ok((n.to_string(), alloc.allocate()?)))
-        .collect()
+    let mut kept = Vec::new();
+    for t in taken {
+        let range = alloc.allocate()?;
+        match t {
+            Taken::Kept(name) => kept.push((name.to_string(), range)),
+            Taken::Released => alloc.release(range)?,
+        }
+    }
+    Ok(kept)
 }
 
 #[cfg(test)]
@@ -167,6 +198,31 @@ mod tests {
 
     fn cidr(s: &str) -> Ipv4Network {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_range_given_back_is_skipped_by_the_next_node() {
+        let c = cidr("10.244.0.0/16");
+        let ranges = |t: &[Taken]| -> Vec<String> {
+            ranges_taken(c, 24, t)
+                .unwrap()
+                .into_iter()
+                .map(|(n, r)| format!("{n} {r}"))
+                .collect()
+        };
+        assert_eq!(
+            ranges(&[Taken::Kept("node1"), Taken::Kept("node2")]),
+            ["node1 10.244.0.0/24", "node2 10.244.1.0/24"]
+        );
+        // What a lab's controller-manager once did: a stale update of node1.
+        assert_eq!(
+            ranges(&[Taken::Kept("node1"), Taken::Released, Taken::Kept("node2")]),
+            ["node1 10.244.0.0/24", "node2 10.244.2.0/24"]
+        );
+        assert_eq!(
+            predicted_ranges(c, 24, &["a", "b"]).unwrap(),
+            ranges_taken(c, 24, &[Taken::Kept("a"), Taken::Kept("b")]).unwrap()
+        );
     }
 
     #[test]

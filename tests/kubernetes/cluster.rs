@@ -217,8 +217,12 @@ fn live_mode_draws_the_cluster_the_api_reports(lab: &Lab, state: &LabState) {
             "{j:?}"
         );
     }
+    // The ranges in registration order, each where the model of node IPAM
+    // puts it given what its log says it took (and gave back).
+    let predicted = podnet_tests::node_ipam_ranges(state);
+    let kept: Vec<&str> = predicted.iter().map(|(n, _)| n.as_str()).collect();
     let names: Vec<&str> = joins.iter().map(|j| j.name.as_str()).collect();
-    let predicted = join::predicted_ranges("10.244.0.0/16".parse().unwrap(), 24, &names).unwrap();
+    assert_eq!(kept, names, "ranges kept in registration order");
     for (j, (_, range)) in joins.iter().zip(&predicted) {
         assert_eq!(
             j.pod_cidr,

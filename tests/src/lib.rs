@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
+use podnet_core::join;
 use podnet_core::lab_api::LiveTrace;
 use podnet_lab::{self as lab, LabState};
 use serde_json::{json, Value};
@@ -81,6 +82,42 @@ impl Drop for Lab {
     fn drop(&mut self) {
         let _ = lab::down(&self.name);
     }
+}
+
+/// The range node IPAM gave each node of a Kubernetes lab, in the order
+/// it gave them, as core's model of it ([`join::ranges_taken`]) has them
+/// given what kube-controller-manager 1.20's log says it took: "Set node N
+/// PodCIDR to [...]" for a range a node kept, "… Releasing the new one" or
+/// "… Releasing allocated CIDR" for one it gave back (range_allocator.go's
+/// updateCIDRsAllocation), which moved it on all the same.
+pub fn node_ipam_ranges(state: &LabState) -> Vec<(String, String)> {
+    let cp = state
+        .control_plane
+        .as_ref()
+        .expect("a lab with a control plane");
+    let path = cp.dir.join("controller-manager.log");
+    let log = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let taken: Vec<join::Taken> = log
+        .lines()
+        .filter_map(|l| {
+            if let Some((_, rest)) = l.split_once("Set node ") {
+                rest.split_once(" PodCIDR to ")
+                    .map(|(node, _)| join::Taken::Kept(node))
+            } else if l.contains("Releasing the new one") || l.contains("Releasing allocated CIDR")
+            {
+                Some(join::Taken::Released)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let cluster = lab::control_plane::CLUSTER_CIDR.parse().unwrap();
+    let ranges =
+        join::ranges_taken(cluster, 24, &taken).unwrap_or_else(|e| panic!("{taken:?}: {e}\n{log}"));
+    ranges
+        .into_iter()
+        .map(|(n, r)| (n, r.to_string()))
+        .collect()
 }
 
 /// A command's output as text.

@@ -25,7 +25,7 @@ pub fn join_scene(p: &SceneProps) -> Html {
     html! {
         <section class="scene" id="scene-j">
             <div class="explain">
-                <p>{ format!("Kubernetes does not build the pod network itself. A new Node stays NotReady until a network plugin is installed; kube-controller-manager's node IPAM hands each Node the next free /{} of the cluster range {}, in the order the Nodes register (a fresh cluster starts at {}; the other scenes use the seed's 10.244.1.0/24 and 10.244.2.0/24).",
+                <p>{ format!("Kubernetes does not build the pod network itself. A new Node stays NotReady until a network plugin is installed; kube-controller-manager's node IPAM hands each Node the next free /{} of the cluster range {}, in the order the Nodes register (a fresh cluster starts at {}; a range it takes for an out-of-date copy of a Node and gives back is skipped, so a real cluster's second node now and then gets the third range; the other scenes use the seed's 10.244.1.0/24 and 10.244.2.0/24).",
                     c.node_prefix(), c.cidr(),
                     steps.iter().find_map(|s| match s.event { JoinEvent::RangeAssigned(r) => Some(r.to_string()), _ => None }).unwrap_or_default()) }</p>
                 <p>{ "A kubelet on a Kubernetes lab (podnet lab up --kubernetes) shows the same: connect it in the Live lab scene to see when each moment happened on its API server." }</p>
