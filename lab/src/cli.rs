@@ -497,31 +497,46 @@ fn lab_record(
     } else {
         sends.to_vec()
     };
-    // Written beside the target and renamed over it at the end: a path
-    // that cannot be written is said before anything is sent, and a failed
-    // write leaves the old file whole.
+    // Written beside the target under this run's own name and renamed over
+    // it at the end: a path that cannot be written is said before anything
+    // is sent, a failed write leaves the old file whole, and create_new
+    // follows no link another user left at that name.
     let stdout = out.as_os_str() == "-";
     let part = out.with_file_name(format!(
-        ".{}.part",
+        ".{}.{}.part",
         out.file_name()
             .and_then(|n| n.to_str())
-            .unwrap_or("recording")
+            .unwrap_or("recording"),
+        std::process::id()
     ));
+    let create_part = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&part)
+            .map_err(LabError::file("create", &part))
+    };
     if !stdout {
         if out.is_dir() {
-            return Err(LabError::Serve(format!(
+            return Err(LabError::Record(format!(
                 "{} is a directory: give --out a file's path",
                 out.display()
             )));
         }
-        std::fs::write(&part, b"").map_err(LabError::file("write", &part))?;
+        // Tried and removed at once, so a recording stopped by Ctrl-C
+        // leaves nothing behind.
+        create_part()?;
+        let _ = std::fs::remove_file(&part);
     }
     let written = (|| -> std::result::Result<_, LabError> {
         let rec = lab::serve::record::record(name, &sends)?;
         let json = serde_json::to_string(&rec)
-            .map_err(|e| LabError::Serve(format!("cannot write the recording: {e}")))?;
+            .map_err(|e| LabError::Record(format!("cannot write the recording: {e}")))?;
         if !stdout {
-            std::fs::write(&part, format!("{json}\n")).map_err(LabError::file("write", &part))?;
+            use std::io::Write;
+            create_part()?
+                .write_all(format!("{json}\n").as_bytes())
+                .map_err(LabError::file("write", &part))?;
             std::fs::rename(&part, out).map_err(LabError::file("write", out))?;
         }
         Ok((rec, json))

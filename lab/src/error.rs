@@ -104,6 +104,9 @@ pub enum LabError {
     /// The live server could not start or stopped with an error.
     #[error("podnet lab serve: {0}")]
     Serve(String),
+    /// `podnet lab record` could not record.
+    #[error("podnet lab record: {0}")]
+    Record(String),
     /// The lab's Kubernetes control plane did not come up or answer.
     #[error("the lab's control plane: {0}")]
     ControlPlane(String),

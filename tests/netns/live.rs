@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use podnet_core::forward::capture::{compare, replay};
 use podnet_core::forward::{L4Repr, Network};
+use podnet_core::lab_api::LiveTrace;
 use podnet_core::topology::spec::ClusterSpec;
 use podnet_kernel::{netns, Netns};
 use podnet_tests::Served;
@@ -157,7 +158,8 @@ type Case<'a> = (
 #[test]
 fn bad_requests_are_refused_and_send_nothing() {
     let s = Served::up(&["--nodes", "2", "--pods-per-node", "1"]);
-    let before = s.get("/api/stats")["capture"]["captured"].clone();
+    let before = s.get("/api/stats")["capture"]["captured"].as_u64().unwrap();
+    let traces_before = s.traces().len();
     let json = [("Content-Type", "application/json")];
     let big = format!(r#"{{"from":"{}","to":"pod2-1"}}"#, "x".repeat(5000));
     // (method, path, headers, body, status, part of the error)
@@ -329,14 +331,29 @@ fn bad_requests_are_refused_and_send_nothing() {
         "",
     );
     assert_eq!(status, 204);
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        s.get("/api/stats")["capture"]["captured"],
-        before,
-        "a refused request sent a packet"
+    // And a good one still works. Once its request and reply are
+    // assembled, every frame captured since the start is theirs: a packet a
+    // refused request had sent would have been captured before them.
+    let r = s.probe("pod1-1", "pod2-1");
+    assert_eq!(r["answered"], true, "{r}");
+    let id = r["icmp_id"].as_u64().unwrap() as u16;
+    let is_the_probe = |t: &LiveTrace| matches!(t.trace.sent.map(|f| f.l4), Some(L4Repr::IcmpEcho { id: i, .. }) if i == id);
+    let since = wait_until("the good probe's request and reply", || {
+        let t: Vec<LiveTrace> = s.traces().into_iter().skip(traces_before).collect();
+        (t.iter().filter(|t| is_the_probe(t)).count() >= 2).then_some(t)
+    });
+    let captured = s.get("/api/stats")["capture"]["captured"].as_u64().unwrap();
+    let theirs: u64 = since
+        .iter()
+        .filter(|t| is_the_probe(t))
+        .map(|t| t.frames as u64)
+        .sum();
+    assert!(
+        since.iter().all(is_the_probe),
+        "a refused request sent a packet: {:?}",
+        since.iter().find(|t| !is_the_probe(t))
     );
-    // And a good one still works.
-    assert_eq!(s.probe("pod1-1", "pod2-1")["answered"], true);
+    assert_eq!(captured - before, theirs, "a refused request sent a packet");
     // `lab down` stops the server too: its capture sockets would otherwise
     // keep the lab's namespaces alive.
     let out = s.lab.podnet(&["lab", "down"]);
@@ -506,6 +523,8 @@ fn a_recording_holds_each_probe_with_its_packets_and_the_model_agrees() {
     }
 
     let file = std::env::temp_dir().join(format!("{}-rec.json", lab.name));
+    // One an earlier run left would fail the check below for the wrong reason.
+    let _ = std::fs::remove_file(&file);
     let bad = lab.podnet(&[
         "lab",
         "record",
@@ -515,15 +534,21 @@ fn a_recording_holds_each_probe_with_its_packets_and_the_model_agrees() {
         file.to_str().unwrap(),
     ]);
     assert!(!bad.status.success());
+    let said = podnet_tests::text(&bad.stderr);
     assert!(
-        podnet_tests::text(&bad.stderr).contains("nowhere"),
-        "{}",
-        podnet_tests::text(&bad.stderr)
+        said.contains("podnet lab record:") && said.contains("nowhere"),
+        "{said}"
     );
     assert!(!file.exists(), "nothing written");
-    let part = file.with_file_name(format!(".{}-rec.json.part", lab.name));
-    assert!(!part.exists(), "no part left");
+    let part_prefix = format!(".{}-rec.json.", lab.name);
+    let parts: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(&part_prefix) && n.ends_with(".part"))
+        .collect();
+    assert!(parts.is_empty(), "parts left: {parts:?}");
     let bad = lab.podnet(&["lab", "record", "--send", "pod1-1"]);
+    assert!(!bad.status.success());
     assert!(
         podnet_tests::text(&bad.stderr).contains("is not FROM,TO[,PROTO]"),
         "{}",

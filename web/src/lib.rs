@@ -33,7 +33,8 @@ pub mod url;
 pub use app::App;
 
 /// Mounts the explainer on the page's body (the `podnet-web` build); the
-/// on-demand scenes ([`scenes::on_demand`]) are fetched when one opens.
+/// on-demand scenes ([`scenes::on_demand`]) are fetched once the browser
+/// is idle, or at once when one opens first.
 pub fn start() {
     split::keep(yew::Renderer::<App>::new().render());
     split::prefetch();

@@ -130,6 +130,7 @@ pub struct Generation {
     capture: Vec<JoinHandle<()>>,
     collector: JoinHandle<()>,
     taps: usize,
+    lab: podnet_core::lab_api::LabView,
 }
 
 impl Generation {
@@ -155,7 +156,14 @@ impl Generation {
             capture: capture.threads,
             collector,
             taps: capture.taps,
+            lab,
         })
+    }
+
+    /// The lab as its kernels were read when this started: the one its
+    /// packets are traced through.
+    pub fn lab(&self) -> &podnet_core::lab_api::LabView {
+        &self.lab
     }
 
     /// Stops its threads and waits for them.

@@ -15,19 +15,18 @@ use tokio::sync::broadcast;
 
 use super::capture::Counters;
 use super::collect::{MAX_AGE, QUIET};
-use super::{shared, view, Config, Generation};
+use super::{shared, Config, Generation};
 use crate::process::check_root;
 use crate::{probe, LabError, LabState};
 
 /// How long the stream must stay quiet after a probe's last packet: two
 /// collector windows (the collector closes a packet at most [`MAX_AGE`]
 /// after its first frame).
-const QUIET_AFTER: Duration =
-    Duration::from_millis(2 * (MAX_AGE.as_millis() as u64 + QUIET.as_millis() as u64));
+const QUIET_AFTER: Duration = MAX_AGE.saturating_add(QUIET).saturating_mul(2);
 
 /// How long a probe's packets may take to reach the stream at most: its
 /// request's and then its reply's must complete, with room for a slow machine.
-const SETTLE: Duration = Duration::from_millis(QUIET_AFTER.as_millis() as u64 + 500);
+const SETTLE: Duration = QUIET_AFTER.saturating_add(Duration::from_millis(500));
 
 /// The probes recorded when none are named: a ping across nodes, a NodePort
 /// from the client, and UDP to a Service, as far as the lab has them.
@@ -61,18 +60,18 @@ pub fn record(lab: &str, sends: &[ProbeRequest]) -> Result<Recording, LabError> 
     check_root("record captures packets in the lab's namespaces")?;
     let state = LabState::current(lab)?;
     if sends.is_empty() {
-        return Err(LabError::Serve(
+        return Err(LabError::Record(
             "nothing to record: name a probe with --send FROM,TO[,ping|udp|nodeport]".into(),
         ));
     }
     for r in sends {
         probe::validate(&state, r)
-            .map_err(|e| LabError::Serve(format!("--send {},{}: {e}", r.from, r.to)))?;
+            .map_err(|e| LabError::Record(format!("--send {},{}: {e}", r.from, r.to)))?;
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| LabError::Serve(format!("cannot start the runtime: {e}")))?;
+        .map_err(|e| LabError::Record(format!("cannot start the runtime: {e}")))?;
     let counters = Arc::new(Counters::default());
     let cfg = Config {
         lab: lab.into(),
@@ -82,7 +81,6 @@ pub fn record(lab: &str, sends: &[ProbeRequest]) -> Result<Recording, LabError> 
     };
     let shared = shared(state.clone(), &cfg, cfg.listen, counters.clone());
     let mut rx = shared.events.subscribe();
-    let lab_view = view::read(&state)?;
     let generation = Generation::start(&state, &counters, &shared)?;
     let recorded = (|| {
         let mut out = Vec::new();
@@ -92,11 +90,13 @@ pub fn record(lab: &str, sends: &[ProbeRequest]) -> Result<Recording, LabError> 
                 rx.try_recv(),
                 Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed)
             ) {}
-            let result = probe::run(&state, request).map_err(|e| LabError::Serve(e.to_string()))?;
+            let result = probe::run(&state, request).map_err(|e| {
+                LabError::Record(format!("--send {},{}: {e}", request.from, request.to))
+            })?;
             let is_request = |t: &LiveTrace| result.sent(t);
             let traces = of_the_probe(rt.block_on(collect(&mut rx, is_request)), is_request);
             if !traces.iter().any(is_request) {
-                return Err(LabError::Serve(format!(
+                return Err(LabError::Record(format!(
                     "the packet {} sent to {} was not captured within {SETTLE:?}",
                     request.from, request.to
                 )));
@@ -109,6 +109,9 @@ pub fn record(lab: &str, sends: &[ProbeRequest]) -> Result<Recording, LabError> 
         }
         Ok(out)
     })();
+    // The lab the packets were traced through, read once: a Kubernetes lab
+    // changing meanwhile cannot make the file disagree with its traces.
+    let lab_view = generation.lab().clone();
     generation.stop();
     Ok(Recording {
         podnet: env!("CARGO_PKG_VERSION").into(),
