@@ -93,7 +93,7 @@ test('a link to a later scene opens it as linked: the page\'s build leaves the l
   }
 });
 
-test('when the full build cannot be fetched the page says so and keeps scenes a and b', async () => {
+test('when the full build cannot be fetched the page says so and keeps scenes a and b; opening the scene again tries again', async () => {
   for (const missing of [/podnet-full-[0-9a-f]+\.js$/, /podnet-full-[0-9a-f]+_bg\.wasm$/]) {
     const ctx = await suite.browser.newContext({ viewport: { width: 1280, height: 800 } });
     await ctx.route(missing, (route) => route.abort());
@@ -105,6 +105,12 @@ test('when the full build cannot be fetched the page says so and keeps scenes a 
     await page.click('#tab-b');
     await page.click('#btn-recreate');
     assert.match(await page.textContent('#recreate-result'), /./, 'the first app still runs');
+    // The network is back: opening the scene again fetches again and
+    // hands over (fails if the failed fetch were kept).
+    await ctx.unroute(missing);
+    await page.click('#tab-i');
+    await page.waitForSelector('#scene-i #live-status', { timeout: 15_000 });
+    assert.equal(await page.$('#scene-load-error'), null, `${missing}`);
     await ctx.close();
   }
 });

@@ -34,17 +34,22 @@ thread_local! {
 // compiled module started (wasm-bindgen's init takes a Module). One fetch
 // serves the prefetch and every hand-over; a failed one is forgotten, so
 // the next try fetches again (and nobody is left with an unhandled
-// rejection).
+// rejection). Browsers that follow the HTML standard as it was until 2024
+// keep a failed import() of a URL as failed, so a try after a failure asks
+// for the module under a URL of its own.
 #[wasm_bindgen(inline_js = r#"
 let fetching = null;
+let failures = 0;
 export function fetch_app(name) {
   if (!fetching) {
     const base = document.baseURI;
+    const js = new URL(`${name}.js`, base);
+    if (failures > 0) js.searchParams.set('try', String(failures));
     fetching = Promise.all([
-      import(new URL(`${name}.js`, base).href),
+      import(js.href),
       WebAssembly.compileStreaming(fetch(new URL(`${name}_bg.wasm`, base).href)),
     ]).then(([app, module]) => ({ app, module }));
-    fetching.catch(() => { fetching = null; });
+    fetching.catch(() => { fetching = null; failures += 1; });
   }
   return fetching;
 }
