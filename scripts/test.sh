@@ -34,8 +34,17 @@ cargo clippy -p podnet-web --target wasm32-unknown-unknown --all-targets --locke
 step "tier 1, unprivileged: unit, scenarios, properties, the CLI (cargo test)"
 cargo test --locked
 
-# wasm-pack test: the installed wasm-bindgen-test-runner and Debian's chromedriver.
-wasm_test() { wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver "$@"; }
+# wasm-pack test: the installed wasm-bindgen-test-runner and Debian's
+# chromedriver. Chromium is stopped, not closed, when a test binary ends,
+# and leaves org.chromium.Chromium.* behind in its TMPDIR: one of its own,
+# removed after each run, pass or fail.
+wasm_test() {
+    local tmp rc=0
+    tmp=$(mktemp -d "$TMPDIR/podnet-wasm-test.XXXXXX")
+    TMPDIR=$tmp wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver "$@" || rc=$?
+    rm -rf "$tmp"
+    return "$rc"
+}
 e2e() { (cd tests/e2e && node --test "$@"); }
 
 step "browser tier: core's scenarios and the web components in headless Chromium (wasm-pack test)"
