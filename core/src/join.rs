@@ -171,6 +171,18 @@ pub enum Taken<'a> {
     Released,
 }
 
+/// What node IPAM took for `joins` (in registration order): the ranges
+/// each gave back first, then its own.
+pub fn taken_by(joins: &[crate::lab_api::NodeJoinView]) -> Vec<Taken<'_>> {
+    joins
+        .iter()
+        .flat_map(|j| {
+            std::iter::repeat_n(Taken::Released, j.given_back_before as usize)
+                .chain(std::iter::once(Taken::Kept(j.name.as_str())))
+        })
+        .collect()
+}
+
 /// The range each node kept when node IPAM took ranges in the order
 /// `taken`. A range given back still moved the allocator on (it hands out
 /// the next free range after the last it took, not the lowest), so the
@@ -217,6 +229,21 @@ mod tests {
         // What a lab's controller-manager once did: a stale update of node1.
         assert_eq!(
             ranges(&[Taken::Kept("node1"), Taken::Released, Taken::Kept("node2")]),
+            ["node1 10.244.0.0/24", "node2 10.244.2.0/24"]
+        );
+        let joins = [
+            crate::lab_api::NodeJoinView {
+                name: "node1".into(),
+                ..Default::default()
+            },
+            crate::lab_api::NodeJoinView {
+                name: "node2".into(),
+                given_back_before: 1,
+                ..Default::default()
+            },
+        ];
+        assert_eq!(
+            ranges(&taken_by(&joins)),
             ["node1 10.244.0.0/24", "node2 10.244.2.0/24"]
         );
         assert_eq!(

@@ -125,6 +125,12 @@ pub struct NodeJoinView {
     pub ready_ms: Option<u64>,
     /// The Ready condition's message while NotReady, as the kubelet wrote it.
     pub not_ready_message: Option<String>,
+    /// Ranges node IPAM took and gave back after the previous node's range
+    /// and before this one's, as kube-controller-manager's log says: each
+    /// moved it on, so this node's range is that many further on
+    /// ([`join::Taken::Released`](crate::join::Taken::Released)).
+    #[serde(default)]
+    pub given_back_before: u32,
 }
 
 impl LabView {

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use podnet_core::join::Taken;
+
 use crate::error::LabError;
 use crate::process::{command_in, run_checked, spawn_logged, stop, which};
 use crate::state::ControlPlane;
@@ -396,4 +398,24 @@ impl ControlPlane {
             stop(pid);
         }
     }
+}
+
+/// What kube-controller-manager 1.20's range allocator says of each range
+/// it took, in its log's order: "Set node N PodCIDR to [...]" when node N
+/// kept it, "… Releasing the new one" or "… Releasing allocated CIDR" when
+/// it gave it back (range_allocator.go's updateCIDRsAllocation).
+pub fn node_ipam_taken(log: &str) -> Vec<Taken<'_>> {
+    log.lines()
+        .filter_map(|l| {
+            if let Some((_, rest)) = l.split_once("Set node ") {
+                rest.split_once(" PodCIDR to ")
+                    .map(|(node, _)| Taken::Kept(node))
+            } else if l.contains("Releasing the new one") || l.contains("Releasing allocated CIDR")
+            {
+                Some(Taken::Released)
+            } else {
+                None
+            }
+        })
+        .collect()
 }

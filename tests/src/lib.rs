@@ -86,10 +86,8 @@ impl Drop for Lab {
 
 /// The range node IPAM gave each node of a Kubernetes lab, in the order
 /// it gave them, as core's model of it ([`join::ranges_taken`]) has them
-/// given what kube-controller-manager 1.20's log says it took: "Set node N
-/// PodCIDR to [...]" for a range a node kept, "… Releasing the new one" or
-/// "… Releasing allocated CIDR" for one it gave back (range_allocator.go's
-/// updateCIDRsAllocation), which moved it on all the same.
+/// given what kube-controller-manager's log says it took and gave back
+/// ([`lab::control_plane::node_ipam_taken`]).
 pub fn node_ipam_ranges(state: &LabState) -> Vec<(String, String)> {
     let cp = state
         .control_plane
@@ -97,20 +95,7 @@ pub fn node_ipam_ranges(state: &LabState) -> Vec<(String, String)> {
         .expect("a lab with a control plane");
     let path = cp.dir.join("controller-manager.log");
     let log = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let taken: Vec<join::Taken> = log
-        .lines()
-        .filter_map(|l| {
-            if let Some((_, rest)) = l.split_once("Set node ") {
-                rest.split_once(" PodCIDR to ")
-                    .map(|(node, _)| join::Taken::Kept(node))
-            } else if l.contains("Releasing the new one") || l.contains("Releasing allocated CIDR")
-            {
-                Some(join::Taken::Released)
-            } else {
-                None
-            }
-        })
-        .collect();
+    let taken = lab::control_plane::node_ipam_taken(&log);
     let cluster = lab::control_plane::CLUSTER_CIDR.parse().unwrap();
     let ranges =
         join::ranges_taken(cluster, 24, &taken).unwrap_or_else(|e| panic!("{taken:?}: {e}\n{log}"));

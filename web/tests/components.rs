@@ -340,6 +340,7 @@ async fn observed_joins_are_checked_against_the_ranges_node_ipam_would_give() {
         cni_config_ms: Some(at + 5000),
         ready_ms: Some(at + 7000),
         not_ready_message: Some(podnet_core::join::NOT_READY_MESSAGE.into()),
+        given_back_before: 0,
     };
     // node2 registered first, so node IPAM gave it the first range; node1's is wrong on purpose.
     let joins = vec![
@@ -358,4 +359,23 @@ async fn observed_joins_are_checked_against_the_ranges_node_ipam_would_give() {
     assert!(text(&root, "tr[data-node='node2'] .prediction").contains("10.244.0.0/24 ✓"));
     assert!(text(&root, "tr[data-node='node1'] .prediction").contains("10.244.1.0/24 ≠"));
     assert!(text(&root, ".message").contains("the model's words too"));
+    assert_eq!(count(&root, ".given-back"), 0);
+
+    // Node IPAM gave a range back before node2's (a tier-3 run's lab did):
+    // the model skips it too, and says why.
+    let skipped = doc.create_element("div").unwrap();
+    doc.body().unwrap().append_child(&skipped).unwrap();
+    let mut second = join("node2", 900, "10.244.2.0/24");
+    second.given_back_before = 1;
+    yew::Renderer::<Observed>::with_root_and_props(
+        skipped.clone(),
+        ObservedProps {
+            joins: vec![join("node1", 800, "10.244.0.0/24"), second],
+            cluster: std::rc::Rc::new(podnet_core::topology::scenario::demo()),
+        },
+    )
+    .render();
+    settle().await;
+    assert!(text(&skipped, "tr[data-node='node2'] .prediction").contains("10.244.2.0/24 ✓"));
+    assert!(text(&skipped, ".given-back").contains("took 1 range"));
 }

@@ -233,6 +233,21 @@ fn observe_until(
                 .is_some_and(&done)
         });
         if all {
+            // Whatever node IPAM gave back before each node's range, from
+            // its log (a range taken for an out-of-date Node moves it on).
+            let log = std::fs::read_to_string(cp.dir.join("controller-manager.log"));
+            let mut given_back = 0;
+            for t in crate::control_plane::node_ipam_taken(&log.unwrap_or_default()) {
+                match t {
+                    podnet_core::join::Taken::Released => given_back += 1,
+                    podnet_core::join::Taken::Kept(name) => {
+                        if let Some(j) = state.joins.iter_mut().find(|j| j.name == name) {
+                            j.given_back_before = given_back;
+                        }
+                        given_back = 0;
+                    }
+                }
+            }
             return Ok(());
         }
         if Instant::now() > deadline {

@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use podnet_core::join::{predicted_ranges, NOT_READY_MESSAGE};
+use podnet_core::join::{ranges_taken, taken_by, NOT_READY_MESSAGE};
 use podnet_core::lab_api::NodeJoinView;
 use podnet_core::topology::Cluster;
 use yew::prelude::*;
@@ -18,14 +18,15 @@ pub struct ObservedProps {
 }
 
 /// A Kubernetes lab's nodes joining, as observed, beside the range core
-/// predicts for each (node IPAM's order: registration order).
+/// predicts for each (node IPAM's order: registration order, skipping any
+/// range it gave back).
 #[function_component(Observed)]
 pub fn observed(p: &ObservedProps) -> Html {
     let mut joins = p.joins.clone();
     joins.sort_by_key(|j| (j.registered_ms, j.name.clone()));
-    let names: Vec<&str> = joins.iter().map(|j| j.name.as_str()).collect();
-    let predicted =
-        predicted_ranges(p.cluster.cidr(), p.cluster.node_prefix(), &names).unwrap_or_default();
+    let predicted = ranges_taken(p.cluster.cidr(), p.cluster.node_prefix(), &taken_by(&joins))
+        .unwrap_or_default();
+    let given_back: u32 = joins.iter().map(|j| j.given_back_before).sum();
     let ms =
         |v: Option<u64>| v.map_or("—".to_string(), |v| format!("{:.1} s", v as f64 / 1000.0));
     html! {
@@ -49,6 +50,10 @@ pub fn observed(p: &ObservedProps) -> Html {
                     }
                 }) }
             </table>
+            if given_back > 0 {
+                <p class="given-back">{ format!("Node IPAM took {given_back} range{} for an out-of-date copy of a Node and gave {} back (its log says so); each moved it on, so the model skips {} too.",
+                    if given_back == 1 { "" } else { "s" }, if given_back == 1 { "it" } else { "them" }, if given_back == 1 { "it" } else { "them" }) }</p>
+            }
             { for joins.iter().filter_map(|j| j.not_ready_message.as_ref().map(|m| (j, m))).take(1).map(|(j, m)| html! {
                 <p class="message">{ format!("{} while NotReady: \"{m}\"{}", j.name,
                     if m == NOT_READY_MESSAGE { " (the model's words too)" } else { "" }) }</p>
